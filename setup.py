@@ -1,0 +1,49 @@
+"""vaecyclegan: unpaired MRI <-> CT translation (VAE-CycleGAN) with an RRDB-Net upscaler."""
+
+import re
+
+from setuptools import find_packages, setup
+
+with open("vaecyclegan/__init__.py", encoding="utf-8") as f:
+    VERSION = re.search(r'__version__ = "([^"]+)"', f.read()).group(1)
+
+with open("README.md", encoding="utf-8") as f:
+    LONG_DESCRIPTION = f.read()
+
+setup(
+    name="vaecyclegan",
+    version=VERSION,
+    description="Unpaired MRI <-> CT translation with a VAE-CycleGAN and an ESRGAN RRDB-Net "
+    "upscaler, in Keras 3 / TensorFlow",
+    long_description=LONG_DESCRIPTION,
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["vaecyclegan", "vaecyclegan.*"]),
+    install_requires=[
+        "tensorflow>=2.16,<2.22",
+        "keras>=3.5,<4",
+        "numpy>=1.26,<3",
+        "opencv-python-headless>=4.8,<6",
+        "scikit-image>=0.22,<0.27",
+        "scikit-learn>=1.3,<2",
+        "matplotlib>=3.8,<4",
+        "h5py>=3.10,<4",
+        "kaggle>=1.6,<3",
+        "pydicom>=2.4,<4",
+        "nibabel>=5.2,<6",
+        "tensorboard>=2.16,<2.22",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        # tf-keras proves the weight files are the Keras 2 layout it writes.
+        "test": ["pytest>=8,<10", "tf-keras>=2.16,<2.22"],
+    },
+    entry_points={
+        "console_scripts": [
+            "vaecyclegan-train=vaecyclegan.cli.train:entry_point",
+            "vaecyclegan-infer=vaecyclegan.cli.infer:entry_point",
+            "vaecyclegan-data=vaecyclegan.cli.data:entry_point",
+        ],
+    },
+)

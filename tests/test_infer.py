@@ -1,0 +1,128 @@
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from vaecyclegan.cli.common import run_cli
+from vaecyclegan.cli.infer import main as infer_main
+from vaecyclegan.image_io import read_grey
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _write(path, pixels):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    assert cv2.imwrite(str(path), pixels)
+
+
+def _infer(*args):
+    return run_cli(infer_main, list(args))
+
+
+@pytest.mark.parametrize("direction", ["mri2ct", "ct2mri"])
+def test_infer_keeps_odd_sizes_and_bit_depths(trained_smoke, tmp_path, direction):
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in"
+    _write(inputs / "odd.png", rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    _write(inputs / "tiny.png", rng.integers(0, 256, (3, 5), dtype=np.uint8))
+    _write(inputs / "deep.png", rng.integers(0, 65536, (40, 33), dtype=np.uint16))
+    _write(inputs / "colour.jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert _infer("--direction", direction, "--input", str(inputs), "--output", str(out),
+                  "--weights-dir", trained_smoke.weights_dir) == 0
+    assert sorted(os.listdir(out)) == ["colour.png", "deep.png", "odd.png", "tiny.png"]
+    assert read_grey(str(out / "odd.png")).shape == (37, 53)
+    assert read_grey(str(out / "tiny.png")).shape == (3, 5)
+    deep = read_grey(str(out / "deep.png"))
+    assert deep.shape == (40, 33) and deep.dtype == np.uint16
+    assert read_grey(str(out / "colour.png")).shape == (32, 32)
+
+
+def test_infer_on_the_phantom_test_folder_writes_one_image_per_input(trained_smoke, tmp_path):
+    test_a = os.path.join(trained_smoke.data, "Dataset", "images", "testA")
+    out = tmp_path / "out"
+    assert _infer("--direction", "ct2mri", "--input", test_a, "--output", str(out),
+                  "--weights-dir", trained_smoke.weights_dir) == 0
+    assert sorted(os.listdir(out)) == sorted(os.listdir(test_a))
+    for name in os.listdir(test_a):
+        assert read_grey(str(out / name)).shape == read_grey(os.path.join(test_a, name)).shape
+
+
+def test_inference_is_deterministic(trained_smoke, tmp_path):
+    test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    for run in ("a", "b"):
+        _infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / run),
+               "--weights-dir", trained_smoke.weights_dir)
+    for name in os.listdir(tmp_path / "a"):
+        np.testing.assert_array_equal(read_grey(str(tmp_path / "a" / name)),
+                                      read_grey(str(tmp_path / "b" / name)))
+
+
+def _assert_one_line_error(capsys, code, *fragments):
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+
+
+def test_missing_weights_are_one_clear_line(tmp_path, capsys):
+    _write(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = _infer("--direction", "mri2ct", "--input", str(tmp_path / "in"),
+                  "--output", str(tmp_path / "out"), "--weights-dir", str(tmp_path / "none"))
+    _assert_one_line_error(capsys, code, "config.json")
+    assert not (tmp_path / "out").exists()
+
+
+def test_weights_of_another_architecture_are_refused(trained_smoke, tmp_path, capsys):
+    import shutil
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    shutil.copy(weights / "d_target_weights.h5", weights / "g_target_weights.h5")
+    _write(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = _infer("--direction", "mri2ct", "--input", str(tmp_path / "in"),
+                  "--output", str(tmp_path / "out"), "--weights-dir", str(weights))
+    _assert_one_line_error(capsys, code, "g_target_weights.h5", "scale0_conv0", "stem_conv")
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_equal_to_input_is_refused_and_input_untouched(trained_smoke, tmp_path, capsys):
+    folder = tmp_path / "in"
+    _write(folder / "a.png", np.full((8, 8), 7, np.uint8))
+    before = (folder / "a.png").read_bytes()
+    code = _infer("--direction", "mri2ct", "--input", str(folder), "--output", str(folder),
+                  "--weights-dir", trained_smoke.weights_dir)
+    _assert_one_line_error(capsys, code, "overwrite an input")
+    assert (folder / "a.png").read_bytes() == before and os.listdir(folder) == ["a.png"]
+
+
+def test_an_unreadable_image_stops_before_any_output(trained_smoke, tmp_path, capsys):
+    folder = tmp_path / "in"
+    _write(folder / "a.png", np.zeros((8, 8), np.uint8))
+    (folder / "b.png").write_text("this is not a PNG")
+    code = _infer("--direction", "ct2mri", "--input", str(folder), "--output",
+                  str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    _assert_one_line_error(capsys, code, "b.png", "not a readable image")
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def test_an_empty_folder_is_refused(trained_smoke, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = _infer("--direction", "ct2mri", "--input", str(tmp_path / "empty"),
+                  "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    _assert_one_line_error(capsys, code, "empty", "no image files")
+
+
+def test_infer_py_runs_as_a_script_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "infer.py"), "--direction", "mri2ct",
+         "--input", str(tmp_path / "absent.png"), "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'absent.png'}: input not found"

@@ -1,0 +1,37 @@
+"""Write files so that a crash never leaves a half-written one behind.
+
+Everything goes to a temporary file in the destination folder (same file
+system, so the final `os.replace` is atomic) and replaces the target only
+once complete.
+"""
+
+import contextlib
+import os
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path; on success it replaces `path` atomically.
+
+    Example:
+    >>> with atomic_path("weights/g_target_weights.h5") as tmp:
+    ...     write_something(tmp)
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    suffix = os.path.splitext(path)[1]
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def atomic_write_text(path, text):
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)

@@ -1,0 +1,41 @@
+"""`python infer.py` / `vaecyclegan-infer`."""
+
+import argparse
+import sys
+
+from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="infer.py",
+        description="Translate MRI to CT (mri2ct) or CT to MRI (ct2mri) with trained weights. "
+        "Images of any size; output PNGs keep each input's size and bit depth.",
+    )
+    parser.add_argument("--direction", required=True, choices=("mri2ct", "ct2mri"))
+    parser.add_argument("--input", required=True, help="an image file or a folder of images")
+    parser.add_argument("--output", required=True, help="output folder (created if missing)")
+    parser.add_argument("--weights-dir", default="weights",
+                        help="folder with config.json and the *_weights.h5 files")
+    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    if options.batch_size <= 0:
+        parser.error("--batch-size must be positive")
+    print_options(parser, options)
+    quiet_tensorflow()
+    from vaecyclegan.inference_run import run_inference
+
+    run_inference(options)
+
+
+def entry_point():
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

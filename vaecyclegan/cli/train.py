@@ -1,0 +1,60 @@
+"""`python train.py` / `vaecyclegan-train`."""
+
+import argparse
+import sys
+
+from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+
+PRESET_NAMES = ("smoke", "quick", "paper")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train the VAE-CycleGAN (MRI <-> CT) and the RRDB-Net upscaler. "
+        "With no arguments: the quick preset on the built-in head phantom.",
+    )
+    parser.add_argument("--data", default="phantom",
+                        help="'phantom' (rendered on first use) or a folder in the Kaggle "
+                        "layout Dataset/images/{trainA,trainB,testA,testB} (A = CT, B = MRI)")
+    parser.add_argument("--data-root", default="data",
+                        help="where the phantom is rendered")
+    parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
+                        help="smoke: seconds, for tests; quick: minutes on a CPU; "
+                        "paper: the original recipe (256px, 50,000 steps)")
+    parser.add_argument("--steps", type=int, help="translation steps (default: the preset's)")
+    parser.add_argument("--batch-size", type=int,
+                        help="images loaded per domain and step, doubled by augmentation "
+                        "(default: the preset's)")
+    parser.add_argument("--image-size", type=int, help="training image side (default: the preset's)")
+    parser.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
+    parser.add_argument("--weight-decay", type=float,
+                        help="AdamW weight decay (default: the preset's)")
+    parser.add_argument("--stage", default="all", choices=("translate", "sr", "all"),
+                        help="translate: the four translation networks; sr: the upscaler; all: both")
+    parser.add_argument("--weights-dir", default="weights", help="where the .h5 files go")
+    parser.add_argument("--logdir", help="run folder (default: runs/<date-time>)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and sampling")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    for name in ("steps", "batch_size", "image_size", "lr", "weight_decay"):
+        value = getattr(options, name)
+        if value is not None and value <= 0 and name != "weight_decay":
+            parser.error(f"--{name.replace('_', '-')} must be positive")
+    print_options(parser, options)
+    quiet_tensorflow()
+    from vaecyclegan.training_run import run_training
+
+    run_training(options)
+
+
+def entry_point():
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

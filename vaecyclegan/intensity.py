@@ -1,0 +1,49 @@
+"""Intensity mappings between scanner units, stored pixels and [-1, 1].
+
+The translators see images in [-1, 1]. CT in Hounsfield units reaches that
+range through the config's window (`IntensityConfig.ct_window_hu`); MRI,
+which has no absolute unit, through robust percentiles of each image or
+volume. 8-bit images are assumed to be already windowed or scaled (as the
+Kaggle JPEGs and the phantom's PNGs are) and map linearly.
+"""
+
+import numpy as np
+
+# 16-bit CT PNGs store HU + 1024 (the usual unsigned CT-number convention,
+# as DICOM's RescaleIntercept -1024), so value - 1024 = HU.
+PNG16_HU_OFFSET = 1024
+
+
+def hu_to_unit(hu, window):
+    """Maps HU to [-1, 1] through `window = (low, high)`, clipping outside it."""
+    low, high = window
+    unit = (np.asarray(hu, dtype=np.float32) - low) / (high - low) * 2.0 - 1.0
+    return np.clip(unit, -1.0, 1.0)
+
+
+def unit_to_hu(unit, window):
+    """Inverse of `hu_to_unit` inside the window."""
+    low, high = window
+    return (np.asarray(unit, dtype=np.float32) + 1.0) / 2.0 * (high - low) + low
+
+
+def mri_to_unit(image, percentiles):
+    """Scales an MRI image or volume so its `percentiles` map to -1 and +1."""
+    image = np.asarray(image, dtype=np.float32)
+    low, high = np.percentile(image, percentiles)
+    if high <= low:
+        return np.zeros_like(image) - 1.0
+    return np.clip((image - low) / (high - low) * 2.0 - 1.0, -1.0, 1.0)
+
+
+def stored_to_unit(pixels):
+    """Maps stored 8- or 16-bit pixels linearly to [-1, 1]."""
+    full_scale = float(np.iinfo(pixels.dtype).max)
+    return pixels.astype(np.float32) / full_scale * 2.0 - 1.0
+
+
+def unit_to_stored(unit, dtype=np.uint8):
+    """Maps [-1, 1] to 8- or 16-bit pixels, rounding to the nearest level."""
+    full_scale = float(np.iinfo(dtype).max)
+    scaled = (np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * full_scale
+    return np.round(scaled).astype(dtype)

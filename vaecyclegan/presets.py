@@ -1,0 +1,95 @@
+"""Training presets: `smoke` (tests), `quick` (a bare `python train.py`), `paper`.
+
+`paper` is the original recipe: 256x256x3, 4 images per domain doubled to 8
+by augmentation, AdamW with lr 1e-4 and weight decay 6e-8, 50,000 steps.
+On a 2-core CPU a step of it takes minutes, so `quick` trains a narrower
+network on 64x64 phantom slices, with a higher learning rate, in about
+seven minutes; it is sized to learn the phantom, not to reproduce the paper.
+"""
+
+import dataclasses
+
+from vaecyclegan.config import DiscriminatorConfig, GeneratorConfig, RRDBNetConfig
+
+
+@dataclasses.dataclass
+class TrainingPreset:
+    """One preset: architecture sizes and training settings.
+
+    Args:
+        image_size: side of the training images (the phantom is rendered at
+            this size).
+        generator, discriminator, rrdbnet: architecture configs.
+        steps: translation training steps.
+        batch_size: images loaded per domain and step (doubled by
+            augmentation).
+        lr, weight_decay, beta_1: AdamW settings of both optimisers.
+        lambda_cycle, lambda_identity, kl_weight: loss weights.
+        sr_steps, sr_batch_size, sr_patch, sr_lr: RRDB-Net training (L1,
+            bicubic degradation; `sr_patch` is the high-resolution crop).
+        phantom_train, phantom_test: phantom images per training domain, and
+            test pairs.
+    """
+
+    image_size: int
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    rrdbnet: RRDBNetConfig
+    steps: int
+    batch_size: int = 4
+    lr: float = 1e-4
+    weight_decay: float = 6e-8
+    beta_1: float = 0.5
+    lambda_cycle: float = 10.0
+    lambda_identity: float = 0.5
+    kl_weight: float = 1e-3
+    sr_steps: int = 1000
+    sr_batch_size: int = 8
+    sr_patch: int = 64
+    sr_lr: float = 2e-4
+    phantom_train: int = 200
+    phantom_test: int = 24
+
+
+PRESETS = {
+    "smoke": TrainingPreset(
+        image_size=32,
+        generator=GeneratorConfig(
+            filters=8, max_filters=32, num_downsamples=2, num_res_blocks=2,
+            latent_channels=8, norm_groups=4,
+        ),
+        discriminator=DiscriminatorConfig(filters=8, max_filters=32, num_layers=2, norm_groups=4),
+        rrdbnet=RRDBNetConfig(num_feat=8, num_block=1, num_grow_ch=4),
+        steps=4,
+        batch_size=2,
+        lr=2e-4,
+        sr_steps=2,
+        sr_batch_size=2,
+        sr_patch=32,
+        phantom_train=8,
+        phantom_test=4,
+    ),
+    "quick": TrainingPreset(
+        image_size=64,
+        generator=GeneratorConfig(
+            filters=16, max_filters=128, num_downsamples=3, num_res_blocks=4,
+            latent_channels=64, norm_groups=8,
+        ),
+        discriminator=DiscriminatorConfig(filters=16, max_filters=128, num_layers=2, norm_groups=8),
+        rrdbnet=RRDBNetConfig(num_feat=16, num_block=2, num_grow_ch=8),
+        steps=1200,
+        lr=2e-4,
+        sr_steps=300,
+        sr_patch=64,
+    ),
+    "paper": TrainingPreset(
+        image_size=256,
+        generator=GeneratorConfig(),
+        discriminator=DiscriminatorConfig(),
+        rrdbnet=RRDBNetConfig(),
+        steps=50_000,
+        sr_steps=50_000,
+        sr_batch_size=16,
+        sr_patch=128,
+    ),
+}

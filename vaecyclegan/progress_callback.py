@@ -1,0 +1,81 @@
+"""A tqdm progress bar for `fit`: step, images/s, smoothed losses, time left."""
+
+import csv
+import os
+import time
+
+import keras
+from tqdm.auto import tqdm
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Shows one bar over all steps and records every step's losses.
+
+    Losses on the bar are exponential moving averages (a GAN's per-step
+    losses jump too much to read); `losses.csv` keeps the raw values.
+
+    Args:
+        total_steps: steps the run will make.
+        images_per_step: images the step consumes (both domains, after
+            augmentation), for images/s.
+        csv_path: where per-step losses go; None for none.
+        shown: loss names for the bar (all when None).
+        description: bar label.
+
+    Example:
+    >>> model.fit(dataset, steps_per_epoch=100, verbose=0,
+    ...           callbacks=[ProgressCallback(100, 16, "runs/x/losses.csv")])
+    """
+
+    def __init__(self, total_steps, images_per_step, csv_path=None, shown=None,
+                 description="train", smoothing=0.9):
+        super().__init__()
+        self.total_steps = total_steps
+        self.images_per_step = images_per_step
+        self.csv_path = csv_path
+        self.shown = shown
+        self.description = description
+        self.smoothing = smoothing
+        self.step = 0
+        self.smoothed = {}
+        self.last_logs = {}
+
+    def on_train_begin(self, logs=None):
+        self.bar = tqdm(total=self.total_steps, desc=self.description, unit="step",
+                        dynamic_ncols=True, mininterval=1.0)
+        self.start = time.perf_counter()
+        self._file = self._writer = None
+        if self.csv_path:
+            os.makedirs(os.path.dirname(os.path.abspath(self.csv_path)), exist_ok=True)
+            self._file = open(self.csv_path, "w", newline="", encoding="utf-8")
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.step += 1
+        self.last_logs = logs
+        for key, value in logs.items():
+            old = self.smoothed.get(key, value)
+            self.smoothed[key] = self.smoothing * old + (1 - self.smoothing) * value
+        if self._file is not None:
+            if self._writer is None:
+                self._writer = csv.DictWriter(self._file, ["step", "seconds", *logs])
+                self._writer.writeheader()
+            seconds = time.perf_counter() - self.start
+            self._writer.writerow({"step": self.step, "seconds": f"{seconds:.2f}", **logs})
+        elapsed = max(time.perf_counter() - self.start, 1e-9)
+        names = self.shown or list(self.smoothed)
+        postfix = {"img/s": f"{self.step * self.images_per_step / elapsed:.1f}"}
+        postfix.update({k: f"{self.smoothed[k]:.3f}" for k in names if k in self.smoothed})
+        self.bar.set_postfix(postfix, refresh=False)
+        self.bar.update(1)
+        if self.step >= self.total_steps:
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        self.bar.close()
+        if self._file is not None:
+            self._file.close()
+
+    @property
+    def images_per_second(self):
+        return self.step * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)

@@ -1,0 +1,56 @@
+"""Training the RRDB-Net upscaler on the training images (L1, ESRGAN's
+PSNR-oriented stage), with bicubic degradation."""
+
+import keras
+import tensorflow as tf
+
+
+def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
+    """Yields `(low_res, high_res)` batches in [0, 1] (ESRGAN's range).
+
+    High-resolution patches are random `patch`-pixel crops (random
+    left-right flips) of the images; low-resolution inputs are their bicubic
+    downscales by `scale` with antialiasing, as MATLAB's `imresize` does.
+
+    Args:
+        images: float32 array (n, H, W, 1) in [-1, 1], H and W >= patch.
+        patch: high-resolution crop side, divisible by `scale`.
+        scale: the upscaling factor.
+        batch_size: patches per batch.
+        channels: channels the network takes (grey is repeated).
+        seed: makes crops reproducible.
+    """
+    if patch % scale:
+        raise ValueError(f"SR patch {patch} is not divisible by scale {scale}")
+
+    def crop(image, index):
+        seeds = tf.stack([tf.cast(index, tf.int32), tf.constant(seed, tf.int32)])
+        hr = tf.image.stateless_random_crop(image, (patch, patch, 1), seed=seeds)
+        hr = tf.image.stateless_random_flip_left_right(hr, seed=seeds + 1)
+        hr = (hr + 1.0) / 2.0
+        lr = tf.image.resize(hr, (patch // scale, patch // scale), method="bicubic",
+                             antialias=True)
+        if channels > 1:
+            hr, lr = tf.repeat(hr, channels, -1), tf.repeat(lr, channels, -1)
+        return tf.clip_by_value(lr, 0.0, 1.0), hr
+
+    return (
+        tf.data.Dataset.from_tensor_slices(images)
+        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+        .repeat()
+        .enumerate()
+        .map(lambda index, image: crop(image, index), num_parallel_calls=tf.data.AUTOTUNE)
+        .batch(batch_size, drop_remainder=True)
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def train_rrdbnet(model, dataset, steps, lr, callbacks=()):
+    """Fits the upscaler with L1 loss and Adam (ESRGAN's pre-training stage).
+
+    Returns:
+        The Keras `History`.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mean_absolute_error")
+    return model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
+                     callbacks=list(callbacks))

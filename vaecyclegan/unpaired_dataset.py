@@ -1,0 +1,81 @@
+"""The training input pipeline: two domains, each shuffled on its own."""
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from vaecyclegan.image_io import list_images, read_grey
+from vaecyclegan.intensity import stored_to_unit
+
+
+def load_training_images(folder, image_size):
+    """Reads every image of a folder as grey [-1, 1] at `image_size` pixels.
+
+    Images are resized (area interpolation when shrinking), as CycleGAN's
+    `--preprocess resize` does; the whole domain is kept in memory.
+
+    Returns:
+        A float32 array (n, image_size, image_size, 1).
+    """
+    images = []
+    for path in list_images(folder):
+        pixels = read_grey(path)
+        if pixels.shape != (image_size, image_size):
+            shrink = pixels.shape[0] > image_size or pixels.shape[1] > image_size
+            pixels = cv2.resize(
+                pixels, (image_size, image_size),
+                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC,
+            )
+        images.append(stored_to_unit(pixels))
+    return np.stack(images)[..., None]
+
+
+def build_augmenter(seed):
+    """Random geometry that a head scan can plausibly take: left-right flip,
+    small rotation, shift and zoom, edges filled by reflection. Intensities
+    are left alone, so CT keeps its HU mapping."""
+    return keras.Sequential(
+        [
+            keras.layers.RandomFlip("horizontal", seed=seed, name="flip"),
+            keras.layers.RandomRotation(0.03, fill_mode="reflect", seed=seed + 1, name="rotate"),
+            keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 2, name="shift"),
+            keras.layers.RandomZoom(0.08, fill_mode="reflect", seed=seed + 3, name="zoom"),
+        ],
+        name="augmenter",
+    )
+
+
+def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0):
+    """Yields `(mri_batch, ct_batch)`, each of `2 * batch_size` images.
+
+    Each domain is shuffled on its own (unpaired) and repeated forever; each
+    batch of `batch_size` loaded images is doubled by an augmented view of
+    every image (the original recipe's 4 -> 8). Grey images are repeated to
+    `channels`.
+
+    Args:
+        mri, ct: float32 arrays (n, H, W, 1) in [-1, 1].
+        batch_size: images loaded per domain and step.
+        channels: channels the networks take.
+        seed: makes shuffling and augmentation reproducible.
+    """
+    augmenter = build_augmenter(seed)
+
+    def domain(images, domain_seed):
+        return (
+            tf.data.Dataset.from_tensor_slices(images)
+            .shuffle(len(images), seed=domain_seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(batch_size, drop_remainder=True)
+        )
+
+    def double(batch):
+        views = tf.clip_by_value(augmenter(batch, training=True), -1.0, 1.0)
+        both = tf.concat([batch, views], axis=0)
+        return tf.repeat(both, channels, axis=-1) if channels > 1 else both
+
+    pairs = tf.data.Dataset.zip((domain(mri, seed + 10), domain(ct, seed + 20)))
+    # Sequential map: the augmenter's seed state must advance in one order
+    # for a run to be reproducible.
+    return pairs.map(lambda m, c: (double(m), double(c))).prefetch(tf.data.AUTOTUNE)
