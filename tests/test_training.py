@@ -120,3 +120,18 @@ def test_train_cli_prints_options_and_refuses_bad_data(tmp_path, capsys):
     assert captured.err.strip().splitlines() == [
         f"error: {tmp_path / 'absent'}: dataset folder not found"]
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
+    import shutil
+
+    from vaecyclegan.training_run import evaluate_weights
+
+    data = tmp_path / "data"
+    shutil.copytree(trained_smoke.data, data)
+    shutil.rmtree(data / "Dataset" / "images" / "testB")
+    (data / "Dataset" / "images" / "testB").mkdir()
+    folders = resolve_dataset(str(data))
+    config = ModelConfig.load(trained_smoke.weights_dir)
+    assert evaluate_weights(trained_smoke.weights_dir, folders, config) is None
+    assert "Skipping mri2ct evaluation" in capsys.readouterr().out

@@ -37,13 +37,20 @@ def image_metrics(prediction, reference):
     scores = np.clip(prediction / 255.0, _BCE_EPSILON, 1.0 - _BCE_EPSILON).ravel()
     both_classes = 0 < labels.sum() < labels.size
     return {
-        "psnr": float(peak_signal_noise_ratio(reference, prediction, data_range=255)),
+        "psnr": _psnr(prediction, reference),
         "ssim": _ssim(prediction, reference),
         "mae": float(np.mean(np.abs(prediction - reference))),
         "bce": float(log_loss(labels, scores, labels=[0, 1])),
         "auc": float(roc_auc_score(labels, scores)) if both_classes else math.nan,
         "f1": float(f1_score(labels, scores > 0.5, zero_division=1.0)),
     }
+
+
+def _psnr(prediction, reference):
+    # Identical images: inf, without scikit-image's divide-by-zero warning.
+    if np.array_equal(prediction, reference):
+        return math.inf
+    return float(peak_signal_noise_ratio(reference, prediction, data_range=255))
 
 
 def _ssim(prediction, reference):

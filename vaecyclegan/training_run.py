@@ -17,6 +17,7 @@ import vaecyclegan
 from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.dataset_layout import resolve_dataset
+from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation import (
     evaluate_direction, format_table, histogram_pool, paired_files, write_metrics_json,
 )
@@ -102,7 +103,8 @@ def train_translation(networks, preset, folders, logdir, seed):
     print(f"Training images: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
           f"an epoch (the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
           flush=True)
-    dataset = make_unpaired_dataset(mri, ct, preset.batch_size, mri_channels(networks), seed)
+    channels = networks["g_target"].input_shape[-1]
+    dataset = make_unpaired_dataset(mri, ct, preset.batch_size, channels, seed)
     model = VAECycleGAN(
         networks["g_target"], networks["g_source"], networks["d_source"], networks["d_target"],
         lambda_cycle=preset.lambda_cycle, lambda_identity=preset.lambda_identity,
@@ -121,10 +123,6 @@ def train_translation(networks, preset, folders, logdir, seed):
     )
     model.fit(dataset, steps_per_epoch=preset.steps, epochs=1, verbose=0, shuffle=False, callbacks=[progress])
     return progress
-
-
-def mri_channels(networks):
-    return networks["g_target"].input_shape[-1]
 
 
 def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed):
@@ -157,8 +155,14 @@ def evaluate_weights(weights_dir, folders, config, batch_size=8):
         "mri2ct": (folders.mri_test, folders.ct_test, folders.ct_train),
         "ct2mri": (folders.ct_test, folders.mri_test, folders.mri_train),
     }.items():
-        pairs = paired_files(source_test, target_test)
+        try:
+            pairs = paired_files(source_test, target_test)
+        except InputError as error:
+            print(f"Skipping {direction} evaluation: {error}", flush=True)
+            continue
         if not pairs:
+            print(f"Skipping {direction} evaluation: no file name is in both "
+                  f"{source_test} and {target_test}", flush=True)
             continue
         generator = load_network(weights_dir, DIRECTIONS[direction], config)
         translator = Translator(generator, config.generator.stride, config.channels)
