@@ -126,3 +126,11 @@ def test_infer_py_runs_as_a_script_without_traceback(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == f"error: {tmp_path / 'absent.png'}: input not found"
+
+
+def test_two_inputs_with_one_output_name_are_refused(tmp_path):
+    from vaecyclegan.errors import InputError
+    from vaecyclegan.inference_run import output_paths
+
+    with pytest.raises(InputError, match="both be written as scan.png"):
+        output_paths([str(tmp_path / "scan.png"), str(tmp_path / "scan.jpg")], str(tmp_path / "o"))

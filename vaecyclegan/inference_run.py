@@ -33,14 +33,15 @@ def output_paths(inputs, output_dir):
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise InputError(output_dir, "output exists and is not a folder")
     real_inputs = {os.path.realpath(p) for p in inputs}
-    outputs = []
+    outputs, seen = [], set()
     for path in inputs:
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         target = os.path.join(output_dir, name)
         if os.path.realpath(target) in real_inputs:
             raise InputError(target, "output would overwrite an input; choose another --output")
-        if target in outputs:
+        if name in seen:
             raise InputError(path, f"two inputs would both be written as {name}")
+        seen.add(name)
         outputs.append(target)
     return outputs
 
