@@ -44,6 +44,7 @@ setup(
             "vaecyclegan-train=vaecyclegan.cli.train:entry_point",
             "vaecyclegan-infer=vaecyclegan.cli.infer:entry_point",
             "vaecyclegan-data=vaecyclegan.cli.data:entry_point",
+            "vaecyclegan-eval=vaecyclegan.cli.evaluate:entry_point",
         ],
     },
 )

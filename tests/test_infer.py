@@ -134,3 +134,57 @@ def test_two_inputs_with_one_output_name_are_refused(tmp_path):
 
     with pytest.raises(InputError, match="both be written as scan.png"):
         output_paths([str(tmp_path / "scan.png"), str(tmp_path / "scan.jpg")], str(tmp_path / "o"))
+
+
+def test_samples_and_reference_write_mean_std_maps_and_report(trained_smoke, tmp_path):
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    out = tmp_path / "out"
+    assert _infer("--direction", "mri2ct", "--input", os.path.join(images, "testB"),
+                  "--reference", os.path.join(images, "testA"), "--samples", "8",
+                  "--output", str(out), "--weights-dir", trained_smoke.weights_dir) == 0
+    names = sorted(os.listdir(os.path.join(images, "testB")))
+    assert sorted(os.listdir(out / "std")) == sorted(names + ["scale.json"])
+    heat = cv2.imread(str(out / "std" / names[0]))
+    assert heat.shape == (32, 32, 3)
+    import json
+
+    metrics = json.loads((out / "metrics.json").read_text())["mri2ct"]
+    assert metrics["n"] == len(names) and metrics["uncertainty"]["samples"] == 8
+    assert -1.0 <= metrics["uncertainty"]["pearson"] <= 1.0
+    scale = json.loads((out / "std" / "scale.json").read_text())
+    assert scale["samples"] == 8 and scale["saturated_at"] > 0
+    for name in ("metrics_per_image.csv", "grid_mri2ct.png", "index.html"):
+        assert (out / name).is_file()
+    assert not any(n.startswith(".vaecyclegan-") for n in os.listdir(out))
+
+
+def test_one_sample_equals_plain_inference(trained_smoke, tmp_path):
+    test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    _infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / "plain"),
+           "--weights-dir", trained_smoke.weights_dir)
+    _infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / "one"),
+           "--samples", "1", "--weights-dir", trained_smoke.weights_dir)
+    assert not (tmp_path / "one" / "std").exists()
+    for name in os.listdir(test_b):
+        np.testing.assert_array_equal(read_grey(str(tmp_path / "plain" / name)),
+                                      read_grey(str(tmp_path / "one" / name)))
+
+
+def _infer_against_reference(trained_smoke, tmp_path, reference_name, reference_shape):
+    _write(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    _write(tmp_path / "ref" / reference_name, np.zeros(reference_shape, np.uint8))
+    return _infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                  str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                  "--weights-dir", trained_smoke.weights_dir)
+
+
+def test_a_reference_of_another_size_is_refused(trained_smoke, tmp_path, capsys):
+    code = _infer_against_reference(trained_smoke, tmp_path, "a.png", (16, 20))
+    _assert_one_line_error(capsys, code, "a.png", "20x16", "16x16")
+    assert not (tmp_path / "out").exists()
+
+
+def test_references_without_a_matching_name_are_refused(trained_smoke, tmp_path, capsys):
+    code = _infer_against_reference(trained_smoke, tmp_path, "b.png", (16, 16))
+    _assert_one_line_error(capsys, code, "no reference has the file name of an input")
+    assert not (tmp_path / "out").exists()

@@ -63,7 +63,7 @@ def test_training_images_are_resized_to_the_image_size(phantom_dir):
 
 def test_train_run_writes_weights_config_and_metrics(trained_smoke):
     files = sorted(os.listdir(trained_smoke.weights_dir))
-    assert files == sorted([*WEIGHT_FILES.values(), "config.json"])
+    assert files == sorted([*WEIGHT_FILES.values(), "config.json", "best"])
     config = ModelConfig.load(trained_smoke.weights_dir)
     assert config.image_size == 32 and config.training["preset"] == "smoke"
     assert config.training["versions"]["keras"] == keras.__version__
@@ -72,12 +72,16 @@ def test_train_run_writes_weights_config_and_metrics(trained_smoke):
     assert set(metrics) == {"mri2ct", "ct2mri"}
     for direction in metrics.values():
         assert direction["n"] == 4
-        assert set(direction) == {"n", "model", "identity", "histogram_matching"}
+        assert set(direction) == {"n", "model", "identity", "histogram_matching", "std"}
         for method in ("model", "identity", "histogram_matching"):
             assert {"psnr", "ssim", "mae", "bce", "auc", "f1"} <= set(direction[method])
     assert "mae_hu" in metrics["mri2ct"]["model"] and "mae_hu" not in metrics["ct2mri"]["model"]
-    assert os.path.isfile(os.path.join(trained_smoke.logdir, "options.json"))
-    assert os.path.isfile(os.path.join(trained_smoke.logdir, "losses.csv"))
+    for name in ("options.json", "losses.csv", "metrics_per_image.csv", "grid_mri2ct.png",
+                 "grid_ct2mri.png", "loss_curves.png", "index.html", "checkpoint_evals.csv"):
+        assert os.path.isfile(os.path.join(trained_smoke.logdir, name)), name
+    best = os.path.join(trained_smoke.weights_dir, "best")
+    assert ModelConfig.load(best).training["best"]["metric"] == "ssim"
+    assert os.path.isfile(os.path.join(best, "g_target_weights.h5"))
 
 
 def test_config_json_rebuilds_the_networks(trained_smoke):
@@ -133,5 +137,5 @@ def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
     (data / "Dataset" / "images" / "testB").mkdir()
     folders = resolve_dataset(str(data))
     config = ModelConfig.load(trained_smoke.weights_dir)
-    assert evaluate_weights(trained_smoke.weights_dir, folders, config) is None
+    assert evaluate_weights(trained_smoke.weights_dir, folders, config) == []
     assert "Skipping mri2ct evaluation" in capsys.readouterr().out

@@ -1,25 +1,42 @@
 """Evaluation on paired test images against two baselines (DESIGN section 5).
 
 Every report puts the model beside the identity baseline (the input itself)
-and histogram matching of the input to the target domain. The matching
-reference is the pooled histogram of the target domain's *training* images,
-so no test reference leaks into a baseline.
+and histogram matching of the input to the target domain. During training
+the matching reference is the pooled histogram of the target domain's
+*training* images, so no test reference leaks into a baseline.
 """
 
-import json
+import dataclasses
 import math
 import os
 
 import numpy as np
 from skimage.exposure import match_histograms
 
-from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.image_io import list_images, read_grey
 from vaecyclegan.intensity import PNG16_HU_OFFSET, stored_to_unit, unit_to_hu
-from vaecyclegan.metrics import image_metrics, mean_metrics
+from vaecyclegan.metrics import image_metrics, mean_metrics, std_metrics
+from vaecyclegan.uncertainty import std_error_correlation
 
+METHODS = ("model", "identity", "histogram_matching")
 # Enough images for a stable histogram without reading a whole domain.
 HISTOGRAM_POOL_SIZE = 64
+
+
+@dataclasses.dataclass
+class DirectionEvaluation:
+    """One direction's evaluation: the summary for `metrics.json`, per-image
+    rows for the CSV, and the images the pictures are drawn from (all on the
+    8-bit scale, 0..255)."""
+
+    direction: str
+    names: list
+    inputs: list
+    predictions: list
+    references: list
+    stds: list  # per-pixel deviation maps, or None without sampling
+    summary: dict
+    rows: list
 
 
 def paired_files(input_folder, reference_folder):
@@ -32,59 +49,24 @@ def paired_files(input_folder, reference_folder):
     ]
 
 
-def histogram_pool(folder):
-    """The pooled pixels of up to `HISTOGRAM_POOL_SIZE` images, as one row."""
-    paths = list_images(folder)
+def histogram_pool(paths):
+    """The pooled pixels of up to `HISTOGRAM_POOL_SIZE` of `paths`, as one row
+    (a folder may be given instead of paths)."""
+    if isinstance(paths, str):
+        paths = list_images(paths)
     step = max(1, len(paths) // HISTOGRAM_POOL_SIZE)
-    pixels = [read_grey(p).ravel() for p in paths[::step][:HISTOGRAM_POOL_SIZE]]
-    return np.concatenate(pixels)[None, :]
-
-
-def _match(pixels, pool):
-    matched = match_histograms(pixels, pool.astype(pixels.dtype))
-    return np.round(matched).astype(pixels.dtype)
+    pixels = [read_grey(p) for p in paths[::step][:HISTOGRAM_POOL_SIZE]]
+    return np.concatenate([_to_8bit_scale(p).ravel() for p in pixels])[None, :]
 
 
 def _to_8bit_scale(pixels):
+    if pixels.dtype.kind == "f":
+        return pixels.astype(np.float64)
     return pixels.astype(np.float64) * (255.0 / np.iinfo(pixels.dtype).max)
 
 
-def evaluate_direction(translator, pairs, target_pool, hu_folder=None, ct_window=None,
-                       batch_size=8):
-    """Model, identity and histogram-matching metrics for one direction.
-
-    Args:
-        translator: a `Translator` for this direction.
-        pairs: `[(input_path, reference_path), ...]`.
-        target_pool: pooled target-domain training pixels (`histogram_pool`).
-        hu_folder: folder of 16-bit HU references (HU + 1024) with the same
-            file names, for `mae_hu`; only for directions that produce CT.
-        ct_window: the config's CT window, needed with `hu_folder`.
-        batch_size: images per forward pass.
-
-    Returns:
-        `{"n": ..., "model": {...}, "identity": {...}, "histogram_matching": {...}}`.
-    """
-    inputs = [read_grey(a) for a, _ in pairs]
-    references = [_to_8bit_scale(read_grey(b)) for _, b in pairs]
-    predictions = translator.translate_stored(inputs, batch_size)
-    candidates = {
-        "model": [_to_8bit_scale(p) for p in predictions],
-        "identity": [_to_8bit_scale(p) for p in inputs],
-        "histogram_matching": [_to_8bit_scale(_match(p, target_pool)) for p in inputs],
-    }
-    report = {"n": len(pairs)}
-    for name, images in candidates.items():
-        per_image = [image_metrics(p, r) for p, r in zip(images, references)]
-        if hu_folder:
-            hu_pairs = [
-                (prediction, os.path.join(hu_folder, os.path.basename(b)))
-                for prediction, (_, b) in zip(images, pairs)
-            ]
-            for metrics, (prediction, hu_path) in zip(per_image, hu_pairs):
-                metrics["mae_hu"] = _mae_hu(prediction, hu_path, ct_window)
-        report[name] = mean_metrics(per_image)
-    return report
+def _histogram_matched(image_8bit, pool):
+    return np.clip(match_histograms(image_8bit, pool), 0.0, 255.0)
 
 
 def _mae_hu(prediction_8bit, hu_path, window):
@@ -98,30 +80,91 @@ def _mae_hu(prediction_8bit, hu_path, window):
     return float(np.mean(np.abs(predicted - reference)))
 
 
-def format_table(report):
-    """The report as a plain-text table, one row per direction and method."""
+def evaluate_predictions(direction, names, inputs, predictions, references, target_pool,
+                         hu_paths=None, ct_window=None, stds=None, samples=None):
+    """Scores given predictions, and both baselines, against references.
+
+    Args:
+        direction: `mri2ct` or `ct2mri` (a label for the reports).
+        names: file names, one per image.
+        inputs, predictions, references: lists of 2-D 8/16-bit arrays.
+        target_pool: pooled target-domain pixels on the 8-bit scale, for the
+            histogram-matching baseline (`histogram_pool`).
+        hu_paths: per image, a 16-bit HU reference (HU + 1024) for `mae_hu`.
+        ct_window: the CT window, needed with `hu_paths`.
+        stds: per image, the model's deviation map (8-bit scale), if sampled.
+        samples: the latent draws behind `stds`, for the report.
+
+    Returns:
+        A `DirectionEvaluation`.
+    """
+    inputs = [_to_8bit_scale(p) for p in inputs]
+    references = [_to_8bit_scale(p) for p in references]
+    candidates = {
+        "model": [_to_8bit_scale(p) for p in predictions],
+        "identity": inputs,
+        "histogram_matching": [_histogram_matched(p, target_pool) for p in inputs],
+    }
+    summary, rows = {"n": len(names)}, []
+    deviations = {}
+    for method in METHODS:
+        per_image = [image_metrics(p, r) for p, r in zip(candidates[method], references)]
+        if hu_paths:
+            for metrics, prediction, hu_path in zip(per_image, candidates[method], hu_paths):
+                metrics["mae_hu"] = _mae_hu(prediction, hu_path, ct_window)
+        summary[method] = mean_metrics(per_image)
+        deviations[method] = std_metrics(per_image)
+        rows += [{"direction": direction, "file": name, "method": method, **metrics}
+                 for name, metrics in zip(names, per_image)]
+    summary["std"] = deviations
+    if stds is not None:
+        errors = [np.abs(p - r) for p, r in zip(candidates["model"], references)]
+        summary["uncertainty"] = {"samples": samples, **std_error_correlation(stds, errors)}
+    return DirectionEvaluation(direction, list(names), inputs, candidates["model"], references,
+                               stds, summary, rows)
+
+
+def evaluate_direction(translator, direction, pairs, target_pool, hu_folder=None,
+                       ct_window=None, batch_size=8, samples=1):
+    """Translates the inputs of `pairs` and scores them (`evaluate_predictions`).
+
+    Args:
+        translator: a `Translator` for this direction.
+        pairs: `[(input_path, reference_path), ...]`.
+        hu_folder: folder of 16-bit HU references with the same file names,
+            for directions that produce CT.
+        samples: latent draws per image; above 1 the mean is scored and the
+            deviation maps are correlated with the error.
+    """
+    inputs = [read_grey(a) for a, _ in pairs]
+    references = [read_grey(b) for _, b in pairs]
+    if samples > 1:
+        predictions, stds = translator.sample_stored(inputs, samples, batch_size)
+    else:
+        predictions, stds = translator.translate_stored(inputs, batch_size), None
+    names = [os.path.basename(a) for a, _ in pairs]
+    hu_paths = [os.path.join(hu_folder, n) for n in names] if hu_folder else None
+    return evaluate_predictions(direction, names, inputs, predictions, references,
+                                target_pool, hu_paths, ct_window, stds, samples)
+
+
+def format_table(summaries):
+    """`{direction: summary}` as a plain-text table of means."""
     keys = ["psnr", "ssim", "mae", "mae_hu", "bce", "auc", "f1"]
-    present = [k for k in keys if any(k in r.get("model", {}) for r in report.values())]
+    present = [k for k in keys if any(k in s.get("model", {}) for s in summaries.values())]
     header = f"{'direction':<10}{'method':<20}{'n':>4}" + "".join(f"{k:>9}" for k in present)
     lines = [header, "-" * len(header)]
-    for direction, result in report.items():
-        for method in ("model", "identity", "histogram_matching"):
-            values = result[method]
+    for direction, summary in summaries.items():
+        for method in METHODS:
+            values = summary[method]
             cells = "".join(
                 f"{values[k]:>9.3f}" if k in values else f"{'':>9}" for k in present
             )
-            lines.append(f"{direction:<10}{method:<20}{result['n']:>4}{cells}")
+            lines.append(f"{direction:<10}{method:<20}{summary['n']:>4}{cells}")
+    for direction, summary in summaries.items():
+        if "uncertainty" in summary:
+            u = summary["uncertainty"]
+            lines.append(f"{direction}: {u['samples']} latent samples; correlation of predicted "
+                         f"std with |error|: Pearson {u['pearson']:.3f}, "
+                         f"Spearman {u['spearman']:.3f}")
     return "\n".join(lines)
-
-
-def _json_safe(value):
-    # JSON has no NaN or Infinity: an undefined metric is written as null.
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
-def write_metrics_json(path, report):
-    atomic_write_text(path, json.dumps(_json_safe(report), indent=2) + "\n")

@@ -62,12 +62,22 @@ def _ssim(prediction, reference):
     ))
 
 
-def mean_metrics(per_image):
-    """Means over images, ignoring NaN (an image without both classes has no
-    AUC); a metric NaN for every image stays NaN."""
+def _aggregate(per_image, reduce):
     summary = {}
     for key in per_image[0]:
         values = np.array([m[key] for m in per_image], dtype=np.float64)
-        finite = values[~np.isnan(values)]
-        summary[key] = float(np.mean(finite)) if finite.size else math.nan
+        finite = values[np.isfinite(values)]
+        summary[key] = float(reduce(finite)) if finite.size else math.nan
     return summary
+
+
+def mean_metrics(per_image):
+    """Means over images of each metric, ignoring non-finite values (an
+    image without both classes has no AUC, identical images an infinite
+    PSNR); a metric with no finite value stays NaN."""
+    return _aggregate(per_image, np.mean)
+
+
+def std_metrics(per_image):
+    """Standard deviations over images, with `mean_metrics`' rules."""
+    return _aggregate(per_image, np.std)

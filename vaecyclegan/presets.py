@@ -29,6 +29,8 @@ class TrainingPreset:
             bicubic degradation; `sr_patch` is the high-resolution crop).
         phantom_train, phantom_test: phantom images per training domain, and
             test pairs.
+        eval_every: steps between evaluations on the test pairs that keep
+            the best weights (0: none).
     """
 
     image_size: int
@@ -49,6 +51,7 @@ class TrainingPreset:
     sr_lr: float = 2e-4
     phantom_train: int = 200
     phantom_test: int = 24
+    eval_every: int = 0
 
 
 PRESETS = {
@@ -68,6 +71,7 @@ PRESETS = {
         sr_patch=32,
         phantom_train=8,
         phantom_test=4,
+        eval_every=2,
     ),
     "quick": TrainingPreset(
         image_size=64,
@@ -81,6 +85,7 @@ PRESETS = {
         lr=2e-4,
         sr_steps=300,
         sr_patch=64,
+        eval_every=300,
     ),
     "paper": TrainingPreset(
         image_size=256,
@@ -91,5 +96,6 @@ PRESETS = {
         sr_steps=50_000,
         sr_batch_size=16,
         sr_patch=128,
+        eval_every=2500,
     ),
 }

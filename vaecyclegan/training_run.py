@@ -18,21 +18,22 @@ from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation import (
-    evaluate_direction, format_table, histogram_pool, paired_files, write_metrics_json,
-)
+from vaecyclegan.best_checkpoint import BestCheckpointCallback
+from vaecyclegan.evaluation import evaluate_direction, format_table, histogram_pool, paired_files
 from vaecyclegan.networks import (
     DIRECTIONS, TRANSLATION_NETWORKS, WEIGHT_FILES, build_network, load_network, save_networks,
 )
 from vaecyclegan.phantom import write_phantom_dataset
 from vaecyclegan.presets import PRESETS
 from vaecyclegan.progress_callback import ProgressCallback
+from vaecyclegan.report import write_report
 from vaecyclegan.sr_training import make_sr_dataset, train_rrdbnet
 from vaecyclegan.translator import Translator
 from vaecyclegan.unpaired_dataset import load_training_images, make_unpaired_dataset
 from vaecyclegan.vae_cyclegan import VAECycleGAN
 
 PHANTOM_MARKER = "phantom.json"
+RUN_FILE = "run.json"
 
 
 def resolve_preset(options):
@@ -96,7 +97,7 @@ def _provenance(options, preset, data_dir):
     }
 
 
-def train_translation(networks, preset, folders, logdir, seed):
+def train_translation(networks, preset, folders, logdir, seed, callbacks=()):
     """Trains the four translation networks with `VAECycleGAN.fit`."""
     mri = load_training_images(folders.mri_train, preset.image_size)
     ct = load_training_images(folders.ct_train, preset.image_size)
@@ -121,7 +122,8 @@ def train_translation(networks, preset, folders, logdir, seed):
         csv_path=os.path.join(logdir, "losses.csv"),
         shown=["g_loss", "d_loss", "cycle"], description="translate",
     )
-    model.fit(dataset, steps_per_epoch=preset.steps, epochs=1, verbose=0, shuffle=False, callbacks=[progress])
+    model.fit(dataset, steps_per_epoch=preset.steps, epochs=1, verbose=0, shuffle=False,
+              callbacks=[progress, *callbacks])
     return progress
 
 
@@ -142,15 +144,20 @@ def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed):
     return progress
 
 
-def evaluate_weights(weights_dir, folders, config, batch_size=8):
-    """Evaluates both directions of the saved generators on the test pairs.
+def evaluate_generators(generators, folders, config, batch_size=8, samples=1):
+    """Evaluates both directions of in-memory generators on the test pairs.
+
+    Args:
+        generators: `{"g_target": model, "g_source": model}`.
+        samples: latent draws per image (above 1: mean scored, uncertainty
+            correlated with the error).
 
     Returns:
-        The metrics report, or None when the dataset has no test pairs.
+        A list of `DirectionEvaluation`, empty when there are no test pairs.
     """
     if not (folders.ct_test and folders.mri_test):
-        return None
-    report = {}
+        return []
+    evaluations = []
     for direction, (source_test, target_test, target_train) in {
         "mri2ct": (folders.mri_test, folders.ct_test, folders.ct_train),
         "ct2mri": (folders.ct_test, folders.mri_test, folders.mri_train),
@@ -164,14 +171,21 @@ def evaluate_weights(weights_dir, folders, config, batch_size=8):
             print(f"Skipping {direction} evaluation: no file name is in both "
                   f"{source_test} and {target_test}", flush=True)
             continue
-        generator = load_network(weights_dir, DIRECTIONS[direction], config)
-        translator = Translator(generator, config.generator.stride, config.channels)
+        translator = Translator(generators[DIRECTIONS[direction]], config.generator.stride,
+                                config.channels)
         hu_folder = folders.ct_test_hu if direction == "mri2ct" else None
-        report[direction] = evaluate_direction(
-            translator, pairs, histogram_pool(target_train), hu_folder,
-            config.intensity.ct_window_hu, batch_size,
-        )
-    return report or None
+        evaluations.append(evaluate_direction(
+            translator, direction, pairs, histogram_pool(target_train), hu_folder,
+            config.intensity.ct_window_hu, batch_size, samples,
+        ))
+    return evaluations
+
+
+def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1):
+    """`evaluate_generators` on the generators saved in `weights_dir`."""
+    generators = {name: load_network(weights_dir, name, config)
+                  for name in ("g_target", "g_source")}
+    return evaluate_generators(generators, folders, config, batch_size, samples)
 
 
 def run_training(options):
@@ -191,6 +205,10 @@ def run_training(options):
         data_dir = options.data
     folders = resolve_dataset(data_dir)
     print(f"Dataset {data_dir} (A = CT, B = MRI):\n{folders.describe()}", flush=True)
+    # Where this run's data and weights are, for `vaecyclegan-eval --run`.
+    atomic_write_text(os.path.join(logdir, RUN_FILE), json.dumps({
+        "data_dir": os.path.abspath(data_dir),
+        "weights_dir": os.path.abspath(options.weights_dir)}, indent=2) + "\n")
 
     config_path = os.path.join(options.weights_dir, "config.json")
     if options.stage == "sr" and os.path.isfile(config_path):
@@ -208,9 +226,19 @@ def run_training(options):
     networks = {name: build_network(config, name) for name in stages}
     _print_parameter_counts(networks)
 
+    config.training = _provenance(options, preset, data_dir)
     started = time.perf_counter()
     if "g_target" in networks:
-        progress = train_translation(networks, preset, folders, logdir, options.seed)
+        callbacks = []
+        eval_every = preset.eval_every if options.eval_every is None else options.eval_every
+        if eval_every > 0 and folders.ct_test and folders.mri_test:
+            callbacks.append(BestCheckpointCallback(
+                lambda: {e.direction: e.summary for e in evaluate_generators(networks, folders, config)},
+                networks, config, eval_every, options.best_metric,
+                os.path.join(options.weights_dir, "best"),
+                os.path.join(logdir, "checkpoint_evals.csv"),
+            ))
+        progress = train_translation(networks, preset, folders, logdir, options.seed, callbacks)
         print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",
               flush=True)
     if "rrdbnet" in networks:
@@ -219,16 +247,24 @@ def run_training(options):
         print(f"Upscaler: {preset.sr_steps} steps, last L1 {progress.last_logs.get('loss', float('nan')):.4f}",
               flush=True)
 
-    config.training = _provenance(options, preset, data_dir)
+    config.training.update(_provenance(options, preset, data_dir))
     written = save_networks(networks, config, options.weights_dir)
     print("Wrote " + ", ".join(written), flush=True)
     print(f"Training took {time.perf_counter() - started:.0f} s", flush=True)
 
-    report = None
     if "g_target" in networks:
-        report = evaluate_weights(options.weights_dir, folders, config)
-    if report:
-        metrics_path = os.path.join(logdir, "metrics.json")
-        write_metrics_json(metrics_path, report)
-        print(f"\nTest pairs ({metrics_path}):\n{format_table(report)}", flush=True)
-    return report
+        for callback in callbacks:
+            print(f"Best {callback.metric} {callback.best:.4f} at step {callback.best_step}: "
+                  f"{callback.best_dir}", flush=True)
+    evaluations = evaluate_weights(options.weights_dir, folders, config) if "g_target" in networks else []
+    if not evaluations:
+        return None
+    written = write_report(
+        logdir, evaluations, f"vaecyclegan run {os.path.basename(os.path.normpath(logdir))}",
+        loss_csvs=[("translate", os.path.join(logdir, "losses.csv")),
+                   ("upscale", os.path.join(logdir, "sr_losses.csv"))],
+    )
+    summaries = {e.direction: e.summary for e in evaluations}
+    print(f"\nTest pairs ({written['metrics']}):\n{format_table(summaries)}", flush=True)
+    print(f"Report: {written['html']}", flush=True)
+    return summaries

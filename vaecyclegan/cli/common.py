@@ -6,10 +6,28 @@ import sys
 
 
 def quiet_tensorflow():
-    # Must run before TensorFlow is imported. Level 3 also hides grappler's
-    # harmless "remapper failed" lines; real failures still raise in Python.
-    # Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    """Imports TensorFlow without its C++ start-up log.
+
+    TF_CPP_MIN_LOG_LEVEL=3 also hides grappler's harmless "remapper failed"
+    lines, but since TF 2.16 absl prints oneDNN/CUDA notices while the
+    library loads, before any level applies (tensorflow#100442); standard
+    error is pointed at /dev/null for the import alone. Python errors still
+    raise. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+    """
+    level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if level == "0" or "tensorflow" in sys.modules:
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def print_options(parser, options):

@@ -18,14 +18,20 @@ def build_parser():
     parser.add_argument("--weights-dir", default="weights",
                         help="folder with config.json and the *_weights.h5 files")
     parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    parser.add_argument("--samples", type=int, default=1,
+                        help="latent draws per image: above 1 the output is their mean and "
+                        "<output>/std/ holds per-pixel standard-deviation heat maps")
+    parser.add_argument("--reference", help="a reference image, or a folder of references "
+                        "paired with the inputs by file name: writes metrics.json, "
+                        "metrics_per_image.csv, comparison grid and index.html into --output")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     options = parser.parse_args(argv)
-    if options.batch_size <= 0:
-        parser.error("--batch-size must be positive")
+    if options.batch_size <= 0 or options.samples <= 0:
+        parser.error("--batch-size and --samples must be positive")
     print_options(parser, options)
     quiet_tensorflow()
     from vaecyclegan.inference_run import run_inference

@@ -35,6 +35,12 @@ def build_parser():
     parser.add_argument("--weights-dir", default="weights", help="where the .h5 files go")
     parser.add_argument("--logdir", help="run folder (default: runs/<date-time>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and sampling")
+    parser.add_argument("--eval-every", type=int,
+                        help="evaluate on the test pairs every N steps and keep the best weights "
+                        "in <weights-dir>/best (0: never; default: the preset's)")
+    parser.add_argument("--best-metric", default="ssim",
+                        choices=("psnr", "ssim", "mae", "mae_hu", "bce", "auc", "f1"),
+                        help="metric that picks the best weights, averaged over both directions")
     return parser
 
 
@@ -45,6 +51,8 @@ def main(argv=None):
         value = getattr(options, name)
         if value is not None and value <= 0 and name != "weight_decay":
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if options.eval_every is not None and options.eval_every < 0:
+        parser.error("--eval-every must be 0 or positive")
     print_options(parser, options)
     quiet_tensorflow()
     from vaecyclegan.training_run import run_training

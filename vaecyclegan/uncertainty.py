@@ -1,0 +1,48 @@
+"""What the latent space's spread says: deviation heat maps, and whether
+they point at the errors."""
+
+import matplotlib
+import numpy as np
+from scipy.stats import spearmanr
+
+STD_COLORMAP = "magma"
+# Heat maps saturate at this percentile of all deviations of one run: a
+# fixed scale would show nothing for a model whose latent barely moves the
+# output, and one outlier pixel should not darken every map.
+STD_MAP_PERCENTILE = 99.5
+
+
+def std_map_scale(stds):
+    """The deviation (8-bit levels) at which this run's heat maps saturate."""
+    values = np.concatenate([s.ravel() for s in stds])
+    return float(max(np.percentile(values, STD_MAP_PERCENTILE), 1e-6))
+
+
+def std_heat_map(std, vmax):
+    """A per-pixel deviation map (8-bit scale) as an RGB `uint8` heat map,
+    black at 0 and white-yellow at `vmax` and above."""
+    colours = matplotlib.colormaps[STD_COLORMAP](np.clip(std / vmax, 0.0, 1.0))
+    return np.round(colours[..., :3] * 255).astype(np.uint8)
+
+
+def std_error_correlation(stds, errors):
+    """How well predicted deviation tracks the absolute error, over all pixels.
+
+    Args:
+        stds, errors: per image, arrays of the same shapes (8-bit scale).
+
+    Returns:
+        `{"pearson", "spearman", "mean_std", "mean_abs_error",
+        "std_map_max"}`; correlations are NaN where either map is constant;
+        `std_map_max` is the heat maps' saturation (`std_map_scale`).
+    """
+    std = np.concatenate([s.ravel() for s in stds]).astype(np.float64)
+    error = np.concatenate([e.ravel() for e in errors]).astype(np.float64)
+    constant = np.ptp(std) == 0 or np.ptp(error) == 0
+    return {
+        "pearson": float("nan") if constant else float(np.corrcoef(std, error)[0, 1]),
+        "spearman": float("nan") if constant else float(spearmanr(std, error).statistic),
+        "mean_std": float(std.mean()),
+        "mean_abs_error": float(error.mean()),
+        "std_map_max": std_map_scale(stds),
+    }
