@@ -100,7 +100,7 @@ img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. Means &plusmn; standard
-deviations over test images; PSNR, SSIM, MAE and BCE/AUC/F1 on the 8-bit scale (DESIGN section 5),
+deviations over test images; PSNR, SSIM, MAE and BCE/AUC/F1 on the 8-bit scale (see the README, "Metrics"),
 MAE HU against the reference clipped to the CT window. Baselines: the input itself (identity) and
 the input histogram-matched to the target domain.</p>
 {"".join(sections)}
