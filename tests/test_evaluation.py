@@ -105,3 +105,10 @@ def test_eval_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
 
     assert run_cli(main, ["--run", str(tmp_path)]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path}: no run.json: not a run folder written by train.py"
+
+
+def test_without_a_pool_only_the_model_is_scored():
+    inputs, references = _images(0), _images(1)
+    result = evaluate_predictions("ct2mri", ["a", "b", "c"], inputs, references, references, None)
+    assert set(result.summary) == {"n", "model", "std"}
+    assert {r["method"] for r in result.rows} == {"model"}

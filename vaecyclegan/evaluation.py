@@ -89,7 +89,8 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
         names: file names, one per image.
         inputs, predictions, references: lists of 2-D 8/16-bit arrays.
         target_pool: pooled target-domain pixels on the 8-bit scale, for the
-            histogram-matching baseline (`histogram_pool`).
+            histogram-matching baseline (`histogram_pool`); None scores the
+            model alone (baselines do not change while a model trains).
         hu_paths: per image, a 16-bit HU reference (HU + 1024) for `mae_hu`.
         ct_window: the CT window, needed with `hu_paths`.
         stds: per image, the model's deviation map (8-bit scale), if sampled.
@@ -100,14 +101,13 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
     """
     inputs = [_to_8bit_scale(p) for p in inputs]
     references = [_to_8bit_scale(p) for p in references]
-    candidates = {
-        "model": [_to_8bit_scale(p) for p in predictions],
-        "identity": inputs,
-        "histogram_matching": [_histogram_matched(p, target_pool) for p in inputs],
-    }
+    candidates = {"model": [_to_8bit_scale(p) for p in predictions]}
+    if target_pool is not None:
+        candidates["identity"] = inputs
+        candidates["histogram_matching"] = [_histogram_matched(p, target_pool) for p in inputs]
     summary, rows = {"n": len(names)}, []
     deviations = {}
-    for method in METHODS:
+    for method in candidates:
         per_image = [image_metrics(p, r) for p, r in zip(candidates[method], references)]
         if hu_paths:
             for metrics, prediction, hu_path in zip(per_image, candidates[method], hu_paths):

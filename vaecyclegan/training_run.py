@@ -144,13 +144,15 @@ def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed):
     return progress
 
 
-def evaluate_generators(generators, folders, config, batch_size=8, samples=1):
+def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
+                        baselines=True):
     """Evaluates both directions of in-memory generators on the test pairs.
 
     Args:
         generators: `{"g_target": model, "g_source": model}`.
         samples: latent draws per image (above 1: mean scored, uncertainty
             correlated with the error).
+        baselines: also score identity and histogram matching.
 
     Returns:
         A list of `DirectionEvaluation`, empty when there are no test pairs.
@@ -174,8 +176,9 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1):
         translator = Translator(generators[DIRECTIONS[direction]], config.generator.stride,
                                 config.channels)
         hu_folder = folders.ct_test_hu if direction == "mri2ct" else None
+        pool = histogram_pool(target_train) if baselines else None
         evaluations.append(evaluate_direction(
-            translator, direction, pairs, histogram_pool(target_train), hu_folder,
+            translator, direction, pairs, pool, hu_folder,
             config.intensity.ct_window_hu, batch_size, samples,
         ))
     return evaluations
@@ -233,7 +236,8 @@ def run_training(options):
         eval_every = preset.eval_every if options.eval_every is None else options.eval_every
         if eval_every > 0 and folders.ct_test and folders.mri_test:
             callbacks.append(BestCheckpointCallback(
-                lambda: {e.direction: e.summary for e in evaluate_generators(networks, folders, config)},
+                lambda: {e.direction: e.summary
+                         for e in evaluate_generators(networks, folders, config, baselines=False)},
                 networks, config, eval_every, options.best_metric,
                 os.path.join(options.weights_dir, "best"),
                 os.path.join(logdir, "checkpoint_evals.csv"),
