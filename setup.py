@@ -36,8 +36,14 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        # tf-keras proves the weight files are the Keras 2 layout it writes.
-        "test": ["pytest>=8,<10", "tf-keras>=2.16,<2.22"],
+        # torch reads the official ESRGAN / BasicSR .pth files; only
+        # `vaecyclegan-convert` needs it.
+        "convert": ["torch>=2.1"],
+        # tf-keras proves the weight files are the Keras 2 layout it writes;
+        # torch is the reference the converter is checked against. It is
+        # pinned because this project's machines carry a CPU build of 2.13.0,
+        # where a range would pull a CUDA build of several GB.
+        "test": ["pytest>=8,<10", "tf-keras>=2.16,<2.22", "torch==2.13.0"],
     },
     entry_points={
         "console_scripts": [
@@ -45,6 +51,7 @@ setup(
             "vaecyclegan-infer=vaecyclegan.cli.infer:entry_point",
             "vaecyclegan-data=vaecyclegan.cli.data:entry_point",
             "vaecyclegan-eval=vaecyclegan.cli.evaluate:entry_point",
+            "vaecyclegan-convert=vaecyclegan.cli.convert:entry_point",
         ],
     },
 )

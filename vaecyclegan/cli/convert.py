@@ -1,0 +1,39 @@
+"""`vaecyclegan-convert`: pretrained weights from other frameworks."""
+
+import argparse
+import sys
+
+from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="vaecyclegan-convert", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    esrgan = commands.add_parser(
+        "esrgan", help="ESRGAN / BasicSR RRDB-Net .pth (PyTorch) to the Keras HDF5 weights file "
+        "plus config.json beside it (needs torch: pip install 'vaecyclegan[convert]')")
+    esrgan.add_argument("input", help="e.g. RRDB_ESRGAN_x4.pth, RRDB_PSNR_x4.pth, "
+                        "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")
+    esrgan.add_argument("output", help="e.g. weights/rrdbnet_weights.h5")
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    options = parser.parse_args(argv)
+    print_options(parser, options)
+    quiet_tensorflow()
+    from vaecyclegan.esrgan_conversion import convert_esrgan
+
+    model, config = convert_esrgan(options.input, options.output)
+    r = config.rrdbnet
+    print(f"Wrote {options.output}: RRDB-Net x{r.scale}, {r.num_block} blocks, {r.num_feat} "
+          f"features, growth {r.num_grow_ch}, {model.count_params():,} parameters", flush=True)
+
+
+def entry_point():
+    sys.exit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()
