@@ -188,3 +188,25 @@ def test_references_without_a_matching_name_are_refused(trained_smoke, tmp_path,
     code = _infer_against_reference(trained_smoke, tmp_path, "b.png", (16, 16))
     _assert_one_line_error(capsys, code, "no reference has the file name of an input")
     assert not (tmp_path / "out").exists()
+
+
+def test_upscale_after_translation_and_alone(trained_smoke, tmp_path):
+    rng = np.random.default_rng(3)
+    _write(tmp_path / "in" / "odd.png", rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    _write(tmp_path / "in" / "deep.png", rng.integers(0, 65536, (20, 16), dtype=np.uint16))
+    for direction in ("ct2mri", "none"):
+        out = tmp_path / direction
+        assert _infer("--direction", direction, "--upscale", "4", "--tile", "16",
+                      "--input", str(tmp_path / "in"), "--output", str(out),
+                      "--weights-dir", trained_smoke.weights_dir) == 0
+        assert read_grey(str(out / "odd.png")).shape == (148, 212)
+        deep = read_grey(str(out / "deep.png"))
+        assert deep.shape == (80, 64) and deep.dtype == np.uint16
+
+
+def test_upscale_factor_must_match_the_weights(trained_smoke, tmp_path, capsys):
+    _write(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = _infer("--direction", "none", "--upscale", "2", "--input", str(tmp_path / "in"),
+                  "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    _assert_one_line_error(capsys, code, "config.json", "x4 upscaler", "--upscale 2")
+    assert not (tmp_path / "out").exists()

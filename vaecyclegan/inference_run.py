@@ -13,6 +13,7 @@ import tempfile
 import time
 
 import cv2
+import numpy as np
 
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
@@ -20,6 +21,7 @@ from vaecyclegan.evaluation import evaluate_predictions, format_table, histogram
 from vaecyclegan.image_io import is_image_file, list_images, read_grey, write_png
 from vaecyclegan.networks import DIRECTIONS, load_network
 from vaecyclegan.report import write_report
+from vaecyclegan.tiled_upscaler import TiledUpscaler
 from vaecyclegan.translator import Translator
 from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.uncertainty import STD_COLORMAP, std_heat_map, std_map_scale
@@ -98,14 +100,35 @@ def _stage_and_publish(output_dir, files):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def _load_upscaler(options, config):
+    if config.rrdbnet.scale != options.upscale:
+        raise InputError(os.path.join(options.weights_dir, "config.json"),
+                         f"holds an x{config.rrdbnet.scale} upscaler, --upscale {options.upscale} "
+                         "was asked")
+    model = load_network(options.weights_dir, "rrdbnet", config)
+    return TiledUpscaler(model, config.rrdbnet.scale, config.channels, options.tile,
+                         options.tile_pad)
+
+
+def _upscale_stored(upscaler, pixels):
+    # The upscaler works in [0, 1] (ESRGAN's range); the bit depth is kept.
+    full_scale = float(np.iinfo(pixels.dtype).max)
+    high = upscaler.upscale(pixels.astype(np.float32) / full_scale)
+    return np.round(high * full_scale).astype(pixels.dtype)
+
+
 def run_inference(options):
     """Runs `infer.py` with parsed `options`; returns the written image paths."""
     inputs = input_files(options.input)
     outputs = output_paths(inputs, options.output)
     pairs = reference_pairs(inputs, options.reference) if options.reference else []
     config = ModelConfig.load(options.weights_dir)
-    generator = load_network(options.weights_dir, DIRECTIONS[options.direction], config)
-    translator = Translator(generator, config.generator.stride, config.channels)
+    translator = upscaler = None
+    if options.direction != "none":
+        generator = load_network(options.weights_dir, DIRECTIONS[options.direction], config)
+        translator = Translator(generator, config.generator.stride, config.channels)
+    if options.upscale:
+        upscaler = _load_upscaler(options, config)
 
     images = [read_grey(path) for path in inputs]
     references = [read_grey(path) for _, path in pairs]
@@ -117,10 +140,14 @@ def run_inference(options):
 
     started = time.perf_counter()
     stds = None
-    if options.samples > 1:
+    if translator is None:
+        translated = images
+    elif options.samples > 1:
         translated, stds = translator.sample_stored(images, options.samples, options.batch_size)
     else:
         translated = translator.translate_stored(images, options.batch_size)
+    if upscaler is not None:
+        translated = [_upscale_stored(upscaler, pixels) for pixels in translated]
     seconds = time.perf_counter() - started
 
     files = {os.path.basename(t): pixels for t, pixels in zip(outputs, translated)}
@@ -136,7 +163,10 @@ def run_inference(options):
             "black": 0.0, "saturated_at": scale, "unit": "grey levels of an 8-bit image",
             "mean_std": float(sum(float(s.mean()) for s in stds) / len(stds)),
         }, indent=2) + "\n")
-    print(f"{options.direction}: translated {len(outputs)} image(s) in {seconds:.1f} s "
+    action = "upscaled" if translator is None else "translated"
+    if translator is not None and upscaler is not None:
+        action = f"translated and upscaled x{options.upscale}"
+    print(f"{options.direction}: {action} {len(outputs)} image(s) in {seconds:.1f} s "
           f"({len(outputs) / max(seconds, 1e-9):.1f} images/s) into {options.output}", flush=True)
     if stds is not None:
         print(f"{options.samples} latent samples per image: outputs are their mean; heat maps of "

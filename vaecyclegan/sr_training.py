@@ -5,6 +5,19 @@ import keras
 import tensorflow as tf
 
 
+def bicubic_downscale(images, scale):
+    """The degradation the upscaler learns to undo: bicubic with
+    antialiasing (as MATLAB's `imresize`), by `scale`.
+
+    Args:
+        images: (..., H, W, C) in [0, 1], H and W divisible by `scale`.
+    """
+    height, width = images.shape[-3], images.shape[-2]
+    low = tf.image.resize(images, (height // scale, width // scale), method="bicubic",
+                          antialias=True)
+    return tf.clip_by_value(low, 0.0, 1.0)
+
+
 def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
     """Yields `(low_res, high_res)` batches in [0, 1] (ESRGAN's range).
 
@@ -28,11 +41,10 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
         hr = tf.image.stateless_random_crop(image, (patch, patch, 1), seed=seeds)
         hr = tf.image.stateless_random_flip_left_right(hr, seed=seeds + 1)
         hr = (hr + 1.0) / 2.0
-        lr = tf.image.resize(hr, (patch // scale, patch // scale), method="bicubic",
-                             antialias=True)
+        lr = bicubic_downscale(hr, scale)
         if channels > 1:
             hr, lr = tf.repeat(hr, channels, -1), tf.repeat(lr, channels, -1)
-        return tf.clip_by_value(lr, 0.0, 1.0), hr
+        return lr, hr
 
     return (
         tf.data.Dataset.from_tensor_slices(images)

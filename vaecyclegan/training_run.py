@@ -16,17 +16,19 @@ import tensorflow as tf
 import vaecyclegan
 from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.config import IntensityConfig, ModelConfig
+from vaecyclegan.best_checkpoint import BestCheckpointCallback
 from vaecyclegan.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
-from vaecyclegan.best_checkpoint import BestCheckpointCallback
 from vaecyclegan.evaluation import evaluate_direction, format_table, histogram_pool, paired_files
+from vaecyclegan.image_io import list_images
 from vaecyclegan.networks import (
     DIRECTIONS, TRANSLATION_NETWORKS, WEIGHT_FILES, build_network, load_network, save_networks,
 )
 from vaecyclegan.phantom import write_phantom_dataset
 from vaecyclegan.presets import PRESETS
 from vaecyclegan.progress_callback import ProgressCallback
-from vaecyclegan.report import write_report
+from vaecyclegan.report import write_metrics_json, write_report
+from vaecyclegan.sr_evaluation import evaluate_upscaler, format_sr_table
 from vaecyclegan.sr_training import make_sr_dataset, train_rrdbnet
 from vaecyclegan.translator import Translator
 from vaecyclegan.unpaired_dataset import load_training_images, make_unpaired_dataset
@@ -256,6 +258,14 @@ def run_training(options):
     print("Wrote " + ", ".join(written), flush=True)
     print(f"Training took {time.perf_counter() - started:.0f} s", flush=True)
 
+    if "rrdbnet" in networks and folders.ct_test and folders.mri_test:
+        sr_summary = evaluate_upscaler(
+            networks["rrdbnet"], config.rrdbnet.scale, config.channels,
+            list_images(folders.ct_test) + list_images(folders.mri_test))
+        sr_path = os.path.join(logdir, "sr_metrics.json")
+        write_metrics_json(sr_path, sr_summary)
+        print(f"\nUpscaler on the test images ({sr_path}):\n{format_sr_table(sr_summary)}",
+              flush=True)
     if "g_target" in networks:
         for callback in callbacks:
             print(f"Best {callback.metric} {callback.best:.4f} at step {callback.best_step}: "

@@ -12,7 +12,8 @@ def build_parser():
         description="Translate MRI to CT (mri2ct) or CT to MRI (ct2mri) with trained weights. "
         "Images of any size; output PNGs keep each input's size and bit depth.",
     )
-    parser.add_argument("--direction", required=True, choices=("mri2ct", "ct2mri"))
+    parser.add_argument("--direction", required=True, choices=("mri2ct", "ct2mri", "none"),
+                        help="none: no translation, only --upscale")
     parser.add_argument("--input", required=True, help="an image file or a folder of images")
     parser.add_argument("--output", required=True, help="output folder (created if missing)")
     parser.add_argument("--weights-dir", default="weights",
@@ -24,6 +25,13 @@ def build_parser():
     parser.add_argument("--reference", help="a reference image, or a folder of references "
                         "paired with the inputs by file name: writes metrics.json, "
                         "metrics_per_image.csv, comparison grid and index.html into --output")
+    parser.add_argument("--upscale", type=int, choices=(2, 4),
+                        help="then upscale with the RRDB-Net of --weights-dir (its factor)")
+    parser.add_argument("--tile", type=int, default=128,
+                        help="upscaler tile side in input pixels (memory grows with it)")
+    parser.add_argument("--tile-pad", type=int, default=32,
+                        help="context pixels around each tile; tiles equal untiled upscaling "
+                        "wherever it covers the network's receptive field")
     return parser
 
 
@@ -32,6 +40,12 @@ def main(argv=None):
     options = parser.parse_args(argv)
     if options.batch_size <= 0 or options.samples <= 0:
         parser.error("--batch-size and --samples must be positive")
+    if options.direction == "none" and not options.upscale:
+        parser.error("--direction none needs --upscale")
+    if options.upscale and (options.reference or options.samples > 1):
+        parser.error("--upscale cannot yet be combined with --reference or --samples")
+    if options.tile < 2 or options.tile_pad < 0:
+        parser.error("--tile must be at least 2 and --tile-pad at least 0")
     print_options(parser, options)
     quiet_tensorflow()
     from vaecyclegan.inference_run import run_inference
