@@ -18,12 +18,50 @@ def bicubic_downscale(images, scale):
     return tf.clip_by_value(low, 0.0, 1.0)
 
 
-def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
+DEGRADATIONS = ("blur", "noise")
+# Ranges of the random degradations, per patch: Gaussian blur sigma in
+# high-resolution pixels before downscaling, and Gaussian noise sigma (of
+# [0, 1] intensities) after it.
+BLUR_SIGMA_RANGE = (0.2, 2.0)
+NOISE_SIGMA_RANGE = (0.0, 0.03)
+
+
+def _gaussian_blur(image, sigma, radius=6):
+    x = tf.range(-radius, radius + 1, dtype=tf.float32)
+    kernel = tf.exp(-0.5 * tf.square(x / sigma))
+    kernel = kernel / tf.reduce_sum(kernel)
+    padded = tf.pad(image[None], [[0, 0], [radius, radius], [radius, radius], [0, 0]],
+                    mode="REFLECT")
+    rows = tf.nn.conv2d(padded, tf.reshape(kernel, (-1, 1, 1, 1)), 1, "VALID")
+    return tf.nn.conv2d(rows, tf.reshape(kernel, (1, -1, 1, 1)), 1, "VALID")[0]
+
+
+def degrade(hr, scale, degradations, seeds):
+    """Low-resolution input for one high-resolution patch: optional random
+    Gaussian blur, the bicubic downscale, optional random Gaussian noise.
+
+    Args:
+        hr: (H, W, 1) in [0, 1].
+        degradations: a subset of `DEGRADATIONS`.
+        seeds: a stateless seed pair.
+    """
+    if "blur" in degradations:
+        sigma = tf.random.stateless_uniform((), seeds + 2, *BLUR_SIGMA_RANGE)
+        hr = _gaussian_blur(hr, sigma)
+    lr = bicubic_downscale(hr, scale)
+    if "noise" in degradations:
+        sigma = tf.random.stateless_uniform((), seeds + 3, *NOISE_SIGMA_RANGE)
+        lr = lr + sigma * tf.random.stateless_normal(tf.shape(lr), seeds + 4)
+    return tf.clip_by_value(lr, 0.0, 1.0)
+
+
+def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0, degradations=()):
     """Yields `(low_res, high_res)` batches in [0, 1] (ESRGAN's range).
 
     High-resolution patches are random `patch`-pixel crops (random
     left-right flips) of the images; low-resolution inputs are their bicubic
-    downscales by `scale` with antialiasing, as MATLAB's `imresize` does.
+    downscales by `scale` with antialiasing, as MATLAB's `imresize` does,
+    after an optional random blur and before optional random noise.
 
     Args:
         images: float32 array (n, H, W, 1) in [-1, 1], H and W >= patch.
@@ -32,7 +70,11 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
         batch_size: patches per batch.
         channels: channels the network takes (grey is repeated).
         seed: makes crops reproducible.
+        degradations: a subset of `DEGRADATIONS` ("blur", "noise").
     """
+    unknown = set(degradations) - set(DEGRADATIONS)
+    if unknown:
+        raise ValueError(f"unknown degradations {sorted(unknown)}; known: {DEGRADATIONS}")
     if patch % scale:
         raise ValueError(f"SR patch {patch} is not divisible by scale {scale}")
 
@@ -41,7 +83,7 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0):
         hr = tf.image.stateless_random_crop(image, (patch, patch, 1), seed=seeds)
         hr = tf.image.stateless_random_flip_left_right(hr, seed=seeds + 1)
         hr = (hr + 1.0) / 2.0
-        lr = bicubic_downscale(hr, scale)
+        lr = degrade(hr, scale, degradations, seeds)
         if channels > 1:
             hr, lr = tf.repeat(hr, channels, -1), tf.repeat(lr, channels, -1)
         return lr, hr

@@ -41,6 +41,8 @@ RUN_FILE = "run.json"
 def resolve_preset(options):
     """The preset named by `options.preset` with command-line overrides."""
     preset = copy.deepcopy(PRESETS[options.preset])
+    if options.sr_scale is not None:
+        preset.rrdbnet.scale = options.sr_scale
     overrides = {
         "steps": options.steps, "batch_size": options.batch_size,
         "image_size": options.image_size, "lr": options.lr,
@@ -84,6 +86,7 @@ def _provenance(options, preset, data_dir):
         "preset": options.preset,
         "steps": preset.steps,
         "sr_steps": preset.sr_steps,
+        "sr_degradations": ["bicubic", *options.sr_degradations],
         "batch_size": preset.batch_size,
         "lr": preset.lr,
         "weight_decay": preset.weight_decay,
@@ -129,7 +132,7 @@ def train_translation(networks, preset, folders, logdir, seed, callbacks=()):
     return progress
 
 
-def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed):
+def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed, degradations=()):
     """Trains RRDB-Net on both domains' training images."""
     size = max(preset.image_size, preset.sr_patch)
     images = np.concatenate([
@@ -137,7 +140,7 @@ def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed):
         load_training_images(folders.ct_train, size),
     ])
     dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
-                              rrdbnet.input_shape[-1], seed)
+                              rrdbnet.input_shape[-1], seed, degradations)
     progress = ProgressCallback(
         preset.sr_steps, images_per_step=preset.sr_batch_size,
         csv_path=os.path.join(logdir, "sr_losses.csv"), description="upscale",
@@ -249,7 +252,7 @@ def run_training(options):
               flush=True)
     if "rrdbnet" in networks:
         progress = train_upscaler(networks["rrdbnet"], preset, folders, config.rrdbnet.scale,
-                                  logdir, options.seed)
+                                  logdir, options.seed, options.sr_degradations)
         print(f"Upscaler: {preset.sr_steps} steps, last L1 {progress.last_logs.get('loss', float('nan')):.4f}",
               flush=True)
 

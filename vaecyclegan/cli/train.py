@@ -35,6 +35,11 @@ def build_parser():
     parser.add_argument("--weights-dir", default="weights", help="where the .h5 files go")
     parser.add_argument("--logdir", help="run folder (default: runs/<date-time>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and sampling")
+    parser.add_argument("--sr-scale", type=int, choices=(2, 4),
+                        help="upscaling factor of the RRDB-Net (default: the preset's, 4)")
+    parser.add_argument("--sr-degradations", nargs="*", default=[], choices=("blur", "noise"),
+                        help="random degradations of the upscaler's inputs beside the bicubic "
+                        "downscale: Gaussian blur before it, Gaussian noise after it")
     parser.add_argument("--eval-every", type=int,
                         help="evaluate on the test pairs every N steps and keep the best weights "
                         "in <weights-dir>/best (0: never; default: the preset's)")
