@@ -49,14 +49,19 @@ def paired_files(input_folder, reference_folder):
     ]
 
 
-def histogram_pool(paths):
-    """The pooled pixels of up to `HISTOGRAM_POOL_SIZE` of `paths`, as one row
-    (a folder may be given instead of paths)."""
-    if isinstance(paths, str):
-        paths = list_images(paths)
+def pooled_pixels(images):
+    """The pixels of up to `HISTOGRAM_POOL_SIZE` images (spread over the
+    list) on the 8-bit scale, as one row: a histogram-matching reference."""
+    step = max(1, len(images) // HISTOGRAM_POOL_SIZE)
+    chosen = images[::step][:HISTOGRAM_POOL_SIZE]
+    return np.concatenate([_to_8bit_scale(p).ravel() for p in chosen])[None, :]
+
+
+def histogram_pool(folder):
+    """`pooled_pixels` of a folder's images, reading only those it uses."""
+    paths = list_images(folder)
     step = max(1, len(paths) // HISTOGRAM_POOL_SIZE)
-    pixels = [read_grey(p) for p in paths[::step][:HISTOGRAM_POOL_SIZE]]
-    return np.concatenate([_to_8bit_scale(p).ravel() for p in pixels])[None, :]
+    return pooled_pixels([read_grey(p) for p in paths[::step][:HISTOGRAM_POOL_SIZE]])
 
 
 def _to_8bit_scale(pixels):
@@ -69,15 +74,19 @@ def _histogram_matched(image_8bit, pool):
     return np.clip(match_histograms(image_8bit, pool), 0.0, 255.0)
 
 
-def _mae_hu(prediction_8bit, hu_path, window):
-    """MAE in HU against the reference clipped to the window (a windowed
-    prediction cannot express HU outside it)."""
+def _hu_reference(hu_path, window):
+    """A 16-bit HU reference (HU + 1024) clipped to the window (a windowed
+    prediction cannot express HU outside it), or None when missing."""
     if not os.path.isfile(hu_path):
+        return None
+    return np.clip(read_grey(hu_path).astype(np.float64) - PNG16_HU_OFFSET, *window)
+
+
+def _mae_hu(prediction_8bit, reference_hu, window):
+    if reference_hu is None:
         return math.nan
-    reference = read_grey(hu_path).astype(np.float64) - PNG16_HU_OFFSET
-    reference = np.clip(reference, *window)
     predicted = unit_to_hu(stored_to_unit(np.round(prediction_8bit).astype(np.uint8)), window)
-    return float(np.mean(np.abs(predicted - reference)))
+    return float(np.mean(np.abs(predicted - reference_hu)))
 
 
 def evaluate_predictions(direction, names, inputs, predictions, references, target_pool,
@@ -89,7 +98,7 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
         names: file names, one per image.
         inputs, predictions, references: lists of 2-D 8/16-bit arrays.
         target_pool: pooled target-domain pixels on the 8-bit scale, for the
-            histogram-matching baseline (`histogram_pool`); None scores the
+            histogram-matching baseline (`pooled_pixels`); None scores the
             model alone (baselines do not change while a model trains).
         hu_paths: per image, a 16-bit HU reference (HU + 1024) for `mae_hu`.
         ct_window: the CT window, needed with `hu_paths`.
@@ -105,13 +114,14 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
     if target_pool is not None:
         candidates["identity"] = inputs
         candidates["histogram_matching"] = [_histogram_matched(p, target_pool) for p in inputs]
+    hu_references = [_hu_reference(p, ct_window) for p in hu_paths] if hu_paths else None
     summary, rows = {"n": len(names)}, []
     deviations = {}
     for method in candidates:
         per_image = [image_metrics(p, r) for p, r in zip(candidates[method], references)]
-        if hu_paths:
-            for metrics, prediction, hu_path in zip(per_image, candidates[method], hu_paths):
-                metrics["mae_hu"] = _mae_hu(prediction, hu_path, ct_window)
+        if hu_references:
+            for metrics, prediction, hu in zip(per_image, candidates[method], hu_references):
+                metrics["mae_hu"] = _mae_hu(prediction, hu, ct_window)
         summary[method] = mean_metrics(per_image)
         deviations[method] = std_metrics(per_image)
         rows += [{"direction": direction, "file": name, "method": method, **metrics}

@@ -6,7 +6,7 @@ import os
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation import evaluate_predictions, format_table, histogram_pool, paired_files
+from vaecyclegan.evaluation import evaluate_predictions, format_table, pooled_pixels, paired_files
 from vaecyclegan.image_io import read_grey
 from vaecyclegan.report import write_report
 from vaecyclegan.training_run import RUN_FILE, evaluate_weights
@@ -60,7 +60,7 @@ def evaluate_folders(predictions_dir, references_dir, inputs_dir, direction, out
             raise InputError(name, f"prediction {a.shape}, reference {b.shape} and input "
                              f"{c.shape} differ in size")
     evaluation = evaluate_predictions(direction, names, input_images, predictions, references,
-                                      histogram_pool([r for _, r in pairs]))
+                                      pooled_pixels(references))
     written = write_report(out_dir, [evaluation], f"vaecyclegan {direction} evaluation")
     _print_summary({direction: evaluation.summary}, written)
     return evaluation

@@ -17,7 +17,7 @@ import numpy as np
 
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation import evaluate_predictions, format_table, histogram_pool
+from vaecyclegan.evaluation import evaluate_predictions, format_table, pooled_pixels
 from vaecyclegan.image_io import is_image_file, list_images, read_grey, write_png
 from vaecyclegan.networks import DIRECTIONS, load_network
 from vaecyclegan.report import write_report
@@ -181,7 +181,7 @@ def run_inference(options):
             [images[i] for i in indices], [translated[i] for i in indices], references,
             # No training data is known here: the baseline is matched to the
             # references' own histogram, which can only flatter it.
-            histogram_pool([path for _, path in pairs]),
+            pooled_pixels(references),
             stds=None if stds is None else [stds[i] for i in indices], samples=options.samples,
         )
         written = write_report(options.output, [evaluation],
