@@ -27,15 +27,15 @@ def test_infer_keeps_odd_sizes_and_bit_depths(trained_smoke, tmp_path, direction
     rng = np.random.default_rng(0)
     inputs = tmp_path / "in"
     _write(inputs / "odd.png", rng.integers(0, 256, (37, 53), dtype=np.uint8))
-    _write(inputs / "tiny.png", rng.integers(0, 256, (3, 5), dtype=np.uint8))
+    _write(inputs / "small.png", rng.integers(0, 256, (9, 8), dtype=np.uint8))
     _write(inputs / "deep.png", rng.integers(0, 65536, (40, 33), dtype=np.uint16))
     _write(inputs / "colour.jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
     out = tmp_path / "out"
     assert _infer("--direction", direction, "--input", str(inputs), "--output", str(out),
                   "--weights-dir", trained_smoke.weights_dir) == 0
-    assert sorted(os.listdir(out)) == ["colour.png", "deep.png", "odd.png", "tiny.png"]
+    assert sorted(os.listdir(out)) == ["colour.png", "deep.png", "odd.png", "small.png"]
     assert read_grey(str(out / "odd.png")).shape == (37, 53)
-    assert read_grey(str(out / "tiny.png")).shape == (3, 5)
+    assert read_grey(str(out / "small.png")).shape == (9, 8)
     deep = read_grey(str(out / "deep.png"))
     assert deep.shape == (40, 33) and deep.dtype == np.uint16
     assert read_grey(str(out / "colour.png")).shape == (32, 32)
@@ -114,7 +114,7 @@ def test_an_empty_folder_is_refused(trained_smoke, tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     code = _infer("--direction", "ct2mri", "--input", str(tmp_path / "empty"),
                   "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
-    _assert_one_line_error(capsys, code, "empty", "no image files")
+    _assert_one_line_error(capsys, code, "empty", "no image, DICOM or NIfTI file")
 
 
 def test_infer_py_runs_as_a_script_without_traceback(tmp_path):
@@ -130,10 +130,12 @@ def test_infer_py_runs_as_a_script_without_traceback(tmp_path):
 
 def test_two_inputs_with_one_output_name_are_refused(tmp_path):
     from vaecyclegan.errors import InputError
-    from vaecyclegan.inference_run import output_paths
+    from vaecyclegan.inference_run import output_names
+    from vaecyclegan.scan_io import ScanSource
 
+    sources = [ScanSource("image", [str(tmp_path / name)], name) for name in ("scan.png", "scan.jpg")]
     with pytest.raises(InputError, match="both be written as scan.png"):
-        output_paths([str(tmp_path / "scan.png"), str(tmp_path / "scan.jpg")], str(tmp_path / "o"))
+        output_names(sources, str(tmp_path / "o"))
 
 
 def test_samples_and_reference_write_mean_std_maps_and_report(trained_smoke, tmp_path):

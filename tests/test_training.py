@@ -6,11 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import tiny_model_config, train_options
-from vaecyclegan.config import ModelConfig
+from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.networks import WEIGHT_FILES, build_network
-from vaecyclegan.unpaired_dataset import load_training_images, make_unpaired_dataset
+from vaecyclegan.domain_slices import load_domain_slices
+from vaecyclegan.unpaired_dataset import make_unpaired_dataset
 from vaecyclegan.vae_cyclegan import VAECycleGAN
 
 LOSS_KEYS = {"g_loss", "d_loss", "adversarial", "cycle", "identity", "kl"}
@@ -20,8 +21,8 @@ def _fit_losses(phantom_dir, steps, seed=0):
     keras.utils.set_random_seed(seed)
     config = tiny_model_config()
     folders = resolve_dataset(phantom_dir)
-    mri = load_training_images(folders.mri_train, 32)
-    ct = load_training_images(folders.ct_train, 32)
+    mri = load_domain_slices(folders.mri_train, "mri", IntensityConfig(), 32).slices
+    ct = load_domain_slices(folders.ct_train, "ct", IntensityConfig(), 32).slices
     model = VAECycleGAN(*(build_network(config, n) for n in ("g_target", "g_source",
                                                               "d_source", "d_target")))
     model.compile(g_optimizer=keras.optimizers.AdamW(2e-3, beta_1=0.5),
@@ -45,8 +46,8 @@ def test_training_lowers_the_cycle_loss(phantom_dir):
 
 def test_batches_are_doubled_by_augmentation_and_unpaired(phantom_dir):
     folders = resolve_dataset(phantom_dir)
-    mri = load_training_images(folders.mri_train, 32)
-    ct = load_training_images(folders.ct_train, 32)
+    mri = load_domain_slices(folders.mri_train, "mri", IntensityConfig(), 32).slices
+    ct = load_domain_slices(folders.ct_train, "ct", IntensityConfig(), 32).slices
     mri_batch, ct_batch = next(iter(make_unpaired_dataset(mri, ct, 4, 3, seed=1)))
     assert mri_batch.shape == ct_batch.shape == (8, 32, 32, 3)
     mri_batch = mri_batch.numpy()
@@ -57,7 +58,8 @@ def test_batches_are_doubled_by_augmentation_and_unpaired(phantom_dir):
 
 
 def test_training_images_are_resized_to_the_image_size(phantom_dir):
-    images = load_training_images(resolve_dataset(phantom_dir).ct_train, 16)
+    images = load_domain_slices(resolve_dataset(phantom_dir).ct_train, "ct", IntensityConfig(),
+                                16).slices
     assert images.shape == (8, 16, 16, 1) and images.dtype == np.float32
 
 

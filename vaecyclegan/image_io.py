@@ -2,13 +2,20 @@
 
 import os
 
+import warnings
+
 import cv2
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from vaecyclegan.atomic_write import atomic_path
 from vaecyclegan.errors import InputError
+from vaecyclegan.intensity import PNG16_HU_OFFSET, unit_to_values
+from vaecyclegan.memory_budget import check_fits_in_memory
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+# A slice smaller than this on either side holds no anatomy to translate.
+MIN_SIDE = 8
 
 
 def is_image_file(path):
@@ -50,6 +57,8 @@ def read_grey(path):
         raise InputError(path, "file not found")
     if os.path.getsize(path) == 0:
         raise InputError(path, "empty file (0 bytes)")
+    width, height = _header_size(path)
+    check_fits_in_memory(path, width * height, f"image is {width}x{height}")
     pixels = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if pixels is None:
         raise InputError(path, "not a readable image (corrupt, truncated or not an image)")
@@ -62,7 +71,34 @@ def read_grey(path):
             pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
         else:
             pixels = pixels[:, :, 0]
+    check_min_size(path, pixels.shape)
     return pixels
+
+
+def check_min_size(path, shape):
+    """Refuses slices smaller than `MIN_SIDE` on a side."""
+    height, width = shape[-2:]
+    if height < MIN_SIDE or width < MIN_SIDE:
+        raise InputError(path, f"slice is {width}x{height}, smaller than the {MIN_SIDE}x{MIN_SIDE} "
+                         "a slice needs")
+
+
+def _header_size(path):
+    """(width, height) from the file header alone, without decoding pixels,
+    so that a huge image is refused before it is allocated."""
+    try:
+        with warnings.catch_warnings():
+            # Pillow's decompression-bomb guard would stop at its own limit;
+            # the memory check that follows is the one that applies here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                with Image.open(path) as image:
+                    return image.size
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        raise InputError(path, "not a readable image (corrupt, truncated or not an image)") from None
 
 
 def write_png(path, pixels):
@@ -70,3 +106,34 @@ def write_png(path, pixels):
     with atomic_path(path) as tmp:
         if not cv2.imwrite(tmp, pixels):
             raise InputError(path, "could not write PNG")
+
+
+def read_image_scan(path, domain):
+    """Reads a 2-D image file as a one-slice `Scan`.
+
+    8-bit images are taken as already windowed (CT) or scaled (MRI) grey
+    levels, as the Kaggle JPEGs and the phantom's PNGs are. 16-bit CT holds
+    HU + 1024 (`PNG16_HU_OFFSET`); 16-bit MRI is scaled by its percentiles.
+    """
+    from vaecyclegan.scan import Scan
+
+    pixels = read_grey(path)
+    name = os.path.splitext(os.path.basename(path))[0] + ".png"
+    values = pixels.astype(np.float32)[None]
+    if pixels.dtype == np.uint8:
+        return Scan(path, "image", domain, values, "grey", name, 255.0, np.uint8)
+    if domain == "ct":
+        return Scan(path, "image", domain, values - PNG16_HU_OFFSET, "hu", name, 255.0, np.uint16)
+    return Scan(path, "image", domain, values, "signal", name, 255.0, np.uint16)
+
+
+def image_result(scan, unit, domain, intensity):
+    """The result of translating (or upscaling) an image scan into `domain`:
+    a 2-D array of the input's bit depth (16-bit CT as HU + 1024, 16-bit MRI
+    over the full 0..65535)."""
+    if scan.source == np.uint8:
+        return np.round(unit_to_values(unit, "grey", intensity, 255.0)).astype(np.uint8)
+    if domain == "ct":
+        hu = unit_to_values(unit, "hu", intensity)
+        return np.clip(np.round(hu) + PNG16_HU_OFFSET, 0, 65535).astype(np.uint16)
+    return np.round(unit_to_values(unit, "grey", intensity, 65535.0)).astype(np.uint16)

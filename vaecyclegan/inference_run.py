@@ -1,9 +1,10 @@
 """One `infer.py` run: check everything, translate, then write all outputs.
 
 Nothing is written until every input (and reference) has been read and
-translated, and images are staged in a hidden folder and moved into place
+translated, and results are staged in a hidden folder and moved into place
 at the end, so a failure leaves no partial output. Inputs are never
-overwritten.
+overwritten. Each result goes back to its input's kind: PNG of the input's
+bit depth, a DICOM series, or a NIfTI volume.
 """
 
 import json
@@ -17,10 +18,13 @@ import numpy as np
 
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation import evaluate_predictions, format_table, pooled_pixels
-from vaecyclegan.image_io import is_image_file, list_images, read_grey, write_png
+from vaecyclegan.evaluation import evaluate_scans, format_table
+from vaecyclegan.image_io import image_result, list_images, read_image_scan, write_png
+from vaecyclegan.intensity import MR_SIGNAL_MAX
 from vaecyclegan.networks import DIRECTIONS, load_network
+from vaecyclegan.nifti_io import write_nifti
 from vaecyclegan.report import write_report
+from vaecyclegan.scan_io import find_scan_sources, read_scan, write_result
 from vaecyclegan.tiled_upscaler import TiledUpscaler
 from vaecyclegan.translator import Translator
 from vaecyclegan.atomic_write import atomic_write_text
@@ -29,38 +33,32 @@ from vaecyclegan.uncertainty import STD_COLORMAP, std_heat_map, std_map_scale
 STD_FOLDER = "std"
 
 
-def input_files(path):
-    """The image files named by `--input` (a file or a folder)."""
-    if os.path.isdir(path):
-        return list_images(path)
-    if not os.path.exists(path):
-        raise InputError(path, "input not found")
-    if not is_image_file(path):
-        raise InputError(path, "not a supported image file (PNG, JPEG, TIFF, BMP)")
-    return [path]
+DOMAINS = {"mri2ct": ("mri", "ct"), "ct2mri": ("ct", "mri")}
 
 
-def output_paths(inputs, output_dir):
-    """One PNG per input, named after it; refuses to overwrite any input."""
+def output_names(sources, output_dir):
+    """The files each source's result is written to; refuses to overwrite
+    any input or to write two results under one name."""
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise InputError(output_dir, "output exists and is not a folder")
-    real_inputs = {os.path.realpath(p) for p in inputs}
-    outputs, seen = [], set()
-    for path in inputs:
-        name = os.path.splitext(os.path.basename(path))[0] + ".png"
-        target = os.path.join(output_dir, name)
-        if os.path.realpath(target) in real_inputs:
-            raise InputError(target, "output would overwrite an input; choose another --output")
-        if name in seen:
-            raise InputError(path, f"two inputs would both be written as {name}")
-        seen.add(name)
-        outputs.append(target)
-    return outputs
+    real_inputs = {os.path.realpath(p) for source in sources for p in source.paths}
+    seen = {}
+    for source in sources:
+        for name in source.output_names():
+            target = os.path.join(output_dir, name)
+            if os.path.realpath(target) in real_inputs:
+                raise InputError(target, "output would overwrite an input; choose another --output")
+            if name in seen:
+                raise InputError(source.paths[0], f"{seen[name]} and this input would both be "
+                                 f"written as {name}")
+            seen[name] = source.paths[0]
+    return [source.output_names() for source in sources]
 
 
 def reference_pairs(inputs, reference):
-    """`[(input_index, reference_path), ...]`: a single file pairs with a
-    single input; a folder pairs by file name without extension."""
+    """`[(input_index, reference_path), ...]` for input image paths: a single
+    file pairs with a single input; a folder pairs by file name without
+    extension."""
     if not os.path.isdir(reference):
         if not os.path.isfile(reference):
             raise InputError(reference, "reference not found")
@@ -85,17 +83,26 @@ def _writable_folder(folder):
     return probe
 
 
-def _stage_and_publish(output_dir, files):
-    """Writes `{relative_path: pixels}` into a hidden staging folder inside
-    `output_dir`, then moves each into place."""
+def _stage_and_publish(output_dir, writers):
+    """Runs each `writer(target)` into a hidden staging folder inside
+    `output_dir` (`target(relative_name)` gives the path to write), then
+    moves every written file into place."""
     staging = _writable_folder(output_dir)
+    written = []
+
+    def target(relative):
+        written.append(relative)
+        path = os.path.join(staging, relative)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+
     try:
-        for relative, pixels in files.items():
-            write_png(os.path.join(staging, relative), pixels)
-        for relative in files:
-            target = os.path.join(output_dir, relative)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(os.path.join(staging, relative), target)
+        for write in writers:
+            write(target)
+        for relative in written:
+            final = os.path.join(output_dir, relative)
+            os.makedirs(os.path.dirname(final), exist_ok=True)
+            os.replace(os.path.join(staging, relative), final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
@@ -117,12 +124,33 @@ def _upscale_stored(upscaler, pixels):
     return np.round(high * full_scale).astype(pixels.dtype)
 
 
+def _images_only(sources, option):
+    for source in sources:
+        if source.kind != "image":
+            raise InputError(source.paths[0], f"{option} works on 2-D image files only, not on "
+                             f"{source.kind.upper()} input")
+
+
+def _describe(scan):
+    low, high = float(scan.values.min()), float(scan.values.max())
+    unit = {"hu": "HU", "signal": "signal", "grey": "grey levels"}[scan.units]
+    size = f"{scan.values.shape[2]}x{scan.values.shape[1]}"
+    return (f"  {scan.output_name}: {scan.kind.upper()} {scan.domain.upper()}, "
+            f"{scan.slice_count} slice(s) of {size}, {unit} {low:.0f}..{high:.0f}")
+
+
 def run_inference(options):
-    """Runs `infer.py` with parsed `options`; returns the written image paths."""
-    inputs = input_files(options.input)
-    outputs = output_paths(inputs, options.output)
-    pairs = reference_pairs(inputs, options.reference) if options.reference else []
+    """Runs `infer.py` with parsed `options`; returns the written paths."""
+    sources = find_scan_sources(options.input)
+    names = output_names(sources, options.output)
+    if options.upscale:
+        _images_only(sources, "--upscale")
+    if options.reference:
+        _images_only(sources, "--reference")
+    pairs = reference_pairs([s.paths[0] for s in sources], options.reference) \
+        if options.reference else []
     config = ModelConfig.load(options.weights_dir)
+    intensity = config.intensity
     translator = upscaler = None
     if options.direction != "none":
         generator = load_network(options.weights_dir, DIRECTIONS[options.direction], config)
@@ -130,62 +158,94 @@ def run_inference(options):
     if options.upscale:
         upscaler = _load_upscaler(options, config)
 
-    images = [read_grey(path) for path in inputs]
-    references = [read_grey(path) for _, path in pairs]
+    # Upscaling alone keeps stored grey levels as they are ("mri" reads them raw).
+    domain_in, domain_out = DOMAINS.get(options.direction, ("mri", "mri"))
+    scans = [read_scan(source, domain_in, options.axis) for source in sources]
+    references = [read_image_scan(path, domain_out) for _, path in pairs]
     for (index, path), reference in zip(pairs, references):
-        if reference.shape != images[index].shape:
-            raise InputError(path, f"reference is {reference.shape[1]}x{reference.shape[0]}, "
-                             f"its input {inputs[index]} is {images[index].shape[1]}x"
-                             f"{images[index].shape[0]}")
+        want, have = scans[index].values.shape[1:], reference.values.shape[1:]
+        if want != have:
+            raise InputError(path, f"reference is {have[1]}x{have[0]}, its input "
+                             f"{sources[index].paths[0]} is {want[1]}x{want[0]}")
+    for scan in scans:
+        if scan.kind != "image":
+            print(_describe(scan), flush=True)
 
     started = time.perf_counter()
-    stds = None
     if translator is None:
-        translated = images
-    elif options.samples > 1:
-        translated, stds = translator.sample_stored(images, options.samples, options.batch_size)
+        means, stds = [None] * len(scans), [None] * len(scans)
     else:
-        translated = translator.translate_stored(images, options.batch_size)
-    if upscaler is not None:
-        translated = [_upscale_stored(upscaler, pixels) for pixels in translated]
+        means, stds = translator.translate_stacks(
+            [scan.to_unit(intensity) for scan in scans], options.batch_size, options.samples)
+    writers = []
+    for scan, mean in zip(scans, means):
+        if upscaler is not None:
+            pixels = (scan.values[0].astype(scan.source) if mean is None
+                      else image_result(scan, mean[0], domain_out, intensity))
+            pixels = _upscale_stored(upscaler, pixels)
+            writers.append(lambda target, s=scan, p=pixels: write_png(target(s.output_name), p))
+        else:
+            writers.append(lambda target, s=scan, m=mean: write_result(
+                s, m, domain_out, intensity, options.direction, target))
     seconds = time.perf_counter() - started
 
-    files = {os.path.basename(t): pixels for t, pixels in zip(outputs, translated)}
-    if stds is not None:
-        scale = std_map_scale(stds)
-        for target, std in zip(outputs, stds):
-            heat = cv2.cvtColor(std_heat_map(std, scale), cv2.COLOR_RGB2BGR)
-            files[os.path.join(STD_FOLDER, os.path.basename(target))] = heat
-    _stage_and_publish(options.output, files)
-    if stds is not None:
+    scale = None
+    if options.samples > 1:
+        scale = std_map_scale([plane * 127.5 for std in stds for plane in std])
+        for scan, std in zip(scans, stds):
+            writers.append(lambda target, s=scan, d=std: _write_std(s, d, scale, domain_out,
+                                                                      intensity, target))
+    _stage_and_publish(options.output, writers)
+    if scale is not None:
         atomic_write_text(os.path.join(options.output, STD_FOLDER, "scale.json"), json.dumps({
             "samples": options.samples, "colormap": STD_COLORMAP,
             "black": 0.0, "saturated_at": scale, "unit": "grey levels of an 8-bit image",
-            "mean_std": float(sum(float(s.mean()) for s in stds) / len(stds)),
+            "mean_std": float(np.mean([float(s.mean()) * 127.5 for s in stds])),
         }, indent=2) + "\n")
+    slices = sum(scan.slice_count for scan in scans)
     action = "upscaled" if translator is None else "translated"
     if translator is not None and upscaler is not None:
         action = f"translated and upscaled x{options.upscale}"
-    print(f"{options.direction}: {action} {len(outputs)} image(s) in {seconds:.1f} s "
-          f"({len(outputs) / max(seconds, 1e-9):.1f} images/s) into {options.output}", flush=True)
-    if stds is not None:
-        print(f"{options.samples} latent samples per image: outputs are their mean; heat maps of "
+    print(f"{options.direction}: {action} {len(scans)} input(s), {slices} slice(s) in "
+          f"{seconds:.1f} s ({slices / max(seconds, 1e-9):.1f} slices/s) into {options.output}",
+          flush=True)
+    if scale is not None:
+        print(f"{options.samples} latent samples per slice: outputs are their mean; heat maps of "
               f"the per-pixel standard deviation (black 0, saturated at {scale:.3g} grey levels, "
               f"see scale.json) are in {os.path.join(options.output, STD_FOLDER)}", flush=True)
-
     if pairs:
-        indices = [index for index, _ in pairs]
-        evaluation = evaluate_predictions(
-            options.direction,
-            [os.path.basename(outputs[i]) for i in indices],
-            [images[i] for i in indices], [translated[i] for i in indices], references,
-            # No training data is known here: the baseline is matched to the
-            # references' own histogram, which can only flatter it.
-            pooled_pixels(references),
-            stds=None if stds is None else [stds[i] for i in indices], samples=options.samples,
-        )
-        written = write_report(options.output, [evaluation],
-                               f"vaecyclegan {options.direction} evaluation")
-        print(f"\n{format_table({options.direction: evaluation.summary})}\n"
-              f"Report: {written['html']}", flush=True)
-    return outputs
+        _report(options, pairs, scans, means, references, stds, intensity)
+    return [os.path.join(options.output, name) for group in names for name in group]
+
+
+def _write_std(scan, std, scale, domain, intensity, target):
+    """Deviation maps beside the result: PNG heat maps for images and DICOM
+    slices, a float32 volume in the output's units for NIfTI."""
+    if scan.kind == "nifti":
+        if domain == "ct":
+            low, high = intensity.ct_window_hu
+            values, unit = std * (high - low) / 2.0, "HU"
+        else:
+            values, unit = std * MR_SIGNAL_MAX / 2.0, "MR signal 0..4095"
+        write_nifti(target(os.path.join(STD_FOLDER, scan.output_name)), scan, values, domain,
+                    intensity, f"vaecyclegan latent std ({unit})", dtype=np.float32)
+        return
+    names = [scan.output_name] if scan.kind == "image" else scan.source.file_names
+    for name, plane in zip(names, std):
+        heat = cv2.cvtColor(std_heat_map(plane * 127.5, scale), cv2.COLOR_RGB2BGR)
+        write_png(target(os.path.join(STD_FOLDER, os.path.splitext(name)[0] + ".png")), heat)
+
+
+def _report(options, pairs, scans, means, references, stds, intensity):
+    indices = [index for index, _ in pairs]
+    evaluation = evaluate_scans(
+        options.direction, [scans[i].output_name for i in indices], [scans[i] for i in indices],
+        [means[i] for i in indices], [stds[i] for i in indices],
+        references,
+        # No training data is known here: the baseline is matched to the
+        # references' own histogram, which can only flatter it.
+        "references", intensity, samples=options.samples)
+    written = write_report(options.output, [evaluation],
+                           f"vaecyclegan {options.direction} evaluation")
+    print(f"\n{format_table({options.direction: evaluation.summary})}\n"
+          f"Report: {written['html']}", flush=True)

@@ -47,3 +47,40 @@ def unit_to_stored(unit, dtype=np.uint8):
     full_scale = float(np.iinfo(dtype).max)
     scaled = (np.clip(unit, -1.0, 1.0) + 1.0) / 2.0 * full_scale
     return np.round(scaled).astype(dtype)
+
+
+# Synthetic MRI written to DICOM or NIfTI spans 0..4095, the 12-bit range
+# most scanners store (MRI has no absolute unit to keep).
+MR_SIGNAL_MAX = 4095.0
+
+
+def values_to_unit(values, units, intensity, full_scale=255.0):
+    """Maps a scan's values to [-1, 1] by their units.
+
+    Args:
+        values: float array (slices, H, W).
+        units: "hu" (CT through the window), "signal" (MRI through robust
+            percentiles of the whole scan) or "grey" (already windowed or
+            scaled grey levels, linear over 0..`full_scale`).
+        intensity: an `IntensityConfig`.
+    """
+    if units == "hu":
+        return hu_to_unit(values, intensity.ct_window_hu)
+    if units == "signal":
+        return mri_to_unit(values, intensity.mri_percentiles)
+    if units == "grey":
+        return np.asarray(values, dtype=np.float32) / full_scale * 2.0 - 1.0
+    raise ValueError(f"unknown units {units!r}")
+
+
+def unit_to_values(unit, units, intensity, full_scale=255.0):
+    """Inverse of `values_to_unit` for an output in `units` ("signal" spans
+    0..`MR_SIGNAL_MAX`); float32, not rounded."""
+    unit = np.clip(np.asarray(unit, dtype=np.float32), -1.0, 1.0)
+    if units == "hu":
+        return unit_to_hu(unit, intensity.ct_window_hu)
+    if units == "signal":
+        return (unit + 1.0) / 2.0 * MR_SIGNAL_MAX
+    if units == "grey":
+        return (unit + 1.0) / 2.0 * full_scale
+    raise ValueError(f"unknown units {units!r}")

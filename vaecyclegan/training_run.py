@@ -21,6 +21,7 @@ from vaecyclegan.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation import evaluate_direction, format_table, histogram_pool, paired_files
 from vaecyclegan.image_io import list_images
+from vaecyclegan.kaggle_dataset import ensure_kaggle_dataset
 from vaecyclegan.networks import (
     DIRECTIONS, TRANSLATION_NETWORKS, WEIGHT_FILES, build_network, load_network, save_networks,
 )
@@ -31,7 +32,8 @@ from vaecyclegan.report import write_metrics_json, write_report
 from vaecyclegan.sr_evaluation import evaluate_upscaler, format_sr_table
 from vaecyclegan.sr_training import make_sr_dataset, train_rrdbnet
 from vaecyclegan.translator import Translator
-from vaecyclegan.unpaired_dataset import load_training_images, make_unpaired_dataset
+from vaecyclegan.domain_slices import load_domain_slices
+from vaecyclegan.unpaired_dataset import make_unpaired_dataset
 from vaecyclegan.vae_cyclegan import VAECycleGAN
 
 PHANTOM_MARKER = "phantom.json"
@@ -73,6 +75,19 @@ def prepare_phantom(data_root, preset, intensity, seed):
     return folder
 
 
+def resolve_data_option(options, preset, intensity):
+    """The dataset folder `--data` names: the phantom (rendered on first
+    use), the Kaggle dataset (downloaded on first use) or a folder; None
+    when `--ct-dir` and `--mri-dir` alone name the data."""
+    if options.data == "phantom":
+        if options.ct_dir and options.mri_dir:
+            return None
+        return prepare_phantom(options.data_root, preset, intensity, options.seed)
+    if options.data == "kaggle":
+        return ensure_kaggle_dataset(options.data_root)
+    return options.data
+
+
 def _print_parameter_counts(networks):
     print("---------- Networks initialized -------------")
     for name, model in networks.items():
@@ -102,11 +117,19 @@ def _provenance(options, preset, data_dir):
     }
 
 
-def train_translation(networks, preset, folders, logdir, seed, callbacks=()):
+def load_training_domains(folders, intensity, image_size):
+    """Both domains' training slices, with a summary of what was read."""
+    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size)
+    ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size)
+    print(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
+          f"  MRI ({folders.mri_train}): {mri.describe()}", flush=True)
+    return mri.slices, ct.slices
+
+
+def train_translation(networks, preset, folders, intensity, logdir, seed, callbacks=()):
     """Trains the four translation networks with `VAECycleGAN.fit`."""
-    mri = load_training_images(folders.mri_train, preset.image_size)
-    ct = load_training_images(folders.ct_train, preset.image_size)
-    print(f"Training images: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
+    mri, ct = load_training_domains(folders, intensity, preset.image_size)
+    print(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
           f"an epoch (the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
           flush=True)
     channels = networks["g_target"].input_shape[-1]
@@ -132,13 +155,10 @@ def train_translation(networks, preset, folders, logdir, seed, callbacks=()):
     return progress
 
 
-def train_upscaler(rrdbnet, preset, folders, scale, logdir, seed, degradations=()):
+def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=()):
     """Trains RRDB-Net on both domains' training images."""
     size = max(preset.image_size, preset.sr_patch)
-    images = np.concatenate([
-        load_training_images(folders.mri_train, size),
-        load_training_images(folders.ct_train, size),
-    ])
+    images = np.concatenate(load_training_domains(folders, intensity, size))
     dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
                               rrdbnet.input_shape[-1], seed, degradations)
     progress = ProgressCallback(
@@ -181,10 +201,10 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
         translator = Translator(generators[DIRECTIONS[direction]], config.generator.stride,
                                 config.channels)
         hu_folder = folders.ct_test_hu if direction == "mri2ct" else None
-        pool = histogram_pool(target_train) if baselines else None
+        target_domain = "ct" if direction == "mri2ct" else "mri"
+        pool = histogram_pool(target_train, target_domain, config.intensity) if baselines else None
         evaluations.append(evaluate_direction(
-            translator, direction, pairs, pool, hu_folder,
-            config.intensity.ct_window_hu, batch_size, samples,
+            translator, direction, pairs, pool, config.intensity, hu_folder, batch_size, samples,
         ))
     return evaluations
 
@@ -207,12 +227,11 @@ def run_training(options):
     atomic_write_text(os.path.join(logdir, "options.json"),
                       json.dumps(vars(options), indent=2) + "\n")
 
-    if options.data == "phantom":
-        data_dir = prepare_phantom(options.data_root, preset, intensity, options.seed)
-    else:
-        data_dir = options.data
-    folders = resolve_dataset(data_dir)
-    print(f"Dataset {data_dir} (A = CT, B = MRI):\n{folders.describe()}", flush=True)
+    data_dir = resolve_data_option(options, preset, intensity)
+    folders = resolve_dataset(data_dir, options.ct_dir, options.mri_dir)
+    mapping = "A = CT, B = MRI" if not (options.ct_dir or options.mri_dir) else "--ct-dir/--mri-dir"
+    print(f"Dataset {data_dir or '(the --ct-dir/--mri-dir folders)'} ({mapping}):\n"
+          f"{folders.describe()}", flush=True)
     # Where this run's data and weights are, for `vaecyclegan-eval --run`.
     atomic_write_text(os.path.join(logdir, RUN_FILE), json.dumps({
         "data_dir": os.path.abspath(data_dir),
@@ -247,12 +266,14 @@ def run_training(options):
                 os.path.join(options.weights_dir, "best"),
                 os.path.join(logdir, "checkpoint_evals.csv"),
             ))
-        progress = train_translation(networks, preset, folders, logdir, options.seed, callbacks)
+        progress = train_translation(networks, preset, folders, config.intensity, logdir,
+                                     options.seed, callbacks)
         print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",
               flush=True)
     if "rrdbnet" in networks:
-        progress = train_upscaler(networks["rrdbnet"], preset, folders, config.rrdbnet.scale,
-                                  logdir, options.seed, options.sr_degradations)
+        progress = train_upscaler(networks["rrdbnet"], preset, folders, config.intensity,
+                                  config.rrdbnet.scale, logdir, options.seed,
+                                  options.sr_degradations)
         print(f"Upscaler: {preset.sr_steps} steps, last L1 {progress.last_logs.get('loss', float('nan')):.4f}",
               flush=True)
 

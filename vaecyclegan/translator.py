@@ -20,19 +20,6 @@ def pad_to_multiple(image, multiple):
     return np.pad(image, ((0, pad_h), (0, pad_w)), mode=mode)
 
 
-def _by_shape(images, translate_group):
-    """Calls `translate_group(list_of_indices)` once per (shape, dtype) group
-    and returns its per-image results in the input's order."""
-    groups = {}
-    for index, pixels in enumerate(images):
-        groups.setdefault((pixels.shape, pixels.dtype.str), []).append(index)
-    results = [None] * len(images)
-    for indices in groups.values():
-        for i, result in zip(indices, translate_group(indices)):
-            results[i] = result
-    return results
-
-
 class Translator:
     """Runs one generator on grey images of any size.
 
@@ -45,6 +32,7 @@ class Translator:
     >>> translator = Translator(g_target, stride=8, channels=3)
     >>> [ct_pixels] = translator.translate_stored([mri_pixels])  # uint8 in and out
     >>> means, stds = translator.sample_stored([mri_pixels], samples=8)
+    >>> [ct_unit], _ = translator.translate_stacks([mri_volume_unit])
     """
 
     def __init__(self, generator, stride, channels):
@@ -78,9 +66,43 @@ class Translator:
         output = np.concatenate(outputs)[:, :height, :width, :]
         return output.mean(axis=-1)
 
+    def translate_stacks(self, stacks, batch_size=8, samples=1):
+        """Translates stacks of slices in [-1, 1]; slices of one size share
+        forward passes across stacks.
+
+        Args:
+            stacks: a list of arrays (slices, H, W) in [-1, 1], any sizes.
+            samples: latent draws per slice; 1 is the deterministic
+                translation (latent mean).
+
+        Returns:
+            `(means, stds)`: per stack, the translation (the mean of the
+            draws) in [-1, 1], and the per-pixel standard deviation of the
+            draws in [-1, 1] units (None when `samples` is 1).
+        """
+        groups = {}
+        for index, stack in enumerate(stacks):
+            groups.setdefault(stack.shape[1:], []).append(index)
+        means, stds = [None] * len(stacks), [None] * len(stacks)
+        for indices in groups.values():
+            batch = np.concatenate([stacks[i] for i in indices])
+            if samples <= 1:
+                mean, std = self.translate_unit(batch, batch_size), None
+            else:
+                draws = np.stack([self.translate_unit(batch, batch_size, sample=True)
+                                  for _ in range(samples)])
+                mean, std = draws.mean(axis=0), draws.std(axis=0)
+            start = 0
+            for i in indices:
+                count = len(stacks[i])
+                means[i] = mean[start:start + count]
+                stds[i] = None if std is None else std[start:start + count]
+                start += count
+        return means, stds
+
     def translate_stored(self, images, batch_size=8):
         """Translates 8- or 16-bit images deterministically, each into its own
-        bit depth; images of one shape and depth share forward passes.
+        bit depth, linearly over the full scale of that depth.
 
         Args:
             images: a list of 2-D `uint8` / `uint16` arrays of any sizes.
@@ -88,36 +110,18 @@ class Translator:
         Returns:
             A list of arrays, in the input's order, shapes and depths.
         """
-        def group(indices):
-            dtype = images[indices[0]].dtype
-            unit = np.stack([stored_to_unit(images[i]) for i in indices])
-            return [unit_to_stored(r, dtype) for r in self.translate_unit(unit, batch_size)]
-
-        return _by_shape(images, group)
+        return self.sample_stored(images, 1, batch_size)[0]
 
     def sample_stored(self, images, samples, batch_size=8):
-        """Draws `samples` latent samples per image.
-
-        Args:
-            images: a list of 2-D `uint8` / `uint16` arrays.
-            samples: latent draws per image; 1 means the deterministic
-                translation (latent mean) with a zero deviation map.
+        """Draws `samples` latent samples per 8- or 16-bit image.
 
         Returns:
             `(means, stds)`: per image, the mean of the samples in the input's
             bit depth, and the per-pixel standard deviation as float32 on the
-            8-bit scale (0..255).
+            8-bit scale (0..255); zeros when `samples` is 1.
         """
-        def group(indices):
-            dtype = images[indices[0]].dtype
-            unit = np.stack([stored_to_unit(images[i]) for i in indices])
-            if samples <= 1:
-                draws = self.translate_unit(unit, batch_size)[None]
-            else:
-                draws = np.stack([self.translate_unit(unit, batch_size, sample=True)
-                                  for _ in range(samples)])
-            means, stds = draws.mean(axis=0), draws.std(axis=0) * 127.5
-            return [(unit_to_stored(m, dtype), s.astype(np.float32)) for m, s in zip(means, stds)]
-
-        pairs = _by_shape(images, group)
-        return [m for m, _ in pairs], [s for _, s in pairs]
+        means, stds = self.translate_stacks([stored_to_unit(p)[None] for p in images],
+                                            batch_size, samples)
+        return ([unit_to_stored(m[0], p.dtype) for m, p in zip(means, images)],
+                [np.zeros(p.shape, np.float32) if s is None else (s[0] * 127.5).astype(np.float32)
+                 for s, p in zip(stds, images)])

@@ -1,34 +1,7 @@
 """The training input pipeline: two domains, each shuffled on its own."""
 
-import cv2
 import keras
-import numpy as np
 import tensorflow as tf
-
-from vaecyclegan.image_io import list_images, read_grey
-from vaecyclegan.intensity import stored_to_unit
-
-
-def load_training_images(folder, image_size):
-    """Reads every image of a folder as grey [-1, 1] at `image_size` pixels.
-
-    Images are resized (area interpolation when shrinking), as CycleGAN's
-    `--preprocess resize` does; the whole domain is kept in memory.
-
-    Returns:
-        A float32 array (n, image_size, image_size, 1).
-    """
-    images = []
-    for path in list_images(folder):
-        pixels = read_grey(path)
-        if pixels.shape != (image_size, image_size):
-            shrink = pixels.shape[0] > image_size or pixels.shape[1] > image_size
-            pixels = cv2.resize(
-                pixels, (image_size, image_size),
-                interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC,
-            )
-        images.append(stored_to_unit(pixels))
-    return np.stack(images)[..., None]
 
 
 def build_augmenter(seed):

@@ -1,4 +1,6 @@
-"""`vaecyclegan-data`: datasets. `phantom` renders the built-in head phantom."""
+"""`vaecyclegan-data`: datasets. `download` fetches the Kaggle dataset
+darren2020/ct-to-mri-cgan (or installs a zip downloaded by hand); `phantom`
+renders the built-in head phantom."""
 
 import argparse
 import sys
@@ -16,12 +18,27 @@ def build_parser():
     phantom.add_argument("--train", type=int, default=200, help="images per training domain")
     phantom.add_argument("--test", type=int, default=24, help="paired test images")
     phantom.add_argument("--seed", type=int, default=0)
+    download = commands.add_parser(
+        "download", help="fetch darren2020/ct-to-mri-cgan with your Kaggle API token into "
+        "<out>/ct-to-mri-cgan, extract it safely and check its layout")
+    download.add_argument("--out", default="data", help="data folder (train.py's --data-root)")
+    download.add_argument("--zip", help="install this zip (downloaded by hand) instead of "
+                          "downloading")
     return parser
 
 
 def main(argv=None):
     parser = build_parser()
     options = parser.parse_args(argv)
+    if options.command == "download":
+        print_options(parser, options)
+        from vaecyclegan.dataset_layout import resolve_dataset
+        from vaecyclegan.kaggle_dataset import dataset_summary, download_kaggle_dataset
+
+        folder = download_kaggle_dataset(options.out, zip_path=options.zip)
+        print(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
+              f"Train on it with: python train.py --data {folder}")
+        return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
     print_options(parser, options)

@@ -10,15 +10,20 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="infer.py",
         description="Translate MRI to CT (mri2ct) or CT to MRI (ct2mri) with trained weights. "
-        "Images of any size; output PNGs keep each input's size and bit depth.",
+        "Reads PNG/JPEG/TIFF/BMP (8/16-bit), DICOM files and series, NIfTI volumes; each result "
+        "goes back to its input's kind, size and geometry (CT in HU).",
     )
     parser.add_argument("--direction", required=True, choices=("mri2ct", "ct2mri", "none"),
                         help="none: no translation, only --upscale")
-    parser.add_argument("--input", required=True, help="an image file or a folder of images")
+    parser.add_argument("--input", required=True,
+                        help="an image, DICOM or NIfTI file, or a folder of them (DICOM files "
+                        "in a folder are grouped into series)")
     parser.add_argument("--output", required=True, help="output folder (created if missing)")
     parser.add_argument("--weights-dir", default="weights",
                         help="folder with config.json and the *_weights.h5 files")
-    parser.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    parser.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
+    parser.add_argument("--axis", default="axial", choices=("axial", "coronal", "sagittal"),
+                        help="plane NIfTI volumes are cut into slices along")
     parser.add_argument("--samples", type=int, default=1,
                         help="latent draws per image: above 1 the output is their mean and "
                         "<output>/std/ holds per-pixel standard-deviation heat maps")

@@ -15,10 +15,15 @@ def build_parser():
         "With no arguments: the quick preset on the built-in head phantom.",
     )
     parser.add_argument("--data", default="phantom",
-                        help="'phantom' (rendered on first use) or a folder in the Kaggle "
-                        "layout Dataset/images/{trainA,trainB,testA,testB} (A = CT, B = MRI)")
+                        help="'phantom' (rendered on first use), 'kaggle' (darren2020/ct-to-mri-cgan, "
+                        "downloaded on first use; needs a Kaggle API token) or a folder in the "
+                        "Kaggle layout Dataset/images/{trainA,trainB,testA,testB} (A = CT, "
+                        "B = MRI) holding images, DICOM series or NIfTI volumes")
+    parser.add_argument("--ct-dir", help="CT training folder instead of trainA (in the dataset "
+                        "or any path); its testX sibling, if any, is the CT test folder")
+    parser.add_argument("--mri-dir", help="MRI training folder instead of trainB (likewise)")
     parser.add_argument("--data-root", default="data",
-                        help="where the phantom is rendered")
+                        help="where the phantom is rendered and the Kaggle dataset downloaded")
     parser.add_argument("--preset", default="quick", choices=PRESET_NAMES,
                         help="smoke: seconds, for tests; quick: minutes on a CPU; "
                         "paper: the original recipe (256px, 50,000 steps)")
