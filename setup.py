@@ -29,8 +29,11 @@ setup(
         "scikit-learn>=1.3,<2",
         "matplotlib>=3.8,<4",
         "h5py>=3.10,<4",
+        # Reads image headers (size) before decoding, to refuse huge images.
+        "pillow>=10,<14",
         "kaggle>=1.6,<3",
-        "pydicom>=2.4,<4",
+        # pydicom 3: `pydicom.pixels` and save_as(enforce_file_format=...).
+        "pydicom>=3.0,<4",
         "nibabel>=5.2,<6",
         "tensorboard>=2.16,<2.22",
         "tqdm>=4.66,<5",

@@ -9,15 +9,12 @@ them. Prints a table; asserts nothing.
 """
 
 import argparse
-import os
-import subprocess
 import sys
-import time
+
+from process_peak import HEADER, add_tile_arguments, measure_in_worker, run_setting
 
 
 def worker(options):
-    import resource
-
     from vaecyclegan.cli.common import quiet_tensorflow
 
     quiet_tensorflow()
@@ -32,11 +29,7 @@ def worker(options):
                                       num_grow_ch=options.num_grow_ch))
     image = np.random.default_rng(0).uniform(0, 1, (options.size, options.size)).astype("float32")
     upscaler = TiledUpscaler(net, 4, 3, tile=options.tile, pad=options.pad)
-    upscaler.upscale(image[:64, :64])  # build and warm up before measuring
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
-    upscaler.upscale(image)
-    print(f"{before:.0f} {time.perf_counter() - started:.1f}", flush=True)
+    measure_in_worker(lambda: upscaler.upscale(image[:64, :64]), lambda: upscaler.upscale(image))
 
 
 def main():
@@ -45,11 +38,8 @@ def main():
     parser.add_argument("--num-feat", type=int, default=64)
     parser.add_argument("--num-block", type=int, default=23)
     parser.add_argument("--num-grow-ch", type=int, default=32)
-    parser.add_argument("--tiles", default="64,128,256,0",
-                        help="tile sides to measure; 0 = the whole image at once")
     parser.add_argument("--pad", type=int, default=32)
-    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--tile", type=int, help=argparse.SUPPRESS)
+    add_tile_arguments(parser, "64,128,256,0", "image")
     options = parser.parse_args()
     if options.worker:
         return worker(options)
@@ -57,22 +47,14 @@ def main():
     print(f"RRDB-Net x4 nf={options.num_feat} nb={options.num_block} gc={options.num_grow_ch}, "
           f"{options.size}x{options.size} grey input -> {4 * options.size}x{4 * options.size}, "
           f"pad {options.pad}")
-    print(f"{'tile':>8}{'seconds':>10}{'peak RSS MB':>14}{'before MB':>12}")
+    print(HEADER)
     for tile in (int(t) for t in options.tiles.split(",")):
         side = tile or options.size
         command = [sys.executable, __file__, "--worker", "--tile", str(side), "--pad",
                    str(options.pad if tile else 0), "--size", str(options.size),
                    "--num-feat", str(options.num_feat), "--num-block", str(options.num_block),
                    "--num-grow-ch", str(options.num_grow_ch)]
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-        output = process.stdout.read().split()
-        _, status, usage = os.wait4(process.pid, 0)
-        label = str(tile) if tile else "whole"
-        if status != 0 or len(output) != 2:
-            print(f"{label:>8}{'failed (exit status ' + str(status) + ')':>36}")
-            continue
-        before, seconds = output
-        print(f"{label:>8}{seconds:>10}{usage.ru_maxrss / 1024:>14.0f}{before:>12}", flush=True)
+        run_setting(command, str(tile) if tile else "whole")
 
 
 if __name__ == "__main__":

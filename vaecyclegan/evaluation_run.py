@@ -24,10 +24,10 @@ def evaluate_run(run_dir, out_dir, samples=1):
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
     config = ModelConfig.load(run["weights_dir"])
-    folders = resolve_dataset(run["data_dir"])
+    folders = resolve_dataset(run["data_dir"], run.get("ct_dir"), run.get("mri_dir"))
     evaluations = evaluate_weights(run["weights_dir"], folders, config, samples=samples)
     if not evaluations:
-        raise InputError(run["data_dir"], "the dataset has no paired test images")
+        raise InputError(run["data_dir"] or folders.ct_train, "the dataset has no paired test images")
     written = write_report(
         out_dir, evaluations, f"vaecyclegan evaluation of {os.path.basename(os.path.normpath(run_dir))}",
         loss_csvs=[("translate", os.path.join(run_dir, "losses.csv")),

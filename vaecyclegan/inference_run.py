@@ -154,7 +154,8 @@ def run_inference(options):
     translator = upscaler = None
     if options.direction != "none":
         generator = load_network(options.weights_dir, DIRECTIONS[options.direction], config)
-        translator = Translator(generator, config.generator.stride, config.channels)
+        translator = Translator(generator, config.generator.stride, config.channels,
+                                options.translate_tile, max(16, options.translate_tile // 8))
     if options.upscale:
         upscaler = _load_upscaler(options, config)
 

@@ -88,6 +88,17 @@ def resolve_data_option(options, preset, intensity):
     return options.data
 
 
+def _test_images(folders):
+    """The image files of both test folders (the upscaler's test set)."""
+    paths = []
+    for folder in (folders.ct_test, folders.mri_test):
+        try:
+            paths += list_images(folder) if folder else []
+        except InputError as error:
+            print(f"Upscaler evaluation leaves out {error}", flush=True)
+    return paths
+
+
 def _print_parameter_counts(networks):
     print("---------- Networks initialized -------------")
     for name, model in networks.items():
@@ -98,6 +109,8 @@ def _print_parameter_counts(networks):
 def _provenance(options, preset, data_dir):
     return {
         "dataset": data_dir,
+        "ct_dir": options.ct_dir,
+        "mri_dir": options.mri_dir,
         "preset": options.preset,
         "steps": preset.steps,
         "sr_steps": preset.sr_steps,
@@ -234,7 +247,9 @@ def run_training(options):
           f"{folders.describe()}", flush=True)
     # Where this run's data and weights are, for `vaecyclegan-eval --run`.
     atomic_write_text(os.path.join(logdir, RUN_FILE), json.dumps({
-        "data_dir": os.path.abspath(data_dir),
+        "data_dir": os.path.abspath(data_dir) if data_dir else None,
+        "ct_dir": os.path.abspath(folders.ct_train) if options.ct_dir else None,
+        "mri_dir": os.path.abspath(folders.mri_train) if options.mri_dir else None,
         "weights_dir": os.path.abspath(options.weights_dir)}, indent=2) + "\n")
 
     config_path = os.path.join(options.weights_dir, "config.json")
@@ -282,10 +297,10 @@ def run_training(options):
     print("Wrote " + ", ".join(written), flush=True)
     print(f"Training took {time.perf_counter() - started:.0f} s", flush=True)
 
-    if "rrdbnet" in networks and folders.ct_test and folders.mri_test:
+    sr_test_images = _test_images(folders) if "rrdbnet" in networks else []
+    if sr_test_images:
         sr_summary = evaluate_upscaler(
-            networks["rrdbnet"], config.rrdbnet.scale, config.channels,
-            list_images(folders.ct_test) + list_images(folders.mri_test))
+            networks["rrdbnet"], config.rrdbnet.scale, config.channels, sr_test_images)
         sr_path = os.path.join(logdir, "sr_metrics.json")
         write_metrics_json(sr_path, sr_summary)
         print(f"\nUpscaler on the test images ({sr_path}):\n{format_sr_table(sr_summary)}",

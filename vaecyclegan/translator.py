@@ -20,6 +20,22 @@ def pad_to_multiple(image, multiple):
     return np.pad(image, ((0, pad_h), (0, pad_w)), mode=mode)
 
 
+def _tile_starts(length, tile, overlap):
+    """Tile origins covering `length`, neighbours sharing `overlap` pixels."""
+    if length <= tile:
+        return [0]
+    step = max(tile - overlap, 1)
+    return list(range(0, length - tile, step)) + [length - tile]
+
+
+def _ramp(length, overlap):
+    """Blending weights of a tile along one axis: rising over `overlap`
+    pixels at each end, never zero (a border pixel has one tile only)."""
+    position = np.arange(length, dtype=np.float32)
+    edge = np.minimum(position + 1, length - position) / (overlap + 1)
+    return np.clip(edge, 1.0 / (overlap + 1), 1.0)
+
+
 class Translator:
     """Runs one generator on grey images of any size.
 
@@ -27,6 +43,9 @@ class Translator:
         generator: a generator `keras.Model`.
         stride: the size multiple the generator needs.
         channels: channels the generator takes (grey is repeated).
+        tile: slices with a side above this are translated in tiles of
+            this side (0: never).
+        overlap: pixels shared by neighbouring tiles.
 
     Example:
     >>> translator = Translator(g_target, stride=8, channels=3)
@@ -35,13 +54,22 @@ class Translator:
     >>> [ct_unit], _ = translator.translate_stacks([mri_volume_unit])
     """
 
-    def __init__(self, generator, stride, channels):
+    def __init__(self, generator, stride, channels, tile=1024, overlap=128):
         self.generator = generator
         self.stride = stride
         self.channels = channels
+        self.tile = tile
+        self.overlap = overlap
 
     def translate_unit(self, images, batch_size=8, sample=False):
         """Translates same-size 2-D images in [-1, 1].
+
+        Slices with a side above `tile` go through overlapping tiles of
+        `tile` pixels (memory then grows with the tile, not the slice),
+        blended with linear ramps across each `overlap`. The generator's
+        GroupNorm sees each tile's own statistics, so a tiled result is
+        close to, not equal to, the whole-slice one; the ramps keep seams
+        from showing.
 
         Args:
             images: array (n, H, W) in [-1, 1].
@@ -54,6 +82,24 @@ class Translator:
             channels averaged back to grey.
         """
         images = np.asarray(images, dtype=np.float32)
+        height, width = images.shape[1:]
+        if not self.tile or max(height, width) <= self.tile:
+            return self._translate_whole(images, batch_size, sample)
+        output = np.zeros(images.shape, np.float32)
+        total = np.zeros((height, width), np.float32)
+        rows = _tile_starts(height, self.tile, self.overlap)
+        columns = _tile_starts(width, self.tile, self.overlap)
+        for top in rows:
+            for left in columns:
+                bottom, right = min(top + self.tile, height), min(left + self.tile, width)
+                weight = np.outer(_ramp(bottom - top, self.overlap),
+                                  _ramp(right - left, self.overlap))
+                tile = self._translate_whole(images[:, top:bottom, left:right], batch_size, sample)
+                output[:, top:bottom, left:right] += tile * weight
+                total[top:bottom, left:right] += weight
+        return output / total
+
+    def _translate_whole(self, images, batch_size, sample):
         height, width = images.shape[1:]
         padded = np.stack([pad_to_multiple(image, self.stride) for image in images])
         batch = np.repeat(padded[..., None], self.channels, axis=-1)

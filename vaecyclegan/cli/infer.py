@@ -22,6 +22,10 @@ def build_parser():
     parser.add_argument("--weights-dir", default="weights",
                         help="folder with config.json and the *_weights.h5 files")
     parser.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
+    parser.add_argument("--translate-tile", type=int, default=1024,
+                        help="slices with a side above this are translated in tiles of this "
+                        "side, overlapping by an eighth and blended, so memory stays bounded "
+                        "(0: never tile)")
     parser.add_argument("--axis", default="axial", choices=("axial", "coronal", "sagittal"),
                         help="plane NIfTI volumes are cut into slices along")
     parser.add_argument("--samples", type=int, default=1,
@@ -49,6 +53,8 @@ def main(argv=None):
         parser.error("--direction none needs --upscale")
     if options.upscale and (options.reference or options.samples > 1):
         parser.error("--upscale cannot yet be combined with --reference or --samples")
+    if options.translate_tile < 0 or 0 < options.translate_tile < 32:
+        parser.error("--translate-tile must be 0 or at least 32")
     if options.tile < 2 or options.tile_pad < 0:
         parser.error("--tile must be at least 2 and --tile-pad at least 0")
     print_options(parser, options)
