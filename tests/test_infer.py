@@ -212,3 +212,35 @@ def test_upscale_factor_must_match_the_weights(trained_smoke, tmp_path, capsys):
                   "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
     _assert_one_line_error(capsys, code, "config.json", "x4 upscaler", "--upscale 2")
     assert not (tmp_path / "out").exists()
+
+
+def test_upscale_with_samples_and_a_high_resolution_reference(trained_smoke, tmp_path):
+    import json
+
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    low = cv2.resize(read_grey(os.path.join(images, "testB", "phantom_test_00000.png")), (16, 16),
+                     interpolation=cv2.INTER_AREA)
+    _write(tmp_path / "in" / "phantom_test_00000.png", low)
+    _write(tmp_path / "ref" / "phantom_test_00000.png",
+           cv2.resize(read_grey(os.path.join(images, "testA", "phantom_test_00000.png")), (64, 64)))
+    out = tmp_path / "out"
+    assert _infer("--direction", "mri2ct", "--upscale", "4", "--tile", "16", "--samples", "2",
+                  "--input", str(tmp_path / "in"), "--reference", str(tmp_path / "ref"),
+                  "--output", str(out), "--weights-dir", trained_smoke.weights_dir) == 0
+    assert read_grey(str(out / "phantom_test_00000.png")).shape == (64, 64)
+    assert read_grey(str(out / "std" / "phantom_test_00000.png")).shape == (16, 16)  # at the input's size
+    with open(out / "metrics.json", encoding="utf-8") as f:
+        metrics = json.load(f)["mri2ct"]
+    assert metrics["n"] == 1 and "uncertainty" in metrics
+    assert {"model", "identity", "histogram_matching"} <= set(metrics)
+
+
+def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
+                                                                   capsys):
+    _write(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    _write(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
+    code = _infer("--direction", "mri2ct", "--upscale", "4", "--input", str(tmp_path / "in"),
+                  "--reference", str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                  "--weights-dir", trained_smoke.weights_dir)
+    _assert_one_line_error(capsys, code, "reference is 16x16", "x4 of", "is 64x64")
+    assert not (tmp_path / "out").exists()

@@ -115,9 +115,13 @@ def read_image_scan(path, domain):
     levels, as the Kaggle JPEGs and the phantom's PNGs are. 16-bit CT holds
     HU + 1024 (`PNG16_HU_OFFSET`); 16-bit MRI is scaled by its percentiles.
     """
+    return image_scan(read_grey(path), path, domain)
+
+
+def image_scan(pixels, path, domain):
+    """A one-slice `Scan` of 8- or 16-bit `pixels` (see `read_image_scan`)."""
     from vaecyclegan.scan import Scan
 
-    pixels = read_grey(path)
     name = os.path.splitext(os.path.basename(path))[0] + ".png"
     values = pixels.astype(np.float32)[None]
     if pixels.dtype == np.uint8:

@@ -7,6 +7,7 @@ overwritten. Each result goes back to its input's kind: PNG of the input's
 bit depth, a DICOM series, or a NIfTI volume.
 """
 
+import dataclasses
 import json
 import os
 import shutil
@@ -19,7 +20,7 @@ import numpy as np
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation import evaluate_scans, format_table
-from vaecyclegan.image_io import image_result, list_images, read_image_scan, write_png
+from vaecyclegan.image_io import image_result, image_scan, list_images, read_image_scan, write_png
 from vaecyclegan.intensity import MR_SIGNAL_MAX
 from vaecyclegan.networks import DIRECTIONS, load_network
 from vaecyclegan.nifti_io import write_nifti
@@ -163,10 +164,13 @@ def run_inference(options):
     domain_in, domain_out = DOMAINS.get(options.direction, ("mri", "mri"))
     scans = [read_scan(source, domain_in, options.axis) for source in sources]
     references = [read_image_scan(path, domain_out) for _, path in pairs]
+    factor = options.upscale or 1
     for (index, path), reference in zip(pairs, references):
-        want, have = scans[index].values.shape[1:], reference.values.shape[1:]
+        want = tuple(n * factor for n in scans[index].values.shape[1:])
+        have = reference.values.shape[1:]
         if want != have:
-            raise InputError(path, f"reference is {have[1]}x{have[0]}, its input "
+            upscaled = f", x{factor} of" if factor > 1 else ""
+            raise InputError(path, f"reference is {have[1]}x{have[0]}, its input{upscaled} "
                              f"{sources[index].paths[0]} is {want[1]}x{want[0]}")
     for scan in scans:
         if scan.kind != "image":
@@ -179,11 +183,13 @@ def run_inference(options):
         means, stds = translator.translate_stacks(
             [scan.to_unit(intensity) for scan in scans], options.batch_size, options.samples)
     writers = []
-    for scan, mean in zip(scans, means):
+    for index, (scan, mean) in enumerate(zip(scans, means)):
         if upscaler is not None:
             pixels = (scan.values[0].astype(scan.source) if mean is None
                       else image_result(scan, mean[0], domain_out, intensity))
             pixels = _upscale_stored(upscaler, pixels)
+            # Scored as written, and read back as a reference of its kind is.
+            means[index] = image_scan(pixels, scan.path, domain_out).to_unit(intensity)
             writers.append(lambda target, s=scan, p=pixels: write_png(target(s.output_name), p))
         else:
             writers.append(lambda target, s=scan, m=mean: write_result(
@@ -237,11 +243,26 @@ def _write_std(scan, std, scale, domain, intensity, target):
         write_png(target(os.path.join(STD_FOLDER, os.path.splitext(name)[0] + ".png")), heat)
 
 
+def _resized(scan, factor, interpolation):
+    """An image scan `factor` times larger (the identity baseline of an
+    upscaled output)."""
+    height, width = scan.values.shape[1:]
+    plane = cv2.resize(scan.values[0], (width * factor, height * factor),
+                       interpolation=interpolation)
+    return dataclasses.replace(scan, values=plane[None])
+
+
 def _report(options, pairs, scans, means, references, stds, intensity):
     indices = [index for index, _ in pairs]
+    inputs, deviations = [scans[i] for i in indices], [stds[i] for i in indices]
+    if options.upscale:
+        inputs = [_resized(s, options.upscale, cv2.INTER_CUBIC) for s in inputs]
+        deviations = [None if d is None else np.stack([
+            cv2.resize(p, None, fx=options.upscale, fy=options.upscale,
+                       interpolation=cv2.INTER_NEAREST) for p in d]) for d in deviations]
     evaluation = evaluate_scans(
-        options.direction, [scans[i].output_name for i in indices], [scans[i] for i in indices],
-        [means[i] for i in indices], [stds[i] for i in indices],
+        options.direction, [scans[i].output_name for i in indices], inputs,
+        [means[i] for i in indices], deviations,
         references,
         # No training data is known here: the baseline is matched to the
         # references' own histogram, which can only flatter it.

@@ -29,6 +29,8 @@ class TrainingPreset:
         lambda_cycle, lambda_identity, kl_weight: loss weights.
         sr_steps, sr_batch_size, sr_patch, sr_lr: RRDB-Net training (L1,
             bicubic degradation; `sr_patch` is the high-resolution crop).
+        sr_gan_steps, sr_gan_lr, sr_disc_feat: ESRGAN's adversarial stage
+            after the L1 one (0 steps: none), and its discriminator's width.
         phantom_train, phantom_test: phantom images per training domain, and
             test pairs.
         eval_every: steps between evaluations on the test pairs that keep
@@ -51,6 +53,9 @@ class TrainingPreset:
     sr_batch_size: int = 8
     sr_patch: int = 64
     sr_lr: float = 2e-4
+    sr_gan_steps: int = 0
+    sr_gan_lr: float = 1e-4
+    sr_disc_feat: int = 64
     phantom_train: int = 200
     phantom_test: int = 24
     eval_every: int = 0
@@ -71,6 +76,8 @@ PRESETS = {
         sr_steps=2,
         sr_batch_size=2,
         sr_patch=32,
+        sr_gan_steps=2,
+        sr_disc_feat=8,
         phantom_train=8,
         phantom_test=4,
         eval_every=2,
@@ -87,6 +94,7 @@ PRESETS = {
         lr=2e-4,
         sr_steps=2000,
         sr_patch=64,
+        sr_disc_feat=16,
         eval_every=300,
     ),
     "paper": TrainingPreset(
@@ -98,6 +106,7 @@ PRESETS = {
         sr_steps=50_000,
         sr_batch_size=16,
         sr_patch=128,
+        sr_gan_steps=50_000,
         eval_every=2500,
     ),
 }

@@ -32,14 +32,33 @@ def evaluate_upscaler(model, scale, channels, paths):
         height, width = (original.shape[0] // scale) * scale, (original.shape[1] // scale) * scale
         original = original[:height, :width]
         low = np.asarray(bicubic_downscale(original[..., None], scale))[..., 0]
-        candidates = {
-            "model": upscaler.upscale(low),
-            "bicubic": np.clip(cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1),
-            "nearest": cv2.resize(low, (width, height), interpolation=cv2.INTER_NEAREST),
-        }
-        for method, image in candidates.items():
-            per_method[method].append(image_metrics(image * 255.0, original * 255.0))
-    summary = {"scale": scale, "n": len(paths)}
+        _score_pair(upscaler, low, original, per_method)
+    return _summary(scale, len(paths), per_method)
+
+
+def evaluate_upscaler_on_pairs(model, scale, channels, pairs):
+    """Scores the upscaler and both baselines on real `(name, low, high)`
+    pairs (`load_sr_pairs`); same summary as `evaluate_upscaler`."""
+    upscaler = TiledUpscaler(model, scale, channels)
+    per_method = {method: [] for method in SR_METHODS}
+    for _, low, high in pairs:
+        _score_pair(upscaler, low, high, per_method)
+    return _summary(scale, len(pairs), per_method)
+
+
+def _score_pair(upscaler, low, original, per_method):
+    height, width = original.shape
+    candidates = {
+        "model": upscaler.upscale(low),
+        "bicubic": np.clip(cv2.resize(low, (width, height), interpolation=cv2.INTER_CUBIC), 0, 1),
+        "nearest": cv2.resize(low, (width, height), interpolation=cv2.INTER_NEAREST),
+    }
+    for method, image in candidates.items():
+        per_method[method].append(image_metrics(image * 255.0, original * 255.0))
+
+
+def _summary(scale, count, per_method):
+    summary = {"scale": scale, "n": count}
     summary.update({m: mean_metrics(v) for m, v in per_method.items()})
     summary["std"] = {m: std_metrics(v) for m, v in per_method.items()}
     return summary

@@ -29,8 +29,14 @@ from vaecyclegan.phantom import write_phantom_dataset
 from vaecyclegan.presets import PRESETS
 from vaecyclegan.progress_callback import ProgressCallback
 from vaecyclegan.report import write_metrics_json, write_report
-from vaecyclegan.sr_evaluation import evaluate_upscaler, format_sr_table
+from vaecyclegan.relativistic_sr_gan import RelativisticSRGAN
+from vaecyclegan.sr_evaluation import evaluate_upscaler, evaluate_upscaler_on_pairs, format_sr_table
+from vaecyclegan.sr_pairs import load_sr_pairs, make_paired_sr_dataset
 from vaecyclegan.sr_training import make_sr_dataset, train_rrdbnet
+from vaecyclegan.vgg_perceptual_loss import (
+    VGG19_NOTOP_FILE, build_vgg_feature_extractor, find_vgg19_weights,
+)
+from vaecyclegan.vgg_style_discriminator import build_vgg_style_discriminator
 from vaecyclegan.translator import Translator
 from vaecyclegan.domain_slices import load_domain_slices
 from vaecyclegan.unpaired_dataset import make_unpaired_dataset
@@ -48,7 +54,7 @@ def resolve_preset(options):
     overrides = {
         "steps": options.steps, "batch_size": options.batch_size,
         "image_size": options.image_size, "lr": options.lr,
-        "weight_decay": options.weight_decay,
+        "weight_decay": options.weight_decay, "sr_gan_steps": options.sr_gan_steps,
     }
     for key, value in overrides.items():
         if value is not None:
@@ -115,6 +121,8 @@ def _provenance(options, preset, data_dir):
         "steps": preset.steps,
         "sr_steps": preset.sr_steps,
         "sr_degradations": ["bicubic", *options.sr_degradations],
+        "sr_pairs": options.sr_pairs,
+        "sr_gan_steps": preset.sr_gan_steps,
         "batch_size": preset.batch_size,
         "lr": preset.lr,
         "weight_decay": preset.weight_decay,
@@ -168,18 +176,49 @@ def train_translation(networks, preset, folders, intensity, logdir, seed, callba
     return progress
 
 
-def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=()):
-    """Trains RRDB-Net on both domains' training images."""
-    size = max(preset.image_size, preset.sr_patch)
-    images = np.concatenate(load_training_domains(folders, intensity, size))
-    dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
-                              rrdbnet.input_shape[-1], seed, degradations)
+def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=(),
+                   sr_pairs=None, vgg_weights=None):
+    """Trains RRDB-Net: L1 on both domains' training images (or on real
+    pairs), then, for `preset.sr_gan_steps`, ESRGAN's adversarial stage.
+
+    Returns:
+        `(progress, gan_progress)`: the stages' `ProgressCallback`s (the
+        second None without an adversarial stage).
+    """
+    channels = rrdbnet.input_shape[-1]
+    if sr_pairs is not None:
+        dataset = make_paired_sr_dataset(sr_pairs, preset.sr_patch, scale, preset.sr_batch_size,
+                                         channels, seed)
+    else:
+        size = max(preset.image_size, preset.sr_patch)
+        images = np.concatenate(load_training_domains(folders, intensity, size))
+        dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
+                                  channels, seed, degradations)
     progress = ProgressCallback(
         preset.sr_steps, images_per_step=preset.sr_batch_size,
         csv_path=os.path.join(logdir, "sr_losses.csv"), description="upscale",
     )
     train_rrdbnet(rrdbnet, dataset, preset.sr_steps, preset.sr_lr, [progress])
-    return progress
+    if preset.sr_gan_steps <= 0:
+        return progress, None
+    weights = find_vgg19_weights(vgg_weights)
+    if weights is None:
+        print("Upscaler adversarial stage without perceptual loss: no VGG19 weights "
+              f"(pass --vgg-weights FILE, or put {VGG19_NOTOP_FILE} in ~/.keras/models)",
+              flush=True)
+    gan = RelativisticSRGAN(
+        rrdbnet, build_vgg_style_discriminator(preset.sr_patch, preset.sr_disc_feat, channels),
+        build_vgg_feature_extractor(weights) if weights else None)
+    gan.compile(g_optimizer=keras.optimizers.Adam(preset.sr_gan_lr, beta_1=0.9, beta_2=0.99),
+                d_optimizer=keras.optimizers.Adam(preset.sr_gan_lr, beta_1=0.9, beta_2=0.99))
+    gan_progress = ProgressCallback(
+        preset.sr_gan_steps, images_per_step=preset.sr_batch_size,
+        csv_path=os.path.join(logdir, "sr_gan_losses.csv"),
+        shown=["g_loss", "d_loss", "pixel"], description="upscale GAN",
+    )
+    gan.fit(dataset, steps_per_epoch=preset.sr_gan_steps, epochs=1, verbose=0, shuffle=False,
+            callbacks=[gan_progress])
+    return progress, gan_progress
 
 
 def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
@@ -263,6 +302,11 @@ def run_training(options):
             image_size=preset.image_size, generator=generator,
             discriminator=preset.discriminator, rrdbnet=preset.rrdbnet, intensity=intensity,
         )
+    sr_train_pairs = sr_held_out = None
+    if options.sr_pairs and options.stage != "translate":
+        sr_train_pairs, sr_held_out = load_sr_pairs(options.sr_pairs, preset.rrdbnet.scale)
+        print(f"Upscaler pairs {options.sr_pairs}: {len(sr_train_pairs)} for training, "
+              f"{len(sr_held_out)} held out", flush=True)
     stages = {"translate": TRANSLATION_NETWORKS, "sr": ("rrdbnet",),
               "all": tuple(WEIGHT_FILES)}[options.stage]
     networks = {name: build_network(config, name) for name in stages}
@@ -286,17 +330,27 @@ def run_training(options):
         print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",
               flush=True)
     if "rrdbnet" in networks:
-        progress = train_upscaler(networks["rrdbnet"], preset, folders, config.intensity,
-                                  config.rrdbnet.scale, logdir, options.seed,
-                                  options.sr_degradations)
-        print(f"Upscaler: {preset.sr_steps} steps, last L1 {progress.last_logs.get('loss', float('nan')):.4f}",
-              flush=True)
+        progress, gan_progress = train_upscaler(
+            networks["rrdbnet"], preset, folders, config.intensity, config.rrdbnet.scale, logdir,
+            options.seed, options.sr_degradations, sr_train_pairs, options.vgg_weights)
+        print(f"Upscaler: {preset.sr_steps} L1 steps, last L1 "
+              f"{progress.last_logs.get('loss', float('nan')):.4f}", flush=True)
+        if gan_progress is not None:
+            print(f"Upscaler adversarial stage: {preset.sr_gan_steps} steps, last pixel L1 "
+                  f"{gan_progress.last_logs.get('pixel', float('nan')):.4f}", flush=True)
 
     config.training.update(_provenance(options, preset, data_dir))
     written = save_networks(networks, config, options.weights_dir)
     print("Wrote " + ", ".join(written), flush=True)
     print(f"Training took {time.perf_counter() - started:.0f} s", flush=True)
 
+    if "rrdbnet" in networks and sr_held_out:
+        sr_summary = evaluate_upscaler_on_pairs(networks["rrdbnet"], config.rrdbnet.scale,
+                                                config.channels, sr_held_out)
+        sr_path = os.path.join(logdir, "sr_pairs_metrics.json")
+        write_metrics_json(sr_path, sr_summary)
+        print(f"\nUpscaler on the held-out real pairs ({sr_path}):\n"
+              f"{format_sr_table(sr_summary)}", flush=True)
     sr_test_images = _test_images(folders) if "rrdbnet" in networks else []
     if sr_test_images:
         sr_summary = evaluate_upscaler(
@@ -315,7 +369,8 @@ def run_training(options):
     written = write_report(
         logdir, evaluations, f"vaecyclegan run {os.path.basename(os.path.normpath(logdir))}",
         loss_csvs=[("translate", os.path.join(logdir, "losses.csv")),
-                   ("upscale", os.path.join(logdir, "sr_losses.csv"))],
+                   ("upscale", os.path.join(logdir, "sr_losses.csv")),
+                   ("upscale GAN", os.path.join(logdir, "sr_gan_losses.csv"))],
     )
     summaries = {e.direction: e.summary for e in evaluations}
     print(f"\nTest pairs ({written['metrics']}):\n{format_table(summaries)}", flush=True)

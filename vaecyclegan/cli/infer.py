@@ -32,8 +32,9 @@ def build_parser():
                         help="latent draws per image: above 1 the output is their mean and "
                         "<output>/std/ holds per-pixel standard-deviation heat maps")
     parser.add_argument("--reference", help="a reference image, or a folder of references "
-                        "paired with the inputs by file name: writes metrics.json, "
-                        "metrics_per_image.csv, comparison grid and index.html into --output")
+                        "paired with the inputs by file name (with --upscale: at the upscaled "
+                        "size): writes metrics.json, metrics_per_image.csv, comparison grid and "
+                        "index.html into --output")
     parser.add_argument("--upscale", type=int, choices=(2, 4),
                         help="then upscale with the RRDB-Net of --weights-dir (its factor)")
     parser.add_argument("--tile", type=int, default=128,
@@ -51,8 +52,6 @@ def main(argv=None):
         parser.error("--batch-size and --samples must be positive")
     if options.direction == "none" and not options.upscale:
         parser.error("--direction none needs --upscale")
-    if options.upscale and (options.reference or options.samples > 1):
-        parser.error("--upscale cannot yet be combined with --reference or --samples")
     if options.translate_tile < 0 or 0 < options.translate_tile < 32:
         parser.error("--translate-tile must be 0 or at least 32")
     if options.tile < 2 or options.tile_pad < 0:

@@ -45,6 +45,17 @@ def build_parser():
     parser.add_argument("--sr-degradations", nargs="*", default=[], choices=("blur", "noise"),
                         help="random degradations of the upscaler's inputs beside the bicubic "
                         "downscale: Gaussian blur before it, Gaussian noise after it")
+    parser.add_argument("--sr-pairs",
+                        help="train the upscaler on real pairs: a folder with hr/ and lr/ "
+                        "(or gt/ and lq/) images paired by name, hr exactly x --sr-scale of lr; "
+                        "every tenth pair is held out for evaluation")
+    parser.add_argument("--sr-gan-steps", type=int,
+                        help="ESRGAN's adversarial stage after the L1 one: relativistic GAN "
+                        "with a VGG-style discriminator (default: the preset's; quick: 0)")
+    parser.add_argument("--vgg-weights",
+                        help="Keras VGG19 'notop' ImageNet weights for the adversarial stage's "
+                        "perceptual loss (default: Keras' cache if it holds them; without "
+                        "them the stage runs without a perceptual loss and says so)")
     parser.add_argument("--eval-every", type=int,
                         help="evaluate on the test pairs every N steps and keep the best weights "
                         "in <weights-dir>/best (0: never; default: the preset's)")
@@ -61,6 +72,8 @@ def main(argv=None):
         value = getattr(options, name)
         if value is not None and value <= 0 and name != "weight_decay":
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if options.sr_gan_steps is not None and options.sr_gan_steps < 0:
+        parser.error("--sr-gan-steps must be 0 or positive")
     if options.eval_every is not None and options.eval_every < 0:
         parser.error("--eval-every must be 0 or positive")
     print_options(parser, options)
