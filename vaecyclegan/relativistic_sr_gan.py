@@ -16,6 +16,8 @@ ESRGAN's weights (pixel 1e-2, perceptual 1, GAN 5e-3).
 import keras
 import tensorflow as tf
 
+ESRGAN_PIXEL_WEIGHT = 1e-2
+
 
 def _bce_with_logits(logits, label):
     targets = tf.fill(tf.shape(logits), float(label))
@@ -54,7 +56,8 @@ class RelativisticSRGAN(keras.Model):
     >>> gan.fit(make_sr_dataset(...), steps_per_epoch=1000, epochs=1)
     """
 
-    def __init__(self, upscaler, discriminator, feature_extractor=None, pixel_weight=1e-2,
+    def __init__(self, upscaler, discriminator, feature_extractor=None,
+                 pixel_weight=ESRGAN_PIXEL_WEIGHT,
                  perceptual_weight=1.0, gan_weight=5e-3, **kwargs):
         super().__init__(**kwargs)
         self.upscaler = upscaler
