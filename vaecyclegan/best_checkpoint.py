@@ -28,9 +28,11 @@ class BestCheckpointCallback(keras.callbacks.Callback):
         metric: a key of the summaries' `model` dict.
         best_dir: where the best weights go.
         history_csv: the log of every evaluation.
+        resumed: `state()` of the run being resumed, if any.
     """
 
-    def __init__(self, evaluate, networks, config, every, metric, best_dir, history_csv):
+    def __init__(self, evaluate, networks, config, every, metric, best_dir, history_csv,
+                 resumed=None):
         super().__init__()
         self.evaluate = evaluate
         self.networks = {n: networks[n] for n in TRANSLATION_NETWORKS}
@@ -43,6 +45,15 @@ class BestCheckpointCallback(keras.callbacks.Callback):
         self.best_step = None
         self.step = 0
         self.history = []
+        if resumed:
+            self.best, self.best_step = resumed["best"], resumed["best_step"]
+            self.step, self.history = resumed["step"], resumed["history"]
+
+    def state(self):
+        """What a checkpoint keeps so that a resumed run compares with the
+        best score so far."""
+        return {"best": self.best, "best_step": self.best_step, "step": self.step,
+                "history": self.history}
 
     def _better(self, score):
         if self.best is None:

@@ -16,3 +16,15 @@ class InputError(Exception):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class TrainingStopped(InputError):
+    """Training ended before its last step: a signal, or a non-finite loss.
+
+    The message says what was kept and how to go on; `exit_code` is what
+    the command line exits with (128 + the signal, or 3).
+    """
+
+    def __init__(self, path, problem, exit_code):
+        super().__init__(path, problem)
+        self.exit_code = exit_code

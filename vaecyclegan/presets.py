@@ -35,6 +35,8 @@ class TrainingPreset:
             test pairs.
         eval_every: steps between evaluations on the test pairs that keep
             the best weights (0: none).
+        checkpoint_every: steps between checkpoints of the translation
+            stage (0: only on SIGTERM/SIGINT).
     """
 
     image_size: int
@@ -59,6 +61,7 @@ class TrainingPreset:
     phantom_train: int = 200
     phantom_test: int = 24
     eval_every: int = 0
+    checkpoint_every: int = 500
 
 
 PRESETS = {

@@ -28,26 +28,33 @@ class ProgressCallback(keras.callbacks.Callback):
     """
 
     def __init__(self, total_steps, images_per_step, csv_path=None, shown=None,
-                 description="train", smoothing=0.9):
+                 description="train", smoothing=0.9, initial_step=0):
         super().__init__()
         self.total_steps = total_steps
+        self.initial_step = initial_step
         self.images_per_step = images_per_step
         self.csv_path = csv_path
         self.shown = shown
         self.description = description
         self.smoothing = smoothing
-        self.step = 0
+        self.step = initial_step
         self.smoothed = {}
         self.last_logs = {}
 
     def on_train_begin(self, logs=None):
-        self.bar = tqdm(total=self.total_steps, desc=self.description, unit="step",
-                        dynamic_ncols=True, mininterval=1.0)
+        self.bar = tqdm(total=self.total_steps, initial=self.initial_step, desc=self.description,
+                        unit="step", dynamic_ncols=True, mininterval=1.0)
         self.start = time.perf_counter()
         self._file = self._writer = None
         if self.csv_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.csv_path)), exist_ok=True)
-            self._file = open(self.csv_path, "w", newline="", encoding="utf-8")
+            # A resumed run continues the log: rows after the checkpoint's
+            # step (written before a kill) are dropped.
+            kept = self._rows_before(self.initial_step) if self.initial_step else []
+            # Line-buffered: a killed run keeps every row it logged.
+            self._file = open(self.csv_path, "w", newline="", encoding="utf-8", buffering=1)
+            self._file.writelines(kept)
+            self._header_written = bool(kept)
 
     def on_train_batch_end(self, batch, logs=None):
         logs = {k: float(v) for k, v in (logs or {}).items()}
@@ -59,12 +66,12 @@ class ProgressCallback(keras.callbacks.Callback):
         if self._file is not None:
             if self._writer is None:
                 self._writer = csv.DictWriter(self._file, ["step", "seconds", *logs])
-                self._writer.writeheader()
+                if not self._header_written:
+                    self._writer.writeheader()
             seconds = time.perf_counter() - self.start
             self._writer.writerow({"step": self.step, "seconds": f"{seconds:.2f}", **logs})
-        elapsed = max(time.perf_counter() - self.start, 1e-9)
         names = self.shown or list(self.smoothed)
-        postfix = {"img/s": f"{self.step * self.images_per_step / elapsed:.1f}"}
+        postfix = {"img/s": f"{self.images_per_second:.1f}"}
         postfix.update({k: f"{self.smoothed[k]:.3f}" for k in names if k in self.smoothed})
         self.bar.set_postfix(postfix, refresh=False)
         self.bar.update(1)
@@ -78,4 +85,17 @@ class ProgressCallback(keras.callbacks.Callback):
 
     @property
     def images_per_second(self):
-        return self.step * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)
+        steps = self.step - self.initial_step
+        return steps * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)
+
+    def _rows_before(self, step):
+        if not os.path.isfile(self.csv_path):
+            return []
+        with open(self.csv_path, encoding="utf-8") as f:
+            lines = f.readlines()
+        kept = lines[:1]
+        for line in lines[1:]:
+            head = line.split(",", 1)[0]
+            if head.isdigit() and int(head) <= step:
+                kept.append(line)
+        return kept if len(kept) > 1 else []

@@ -66,6 +66,9 @@ class RelativisticSRGAN(keras.Model):
         self.pixel_weight = pixel_weight
         self.perceptual_weight = perceptual_weight
         self.gan_weight = gan_weight
+        # Its networks are built functional models: nothing is left to build
+        # (and `fit` under tf.distribute would otherwise try a symbolic call).
+        self.built = True
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)

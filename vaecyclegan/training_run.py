@@ -1,12 +1,14 @@
 """One `train.py` run: data, networks, translation and SR stages, weight
 files, and the closing evaluation."""
 
+import argparse
 import copy
 import dataclasses
 import datetime
 import json
 import os
 import platform
+import shutil
 import time
 
 import keras
@@ -18,6 +20,9 @@ from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.best_checkpoint import BestCheckpointCallback
 from vaecyclegan.dataset_layout import resolve_dataset
+from vaecyclegan.distribution import (
+    is_chief, make_strategy, resolve_precision, set_precision, strategy_label, worker_scratch,
+)
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation import evaluate_direction, format_table, histogram_pool, paired_files
 from vaecyclegan.image_io import list_images
@@ -39,8 +44,7 @@ from vaecyclegan.vgg_perceptual_loss import (
 from vaecyclegan.vgg_style_discriminator import build_vgg_style_discriminator
 from vaecyclegan.translator import Translator
 from vaecyclegan.domain_slices import load_domain_slices
-from vaecyclegan.unpaired_dataset import make_unpaired_dataset
-from vaecyclegan.vae_cyclegan import VAECycleGAN
+from vaecyclegan.translation_training import TranslationSettings, train_translation
 
 PHANTOM_MARKER = "phantom.json"
 RUN_FILE = "run.json"
@@ -125,6 +129,9 @@ def _provenance(options, preset, data_dir):
         "sr_gan_steps": preset.sr_gan_steps,
         "batch_size": preset.batch_size,
         "lr": preset.lr,
+        "lr_decay_start": preset.steps // 2 if options.lr_decay_start is None
+        else options.lr_decay_start,
+        "precision": keras.mixed_precision.global_policy().name,
         "weight_decay": preset.weight_decay,
         "seed": options.seed,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -145,35 +152,6 @@ def load_training_domains(folders, intensity, image_size):
     print(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
           f"  MRI ({folders.mri_train}): {mri.describe()}", flush=True)
     return mri.slices, ct.slices
-
-
-def train_translation(networks, preset, folders, intensity, logdir, seed, callbacks=()):
-    """Trains the four translation networks with `VAECycleGAN.fit`."""
-    mri, ct = load_training_domains(folders, intensity, preset.image_size)
-    print(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
-          f"an epoch (the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
-          flush=True)
-    channels = networks["g_target"].input_shape[-1]
-    dataset = make_unpaired_dataset(mri, ct, preset.batch_size, channels, seed)
-    model = VAECycleGAN(
-        networks["g_target"], networks["g_source"], networks["d_source"], networks["d_target"],
-        lambda_cycle=preset.lambda_cycle, lambda_identity=preset.lambda_identity,
-        kl_weight=preset.kl_weight,
-    )
-
-    def optimizer():
-        return keras.optimizers.AdamW(preset.lr, weight_decay=preset.weight_decay,
-                                      beta_1=preset.beta_1)
-
-    model.compile(g_optimizer=optimizer(), d_optimizer=optimizer())
-    progress = ProgressCallback(
-        preset.steps, images_per_step=4 * preset.batch_size,
-        csv_path=os.path.join(logdir, "losses.csv"),
-        shown=["g_loss", "d_loss", "cycle"], description="translate",
-    )
-    model.fit(dataset, steps_per_epoch=preset.steps, epochs=1, verbose=0, shuffle=False,
-              callbacks=[progress, *callbacks])
-    return progress
 
 
 def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=(),
@@ -272,8 +250,41 @@ def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1):
     return evaluate_generators(generators, folders, config, batch_size, samples)
 
 
+def _chief_paths(options, chief):
+    """A non-chief worker writes into private scratch folders, so that only
+    the chief's files land in --logdir, --weights-dir and --data-root."""
+    if chief:
+        return options
+    return argparse.Namespace(**{**vars(options),
+                                 "logdir": worker_scratch(options.logdir or "runs"),
+                                 "weights_dir": worker_scratch(options.weights_dir),
+                                 "data_root": worker_scratch(options.data_root)})
+
+
 def run_training(options):
-    """Runs `train.py` with parsed `options`; returns the metrics report."""
+    """Runs `train.py` with parsed `options`; returns the metrics report.
+
+    The global Keras dtype policy is set for the run and restored after it.
+    """
+    previous_policy = keras.mixed_precision.global_policy()
+    scratch = []
+    try:
+        return _run_training(options, scratch)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _run_training(options, scratch):
+    # The strategy first: a multi-worker one must configure TensorFlow's
+    # collectives before anything else runs.
+    strategy = make_strategy(options.strategy)
+    chief = is_chief(strategy)
+    options = _chief_paths(options, chief)
+    if not chief:
+        scratch += [options.logdir, options.weights_dir, options.data_root]
+    policy = set_precision(resolve_precision(options.precision))
     keras.utils.set_random_seed(options.seed)
     preset = resolve_preset(options)
     intensity = IntensityConfig()
@@ -282,6 +293,9 @@ def run_training(options):
     os.makedirs(logdir, exist_ok=True)
     atomic_write_text(os.path.join(logdir, "options.json"),
                       json.dumps(vars(options), indent=2) + "\n")
+    print(f"Strategy {strategy_label(strategy)} ({strategy.num_replicas_in_sync} replica(s)"
+          f"{'' if chief else ', non-chief worker: writes to scratch folders'}), "
+          f"precision {policy}", flush=True)
 
     data_dir = resolve_data_option(options, preset, intensity)
     folders = resolve_dataset(data_dir, options.ct_dir, options.mri_dir)
@@ -313,24 +327,36 @@ def run_training(options):
               f"{len(sr_held_out)} held out", flush=True)
     stages = {"translate": TRANSLATION_NETWORKS, "sr": ("rrdbnet",),
               "all": tuple(WEIGHT_FILES)}[options.stage]
-    networks = {name: build_network(config, name) for name in stages}
+    with strategy.scope():
+        networks = {name: build_network(config, name) for name in stages}
     _print_parameter_counts(networks)
 
     config.training = _provenance(options, preset, data_dir)
     started = time.perf_counter()
+    best = None
     if "g_target" in networks:
-        callbacks = []
         eval_every = preset.eval_every if options.eval_every is None else options.eval_every
+        best_callback = None
         if eval_every > 0 and folders.ct_test and folders.mri_test:
-            callbacks.append(BestCheckpointCallback(
-                lambda: {e.direction: e.summary
-                         for e in evaluate_generators(networks, folders, config, baselines=False)},
-                networks, config, eval_every, options.best_metric,
-                os.path.join(options.weights_dir, "best"),
-                os.path.join(logdir, "checkpoint_evals.csv"),
-            ))
-        progress = train_translation(networks, preset, folders, config.intensity, logdir,
-                                     options.seed, callbacks)
+            def make_best(resumed):
+                return BestCheckpointCallback(
+                    lambda: {e.direction: e.summary for e in evaluate_generators(
+                        networks, folders, config, baselines=False)},
+                    networks, config, eval_every, options.best_metric,
+                    os.path.join(options.weights_dir, "best"),
+                    os.path.join(logdir, "checkpoint_evals.csv"), resumed)
+            best_callback = make_best
+        mri, ct = load_training_domains(folders, config.intensity, preset.image_size)
+        print(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; an epoch "
+              f"(the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
+              flush=True)
+        settings = TranslationSettings(
+            strategy, policy, chief, options.resume,
+            preset.checkpoint_every if options.checkpoint_every is None
+            else options.checkpoint_every,
+            options.lr_decay_start, options.log_every)
+        progress, best = train_translation(networks, preset, mri, ct, logdir, options.seed,
+                                           settings, best_callback)
         print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",
               flush=True)
     if "rrdbnet" in networks:
@@ -363,10 +389,9 @@ def run_training(options):
         write_metrics_json(sr_path, sr_summary)
         print(f"\nUpscaler on the test images ({sr_path}):\n{format_sr_table(sr_summary)}",
               flush=True)
-    if "g_target" in networks:
-        for callback in callbacks:
-            print(f"Best {callback.metric} {callback.best:.4f} at step {callback.best_step}: "
-                  f"{callback.best_dir}", flush=True)
+    if best is not None and best.best is not None:
+        print(f"Best {best.metric} {best.best:.4f} at step {best.best_step}: {best.best_dir}",
+              flush=True)
     evaluations = evaluate_weights(options.weights_dir, folders, config) if "g_target" in networks else []
     if not evaluations:
         return None

@@ -10,10 +10,15 @@ def build_augmenter(seed):
     are left alone, so CT keeps its HU mapping."""
     return keras.Sequential(
         [
-            keras.layers.RandomFlip("horizontal", seed=seed, name="flip"),
-            keras.layers.RandomRotation(0.03, fill_mode="reflect", seed=seed + 1, name="rotate"),
-            keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 2, name="shift"),
-            keras.layers.RandomZoom(0.08, fill_mode="reflect", seed=seed + 3, name="zoom"),
+            # float32 whatever the global policy: this runs in the input
+            # pipeline, not in the network.
+            keras.layers.RandomFlip("horizontal", seed=seed, name="flip", dtype="float32"),
+            keras.layers.RandomRotation(0.03, fill_mode="reflect", seed=seed + 1, name="rotate",
+                                        dtype="float32"),
+            keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 2,
+                                           name="shift", dtype="float32"),
+            keras.layers.RandomZoom(0.08, fill_mode="reflect", seed=seed + 3, name="zoom",
+                                    dtype="float32"),
         ],
         name="augmenter",
     )

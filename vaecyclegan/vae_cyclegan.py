@@ -15,6 +15,11 @@ def _l1(a, b):
     return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
+def _multi_worker(strategy):
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode())
+
+
 class VAECycleGAN(keras.Model):
     """A VAE-CycleGAN that `fit` trains on `(mri_batch, ct_batch)` pairs.
 
@@ -25,6 +30,10 @@ class VAECycleGAN(keras.Model):
     the VAE's KL term from `model.losses` (weight `kl_weight`).
     Discriminators: `d_source` (MRI) and `d_target` (CT), trained on the
     least-squares loss of real against translated images.
+
+    Under `tf.distribute` the losses are those of the global batch (logged
+    as its mean); under mixed_float16 pass each optimiser wrapped in its own
+    `keras.optimizers.LossScaleOptimizer`; logged losses are unscaled.
 
     Args:
         g_target, g_source: generators from `build_vae_unet_generator`.
@@ -53,11 +62,26 @@ class VAECycleGAN(keras.Model):
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
         self.kl_weight = kl_weight
+        # Its networks are built functional models: nothing is left to build
+        # (and `fit` under tf.distribute would otherwise try a symbolic call).
+        self.built = True
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        # Built here, in the caller's strategy scope, not lazily inside the
+        # first distributed step.
+        g_optimizer.build(self.g_target.trainable_variables + self.g_source.trainable_variables)
+        d_optimizer.build(self.d_target.trainable_variables + self.d_source.trainable_variables)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Keras (3.15) traces a symbolic build at the start of `fit` under a
+        # strategy, first reducing a distributed batch with strategy.reduce;
+        # MultiWorkerMirroredStrategy cannot reduce it eagerly and fails.
+        # Everything here is built already (networks, optimisers), so the
+        # build is skipped.
+        return
 
     def call(self, inputs, training=False):
         mri, ct = inputs
@@ -108,16 +132,21 @@ class VAECycleGAN(keras.Model):
             )
             d_loss = d_target_loss + d_source_loss
 
+            # Gradients are summed over replicas: each replica's mean loss
+            # is divided by their number, giving the global batch's mean.
+            # Under float16 each optimiser scales its own loss.
+            replicas = tf.distribute.get_strategy().num_replicas_in_sync
+            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
+            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+
         g_vars = self.g_target.trainable_variables + self.g_source.trainable_variables
         d_vars = self.d_target.trainable_variables + self.d_source.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, d_vars), d_vars))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
         del tape
-        return {
-            "g_loss": g_loss,
-            "d_loss": d_loss,
-            "adversarial": adversarial,
-            "cycle": cycle,
-            "identity": identity,
-            "kl": kl,
-        }
+        logs = {"g_loss": g_loss, "d_loss": d_loss, "adversarial": adversarial, "cycle": cycle,
+                "identity": identity, "kl": kl}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras averages multi-worker step outputs along axis 0.
+            logs = {key: ops.reshape(value, (1,)) for key, value in logs.items()}
+        return logs

@@ -1,6 +1,7 @@
 """The VAE bottleneck's reparameterisation layer."""
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 
@@ -16,7 +17,8 @@ class VAESampling(keras.layers.Layer):
 
     The KL divergence to N(0, I), averaged over every latent element, is
     added with `add_loss`, so it appears in `model.losses` after each call.
-    It is kept in float32 under mixed precision.
+    It is kept in float32 under mixed precision. Under `tf.distribute`
+    each replica gets its own slice of the global batch's noise.
 
     Args:
         seed: seed of the sampler's random stream.
@@ -40,9 +42,24 @@ class VAESampling(keras.layers.Layer):
         self.add_loss(kl)
         if not training:
             return mu
-        eps = keras.random.normal(ops.shape(mu32), seed=self.seed_generator)
+        eps = self._replica_noise(ops.shape(mu32))
         z = mu32 + ops.exp(0.5 * logvar32) * eps
         return ops.cast(z, self.compute_dtype)
+
+    def _replica_noise(self, shape):
+        # Under tf.distribute every replica holds the same seed state, so a
+        # plain draw would give every replica the same noise. Each draws the
+        # noise of the whole global batch and keeps its own slice: replicas
+        # differ, and the global batch gets exactly the noise one device
+        # would have drawn for it.
+        context = tf.distribute.get_replica_context()
+        replicas = context.num_replicas_in_sync if context is not None else 1
+        if replicas == 1:
+            return keras.random.normal(shape, seed=self.seed_generator)
+        batch = shape[0]
+        noise = keras.random.normal((batch * replicas, *shape[1:]), seed=self.seed_generator)
+        start = context.replica_id_in_sync_group * batch
+        return noise[start:start + batch]
 
     def compute_output_shape(self, input_shape):
         return input_shape[0]

@@ -49,7 +49,7 @@ def run_cli(main, argv=None):
         return main(argv) or 0
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
-        return 2
+        return getattr(error, "exit_code", 2)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -35,6 +35,26 @@ def build_parser():
     parser.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
     parser.add_argument("--weight-decay", type=float,
                         help="AdamW weight decay (default: the preset's)")
+    parser.add_argument("--lr-decay-start", type=int,
+                        help="step the learning rate starts its linear decay to zero at "
+                        "(CycleGAN's rule; default: half the steps; --steps value: no decay)")
+    parser.add_argument("--precision", default="auto",
+                        choices=("auto", "float32", "mixed_float16", "mixed_bfloat16"),
+                        help="auto: mixed_float16 on a GPU, mixed_bfloat16 on a CPU with "
+                        "AVX512-BF16/AMX, else float32")
+    parser.add_argument("--strategy", default="auto",
+                        choices=("auto", "default", "mirrored", "multiworker", "tpu"),
+                        help="auto: mirrored over all GPUs when there are several, else one "
+                        "device; multiworker reads TF_CONFIG")
+    parser.add_argument("--resume", action=argparse.BooleanOptionalAction,
+                        help="continue from <logdir>/checkpoint (default: when it exists; "
+                        "give the run's --logdir)")
+    parser.add_argument("--checkpoint-every", type=int,
+                        help="steps between checkpoints; SIGTERM/SIGINT also save one "
+                        "(default: the preset's, 500)")
+    parser.add_argument("--log-every", type=int, default=100,
+                        help="steps between TensorBoard scalars and sample grids in "
+                        "<logdir>/tensorboard and <logdir>/samples (0: none)")
     parser.add_argument("--stage", default="all", choices=("translate", "sr", "all"),
                         help="translate: the four translation networks; sr: the upscaler; all: both")
     parser.add_argument("--weights-dir", default="weights", help="where the .h5 files go")
@@ -72,6 +92,10 @@ def main(argv=None):
         value = getattr(options, name)
         if value is not None and value <= 0 and name != "weight_decay":
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    for name in ("checkpoint_every", "log_every", "lr_decay_start"):
+        value = getattr(options, name)
+        if value is not None and value < 0:
+            parser.error(f"--{name.replace('_', '-')} must be 0 or positive")
     if options.sr_gan_steps is not None and options.sr_gan_steps < 0:
         parser.error("--sr-gan-steps must be 0 or positive")
     if options.eval_every is not None and options.eval_every < 0:
