@@ -29,8 +29,8 @@ def build_parser():
                         "paper: the original recipe (256px, 50,000 steps)")
     parser.add_argument("--steps", type=int, help="translation steps (default: the preset's)")
     parser.add_argument("--batch-size", type=int,
-                        help="images loaded per domain and step, doubled by augmentation "
-                        "(default: the preset's)")
+                        help="images loaded per domain and step over all replicas, doubled "
+                        "by augmentation (default: the preset's)")
     parser.add_argument("--image-size", type=int, help="training image side (default: the preset's)")
     parser.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
     parser.add_argument("--weight-decay", type=float,
