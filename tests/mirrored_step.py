@@ -26,7 +26,8 @@ def one_step(strategy, batch):
     config = tiny_model_config()
     with strategy.scope():
         networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
-        model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS))
+        model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50,
+                            image_size=32)
         # Plain SGD: an update proportional to the gradient shows any error
         # in how per-replica losses are scaled (Adam would normalise it away).
         model.compile(g_optimizer=keras.optimizers.SGD(0.1), d_optimizer=keras.optimizers.SGD(0.1))

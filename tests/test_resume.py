@@ -60,6 +60,9 @@ def test_a_checkpoint_restores_every_variable_and_the_schedule(tmp_path):
         for a, b in zip(trained[name].variables, getattr(fresh, name).variables):
             np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert int(fresh.g_optimizer.iterations) == 3
+    # The image pools too: 3 steps of 2+2 translated images each.
+    assert int(fresh.pool_ct.count.value) == int(model.pool_ct.count.value) == 12
+    np.testing.assert_array_equal(fresh.pool_mri.images.numpy(), model.pool_mri.images.numpy())
     assert float(fresh.g_optimizer.learning_rate) == pytest.approx(
         float(model.g_optimizer.learning_rate))
     for a, b in zip(model.d_optimizer.variables, fresh.d_optimizer.variables):

@@ -37,6 +37,8 @@ class TrainingPreset:
             the best weights (0: none).
         checkpoint_every: steps between checkpoints of the translation
             stage (0: only on SIGTERM/SIGINT).
+        pool_size: translated images each discriminator's history pool
+            keeps (CycleGAN's 50; 0: none).
     """
 
     image_size: int
@@ -62,6 +64,7 @@ class TrainingPreset:
     phantom_test: int = 24
     eval_every: int = 0
     checkpoint_every: int = 500
+    pool_size: int = 50
 
 
 PRESETS = {

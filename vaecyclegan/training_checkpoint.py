@@ -41,7 +41,7 @@ def _tracked_variables(model):
     for name in NETWORKS:
         variables += getattr(model, name).variables
     variables += list(model.g_optimizer.variables) + list(model.d_optimizer.variables)
-    variables += list(getattr(model, "state_variables", []))
+    variables += list(model.state_variables)
     return variables
 
 

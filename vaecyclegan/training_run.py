@@ -354,7 +354,7 @@ def _run_training(options, scratch):
             strategy, policy, chief, options.resume,
             preset.checkpoint_every if options.checkpoint_every is None
             else options.checkpoint_every,
-            options.lr_decay_start, options.log_every)
+            options.lr_decay_start, options.log_every, options.seed)
         progress, best = train_translation(networks, preset, mri, ct, logdir, options.seed,
                                            settings, best_callback)
         print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",

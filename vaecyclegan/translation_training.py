@@ -35,6 +35,7 @@ class TranslationSettings:
         checkpoint_every: steps between checkpoints (0: only on signals).
         decay_start: the step the learning rate starts decaying at.
         log_every: steps between TensorBoard scalars and sample grids (0: none).
+        seed: seed of the image pools' choices.
     """
 
     strategy: object
@@ -44,6 +45,7 @@ class TranslationSettings:
     checkpoint_every: int = 0
     decay_start: int = None
     log_every: int = 0
+    seed: int = 0
 
 
 def build_trainer(networks, preset, settings):
@@ -53,6 +55,7 @@ def build_trainer(networks, preset, settings):
             networks["g_target"], networks["g_source"], networks["d_source"],
             networks["d_target"], lambda_cycle=preset.lambda_cycle,
             lambda_identity=preset.lambda_identity, kl_weight=preset.kl_weight,
+            pool_size=preset.pool_size, image_size=preset.image_size, seed=settings.seed,
         )
         decay_start = preset.steps // 2 if settings.decay_start is None else settings.decay_start
 

@@ -4,6 +4,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from vaecyclegan.image_pool import ImagePool
+
 
 def _lsgan_loss(logits_list, target):
     # Least-squares GAN loss, averaged over the discriminator's scales.
@@ -42,6 +44,10 @@ class VAECycleGAN(keras.Model):
         lambda_cycle: weight of the cycle loss.
         lambda_identity: identity weight relative to `lambda_cycle`.
         kl_weight: weight of the KL term.
+        pool_size: translated images each discriminator's pool keeps
+            (CycleGAN: 50; 0: none). Needs `image_size`.
+        image_size: side of the training images.
+        seed: seed of the pools' random choices.
 
     Example:
     >>> model = VAECycleGAN(g_target, g_source, d_source, d_target)
@@ -52,9 +58,15 @@ class VAECycleGAN(keras.Model):
 
     def __init__(
         self, g_target, g_source, d_source, d_target,
-        lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, **kwargs,
+        lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, pool_size=0, image_size=None,
+        seed=0, **kwargs,
     ):
         super().__init__(**kwargs)
+        channels = g_target.input_shape[-1]
+        size = pool_size if image_size else 0
+        shape = (image_size or 1, image_size or 1, channels)
+        self.pool_ct = ImagePool(size, shape, seed + 101, name="pool_ct")
+        self.pool_mri = ImagePool(size, shape, seed + 102, name="pool_mri")
         self.g_target = g_target
         self.g_source = g_source
         self.d_source = d_source
@@ -65,6 +77,11 @@ class VAECycleGAN(keras.Model):
         # Its networks are built functional models: nothing is left to build
         # (and `fit` under tf.distribute would otherwise try a symbolic call).
         self.built = True
+
+    @property
+    def state_variables(self):
+        """Training state beyond networks and optimisers: the image pools."""
+        return self.pool_ct.variables + self.pool_mri.variables
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -119,9 +136,10 @@ class VAECycleGAN(keras.Model):
                 + self.kl_weight * kl
             )
 
-            # Translated images are fixed inputs to the discriminators.
-            fake_ct_d = ops.stop_gradient(fake_ct)
-            fake_mri_d = ops.stop_gradient(fake_mri)
+            # Translated images are fixed inputs to the discriminators,
+            # drawn through the pools of earlier translations.
+            fake_ct_d = self.pool_ct.query(ops.stop_gradient(fake_ct))
+            fake_mri_d = self.pool_mri.query(ops.stop_gradient(fake_mri))
             d_target_loss = 0.5 * (
                 _lsgan_loss(self.d_target(ct, training=True), 1.0)
                 + _lsgan_loss(self.d_target(fake_ct_d, training=True), 0.0)
