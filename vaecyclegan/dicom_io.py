@@ -28,6 +28,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.image_io import check_min_size
 from vaecyclegan.intensity import MR_SIGNAL_MAX, unit_to_values
 from vaecyclegan.memory_budget import check_fits_in_memory
+from vaecyclegan.scan import Scan
 
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -112,8 +113,6 @@ def read_dicom_series(paths, domain, name):
         InputError: unreadable file, no pixel data, a compression no
             installed decoder handles, another modality, mixed sizes.
     """
-    from vaecyclegan.scan import Scan
-
     slices = []
     for path in paths:
         dataset = _read_slice(path, domain)

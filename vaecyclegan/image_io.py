@@ -12,6 +12,7 @@ from vaecyclegan.atomic_write import atomic_path
 from vaecyclegan.errors import InputError
 from vaecyclegan.intensity import PNG16_HU_OFFSET, unit_to_values
 from vaecyclegan.memory_budget import check_fits_in_memory
+from vaecyclegan.scan import Scan
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # A slice smaller than this on either side holds no anatomy to translate.
@@ -120,8 +121,6 @@ def read_image_scan(path, domain):
 
 def image_scan(pixels, path, domain):
     """A one-slice `Scan` of 8- or 16-bit `pixels` (see `read_image_scan`)."""
-    from vaecyclegan.scan import Scan
-
     name = os.path.splitext(os.path.basename(path))[0] + ".png"
     values = pixels.astype(np.float32)[None]
     if pixels.dtype == np.uint8:

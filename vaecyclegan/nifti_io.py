@@ -24,6 +24,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.image_io import check_min_size
 from vaecyclegan.intensity import unit_to_values
 from vaecyclegan.memory_budget import check_fits_in_memory
+from vaecyclegan.scan import Scan
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # Voxel axis order (slice, row, column) for each cut; a letter names the
@@ -59,8 +60,6 @@ def read_nifti(path, domain, axis="axial"):
     Raises:
         InputError: unreadable, not 3-D, or non-finite voxels.
     """
-    from vaecyclegan.scan import Scan
-
     if not os.path.isfile(path):
         raise InputError(path, "file not found")
     if os.path.getsize(path) == 0:

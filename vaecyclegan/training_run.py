@@ -155,9 +155,10 @@ def load_training_domains(folders, intensity, image_size):
 
 
 def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=(),
-                   sr_pairs=None, vgg_weights=None):
+                   sr_pairs=None, vgg_weights=None, loaded=None):
     """Trains RRDB-Net: L1 on both domains' training images (or on real
     pairs), then, for `preset.sr_gan_steps`, ESRGAN's adversarial stage.
+    `loaded`: the `(mri, ct)` slices already read, if any.
 
     Returns:
         `(progress, gan_progress)`: the stages' `ProgressCallback`s (the
@@ -169,7 +170,10 @@ def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, deg
                                          channels, seed)
     else:
         size = max(preset.image_size, preset.sr_patch)
-        images = np.concatenate(load_training_domains(folders, intensity, size))
+        # The translation stage's slices serve when they have this size.
+        if loaded is None or loaded[0].shape[1] != size:
+            loaded = load_training_domains(folders, intensity, size)
+        images = np.concatenate(loaded)
         dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
                                   channels, seed, degradations)
     progress = ProgressCallback(
@@ -333,7 +337,7 @@ def _run_training(options, scratch):
 
     config.training = _provenance(options, preset, data_dir)
     started = time.perf_counter()
-    best = None
+    best, loaded = None, None
     if "g_target" in networks:
         eval_every = preset.eval_every if options.eval_every is None else options.eval_every
         best_callback = None
@@ -346,7 +350,7 @@ def _run_training(options, scratch):
                     os.path.join(options.weights_dir, "best"),
                     os.path.join(logdir, "checkpoint_evals.csv"), resumed)
             best_callback = make_best
-        mri, ct = load_training_domains(folders, config.intensity, preset.image_size)
+        mri, ct = loaded = load_training_domains(folders, config.intensity, preset.image_size)
         print(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; an epoch "
               f"(the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
               flush=True)
@@ -362,7 +366,7 @@ def _run_training(options, scratch):
     if "rrdbnet" in networks:
         progress, gan_progress = train_upscaler(
             networks["rrdbnet"], preset, folders, config.intensity, config.rrdbnet.scale, logdir,
-            options.seed, options.sr_degradations, sr_train_pairs, options.vgg_weights)
+            options.seed, options.sr_degradations, sr_train_pairs, options.vgg_weights, loaded)
         print(f"Upscaler: {preset.sr_steps} L1 steps, last L1 "
               f"{progress.last_logs.get('loss', float('nan')):.4f}", flush=True)
         if gan_progress is not None:
