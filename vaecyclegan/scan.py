@@ -45,10 +45,3 @@ class Scan:
     @property
     def slice_count(self):
         return self.values.shape[0]
-
-    def slice_names(self):
-        """A name per slice, for reports and training summaries."""
-        if self.slice_count == 1:
-            return [self.output_name]
-        return [f"{self.output_name}[{i}]" for i in range(self.slice_count)]
-

@@ -107,8 +107,3 @@ def write_result(scan, unit, domain, intensity, direction, target):
         label = "CT" if domain == "ct" else "MR"
         write_nifti(target(scan.output_name), scan, unit, domain, intensity,
                     f"vaecyclegan synthetic {label} ({direction})")
-
-
-def is_scan_file(path):
-    return _kind_of(path) is not None
-
