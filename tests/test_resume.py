@@ -17,12 +17,11 @@ from vaecyclegan.config import ModelConfig
 from vaecyclegan.distribution import make_strategy
 from vaecyclegan.errors import InputError, TrainingStopped
 from vaecyclegan.linear_decay_schedule import ConstantThenLinearDecay
-from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
+from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network, load_network
 from vaecyclegan.presets import PRESETS
 from vaecyclegan.training_checkpoint import load_checkpoint, save_checkpoint
-from vaecyclegan.translation_training import (
-    TranslationSettings, build_trainer, train_translation,
-)
+from vaecyclegan.resumable_fit import StageSettings
+from vaecyclegan.translation_training import build_trainer, train_translation
 from vaecyclegan.unpaired_dataset import make_unpaired_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -35,7 +34,7 @@ def _networks(seed):
 
 
 def _settings(**overrides):
-    return TranslationSettings(make_strategy("default"), **overrides)
+    return StageSettings(make_strategy("default"), **overrides)
 
 
 def test_the_learning_rate_is_constant_then_decays_linearly():
@@ -99,8 +98,8 @@ def _train_command(tmp_path, steps):
             "--weights-dir", str(tmp_path / "weights"), "--data-root", str(tmp_path / "data")]
 
 
-def _checkpoint_step(tmp_path):
-    path = tmp_path / "run" / "checkpoint" / "translation.npz"
+def _checkpoint_step(tmp_path, stage="translation"):
+    path = tmp_path / "run" / "checkpoint" / f"{stage}.npz"
     try:
         with np.load(path) as data:
             return json.loads(bytes(data["meta"]).decode())["step"]
@@ -108,10 +107,10 @@ def _checkpoint_step(tmp_path):
         return None
 
 
-def _wait_for_checkpoint(process, tmp_path, timeout=240):
+def _wait_for_checkpoint(process, tmp_path, stage="translation", timeout=240):
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
-        step = _checkpoint_step(tmp_path)
+        step = _checkpoint_step(tmp_path, stage)
         if step:
             return step
         time.sleep(0.2)
@@ -130,6 +129,21 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     assert killed_at and killed_at % 3 == 0 and killed_at < 300
     assert not (tmp_path / "weights" / "g_target_weights.h5").exists()
 
+    # Resumed with nothing left to train, the run writes the checkpoint's
+    # weights as they are: the weights continue from the checkpoint.
+    result = subprocess.run(_train_command(tmp_path, killed_at), env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    weights_dir = str(tmp_path / "weights")
+    g_target = load_network(weights_dir, "g_target")
+    # The checkpoint starts with g_target's variables; the weight file holds
+    # its weights (all but the latent sampler's seed state).
+    position = {id(v): i for i, v in enumerate(g_target.variables)}
+    at_kill = [np.asarray(w) for w in g_target.weights]
+    with np.load(tmp_path / "run" / "checkpoint" / "translation.npz") as data:
+        for weight, array in zip(g_target.weights, at_kill):
+            np.testing.assert_array_equal(array, data[f"v{position[id(weight)]:05d}"])
+
     total = killed_at + 6
     result = subprocess.run(_train_command(tmp_path, total), env=env, capture_output=True,
                             text=True, timeout=600)
@@ -141,7 +155,8 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path):
     with open(tmp_path / "run" / "losses.csv", encoding="utf-8") as f:
         steps = [int(line.split(",")[0]) for line in f.read().splitlines()[1:]]
     assert steps == list(range(1, total + 1))
-    assert (tmp_path / "weights" / "g_target_weights.h5").is_file()
+    after = load_network(weights_dir, "g_target").weights
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(at_kill, after))
 
 
 @pytest.mark.slow

@@ -94,3 +94,24 @@ def wrap_optimizer(optimizer, policy):
     if policy == "mixed_float16":
         return keras.optimizers.LossScaleOptimizer(optimizer)
     return optimizer
+
+
+def replica_loss(optimizer, loss):
+    """What a custom `train_step` differentiates for `optimizer`: this
+    replica's mean loss divided by the number of replicas, because
+    `apply_gradients` sums gradients across replicas (the update is then the
+    global batch's mean whatever the device count), scaled by the
+    optimiser's own loss scale under float16 (its `apply_gradients`
+    unscales)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return optimizer.scale_loss(loss / replicas)
+
+
+def step_logs(logs):
+    """A custom `train_step`'s logs, shaped for Keras' reduction across
+    replicas: a multi-worker run averages step outputs along axis 0."""
+    strategy = tf.distribute.get_strategy()
+    if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+            and strategy.extended._in_multi_worker_mode()):
+        return {key: keras.ops.reshape(value, (1,)) for key, value in logs.items()}
+    return logs

@@ -40,6 +40,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self.step = initial_step
         self.smoothed = {}
         self.last_logs = {}
+        self.start = None
 
     def on_train_begin(self, logs=None):
         self.bar = tqdm(total=self.total_steps, initial=self.initial_step, desc=self.description,
@@ -85,8 +86,20 @@ class ProgressCallback(keras.callbacks.Callback):
 
     @property
     def images_per_second(self):
+        """Images/s of the steps this run made (0 when it made none)."""
         steps = self.step - self.initial_step
+        if not steps:
+            return 0.0
         return steps * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)
+
+    def summary(self, loss=None):
+        """One line on the stage: steps, images/s and the last `loss`."""
+        if self.step == self.initial_step:
+            return f"{self.total_steps} steps, all done before this run (its checkpoint)"
+        text = f"{self.total_steps} steps, {self.images_per_second:.1f} images/s"
+        if loss in self.last_logs:
+            text += f", last {loss} {self.last_logs[loss]:.4f}"
+        return text
 
     def _rows_before(self, step):
         if not os.path.isfile(self.csv_path):

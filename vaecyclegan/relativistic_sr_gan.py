@@ -16,6 +16,9 @@ ESRGAN's weights (pixel 1e-2, perceptual 1, GAN 5e-3).
 import keras
 import tensorflow as tf
 
+from vaecyclegan.distribution import replica_loss, step_logs
+from vaecyclegan.prebuilt_trainer import PrebuiltTrainer
+
 ESRGAN_PIXEL_WEIGHT = 1e-2
 
 
@@ -39,7 +42,7 @@ def relativistic_losses(real_logits, fake_logits):
     return d_loss, g_loss
 
 
-class RelativisticSRGAN(keras.Model):
+class RelativisticSRGAN(PrebuiltTrainer):
     """Trains an upscaler and its discriminator, one update of each per step.
 
     Args:
@@ -66,14 +69,19 @@ class RelativisticSRGAN(keras.Model):
         self.pixel_weight = pixel_weight
         self.perceptual_weight = perceptual_weight
         self.gan_weight = gan_weight
-        # Its networks are built functional models: nothing is left to build
-        # (and `fit` under tf.distribute would otherwise try a symbolic call).
-        self.built = True
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
         self.g_optimizer = g_optimizer
         self.d_optimizer = d_optimizer
+        g_optimizer.build(self.upscaler.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def checkpoint_variables(self):
+        """Everything training needs to continue, in a fixed order: both
+        networks' variables and both optimisers'."""
+        return (self.upscaler.variables + self.discriminator.variables
+                + list(self.g_optimizer.variables) + list(self.d_optimizer.variables))
 
     def call(self, inputs, training=False):
         return self.upscaler(inputs, training=training)
@@ -91,16 +99,19 @@ class RelativisticSRGAN(keras.Model):
                                          self.discriminator(upscaled, training=True))
             g_loss = (self.pixel_weight * pixel + self.perceptual_weight * perceptual
                       + self.gan_weight * gan)
+            g_scaled = replica_loss(self.g_optimizer, g_loss)
         variables = self.upscaler.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, variables), variables))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, variables), variables))
 
         upscaled = tf.stop_gradient(upscaled)
         with tf.GradientTape() as tape:
             real = self.discriminator(high, training=True)
             fake = self.discriminator(upscaled, training=True)
             d_loss, _ = relativistic_losses(real, fake)
+            d_scaled = replica_loss(self.d_optimizer, d_loss)
         variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, variables), variables))
-        return {"g_loss": g_loss, "d_loss": d_loss, "pixel": pixel, "perceptual": perceptual,
-                "gan": gan, "d_real": tf.reduce_mean(tf.sigmoid(real)),
-                "d_fake": tf.reduce_mean(tf.sigmoid(fake))}
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, variables), variables))
+        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "pixel": pixel,
+                          "perceptual": perceptual, "gan": gan,
+                          "d_real": tf.reduce_mean(tf.sigmoid(real)),
+                          "d_fake": tf.reduce_mean(tf.sigmoid(fake))})

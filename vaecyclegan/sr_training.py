@@ -1,7 +1,7 @@
-"""Training the RRDB-Net upscaler on the training images (L1, ESRGAN's
-PSNR-oriented stage), with bicubic degradation."""
+"""The upscaler's training data: high-resolution crops of the training
+images and their degraded (bicubic, optionally blurred and noisy)
+low-resolution versions."""
 
-import keras
 import tensorflow as tf
 
 
@@ -97,14 +97,3 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0, degrad
         .batch(batch_size, drop_remainder=True)
         .prefetch(tf.data.AUTOTUNE)
     )
-
-
-def train_rrdbnet(model, dataset, steps, lr, callbacks=()):
-    """Fits the upscaler with L1 loss and Adam (ESRGAN's pre-training stage).
-
-    Returns:
-        The Keras `History`.
-    """
-    model.compile(optimizer=keras.optimizers.Adam(lr), loss="mean_absolute_error")
-    return model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False,
-                     callbacks=list(callbacks))

@@ -1,11 +1,12 @@
-"""A checkpoint of everything a translation run needs to continue.
+"""A checkpoint of everything a training stage needs to continue.
 
-One `.npz` file in the run folder holds every variable of the four
-networks (including the latent samplers' seed states) and of both
-optimisers (moments, iteration counts, hence the learning-rate schedule's
-position, and loss scales under float16), the step, and the state of the
-callbacks that must survive (the best checkpoint's score). It is written
-atomically: a kill at any moment leaves the previous checkpoint whole.
+One `.npz` file per stage in the run folder holds every variable of the
+stage's networks (for translation: the four networks, including the latent
+samplers' seed states, and the image pools) and of its optimisers (moments,
+iteration counts, hence the learning-rate schedule's position, and loss
+scales under float16), the step, and the state of the callbacks that must
+survive (the best checkpoint's score). It is written atomically: a kill at
+any moment leaves the previous checkpoint whole.
 """
 
 import json
@@ -17,37 +18,18 @@ import numpy as np
 from vaecyclegan.atomic_write import atomic_path
 from vaecyclegan.errors import InputError
 
-CHECKPOINT_FILE = os.path.join("checkpoint", "translation.npz")
-NETWORKS = ("g_target", "g_source", "d_source", "d_target")
+CHECKPOINT_FOLDER = "checkpoint"
 
 
-def checkpoint_path(logdir):
-    return os.path.join(logdir, CHECKPOINT_FILE)
-
-
-def _build_optimizers(model):
-    g_vars = model.g_target.trainable_variables + model.g_source.trainable_variables
-    d_vars = model.d_target.trainable_variables + model.d_source.trainable_variables
-    if not model.g_optimizer.built:
-        model.g_optimizer.build(g_vars)
-    if not model.d_optimizer.built:
-        model.d_optimizer.build(d_vars)
-
-
-def _tracked_variables(model):
-    """Every variable of the run, in a fixed order."""
-    _build_optimizers(model)
-    variables = []
-    for name in NETWORKS:
-        variables += getattr(model, name).variables
-    variables += list(model.g_optimizer.variables) + list(model.d_optimizer.variables)
-    variables += list(model.state_variables)
-    return variables
+def checkpoint_path(logdir, stage="translation"):
+    """The checkpoint of one stage of the run in `logdir`: `translation`,
+    `upscaler` (L1) or `upscaler_gan`."""
+    return os.path.join(logdir, CHECKPOINT_FOLDER, f"{stage}.npz")
 
 
 def save_checkpoint(path, model, step, extra=None):
-    """Writes the checkpoint of `model` (a compiled `VAECycleGAN`) at `step`."""
-    variables = _tracked_variables(model)
+    """Writes the checkpoint of `model` (a compiled `PrebuiltTrainer`) at `step`."""
+    variables = list(model.checkpoint_variables())
     arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
     meta = {"step": int(step), "extra": extra or {},
             "variables": [[v.path, list(v.shape)] for v in variables]}
@@ -72,7 +54,7 @@ def load_checkpoint(path, model):
             arrays = [data[f"v{i:05d}"] for i in range(len(meta["variables"]))]
     except (OSError, ValueError, KeyError) as error:
         raise InputError(path, f"not a readable training checkpoint ({error})") from None
-    variables = _tracked_variables(model)
+    variables = list(model.checkpoint_variables())
     if len(variables) != len(arrays):
         raise InputError(path, f"holds {len(arrays)} variables, this run has {len(variables)}: "
                          "another architecture, precision or optimiser; use another --logdir")

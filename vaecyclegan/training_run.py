@@ -32,19 +32,15 @@ from vaecyclegan.networks import (
 )
 from vaecyclegan.phantom import write_phantom_dataset
 from vaecyclegan.presets import PRESETS
-from vaecyclegan.progress_callback import ProgressCallback
 from vaecyclegan.report import write_metrics_json, write_report
-from vaecyclegan.relativistic_sr_gan import ESRGAN_PIXEL_WEIGHT, RelativisticSRGAN
 from vaecyclegan.sr_evaluation import evaluate_upscaler, evaluate_upscaler_on_pairs, format_sr_table
 from vaecyclegan.sr_pairs import load_sr_pairs, make_paired_sr_dataset
-from vaecyclegan.sr_training import make_sr_dataset, train_rrdbnet
-from vaecyclegan.vgg_perceptual_loss import (
-    VGG19_NOTOP_FILE, build_vgg_feature_extractor, find_vgg19_weights,
-)
-from vaecyclegan.vgg_style_discriminator import build_vgg_style_discriminator
+from vaecyclegan.sr_training import make_sr_dataset
 from vaecyclegan.translator import Translator
 from vaecyclegan.domain_slices import load_domain_slices
-from vaecyclegan.translation_training import TranslationSettings, train_translation
+from vaecyclegan.resumable_fit import StageSettings
+from vaecyclegan.translation_training import train_translation
+from vaecyclegan.upscaler_training import train_upscaler
 
 PHANTOM_MARKER = "phantom.json"
 RUN_FILE = "run.json"
@@ -56,7 +52,7 @@ def resolve_preset(options):
     if options.sr_scale is not None:
         preset.rrdbnet.scale = options.sr_scale
     overrides = {
-        "steps": options.steps, "batch_size": options.batch_size,
+        "steps": options.steps, "sr_steps": options.sr_steps, "batch_size": options.batch_size,
         "image_size": options.image_size, "lr": options.lr,
         "weight_decay": options.weight_decay, "sr_gan_steps": options.sr_gan_steps,
     }
@@ -154,57 +150,21 @@ def load_training_domains(folders, intensity, image_size):
     return mri.slices, ct.slices
 
 
-def train_upscaler(rrdbnet, preset, folders, intensity, scale, logdir, seed, degradations=(),
-                   sr_pairs=None, vgg_weights=None, loaded=None):
-    """Trains RRDB-Net: L1 on both domains' training images (or on real
-    pairs), then, for `preset.sr_gan_steps`, ESRGAN's adversarial stage.
-    `loaded`: the `(mri, ct)` slices already read, if any.
-
-    Returns:
-        `(progress, gan_progress)`: the stages' `ProgressCallback`s (the
-        second None without an adversarial stage).
-    """
-    channels = rrdbnet.input_shape[-1]
+def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, degradations=(),
+                          sr_pairs=None, loaded=None):
+    """`seed_offset -> dataset` of the upscaler's `(low, high)` batches:
+    real pairs, or both domains' training images degraded. `loaded`: the
+    `(mri, ct)` slices already read, if any."""
     if sr_pairs is not None:
-        dataset = make_paired_sr_dataset(sr_pairs, preset.sr_patch, scale, preset.sr_batch_size,
-                                         channels, seed)
-    else:
-        size = max(preset.image_size, preset.sr_patch)
-        # The translation stage's slices serve when they have this size.
-        if loaded is None or loaded[0].shape[1] != size:
-            loaded = load_training_domains(folders, intensity, size)
-        images = np.concatenate(loaded)
-        dataset = make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
-                                  channels, seed, degradations)
-    progress = ProgressCallback(
-        preset.sr_steps, images_per_step=preset.sr_batch_size,
-        csv_path=os.path.join(logdir, "sr_losses.csv"), description="upscale",
-    )
-    train_rrdbnet(rrdbnet, dataset, preset.sr_steps, preset.sr_lr, [progress])
-    if preset.sr_gan_steps <= 0:
-        return progress, None
-    weights = find_vgg19_weights(vgg_weights)
-    # ESRGAN's L1 weight (1e-2) leans on the perceptual loss to keep the
-    # content; without it the GAN term takes over (measured: PSNR 24.5 ->
-    # 13.9 dB in 500 steps on the phantom), so L1 keeps full weight then.
-    pixel_weight = ESRGAN_PIXEL_WEIGHT if weights else 1.0
-    if weights is None:
-        print("Upscaler adversarial stage without perceptual loss: no VGG19 weights "
-              f"(pass --vgg-weights FILE, or put {VGG19_NOTOP_FILE} in ~/.keras/models); "
-              "L1 weight 1 instead of ESRGAN's 1e-2", flush=True)
-    gan = RelativisticSRGAN(
-        rrdbnet, build_vgg_style_discriminator(preset.sr_patch, preset.sr_disc_feat, channels),
-        build_vgg_feature_extractor(weights) if weights else None, pixel_weight=pixel_weight)
-    gan.compile(g_optimizer=keras.optimizers.Adam(preset.sr_gan_lr, beta_1=0.9, beta_2=0.99),
-                d_optimizer=keras.optimizers.Adam(preset.sr_gan_lr, beta_1=0.9, beta_2=0.99))
-    gan_progress = ProgressCallback(
-        preset.sr_gan_steps, images_per_step=preset.sr_batch_size,
-        csv_path=os.path.join(logdir, "sr_gan_losses.csv"),
-        shown=["g_loss", "d_loss", "pixel"], description="upscale GAN",
-    )
-    gan.fit(dataset, steps_per_epoch=preset.sr_gan_steps, epochs=1, verbose=0, shuffle=False,
-            callbacks=[gan_progress])
-    return progress, gan_progress
+        return lambda offset: make_paired_sr_dataset(
+            sr_pairs, preset.sr_patch, scale, preset.sr_batch_size, channels, seed + offset)
+    size = max(preset.image_size, preset.sr_patch)
+    # The translation stage's slices serve when they have this size.
+    if loaded is None or loaded[0].shape[1] != size:
+        loaded = load_training_domains(folders, intensity, size)
+    images = np.concatenate(loaded)
+    return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
+                                          channels, seed + offset, degradations)
 
 
 def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
@@ -336,6 +296,10 @@ def _run_training(options, scratch):
     _print_parameter_counts(networks)
 
     config.training = _provenance(options, preset, data_dir)
+    settings = StageSettings(
+        strategy, policy, chief, options.resume,
+        preset.checkpoint_every if options.checkpoint_every is None else options.checkpoint_every,
+        options.lr_decay_start, options.log_every, options.seed)
     started = time.perf_counter()
     best, loaded = None, None
     if "g_target" in networks:
@@ -354,24 +318,22 @@ def _run_training(options, scratch):
         print(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; an epoch "
               f"(the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} steps",
               flush=True)
-        settings = TranslationSettings(
-            strategy, policy, chief, options.resume,
-            preset.checkpoint_every if options.checkpoint_every is None
-            else options.checkpoint_every,
-            options.lr_decay_start, options.log_every, options.seed)
         progress, best = train_translation(networks, preset, mri, ct, logdir, options.seed,
                                            settings, best_callback)
-        print(f"Translation: {preset.steps} steps, {progress.images_per_second:.1f} images/s",
-              flush=True)
+        print(f"Translation: {progress.summary()}", flush=True)
     if "rrdbnet" in networks:
-        progress, gan_progress = train_upscaler(
-            networks["rrdbnet"], preset, folders, config.intensity, config.rrdbnet.scale, logdir,
-            options.seed, options.sr_degradations, sr_train_pairs, options.vgg_weights, loaded)
-        print(f"Upscaler: {preset.sr_steps} L1 steps, last L1 "
-              f"{progress.last_logs.get('loss', float('nan')):.4f}", flush=True)
+        make_dataset = make_upscaler_dataset(
+            preset, folders, config.intensity, config.rrdbnet.scale, config.channels,
+            options.seed, options.sr_degradations, sr_train_pairs, loaded)
+        # After a translation stage, `--resume` required its checkpoint; the
+        # upscaler's are used when there are some.
+        sr_settings = (dataclasses.replace(settings, resume=None)
+                       if options.stage == "all" and settings.resume else settings)
+        progress, gan_progress = train_upscaler(networks["rrdbnet"], preset, make_dataset, logdir,
+                                                sr_settings, options.vgg_weights)
+        print(f"Upscaler, L1: {progress.summary('loss')}", flush=True)
         if gan_progress is not None:
-            print(f"Upscaler adversarial stage: {preset.sr_gan_steps} steps, last pixel L1 "
-                  f"{gan_progress.last_logs.get('pixel', float('nan')):.4f}", flush=True)
+            print(f"Upscaler, adversarial: {gan_progress.summary('pixel')}", flush=True)
 
     config.training.update(_provenance(options, preset, data_dir))
     written = save_networks(networks, config, options.weights_dir)

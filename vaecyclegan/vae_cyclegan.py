@@ -1,10 +1,11 @@
 """The training model: four networks, two optimisers, one custom `train_step`."""
 
-import keras
 import tensorflow as tf
 from keras import ops
 
+from vaecyclegan.distribution import replica_loss, step_logs
 from vaecyclegan.image_pool import ImagePool
+from vaecyclegan.prebuilt_trainer import PrebuiltTrainer
 
 
 def _lsgan_loss(logits_list, target):
@@ -17,12 +18,7 @@ def _l1(a, b):
     return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
-def _multi_worker(strategy):
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-            and strategy.extended._in_multi_worker_mode())
-
-
-class VAECycleGAN(keras.Model):
+class VAECycleGAN(PrebuiltTrainer):
     """A VAE-CycleGAN that `fit` trains on `(mri_batch, ct_batch)` pairs.
 
     Generators: `g_target` (MRI -> CT) and `g_source` (CT -> MRI), trained
@@ -74,14 +70,15 @@ class VAECycleGAN(keras.Model):
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
         self.kl_weight = kl_weight
-        # Its networks are built functional models: nothing is left to build
-        # (and `fit` under tf.distribute would otherwise try a symbolic call).
-        self.built = True
 
-    @property
-    def state_variables(self):
-        """Training state beyond networks and optimisers: the image pools."""
-        return self.pool_ct.variables + self.pool_mri.variables
+    def checkpoint_variables(self):
+        """Everything training needs to continue, in a fixed order: the four
+        networks' variables, both optimisers' and the image pools'."""
+        variables = []
+        for network in (self.g_target, self.g_source, self.d_source, self.d_target):
+            variables += network.variables
+        return (variables + list(self.g_optimizer.variables) + list(self.d_optimizer.variables)
+                + self.pool_ct.variables + self.pool_mri.variables)
 
     def compile(self, g_optimizer, d_optimizer, **kwargs):
         super().compile(**kwargs)
@@ -91,14 +88,6 @@ class VAECycleGAN(keras.Model):
         # first distributed step.
         g_optimizer.build(self.g_target.trainable_variables + self.g_source.trainable_variables)
         d_optimizer.build(self.d_target.trainable_variables + self.d_source.trainable_variables)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Keras (3.15) traces a symbolic build at the start of `fit` under a
-        # strategy, first reducing a distributed batch with strategy.reduce;
-        # MultiWorkerMirroredStrategy cannot reduce it eagerly and fails.
-        # Everything here is built already (networks, optimisers), so the
-        # build is skipped.
-        return
 
     def call(self, inputs, training=False):
         mri, ct = inputs
@@ -150,21 +139,13 @@ class VAECycleGAN(keras.Model):
             )
             d_loss = d_target_loss + d_source_loss
 
-            # Gradients are summed over replicas: each replica's mean loss
-            # is divided by their number, giving the global batch's mean.
-            # Under float16 each optimiser scales its own loss.
-            replicas = tf.distribute.get_strategy().num_replicas_in_sync
-            g_scaled = self.g_optimizer.scale_loss(g_loss / replicas)
-            d_scaled = self.d_optimizer.scale_loss(d_loss / replicas)
+            g_scaled = replica_loss(self.g_optimizer, g_loss)
+            d_scaled = replica_loss(self.d_optimizer, d_loss)
 
         g_vars = self.g_target.trainable_variables + self.g_source.trainable_variables
         d_vars = self.d_target.trainable_variables + self.d_source.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
         del tape
-        logs = {"g_loss": g_loss, "d_loss": d_loss, "adversarial": adversarial, "cycle": cycle,
-                "identity": identity, "kl": kl}
-        if _multi_worker(tf.distribute.get_strategy()):
-            # Keras averages multi-worker step outputs along axis 0.
-            logs = {key: ops.reshape(value, (1,)) for key, value in logs.items()}
-        return logs
+        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "adversarial": adversarial,
+                          "cycle": cycle, "identity": identity, "kl": kl})

@@ -60,6 +60,8 @@ def build_parser():
     parser.add_argument("--weights-dir", default="weights", help="where the .h5 files go")
     parser.add_argument("--logdir", help="run folder (default: runs/<date-time>)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data, weights and sampling")
+    parser.add_argument("--sr-steps", type=int,
+                        help="the upscaler's L1 steps (default: the preset's; quick: 2,000)")
     parser.add_argument("--sr-scale", type=int, choices=(2, 4),
                         help="upscaling factor of the RRDB-Net (default: the preset's, 4)")
     parser.add_argument("--sr-degradations", nargs="*", default=[], choices=("blur", "noise"),
@@ -88,7 +90,7 @@ def build_parser():
 def main(argv=None):
     parser = build_parser()
     options = parser.parse_args(argv)
-    for name in ("steps", "batch_size", "image_size", "lr", "weight_decay"):
+    for name in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay"):
         value = getattr(options, name)
         if value is not None and value <= 0 and name != "weight_decay":
             parser.error(f"--{name.replace('_', '-')} must be positive")
