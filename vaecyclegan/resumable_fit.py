@@ -44,6 +44,12 @@ class StageSettings:
     log_every: int = 0
     seed: int = 0
 
+    def later_stage(self):
+        """These settings for a stage after the run's first: `--resume`
+        required the first stage's checkpoint, and a later stage's is used
+        when there is one (the run may have stopped before it began)."""
+        return dataclasses.replace(self, resume=None if self.resume else self.resume)
+
 
 def resume_from_checkpoint(model, path, steps, settings):
     """Restores `model` (compiled, in the strategy's scope) from `path` when

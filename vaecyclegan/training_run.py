@@ -325,10 +325,7 @@ def _run_training(options, scratch):
         make_dataset = make_upscaler_dataset(
             preset, folders, config.intensity, config.rrdbnet.scale, config.channels,
             options.seed, options.sr_degradations, sr_train_pairs, loaded)
-        # After a translation stage, `--resume` required its checkpoint; the
-        # upscaler's are used when there are some.
-        sr_settings = (dataclasses.replace(settings, resume=None)
-                       if options.stage == "all" and settings.resume else settings)
+        sr_settings = settings.later_stage() if "g_target" in networks else settings
         progress, gan_progress = train_upscaler(networks["rrdbnet"], preset, make_dataset, logdir,
                                                 sr_settings, options.vgg_weights)
         print(f"Upscaler, L1: {progress.summary('loss')}", flush=True)

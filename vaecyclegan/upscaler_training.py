@@ -2,7 +2,6 @@
 PSNR-oriented stage), then, for `preset.sr_gan_steps`, ESRGAN's adversarial
 stage; each resumable, under the run's strategy and precision."""
 
-import dataclasses
 import os
 
 import keras
@@ -81,10 +80,7 @@ def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=
 
         gan.compile(g_optimizer=optimizer(), d_optimizer=optimizer())
     path = checkpoint_path(logdir, "upscaler_gan")
-    # The L1 stage's checkpoint is what `--resume` requires; this one is
-    # used when there is one.
-    optional = dataclasses.replace(settings, resume=None if settings.resume else settings.resume)
-    start, _ = resume_from_checkpoint(gan, path, preset.sr_gan_steps, optional)
+    start, _ = resume_from_checkpoint(gan, path, preset.sr_gan_steps, settings.later_stage())
     gan_progress = ProgressCallback(
         preset.sr_gan_steps, images_per_step=preset.sr_batch_size,
         csv_path=os.path.join(logdir, "sr_gan_losses.csv"),
