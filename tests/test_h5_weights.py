@@ -131,7 +131,8 @@ def _import_with_tf_keras(module_names):
 
 
 def _tf_keras_builders():
-    group_norm, disc, rrdb = _import_with_tf_keras([
+    _, _, disc, rrdb = _import_with_tf_keras([
+        "vaecyclegan.fused_group_normalization",
         "vaecyclegan.group_norm",
         "vaecyclegan.multiscale_patchgan_discriminator",
         "vaecyclegan.rrdbnet",

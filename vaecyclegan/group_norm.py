@@ -2,11 +2,11 @@
 
 import math
 
-from keras import layers
+from vaecyclegan.fused_group_normalization import FusedGroupNormalization
 
 
 def group_norm(channels, groups, name):
-    """A `GroupNormalization` with `gcd(groups, channels)` groups.
+    """A `FusedGroupNormalization` with `gcd(groups, channels)` groups.
 
     Narrow test configs have levels with fewer channels than the configured
     groups; the gcd keeps the layer valid without a separate setting per level.
@@ -16,4 +16,4 @@ def group_norm(channels, groups, name):
         groups: the configured group count.
         name: layer name.
     """
-    return layers.GroupNormalization(math.gcd(groups, channels), name=name)
+    return FusedGroupNormalization(groups=math.gcd(groups, channels), name=name)
