@@ -20,16 +20,25 @@ import statistics
 import time
 
 
-def _timed(function, *args):
+def _timed(function):
     started = time.perf_counter()
-    result = function(*args)
+    result = function()
     for value in (result if isinstance(result, (list, tuple)) else [result]):
         if hasattr(value, "numpy"):
             value.numpy()
     return time.perf_counter() - started
 
 
-def _layer_times(tf, keras, fgn, shape, groups, rounds):
+def _alternating_times(runs, rounds):
+    """Seconds of each run, taking turns `rounds` times."""
+    times = {key: [] for key in runs}
+    for _ in range(rounds):
+        for key, run in runs.items():
+            times[key].append(_timed(run))
+    return times
+
+
+def _layer_times(tf, fgn, shape, groups, rounds):
     x = tf.random.normal(shape)
     upstream = tf.random.normal(shape)
     steps = {}
@@ -44,45 +53,25 @@ def _layer_times(tf, keras, fgn, shape, groups, rounds):
                 y = tf.nn.relu(layer(x))
             return tape.gradient(y, [x, *layer.trainable_variables], output_gradients=upstream)
 
-        _timed(step, x, upstream)
-        steps[fused] = step
-    times = {True: [], False: []}
-    for _ in range(rounds):
-        for fused, step in steps.items():
-            times[fused].append(_timed(step, x, upstream))
+        steps[fused] = lambda step=step: step(x, upstream)
+        _timed(steps[fused])
+    times = _alternating_times(steps, rounds)
     return {fused: min(values) for fused, values in times.items()}
 
 
-def _step_times(tf, keras, fgn, preset_name, image_size, batch_size, rounds):
-    import numpy as np
+def _step_times(tf, fgn, preset_name, image_size, batch_size, rounds):
+    from train_step_speed import build_translation_trainer
 
-    from vaecyclegan.config import ModelConfig
-    from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
-    from vaecyclegan.presets import PRESETS
-    from vaecyclegan.vae_cyclegan import VAECycleGAN
-
-    preset = PRESETS[preset_name]
-    size = image_size or preset.image_size
-    config = ModelConfig(image_size=size, generator=preset.generator,
-                         discriminator=preset.discriminator)
-    rng = np.random.default_rng(0)
-    batch = tuple(tf.constant(rng.uniform(-1, 1, (2 * batch_size, size, size, 3)),
-                              dtype="float32") for _ in range(2))
     trainers = {}
     for fused in (True, False):
         fgn.FUSED_BY_DEFAULT = fused  # read when the layers are built
-        networks = [build_network(config, name) for name in TRANSLATION_NETWORKS]
-        model = VAECycleGAN(*networks)
-        model.compile(g_optimizer=keras.optimizers.AdamW(1e-4),
-                      d_optimizer=keras.optimizers.AdamW(1e-4), jit_compile=False)
+        model, batch = build_translation_trainer(preset_name, image_size, batch_size)
+        batch = tuple(tf.constant(images) for images in batch)
         model.make_train_function()
-        _timed(lambda m=model: list(m.train_function(iter([batch])).values()))
-        trainers[fused] = model
-    times = {True: [], False: []}
-    for _ in range(rounds):
-        for fused, model in trainers.items():
-            times[fused].append(
-                _timed(lambda m=model: list(m.train_function(iter([batch])).values())))
+        trainers[fused] = (
+            lambda m=model, b=batch: list(m.train_function(iter([b])).values()))
+        _timed(trainers[fused])
+    times = _alternating_times(trainers, rounds)
     return {fused: statistics.median(values) for fused, values in times.items()}
 
 
@@ -100,17 +89,16 @@ def main():
     from vaecyclegan.cli.common import quiet_tensorflow
 
     quiet_tensorflow()
-    import keras
     import tensorflow as tf
 
     import vaecyclegan.fused_group_normalization as fgn
 
     shape = tuple(int(side) for side in options.activation.split(","))
-    layer = _layer_times(tf, keras, fgn, shape, options.groups, max(options.rounds, 3))
+    layer = _layer_times(tf, fgn, shape, options.groups, max(options.rounds, 3))
     print(f"GroupNormalization + ReLU, forward and backward, {options.activation}: "
           f"fused {layer[True] * 1000:.0f} ms, Keras {layer[False] * 1000:.0f} ms "
           f"({layer[False] / layer[True]:.2f}x)", flush=True)
-    step = _step_times(tf, keras, fgn, options.preset, options.image_size,
+    step = _step_times(tf, fgn, options.preset, options.image_size,
                        options.batch_size, options.rounds)
     print(f"{options.preset} training step: fused {step[True] * 1000:.0f} ms, "
           f"Keras {step[False] * 1000:.0f} ms ({step[False] / step[True]:.3f}x)", flush=True)

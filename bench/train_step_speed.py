@@ -45,34 +45,45 @@ def _step_gflops(tf, model, batch):
     return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
 
+def build_translation_trainer(preset_name, image_size, batch_size, xla=False):
+    """A preset's translation trainer, compiled, and one batch of random
+    images per domain (`batch_size` loaded images doubled by augmentation),
+    under the dtype policy in force."""
+    import keras
+    import numpy as np
+
+    from vaecyclegan.config import ModelConfig
+    from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
+    from vaecyclegan.presets import PRESETS
+    from vaecyclegan.vae_cyclegan import VAECycleGAN
+
+    preset = PRESETS[preset_name]
+    size = image_size or preset.image_size
+    config = ModelConfig(image_size=size, generator=preset.generator,
+                         discriminator=preset.discriminator)
+    model = VAECycleGAN(*(build_network(config, name) for name in TRANSLATION_NETWORKS))
+    model.compile(g_optimizer=keras.optimizers.AdamW(1e-4),
+                  d_optimizer=keras.optimizers.AdamW(1e-4), jit_compile=xla)
+    rng = np.random.default_rng(0)
+    batch = tuple(rng.uniform(-1, 1, (2 * batch_size, size, size, 3)).astype("float32")
+                  for _ in range(2))
+    return model, batch
+
+
 def worker(options):
     from vaecyclegan.cli.common import quiet_tensorflow
 
     quiet_tensorflow()
     import keras
-    import numpy as np
     import tensorflow as tf
 
-    from vaecyclegan.config import ModelConfig
     from vaecyclegan.distribution import set_precision
-    from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
-    from vaecyclegan.presets import PRESETS
-    from vaecyclegan.vae_cyclegan import VAECycleGAN
 
     peak_before = _matmul_peak_gflops(tf)
     set_precision(options.precision)
-    preset = PRESETS[options.preset]
-    size = options.image_size or preset.image_size
-    config = ModelConfig(image_size=size, generator=preset.generator,
-                         discriminator=preset.discriminator)
-    networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
-    model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS))
-    model.compile(g_optimizer=keras.optimizers.AdamW(1e-4), d_optimizer=keras.optimizers.AdamW(1e-4),
-                  jit_compile=options.xla)
-    per_domain = 2 * options.batch_size  # loaded images doubled by augmentation
-    rng = np.random.default_rng(0)
-    batch = tuple(rng.uniform(-1, 1, (per_domain, size, size, 3)).astype("float32")
-                  for _ in range(2))
+    model, batch = build_translation_trainer(options.preset, options.image_size,
+                                             options.batch_size, options.xla)
+    per_domain = len(batch[0])
     gflops = _step_gflops(tf, model, batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
     # One fit for warm-up and timed steps, timed between step ends: starting
