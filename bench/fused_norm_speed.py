@@ -91,7 +91,7 @@ def main():
     quiet_tensorflow()
     import tensorflow as tf
 
-    import vaecyclegan.fused_group_normalization as fgn
+    import vaecyclegan.translation.group_normalization as fgn
 
     shape = tuple(int(side) for side in options.activation.split(","))
     layer = _layer_times(tf, fgn, shape, options.groups, max(options.rounds, 3))

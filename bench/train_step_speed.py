@@ -54,8 +54,8 @@ def build_translation_trainer(preset_name, image_size, batch_size, xla=False):
 
     from vaecyclegan.config import ModelConfig
     from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
-    from vaecyclegan.presets import PRESETS
-    from vaecyclegan.vae_cyclegan import VAECycleGAN
+    from vaecyclegan.training.presets import PRESETS
+    from vaecyclegan.translation.trainer import VAECycleGAN
 
     preset = PRESETS[preset_name]
     size = image_size or preset.image_size
@@ -77,7 +77,7 @@ def worker(options):
     import keras
     import tensorflow as tf
 
-    from vaecyclegan.distribution import set_precision
+    from vaecyclegan.training.distribution import set_precision
 
     peak_before = _matmul_peak_gflops(tf)
     set_precision(options.precision)
@@ -111,8 +111,8 @@ def pipeline(options):
     quiet_tensorflow()
     import numpy as np
 
-    from vaecyclegan.presets import PRESETS
-    from vaecyclegan.unpaired_dataset import make_unpaired_dataset
+    from vaecyclegan.training.presets import PRESETS
+    from vaecyclegan.translation.dataset import make_unpaired_dataset
 
     size = options.image_size or PRESETS[options.preset].image_size
     images = np.random.default_rng(0).uniform(-1, 1, (64, size, size, 1)).astype("float32")

@@ -22,9 +22,9 @@ def worker(options):
 
     import numpy as np
 
-    from vaecyclegan.presets import PRESETS
-    from vaecyclegan.translator import Translator
-    from vaecyclegan.vae_unet_generator import build_vae_unet_generator
+    from vaecyclegan.training.presets import PRESETS
+    from vaecyclegan.translation.translator import Translator
+    from vaecyclegan.translation.vae_unet_generator import build_vae_unet_generator
 
     config = PRESETS[options.preset].generator
     generator = build_vae_unet_generator(config)

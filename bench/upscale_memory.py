@@ -22,8 +22,8 @@ def worker(options):
     import numpy as np
 
     from vaecyclegan.config import RRDBNetConfig
-    from vaecyclegan.rrdbnet import build_rrdbnet
-    from vaecyclegan.tiled_upscaler import TiledUpscaler
+    from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
+    from vaecyclegan.upscaler.tiling import TiledUpscaler
 
     net = build_rrdbnet(RRDBNetConfig(num_feat=options.num_feat, num_block=options.num_block,
                                       num_grow_ch=options.num_grow_ch))

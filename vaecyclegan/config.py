@@ -1,4 +1,4 @@
-"""Architecture and intensity settings, and `config.json` (DESIGN section 2).
+"""Architecture and intensity settings, and `config.json`.
 
 `ModelConfig` is everything needed to rebuild the five networks and to map
 image intensities the way training did. `infer.py` reads it back from
@@ -9,8 +9,8 @@ import dataclasses
 import json
 import os
 
-from vaecyclegan.atomic_write import atomic_write_text
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import atomic_write_text
 
 CONFIG_FORMAT_VERSION = 1
 CONFIG_FILENAME = "config.json"

@@ -1,23 +1,23 @@
-"""The five networks of a config, and their weight files (DESIGN sections 1-2)."""
+"""The five networks of a config, and their weight files.
+
+`build_network(config, name)` builds `g_target` (MRI -> CT), `g_source`
+(CT -> MRI), `d_source` (judges MRI), `d_target` (judges CT) or `rrdbnet`
+as a functional `keras.Model`; `load_network` adds the weights of a
+weights folder. Nothing here imports TensorFlow: the networks are Keras
+layers and `keras.ops`.
+"""
 
 import os
 
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
-from vaecyclegan.h5_weights import load_weights_h5, save_weights_h5
-from vaecyclegan.multiscale_patchgan_discriminator import build_multiscale_patchgan_discriminator
-from vaecyclegan.rrdbnet import build_rrdbnet
-from vaecyclegan.vae_unet_generator import build_vae_unet_generator
-
-WEIGHT_FILES = {
-    "g_target": "g_target_weights.h5",  # MRI -> CT
-    "g_source": "g_source_weights.h5",  # CT -> MRI
-    "d_source": "d_source_weights.h5",  # judges MRI
-    "d_target": "d_target_weights.h5",  # judges CT
-    "rrdbnet": "rrdbnet_weights.h5",
-}
-TRANSLATION_NETWORKS = ("g_target", "g_source", "d_source", "d_target")
-DIRECTIONS = {"mri2ct": "g_target", "ct2mri": "g_source"}
+from vaecyclegan.io.weight_files import load_weights_h5, save_weights_h5
+from vaecyclegan.names import DIRECTIONS, TRANSLATION_NETWORKS, WEIGHT_FILES  # noqa: F401 (re-exported)
+from vaecyclegan.translation.multiscale_patchgan_discriminator import (
+    build_multiscale_patchgan_discriminator,
+)
+from vaecyclegan.translation.vae_unet_generator import build_vae_unet_generator
+from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
 
 
 def build_network(config, name):

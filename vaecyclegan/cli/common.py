@@ -1,6 +1,8 @@
 """What every command line shares: quiet TensorFlow, options printed
-CycleGAN-style, and one clear line instead of a traceback for bad input."""
+CycleGAN-style and turned into typed settings, the library's log lines on
+the terminal, and one clear line instead of a traceback for bad input."""
 
+import logging
 import os
 import sys
 
@@ -41,10 +43,79 @@ def print_options(parser, options):
     print("\n".join(lines), flush=True)
 
 
+def parse_settings(parser, settings_class, argv=None):
+    """Parses `argv` into a `settings_class` (a workflow's settings
+    dataclass, whose fields are the parser's destinations), prints every
+    option, and ends with the parser's usage error when a value is out of
+    range."""
+    options = parser.parse_args(argv)
+    settings = settings_class(**vars(options))
+    try:
+        settings.validate()
+    except ValueError as error:
+        parser.error(str(error))
+    print_options(parser, options)
+    return settings
+
+
+class _CurrentStream(logging.StreamHandler):
+    """Writes to whatever `sys.stdout` or `sys.stderr` is when a record is
+    emitted (a test's capture, a redirected log), not when it was made."""
+
+    def __init__(self, name):
+        super().__init__()
+        self.name = name
+
+    @property
+    def stream(self):
+        return getattr(sys, self.name)
+
+    @stream.setter
+    def stream(self, value):
+        pass
+
+
+class _Below(logging.Filter):
+    def __init__(self, level):
+        super().__init__()
+        self.level = level
+
+    def filter(self, record):
+        return record.levelno < self.level
+
+
+def configure_logging(level=logging.INFO):
+    """The library's messages as the command lines show them: information
+    as plain lines on standard output, warnings and errors on standard
+    error as `warning: ...`. Idempotent."""
+    logger = logging.getLogger("vaecyclegan")
+    if any(isinstance(h, _CurrentStream) for h in logger.handlers):
+        return logger
+    out = _CurrentStream("stdout")
+    out.setFormatter(logging.Formatter("%(message)s"))
+    out.addFilter(_Below(logging.WARNING))
+    err = _CurrentStream("stderr")
+    err.setLevel(logging.WARNING)
+    err.setFormatter(_LevelPrefix())
+    logger.addHandler(out)
+    logger.addHandler(err)
+    logger.setLevel(level)
+    logger.propagate = False
+    return logger
+
+
+class _LevelPrefix(logging.Formatter):
+    """`warning: <message>`, as the command lines' own messages read."""
+
+    def format(self, record):
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
 def run_cli(main, argv=None):
     """Runs `main(argv)`; bad input ends as `error: <path>: <problem>`, exit 2."""
     from vaecyclegan.errors import InputError
 
+    configure_logging()
     try:
         return main(argv) or 0
     except InputError as error:

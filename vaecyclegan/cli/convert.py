@@ -23,7 +23,7 @@ def main(argv=None):
     options = parser.parse_args(argv)
     print_options(parser, options)
     quiet_tensorflow()
-    from vaecyclegan.esrgan_conversion import convert_esrgan
+    from vaecyclegan.upscaler.esrgan_conversion import convert_esrgan
 
     model, config = convert_esrgan(options.input, options.output)
     r = config.rrdbnet

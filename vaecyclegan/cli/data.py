@@ -32,8 +32,8 @@ def main(argv=None):
     options = parser.parse_args(argv)
     if options.command == "download":
         print_options(parser, options)
-        from vaecyclegan.dataset_layout import resolve_dataset
-        from vaecyclegan.kaggle_dataset import dataset_summary, download_kaggle_dataset
+        from vaecyclegan.data.dataset_layout import resolve_dataset
+        from vaecyclegan.data.kaggle import dataset_summary, download_kaggle_dataset
 
         folder = download_kaggle_dataset(options.out, zip_path=options.zip)
         print(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
@@ -43,7 +43,7 @@ def main(argv=None):
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
     print_options(parser, options)
     from vaecyclegan.config import IntensityConfig
-    from vaecyclegan.phantom import write_phantom_dataset
+    from vaecyclegan.data.phantom import write_phantom_dataset
 
     images = write_phantom_dataset(options.out, IntensityConfig(), options.size,
                                    options.train, options.test, options.seed)

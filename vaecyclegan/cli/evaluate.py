@@ -4,7 +4,11 @@ training run's weights or for any folder of predicted images."""
 import argparse
 import sys
 
-from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import parse_settings, quiet_tensorflow, run_cli
+from vaecyclegan.names import DIRECTIONS
+from vaecyclegan.workflows.settings import EvalSettings
+
+DEFAULTS = EvalSettings()
 
 
 def build_parser():
@@ -15,39 +19,24 @@ def build_parser():
         "show the identity and histogram-matching baselines.",
     )
     parser.add_argument("--run", help="a run folder written by train.py")
-    parser.add_argument("--samples", type=int, default=1,
+    parser.add_argument("--samples", type=int, default=DEFAULTS.samples,
                         help="with --run: latent draws per image (above 1: uncertainty report)")
     parser.add_argument("--predictions", help="folder of translated images (any tool's)")
     parser.add_argument("--references", help="folder of reference images, same file names")
     parser.add_argument("--inputs", help="folder of the images the predictions were made from "
                         "(for the baselines), same file names")
-    parser.add_argument("--direction", default="mri2ct", choices=("mri2ct", "ct2mri"),
+    parser.add_argument("--direction", default=DEFAULTS.direction, choices=tuple(DIRECTIONS),
                         help="with --predictions: the direction, for the report")
     parser.add_argument("--out", help="report folder (default: the run folder with --run)")
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
-    options = parser.parse_args(argv)
-    folder_mode = [options.predictions, options.references, options.inputs]
-    if bool(options.run) == any(folder_mode):
-        parser.error("give either --run, or --predictions, --references and --inputs")
-    if not options.run and not all(folder_mode):
-        parser.error("--predictions needs --references and --inputs (for the baselines)")
-    if not options.run and not options.out:
-        parser.error("--predictions needs --out")
-    if options.samples <= 0:
-        parser.error("--samples must be positive")
-    print_options(parser, options)
+    settings = parse_settings(build_parser(), EvalSettings, argv)
     quiet_tensorflow()
-    from vaecyclegan.evaluation_run import evaluate_folders, evaluate_run
+    from vaecyclegan.workflows.evaluate import evaluate
 
-    if options.run:
-        evaluate_run(options.run, options.out or options.run, options.samples)
-    else:
-        evaluate_folders(options.predictions, options.references, options.inputs,
-                         options.direction, options.out)
+    evaluate(settings)
 
 
 def entry_point():

@@ -3,7 +3,11 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import parse_settings, quiet_tensorflow, run_cli
+from vaecyclegan.names import DIRECTIONS, SLICE_AXES
+from vaecyclegan.workflows.settings import SR_SCALES, InferSettings
+
+DEFAULTS = InferSettings(direction="mri2ct", input="", output="")
 
 
 def build_parser():
@@ -13,54 +17,45 @@ def build_parser():
         "Reads PNG/JPEG/TIFF/BMP (8/16-bit), DICOM files and series, NIfTI volumes; each result "
         "goes back to its input's kind, size and geometry (CT in HU).",
     )
-    parser.add_argument("--direction", required=True, choices=("mri2ct", "ct2mri", "none"),
+    parser.add_argument("--direction", required=True, choices=(*DIRECTIONS, "none"),
                         help="none: no translation, only --upscale")
     parser.add_argument("--input", required=True,
                         help="an image, DICOM or NIfTI file, or a folder of them (DICOM files "
                         "in a folder are grouped into series)")
     parser.add_argument("--output", required=True, help="output folder (created if missing)")
-    parser.add_argument("--weights-dir", default="weights",
+    parser.add_argument("--weights-dir", default=DEFAULTS.weights_dir,
                         help="folder with config.json and the *_weights.h5 files")
-    parser.add_argument("--batch-size", type=int, default=8, help="slices per forward pass")
-    parser.add_argument("--translate-tile", type=int, default=1024,
+    parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
+                        help="slices per forward pass")
+    parser.add_argument("--translate-tile", type=int, default=DEFAULTS.translate_tile,
                         help="slices with a side above this are translated in tiles of this "
                         "side, overlapping by an eighth and blended, so memory stays bounded "
                         "(0: never tile)")
-    parser.add_argument("--axis", default="axial", choices=("axial", "coronal", "sagittal"),
+    parser.add_argument("--axis", default=DEFAULTS.axis, choices=SLICE_AXES,
                         help="plane NIfTI volumes are cut into slices along")
-    parser.add_argument("--samples", type=int, default=1,
+    parser.add_argument("--samples", type=int, default=DEFAULTS.samples,
                         help="latent draws per image: above 1 the output is their mean and "
                         "<output>/std/ holds per-pixel standard-deviation heat maps")
     parser.add_argument("--reference", help="a reference image, or a folder of references "
                         "paired with the inputs by file name (with --upscale: at the upscaled "
                         "size): writes metrics.json, metrics_per_image.csv, comparison grid and "
                         "index.html into --output")
-    parser.add_argument("--upscale", type=int, choices=(2, 4),
+    parser.add_argument("--upscale", type=int, choices=SR_SCALES,
                         help="then upscale with the RRDB-Net of --weights-dir (its factor)")
-    parser.add_argument("--tile", type=int, default=128,
+    parser.add_argument("--tile", type=int, default=DEFAULTS.tile,
                         help="upscaler tile side in input pixels (memory grows with it)")
-    parser.add_argument("--tile-pad", type=int, default=32,
+    parser.add_argument("--tile-pad", type=int, default=DEFAULTS.tile_pad,
                         help="context pixels around each tile; tiles equal untiled upscaling "
                         "wherever it covers the network's receptive field")
     return parser
 
 
 def main(argv=None):
-    parser = build_parser()
-    options = parser.parse_args(argv)
-    if options.batch_size <= 0 or options.samples <= 0:
-        parser.error("--batch-size and --samples must be positive")
-    if options.direction == "none" and not options.upscale:
-        parser.error("--direction none needs --upscale")
-    if options.translate_tile < 0 or 0 < options.translate_tile < 32:
-        parser.error("--translate-tile must be 0 or at least 32")
-    if options.tile < 2 or options.tile_pad < 0:
-        parser.error("--tile must be at least 2 and --tile-pad at least 0")
-    print_options(parser, options)
+    settings = parse_settings(build_parser(), InferSettings, argv)
     quiet_tensorflow()
-    from vaecyclegan.inference_run import run_inference
+    from vaecyclegan.workflows.infer import run_inference
 
-    run_inference(options)
+    run_inference(settings)
 
 
 def entry_point():

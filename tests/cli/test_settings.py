@@ -1,0 +1,92 @@
+"""The command lines build the workflows' typed settings: every option is a
+field with the same default, and values out of range end as a usage error
+before anything runs."""
+
+import dataclasses
+
+import pytest
+
+from vaecyclegan.cli.evaluate import build_parser as eval_parser
+from vaecyclegan.cli.infer import build_parser as infer_parser
+from vaecyclegan.cli.train import build_parser as train_parser
+from vaecyclegan.cli.train import main as train_main
+from vaecyclegan.workflows.settings import EvalSettings, InferSettings, TrainSettings
+
+REQUIRED_INFER = ["--direction", "mri2ct", "--input", "in", "--output", "out"]
+
+
+@pytest.mark.parametrize("parser, settings_class, argv", [
+    (train_parser, TrainSettings, []),
+    (infer_parser, InferSettings, REQUIRED_INFER),
+    (eval_parser, EvalSettings, []),
+])
+def test_every_option_is_a_field_with_the_same_default(parser, settings_class, argv):
+    options = vars(parser().parse_args(argv))
+    fields = {f.name for f in dataclasses.fields(settings_class)}
+    assert set(options) == fields
+    parsed = settings_class(**options)
+    if settings_class is InferSettings:
+        assert parsed == InferSettings("mri2ct", "in", "out")
+    else:
+        assert parsed == settings_class()
+
+
+def test_options_reach_the_settings():
+    options = train_parser().parse_args(["--preset", "smoke", "--steps", "7", "--no-resume",
+                                         "--sr-degradations", "blur", "--lr", "3e-4"])
+    settings = TrainSettings(**vars(options))
+    assert (settings.preset, settings.steps, settings.resume) == ("smoke", 7, False)
+    assert settings.sr_degradations == ["blur"] and settings.lr == 3e-4
+
+
+@pytest.mark.parametrize("changes, option", [
+    ({"steps": 0}, "--steps"),
+    ({"batch_size": -1}, "--batch-size"),
+    ({"lr": 0.0}, "--lr"),
+    ({"checkpoint_every": -1}, "--checkpoint-every"),
+    ({"sr_gan_steps": -2}, "--sr-gan-steps"),
+    ({"preset": "huge"}, "--preset"),
+    ({"precision": "float8"}, "--precision"),
+    ({"sr_degradations": ["jpeg"]}, "--sr-degradations"),
+    ({"best_metric": "dice"}, "--best-metric"),
+])
+def test_train_settings_name_the_option_out_of_range(changes, option):
+    with pytest.raises(ValueError, match=option):
+        dataclasses.replace(TrainSettings(), **changes).validate()
+    assert TrainSettings().validate() == TrainSettings()  # the defaults are valid
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"batch_size": 0}, "--batch-size"),
+    ({"samples": 0}, "--samples"),
+    ({"direction": "none"}, "--direction none needs --upscale"),
+    ({"translate_tile": 16}, "--translate-tile"),
+    ({"tile": 1}, "--tile"),
+    ({"upscale": 3}, "--upscale"),
+    ({"axis": "oblique"}, "--axis"),
+])
+def test_infer_settings_name_the_option_out_of_range(changes, message):
+    with pytest.raises(ValueError, match=message):
+        dataclasses.replace(InferSettings("mri2ct", "in", "out"), **changes).validate()
+    InferSettings("none", "in", "out", upscale=4).validate()
+
+
+@pytest.mark.parametrize("settings, message", [
+    (EvalSettings(), "either --run"),
+    (EvalSettings(run="r", predictions="p"), "either --run"),
+    (EvalSettings(predictions="p", references="r"), "--inputs"),
+    (EvalSettings(predictions="p", references="r", inputs="i"), "--out"),
+    (EvalSettings(run="r", samples=0), "--samples"),
+])
+def test_eval_settings_name_the_problem(settings, message):
+    with pytest.raises(ValueError, match=message):
+        settings.validate()
+    EvalSettings(run="r").validate()
+
+
+def test_the_command_line_turns_a_bad_value_into_a_usage_error(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train_main(["--steps", "0", "--logdir", str(tmp_path / "run")])
+    assert stopped.value.code == 2
+    assert "--steps must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,116 @@
+"""What many tests share: the repository root, the smoke preset's tiny
+architecture and `train.py --preset smoke`'s settings."""
+
+import copy
+import os
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_model_config():
+    """The smoke preset's architecture: 32px, a handful of filters."""
+    from vaecyclegan.config import ModelConfig
+    from vaecyclegan.training.presets import PRESETS
+
+    preset = copy.deepcopy(PRESETS["smoke"])
+    return ModelConfig(image_size=preset.image_size, generator=preset.generator,
+                       discriminator=preset.discriminator, rrdbnet=preset.rrdbnet)
+
+
+def train_options(**overrides):
+    """The `TrainSettings` of `train.py --preset smoke`, with `overrides`."""
+    import dataclasses
+
+    from vaecyclegan.cli.train import build_parser
+    from vaecyclegan.workflows.settings import TrainSettings
+
+    options = build_parser().parse_args(["--preset", "smoke"])
+    return dataclasses.replace(TrainSettings(**vars(options)), **overrides)
+
+
+# Helpers that unit tests and the integration tests (tests/integration/) share.
+
+# A NIfTI affine: left-to-right flipped x (an "LAS" volume), 0.9 mm in-plane, 2.5 mm slices.
+LAS_AFFINE = [[-0.9, 0, 0, 90.0], [0, 0.9, 0, -110.0], [0, 0, 2.5, -40.0], [0, 0, 0, 1]]
+
+
+def write_image(path, pixels):
+    """Writes `pixels` with OpenCV, creating the folder."""
+    import cv2
+
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    assert cv2.imwrite(str(path), pixels)
+
+
+def infer(*args):
+    """`infer.py` with these arguments, in this process; returns the exit code."""
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.infer import main
+
+    return run_cli(main, list(args))
+
+
+def assert_one_line_error(capsys, code, *fragments):
+    """Exit code 2 and one `error: ...` line on stderr holding each fragment."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in err[0], err[0]
+
+
+def write_ct_series(folder, names, series_uid=None, mark=False):
+    """Copies of pydicom's CT_small sharing one SeriesInstanceUID, 5 mm
+    apart in the order of `names`; with `mark`, slice `index` holds 100 *
+    index in its top-left 8x8 corner and is InstanceNumber index + 1.
+
+    Returns:
+        The written paths, in position order.
+    """
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    series_uid = series_uid or pydicom.uid.generate_uid()
+    paths = []
+    for index, name in enumerate(names):
+        dataset = base.copy()
+        dataset.SeriesInstanceUID = series_uid
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+        position = list(base.ImagePositionPatient)
+        position[2] = float(position[2]) + 5.0 * index
+        dataset.ImagePositionPatient = position
+        if mark:
+            dataset.InstanceNumber = index + 1
+            pixels = base.pixel_array.copy()
+            pixels[:8, :8] = 100 * index
+            dataset.PixelData = pixels.tobytes()
+        paths.append(os.path.join(str(folder), name))
+        dataset.save_as(paths[-1], enforce_file_format=True)
+    return paths
+
+
+def dicom_series_folder(tmp_path, count=3):
+    """A `count`-slice marked CT series (`write_ct_series`) in
+    `tmp_path/series`, files named against position order (IM0003 is the
+    first slice), so that a reader must order them by position."""
+    folder = tmp_path / "series"
+    folder.mkdir()
+    write_ct_series(folder, [f"IM{count - index:04d}" for index in range(count)], mark=True)
+    return folder
+
+
+def sr_pairs_folder(root, count, scale=4, size=16, suffix=True):
+    """`root/HR` and `root/LR` of `count` random pairs, LR the HR's block means."""
+    import numpy as np
+
+    from vaecyclegan.io.image_format import write_png
+
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        high = rng.integers(0, 256, (size * scale, size * scale), dtype=np.uint8)
+        low = high.reshape(size, scale, size, scale).mean(axis=(1, 3)).astype(np.uint8)
+        write_png(str(root / "HR" / f"{index:04d}.png"), high)
+        name = f"{index:04d}x{scale}.png" if suffix else f"{index:04d}.png"
+        write_png(str(root / "LR" / name), low)
+    return root

@@ -1,0 +1,203 @@
+"""`infer.py` with the weights of the shared smoke training run."""
+
+import json
+import os
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.harness import assert_one_line_error, infer, write_image
+from vaecyclegan.io.image_format import read_grey
+
+
+@pytest.mark.parametrize("direction", ["mri2ct", "ct2mri"])
+def test_infer_keeps_odd_sizes_and_bit_depths(trained_smoke, tmp_path, direction):
+    rng = np.random.default_rng(0)
+    inputs = tmp_path / "in"
+    write_image(inputs / "odd.png", rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    write_image(inputs / "small.png", rng.integers(0, 256, (9, 8), dtype=np.uint8))
+    write_image(inputs / "deep.png", rng.integers(0, 65536, (40, 33), dtype=np.uint16))
+    write_image(inputs / "colour.jpg", rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert infer("--direction", direction, "--input", str(inputs), "--output", str(out),
+                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert sorted(os.listdir(out)) == ["colour.png", "deep.png", "odd.png", "small.png"]
+    assert read_grey(str(out / "odd.png")).shape == (37, 53)
+    assert read_grey(str(out / "small.png")).shape == (9, 8)
+    deep = read_grey(str(out / "deep.png"))
+    assert deep.shape == (40, 33) and deep.dtype == np.uint16
+    assert read_grey(str(out / "colour.png")).shape == (32, 32)
+
+
+def test_infer_on_the_phantom_test_folder_writes_one_image_per_input(trained_smoke, tmp_path):
+    test_a = os.path.join(trained_smoke.data, "Dataset", "images", "testA")
+    out = tmp_path / "out"
+    assert infer("--direction", "ct2mri", "--input", test_a, "--output", str(out),
+                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert sorted(os.listdir(out)) == sorted(os.listdir(test_a))
+    for name in os.listdir(test_a):
+        assert read_grey(str(out / name)).shape == read_grey(os.path.join(test_a, name)).shape
+
+
+def test_inference_is_deterministic(trained_smoke, tmp_path):
+    test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    names = sorted(os.listdir(test_b))
+    assert names
+    for run in ("a", "b"):
+        assert infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / run),
+                     "--weights-dir", trained_smoke.weights_dir) == 0
+        assert sorted(os.listdir(tmp_path / run)) == names
+    for name in names:
+        np.testing.assert_array_equal(read_grey(str(tmp_path / "a" / name)),
+                                      read_grey(str(tmp_path / "b" / name)))
+
+
+def test_weights_of_another_architecture_are_refused(trained_smoke, tmp_path, capsys):
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    shutil.copy(weights / "d_target_weights.h5", weights / "g_target_weights.h5")
+    write_image(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "out"), "--weights-dir", str(weights))
+    assert_one_line_error(capsys, code, "g_target_weights.h5", "scale0_conv0", "stem_conv")
+    assert not (tmp_path / "out").exists()
+
+
+def test_output_equal_to_input_is_refused_and_input_untouched(trained_smoke, tmp_path, capsys):
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", np.full((8, 8), 7, np.uint8))
+    before = (folder / "a.png").read_bytes()
+    code = infer("--direction", "mri2ct", "--input", str(folder), "--output", str(folder),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "overwrite an input")
+    assert (folder / "a.png").read_bytes() == before and os.listdir(folder) == ["a.png"]
+
+
+def test_an_unreadable_image_stops_before_any_output(trained_smoke, tmp_path, capsys):
+    folder = tmp_path / "in"
+    write_image(folder / "a.png", np.zeros((8, 8), np.uint8))
+    (folder / "b.png").write_text("this is not a PNG")
+    code = infer("--direction", "ct2mri", "--input", str(folder), "--output",
+                 str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "b.png", "not a readable image")
+    # Nothing written: not even an empty output folder.
+    assert not (tmp_path / "out").exists()
+    assert sorted(os.listdir(folder)) == ["a.png", "b.png"]
+
+
+def test_an_empty_folder_is_refused(trained_smoke, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = infer("--direction", "ct2mri", "--input", str(tmp_path / "empty"),
+                 "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "empty", "no image, DICOM or NIfTI file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_samples_and_reference_write_mean_std_maps_and_report(trained_smoke, tmp_path):
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    out = tmp_path / "out"
+    assert infer("--direction", "mri2ct", "--input", os.path.join(images, "testB"),
+                 "--reference", os.path.join(images, "testA"), "--samples", "8",
+                 "--output", str(out), "--weights-dir", trained_smoke.weights_dir) == 0
+    names = sorted(os.listdir(os.path.join(images, "testB")))
+    assert sorted(os.listdir(out / "std")) == sorted(names + ["scale.json"])
+    heat = cv2.imread(str(out / "std" / names[0]))
+    assert heat.shape == (32, 32, 3)
+    metrics = json.loads((out / "metrics.json").read_text())["mri2ct"]
+    assert metrics["n"] == len(names) and metrics["uncertainty"]["samples"] == 8
+    assert -1.0 <= metrics["uncertainty"]["pearson"] <= 1.0
+    scale = json.loads((out / "std" / "scale.json").read_text())
+    assert scale["samples"] == 8 and scale["saturated_at"] > 0
+    for name in ("metrics_per_image.csv", "grid_mri2ct.png", "index.html"):
+        assert (out / name).is_file()
+    assert not any(n.startswith(".vaecyclegan-") for n in os.listdir(out))
+
+
+def test_one_sample_equals_plain_inference(trained_smoke, tmp_path):
+    test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    names = sorted(os.listdir(test_b))
+    assert infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / "plain"),
+                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert infer("--direction", "mri2ct", "--input", test_b, "--output", str(tmp_path / "one"),
+                 "--samples", "1", "--weights-dir", trained_smoke.weights_dir) == 0
+    assert not (tmp_path / "one" / "std").exists()
+    assert sorted(os.listdir(tmp_path / "plain")) == sorted(os.listdir(tmp_path / "one")) == names
+    for name in names:
+        np.testing.assert_array_equal(read_grey(str(tmp_path / "plain" / name)),
+                                      read_grey(str(tmp_path / "one" / name)))
+
+
+def _infer_against_reference(trained_smoke, tmp_path, reference_name, reference_shape):
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / reference_name, np.zeros(reference_shape, np.uint8))
+    return infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+
+
+def test_a_reference_of_another_size_is_refused(trained_smoke, tmp_path, capsys):
+    code = _infer_against_reference(trained_smoke, tmp_path, "a.png", (16, 20))
+    assert_one_line_error(capsys, code, "a.png", "20x16", "16x16")
+    assert not (tmp_path / "out").exists()
+
+
+def test_references_without_a_matching_name_are_refused(trained_smoke, tmp_path, capsys):
+    code = _infer_against_reference(trained_smoke, tmp_path, "b.png", (16, 16))
+    assert_one_line_error(capsys, code, "no reference has the file name of an input")
+    assert not (tmp_path / "out").exists()
+
+
+def test_upscale_after_translation_and_alone(trained_smoke, tmp_path):
+    rng = np.random.default_rng(3)
+    write_image(tmp_path / "in" / "odd.png", rng.integers(0, 256, (37, 53), dtype=np.uint8))
+    write_image(tmp_path / "in" / "deep.png", rng.integers(0, 65536, (20, 16), dtype=np.uint16))
+    for direction in ("ct2mri", "none"):
+        out = tmp_path / direction
+        assert infer("--direction", direction, "--upscale", "4", "--tile", "16",
+                     "--input", str(tmp_path / "in"), "--output", str(out),
+                     "--weights-dir", trained_smoke.weights_dir) == 0
+        assert read_grey(str(out / "odd.png")).shape == (148, 212)
+        deep = read_grey(str(out / "deep.png"))
+        assert deep.shape == (80, 64) and deep.dtype == np.uint16
+
+
+def test_upscale_factor_must_match_the_weights(trained_smoke, tmp_path, capsys):
+    write_image(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = infer("--direction", "none", "--upscale", "2", "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "out"), "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "config.json", "x4 upscaler", "--upscale 2")
+    assert not (tmp_path / "out").exists()
+
+
+def test_upscale_with_samples_and_a_high_resolution_reference(trained_smoke, tmp_path):
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    low = cv2.resize(read_grey(os.path.join(images, "testB", "phantom_test_00000.png")), (16, 16),
+                     interpolation=cv2.INTER_AREA)
+    write_image(tmp_path / "in" / "phantom_test_00000.png", low)
+    write_image(tmp_path / "ref" / "phantom_test_00000.png",
+                cv2.resize(read_grey(os.path.join(images, "testA", "phantom_test_00000.png")),
+                           (64, 64)))
+    out = tmp_path / "out"
+    assert infer("--direction", "mri2ct", "--upscale", "4", "--tile", "16", "--samples", "2",
+                 "--input", str(tmp_path / "in"), "--reference", str(tmp_path / "ref"),
+                 "--output", str(out), "--weights-dir", trained_smoke.weights_dir) == 0
+    assert read_grey(str(out / "phantom_test_00000.png")).shape == (64, 64)
+    # The deviation map is at the input's size.
+    assert read_grey(str(out / "std" / "phantom_test_00000.png")).shape == (16, 16)
+    with open(out / "metrics.json", encoding="utf-8") as f:
+        metrics = json.load(f)["mri2ct"]
+    assert metrics["n"] == 1 and "uncertainty" in metrics
+    assert {"model", "identity", "histogram_matching"} <= set(metrics)
+
+
+def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
+                                                                   capsys):
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
+    code = infer("--direction", "mri2ct", "--upscale", "4", "--input", str(tmp_path / "in"),
+                 "--reference", str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "reference is 16x16", "x4 of", "is 64x64")
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,68 @@
+"""`train.py`'s outputs, from the shared smoke training run."""
+
+import json
+import os
+import shutil
+
+import keras
+
+from tests.harness import train_options
+from vaecyclegan.config import ModelConfig
+from vaecyclegan.data.dataset_layout import resolve_dataset
+from vaecyclegan.networks import WEIGHT_FILES, build_network
+
+
+def test_train_run_writes_weights_config_and_metrics(trained_smoke):
+    files = sorted(os.listdir(trained_smoke.weights_dir))
+    assert files == sorted([*WEIGHT_FILES.values(), "config.json", "best"])
+    config = ModelConfig.load(trained_smoke.weights_dir)
+    assert config.image_size == 32 and config.training["preset"] == "smoke"
+    assert config.training["versions"]["keras"] == keras.__version__
+    with open(os.path.join(trained_smoke.logdir, "metrics.json")) as f:
+        metrics = json.load(f)
+    assert set(metrics) == {"mri2ct", "ct2mri"}
+    for direction in metrics.values():
+        assert direction["n"] == 4
+        assert set(direction) == {"n", "model", "identity", "histogram_matching", "std"}
+        for method in ("model", "identity", "histogram_matching"):
+            assert {"psnr", "ssim", "mae", "bce", "auc", "f1"} <= set(direction[method])
+    assert "mae_hu" in metrics["mri2ct"]["model"] and "mae_hu" not in metrics["ct2mri"]["model"]
+    for name in ("options.json", "losses.csv", "metrics_per_image.csv", "grid_mri2ct.png",
+                 "grid_ct2mri.png", "loss_curves.png", "index.html", "checkpoint_evals.csv"):
+        assert os.path.isfile(os.path.join(trained_smoke.logdir, name)), name
+    best = os.path.join(trained_smoke.weights_dir, "best")
+    assert ModelConfig.load(best).training["best"]["metric"] == "ssim"
+    assert os.path.isfile(os.path.join(best, "g_target_weights.h5"))
+
+
+def test_config_json_rebuilds_the_networks(trained_smoke):
+    config = ModelConfig.load(trained_smoke.weights_dir)
+    again = ModelConfig.from_dict(json.loads(json.dumps(config.to_dict())))
+    assert again == config
+    assert build_network(config, "rrdbnet").count_params() > 0
+
+
+def test_stage_sr_keeps_the_translators(trained_smoke, tmp_path):
+    from vaecyclegan.workflows.train import run_training
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    before = (weights / "g_target_weights.h5").read_bytes()
+    run_training(train_options(stage="sr", weights_dir=str(weights), logdir=str(tmp_path / "run"),
+                               data=trained_smoke.data))
+    assert (weights / "g_target_weights.h5").read_bytes() == before
+    assert ModelConfig.load(str(weights)).generator == ModelConfig.load(
+        trained_smoke.weights_dir).generator
+
+
+def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
+    from vaecyclegan.workflows.train import evaluate_weights
+
+    data = tmp_path / "data"
+    shutil.copytree(trained_smoke.data, data)
+    shutil.rmtree(data / "Dataset" / "images" / "testB")
+    (data / "Dataset" / "images" / "testB").mkdir()
+    folders = resolve_dataset(str(data))
+    config = ModelConfig.load(trained_smoke.weights_dir)
+    assert evaluate_weights(trained_smoke.weights_dir, folders, config) == []
+    assert "Skipping mri2ct evaluation" in capsys.readouterr().out

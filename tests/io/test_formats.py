@@ -1,0 +1,198 @@
+"""The format registry: which format claims which file, how a folder becomes
+scans, and what each format writes for deviation maps."""
+
+import os
+import shutil
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from pydicom.data import get_testdata_file
+
+from tests.harness import write_ct_series
+from vaecyclegan.config import IntensityConfig
+from vaecyclegan.io.dicom_format import DicomFormat
+from vaecyclegan.io.formats import (
+    FORMATS,
+    STD_FOLDER,
+    ScanFormat,
+    ScanSource,
+    find_scan_sources,
+    format_for_path,
+    format_of,
+    is_planar,
+    read_scan,
+    write_result,
+    write_std,
+)
+from vaecyclegan.io.image_format import ImageFormat, write_png
+from vaecyclegan.io.intensity import MR_SIGNAL_MAX
+from vaecyclegan.io.nifti_format import NiftiFormat
+
+AFFINE = np.diag([0.9, 0.9, 2.5, 1.0])
+
+
+def _png(path, dtype=np.uint8):
+    pixels = (np.arange(16 * 24).reshape(16, 24) * 37) % (int(np.iinfo(dtype).max) + 1)
+    write_png(str(path), pixels.astype(dtype))
+    return str(path)
+
+
+def _nifti(path, shape=(20, 24, 3)):
+    volume = np.random.default_rng(0).uniform(-1000, 1500, shape).astype(np.int16)
+    nib.save(nib.Nifti1Image(volume, AFFINE), str(path))
+    return str(path)
+
+
+@pytest.fixture
+def files(tmp_path):
+    """One file of each format, and of each way a format is recognised."""
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "IM0001")  # DICM mark only
+    (tmp_path / "notes.txt").write_text("not a scan")
+    (tmp_path / "noext").write_bytes(b"\0" * 200)  # no extension, no DICM mark
+    return {
+        "image": [_png(tmp_path / "a.png"), _png(tmp_path / "b16.tif", np.uint16)],
+        "nifti": [_nifti(tmp_path / "v.nii"), _nifti(tmp_path / "v.nii.gz")],
+        "dicom": [str(shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "ct.dcm")),
+                  str(tmp_path / "IM0001")],
+        None: [str(tmp_path / "notes.txt"), str(tmp_path / "noext")],
+    }
+
+
+def test_the_registry_holds_one_of_each_format_in_detection_order():
+    assert [fmt.name for fmt in FORMATS] == ["nifti", "image", "dicom"]
+    assert [type(fmt) for fmt in FORMATS] == [NiftiFormat, ImageFormat, DicomFormat]
+    assert all(isinstance(fmt, ScanFormat) for fmt in FORMATS)
+    assert [fmt.label for fmt in FORMATS] == ["NIfTI", "image", "DICOM"]
+
+
+def test_each_format_claims_its_own_files_and_no_other(files):
+    for kind, paths in files.items():
+        for path in paths:
+            claimed_by = [fmt.name for fmt in FORMATS if fmt.claims(str(path))]
+            assert claimed_by == ([kind] if kind else []), path
+            found = format_for_path(str(path))
+            assert (found.name if found else None) == kind, path
+
+
+def test_format_of_takes_a_name_a_source_or_a_scan_and_refuses_an_unknown_kind(files):
+    assert format_of("dicom") is FORMATS[2]
+    [source] = find_scan_sources(files["nifti"][0])
+    assert format_of(source) is format_of("nifti")
+    assert format_of(read_scan(source, "ct")) is format_of("nifti")
+    for unknown in ("jpeg2000", "NIfTI", ""):
+        with pytest.raises(ValueError, match="unknown scan format"):
+            format_of(unknown)
+    with pytest.raises(ValueError, match="'mhd'"):
+        format_of(ScanSource("mhd", ["x.mhd"], "x.mhd"))
+
+
+def test_a_mixed_folder_is_one_source_per_file_and_one_perwrite_ct_series(tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    _png(folder / "b.png")
+    _nifti(folder / "a.nii.gz")
+    _png(folder / "c.tiff", np.uint16)
+    series = write_ct_series(str(folder), ["IM0003", "IM0001", "IM0002"])
+    lone = write_ct_series(str(folder), ["z.dcm"])
+    (folder / "DICOMDIR").write_bytes(b"\0" * 132)
+    (folder / ".hidden.png").write_bytes(b"")
+    (folder / "readme.txt").write_text("ignored")
+    sources = find_scan_sources(str(folder))
+    # Single-file scans in file name order, then DICOM series.
+    assert [(s.kind, s.name) for s in sources] == [
+        ("nifti", "a.nii.gz"), ("image", "b.png"), ("image", "c.tiff"),
+        ("dicom", "mixed (3 DICOM files)"), ("dicom", "z.dcm")]
+    assert sorted(sources[3].paths) == sorted(series) and sources[4].paths == lone
+    assert [s.output_names() for s in sources] == [
+        ["a.nii.gz"], ["b.png"], ["c.png"], [os.path.basename(p) for p in sources[3].paths],
+        ["z.dcm"]]
+    scan = read_scan(sources[3], "ct")
+    assert scan.kind == "dicom" and scan.values.shape == (3, 128, 128)
+
+
+def test_describe_gives_the_training_summary_labels(files):
+    labels = [format_of(s).describe(read_scan(s, "ct"))
+              for path in files["image"] + files["dicom"][:1] + files["nifti"][:1]
+              for s in find_scan_sources(path)]
+    assert labels == ["PNG/JPEG/TIFF 8-bit", "PNG/JPEG/TIFF 16-bit", "DICOM", "NIfTI"]
+
+
+def test_only_images_are_planar(files):
+    for kind, paths in files.items():
+        if kind is None:
+            continue
+        [source] = find_scan_sources(paths[0])
+        assert is_planar(source) is (kind == "image")
+        assert is_planar(read_scan(source, "ct")) is (kind == "image")
+        assert format_of(kind).planar is (kind == "image")
+
+
+def _target(root):
+    def target(name):
+        path = os.path.join(root, name)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        return path
+    return target
+
+
+def test_write_std_is_a_png_heat_map_for_an_image(files, tmp_path):
+    [source] = find_scan_sources(files["image"][1])  # b16.tif
+    scan = read_scan(source, "ct")
+    std = np.zeros((1, 16, 24), np.float32)
+    std[0, :, 12:] = 0.1
+    out = tmp_path / "out"
+    write_std(scan, std, 5.0, "mri", IntensityConfig(), _target(str(out)))
+    assert sorted(os.listdir(out)) == [STD_FOLDER]
+    assert os.listdir(out / STD_FOLDER) == ["b16.png"]
+    heat = cv2.imread(str(out / STD_FOLDER / "b16.png"), cv2.IMREAD_UNCHANGED)
+    assert heat.shape == (16, 24, 3) and heat.dtype == np.uint8
+    # Black where the latent agrees, bright where it saturates (0.1 * 127.5 > 5).
+    assert heat[:, :12].max() < 10 and heat[:, 12:].min() > 180
+
+
+def test_write_std_is_a_float32_volume_for_nifti(files, tmp_path):
+    intensity = IntensityConfig()
+    [source] = find_scan_sources(files["nifti"][1])  # v.nii.gz
+    scan = read_scan(source, "ct")
+    std = np.full(scan.values.shape, 0.02, np.float32)
+    out = tmp_path / "out"
+    write_std(scan, std, 5.0, "mri", intensity, _target(str(out)))
+    assert os.listdir(out / STD_FOLDER) == ["v.nii.gz"]
+    written = nib.load(str(out / STD_FOLDER / "v.nii.gz"))
+    assert written.get_data_dtype() == np.float32 and written.shape == (20, 24, 3)
+    np.testing.assert_array_equal(written.affine, nib.load(files["nifti"][1]).affine)
+    np.testing.assert_allclose(written.get_fdata(), 0.02 * MR_SIGNAL_MAX / 2.0, rtol=1e-6)
+    assert b"latent std (MR signal 0..4095)" in written.header["descrip"].tobytes()
+    write_std(scan, std, 5.0, "ct", intensity, _target(str(tmp_path / "ct")))
+    low, high = intensity.ct_window_hu
+    ct = nib.load(str(tmp_path / "ct" / STD_FOLDER / "v.nii.gz")).get_fdata()
+    np.testing.assert_allclose(ct, 0.02 * (high - low) / 2.0, rtol=1e-6)
+
+
+def test_write_std_is_one_png_per_dicom_file(tmp_path):
+    folder = tmp_path / "series"
+    folder.mkdir()
+    write_ct_series(str(folder), ["IM0002", "IM0001"])
+    [source] = find_scan_sources(str(folder))
+    scan = read_scan(source, "ct")
+    out = tmp_path / "out"
+    write_std(scan, np.zeros(scan.values.shape, np.float32), 1.0, "mri", IntensityConfig(),
+              _target(str(out)))
+    assert sorted(os.listdir(out / STD_FOLDER)) == ["IM0001.png", "IM0002.png"]
+
+
+def test_write_result_goes_back_to_the_input_format(files, tmp_path):
+    intensity = IntensityConfig()
+    written = {}
+    for path in (files["image"][0], files["nifti"][1], files["dicom"][0]):
+        [source] = find_scan_sources(path)
+        scan = read_scan(source, "ct")
+        out = tmp_path / source.kind
+        write_result(scan, scan.to_unit(intensity), "mri", intensity, "ct2mri", _target(str(out)))
+        written[source.kind] = sorted(os.listdir(out))
+        assert written[source.kind] == source.output_names()
+    assert written == {"image": ["a.png"], "nifti": ["v.nii.gz"], "dicom": ["ct.dcm"]}
+    assert pydicom.dcmread(tmp_path / "dicom" / "ct.dcm").Modality == "MR"

@@ -1,0 +1,100 @@
+"""The package's shape, as its README maps it: sub-packages by role, the
+command-line layer alone parses arguments, the networks build without
+TensorFlow, one place knows the file formats."""
+
+import ast
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+from tests.harness import REPO
+
+PACKAGE = pathlib.Path(REPO) / "vaecyclegan"
+SUB_PACKAGES = ("cli", "data", "evaluation", "io", "training", "translation", "upscaler",
+                "workflows")
+
+
+def _modules(folder=PACKAGE):
+    return sorted(folder.rglob("*.py"))
+
+
+def _imported_names(path):
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_top_level_holds_at_most_eight_modules_and_the_sub_packages():
+    top = [p.name for p in PACKAGE.glob("*.py")]
+    assert len(top) <= 8, top
+    folders = sorted(p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file())
+    assert folders == sorted(SUB_PACKAGES)
+
+
+def test_each_sub_package_says_what_lives_there():
+    for name in SUB_PACKAGES:
+        init = PACKAGE / name / "__init__.py"
+        docstring = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert docstring and len(docstring) > 80, name
+        modules = [p.stem for p in (PACKAGE / name).glob("*.py") if p.stem != "__init__"]
+        # Every module of the sub-package is named in its docstring.
+        missing = [m for m in modules if f"`{m}`" not in docstring]
+        assert not missing, (name, missing)
+
+
+def test_only_the_command_lines_parse_arguments():
+    users = [str(p.relative_to(PACKAGE)) for p in _modules()
+             if "argparse" in _imported_names(p) and p.parent.name != "cli"]
+    assert users == []
+
+
+def test_no_format_branches_outside_the_format_registry():
+    # `kind` is the file format of a scan; only vaecyclegan/io decides by it.
+    branch = re.compile(r"\bkind\s*(==|!=)|\.kind\s+(not\s+)?in\b|==\s*\w*\.kind\b")
+    # Control: the pattern sees the branches this rule replaced.
+    assert branch.search('    if scan.kind == "image":')
+    assert branch.search('    elif source.kind in ("dicom", "nifti"):')
+    found = [f"{p.relative_to(PACKAGE)}:{n}" for p in _modules() if p.parent.name != "io"
+             for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+             if branch.search(line) and "dtype.kind" not in line]
+    assert found == []
+
+
+def test_no_reference_to_documents_outside_the_project():
+    found = [str(p) for p in _modules() if "DESIGN" in p.read_text(encoding="utf-8")]
+    assert found == []
+
+
+def test_the_networks_build_without_tensorflow():
+    # PyTorch is Keras' other backend on this project's machines (the test
+    # extra installs it); under it nothing may pull TensorFlow in.
+    script = (
+        "import sys\n"
+        "from tests.harness import tiny_model_config\n"
+        "from vaecyclegan.networks import build_network\n"
+        "config = tiny_model_config()\n"
+        "for name in ('g_target', 'g_source', 'd_source', 'd_target'):\n"
+        "    build_network(config, name)\n"
+        "print('tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": REPO})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_control_detects_a_tensorflow_import():
+    # The same check sees TensorFlow when a module the networks import loads it.
+    script = ("import sys\nimport vaecyclegan.training.distribution\n"
+              "print('tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": REPO})
+    assert result.stdout.strip().splitlines()[-1] == "True"

@@ -1,0 +1,31 @@
+import os
+
+import pytest
+
+from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
+from vaecyclegan.training.best_weights import BestWeightsCallback
+
+
+@pytest.mark.parametrize("metric,scores,best_steps", [
+    ("ssim", [0.5, 0.7, 0.6], [1, 2]),  # higher is better
+    ("mae", [9.0, 7.0, 8.0], [1, 2]),  # lower is better
+])
+def test_keeps_the_best_by_the_chosen_metric(tiny_config, tmp_path, metric, scores, best_steps):
+    networks = {n: build_network(tiny_config, n) for n in TRANSLATION_NETWORKS}
+    values = iter(scores)
+
+    def evaluate():
+        value = next(values)
+        return {"mri2ct": {"model": {metric: value}}, "ct2mri": {"model": {metric: value}}}
+
+    callback = BestWeightsCallback(evaluate, networks, tiny_config, every=2, metric=metric,
+                                      best_dir=str(tmp_path / "best"),
+                                      history_csv=str(tmp_path / "evals.csv"))
+    for batch in range(6):
+        callback.on_train_batch_end(batch)
+    assert [h["step"] for h in callback.history] == [2, 4, 6]
+    assert [h["step"] for h in callback.history if h["best"]] == [2 * s for s in best_steps]
+    assert callback.best_step == 4 and callback.best == scores[1]
+    assert sorted(os.listdir(tmp_path / "best")) == sorted(
+        [f"{n}_weights.h5" for n in TRANSLATION_NETWORKS] + ["config.json"])
+    assert tiny_config.training["best"] == {"step": 4, "metric": metric, "score": scores[1]}

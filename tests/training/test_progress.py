@@ -1,0 +1,51 @@
+"""Progress: a bar on a terminal, plain lines every N steps in a log file,
+and every step's losses in the CSV."""
+
+import csv
+import types
+
+import pytest
+
+from vaecyclegan.training import progress as progress_module
+from vaecyclegan.training.progress import ProgressCallback
+
+
+def _run(callback, steps):
+    callback.set_model(types.SimpleNamespace(stop_training=False))
+    callback.on_train_begin()
+    for step in range(steps):
+        callback.on_train_batch_end(step, {"loss": 1.0 / (step + 1), "g_loss": 2.0})
+    callback.on_train_end()
+    return callback
+
+
+def test_without_a_terminal_it_logs_a_plain_line_every_n_steps(tmp_path, capsys):
+    path = tmp_path / "losses.csv"
+    callback = _run(ProgressCallback(20, 8, str(path), shown=["loss"], description="translate",
+                                     line_every=5), 20)
+    captured = capsys.readouterr()
+    lines = [line for line in captured.out.splitlines() if line.startswith("translate:")]
+    assert [line.split(",")[0] for line in lines] == [
+        f"translate: step {n}/20 ({n * 5} %)" for n in (5, 10, 15, 20)]
+    assert "images/s" in lines[-1] and "loss 0." in lines[-1] and "left" in lines[-1]
+    assert "\r" not in captured.out + captured.err
+    assert callback.model.stop_training
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == list(range(1, 21))
+    assert float(rows[1]["loss"]) == pytest.approx(0.5)
+
+
+def test_the_default_spacing_is_a_tenth_of_the_steps_at_most_a_hundred():
+    assert ProgressCallback(1200, 8).line_every == 100
+    assert ProgressCallback(300, 8).line_every == 30
+    assert ProgressCallback(4, 8).line_every == 1
+
+
+def test_on_a_terminal_it_draws_a_bar_and_logs_no_lines(monkeypatch, capsys):
+    monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True, raising=False)
+    callback = _run(ProgressCallback(6, 8, description="upscale", line_every=1), 6)
+    captured = capsys.readouterr()
+    assert callback.bar is not None
+    assert "upscale: step" not in captured.out
+    assert "upscale" in captured.err  # tqdm's bar

@@ -1,0 +1,38 @@
+"""CycleGAN's image pool: fills, then shows older images half the time."""
+
+import numpy as np
+import tensorflow as tf
+
+from vaecyclegan.translation.image_pool import ImagePool
+
+
+def _batch(value):
+    return np.stack([np.full((4, 4, 1), value, np.float32),
+                     np.full((4, 4, 1), value + 0.5, np.float32)])
+
+
+def test_the_pool_fills_then_swaps_about_half_of_the_images():
+    pool = ImagePool(3, (4, 4, 1), seed=0)
+    query = tf.function(pool.query)
+    first = query(_batch(0)).numpy()
+    np.testing.assert_array_equal(first, _batch(0))  # not full: shown as they are
+    assert int(pool.count.value) == 2
+    shown_old = 0
+    for step in range(1, 200):
+        new = _batch(step)
+        out = query(new).numpy()
+        for image, fresh in zip(out, new):
+            if not np.array_equal(image, fresh):
+                shown_old += 1
+                assert image[0, 0, 0] < fresh[0, 0, 0]  # an earlier translation
+    assert int(pool.count.value) == 3
+    # After the first fill (one image), each image has a 1/2 chance.
+    assert 0.4 < shown_old / (2 * 199 - 1) < 0.6
+    values = pool.images.numpy()[:, 0, 0, 0]
+    assert len(set(values.tolist())) == 3
+
+
+def test_an_empty_pool_is_the_identity():
+    pool = ImagePool(0, (4, 4, 1))
+    batch = _batch(3)
+    assert pool.query(batch) is batch

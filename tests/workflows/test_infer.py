@@ -1,0 +1,43 @@
+"""`infer.py` without trained weights; the tests that need them are in
+tests/integration/test_infer.py."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.harness import REPO, assert_one_line_error, infer, write_image
+
+
+def test_missing_weights_are_one_clear_line(tmp_path, capsys):
+    write_image(tmp_path / "in" / "a.png", np.zeros((8, 8), np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"),
+                 "--output", str(tmp_path / "out"), "--weights-dir", str(tmp_path / "none"))
+    assert_one_line_error(capsys, code, "config.json")
+    assert not (tmp_path / "out").exists()
+
+
+def test_infer_py_runs_as_a_script_without_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "infer.py"), "--direction", "mri2ct",
+         "--input", str(tmp_path / "absent.png"), "--output", str(tmp_path / "out")],
+        check=False, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == f"error: {tmp_path / 'absent.png'}: input not found"
+    assert not (tmp_path / "out").exists()
+
+
+def test_two_inputs_with_one_output_name_are_refused(tmp_path):
+    from vaecyclegan.errors import InputError
+    from vaecyclegan.io.formats import ScanSource
+    from vaecyclegan.workflows.output_staging import output_names
+
+    sources = [ScanSource("image", [str(tmp_path / name)], name)
+               for name in ("scan.png", "scan.jpg")]
+    with pytest.raises(InputError, match="both be written as scan.png"):
+        output_names(sources, str(tmp_path / "o"))

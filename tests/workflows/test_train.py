@@ -1,0 +1,83 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+from tests.harness import tiny_model_config
+from vaecyclegan.config import IntensityConfig
+from vaecyclegan.data.dataset_layout import resolve_dataset
+from vaecyclegan.data.domain_slices import load_domain_slices
+from vaecyclegan.errors import InputError
+from vaecyclegan.networks import build_network
+from vaecyclegan.translation.dataset import make_unpaired_dataset
+from vaecyclegan.translation.trainer import VAECycleGAN
+
+LOSS_KEYS = {"g_loss", "d_loss", "adversarial", "cycle", "identity", "kl"}
+
+
+def _fit_losses(phantom_dir, steps, seed=0):
+    keras.utils.set_random_seed(seed)
+    config = tiny_model_config()
+    folders = resolve_dataset(phantom_dir)
+    mri = load_domain_slices(folders.mri_train, "mri", IntensityConfig(), 32).slices
+    ct = load_domain_slices(folders.ct_train, "ct", IntensityConfig(), 32).slices
+    model = VAECycleGAN(*(build_network(config, n) for n in ("g_target", "g_source",
+                                                              "d_source", "d_target")))
+    model.compile(g_optimizer=keras.optimizers.AdamW(2e-3, beta_1=0.5),
+                  d_optimizer=keras.optimizers.AdamW(2e-3, beta_1=0.5))
+    losses = []
+    record = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: losses.append(
+            {k: float(v) for k, v in logs.items()}))
+    model.fit(make_unpaired_dataset(mri, ct, 2, 3, seed), steps_per_epoch=steps, epochs=1,
+              verbose=0, shuffle=False, callbacks=[record])
+    return losses
+
+
+def test_training_lowers_the_cycle_loss(phantom_dir):
+    losses = _fit_losses(phantom_dir, steps=40)
+    assert set(losses[0]) == LOSS_KEYS
+    assert all(np.isfinite(v) for step in losses for v in step.values())
+    first = np.mean([s["cycle"] for s in losses[:5]])
+    last = np.mean([s["cycle"] for s in losses[-5:]])
+    assert last < 0.6 * first, (first, last)
+
+
+def test_batches_are_doubled_by_augmentation_and_unpaired(phantom_dir):
+    folders = resolve_dataset(phantom_dir)
+    mri = load_domain_slices(folders.mri_train, "mri", IntensityConfig(), 32).slices
+    ct = load_domain_slices(folders.ct_train, "ct", IntensityConfig(), 32).slices
+    mri_batch, ct_batch = next(iter(make_unpaired_dataset(mri, ct, 4, 3, seed=1)))
+    assert mri_batch.shape == ct_batch.shape == (8, 32, 32, 3)
+    mri_batch = mri_batch.numpy()
+    # The second half are views of the first half, not copies.
+    assert not np.allclose(mri_batch[:4], mri_batch[4:])
+    assert np.all(np.abs(mri_batch) <= 1.0)
+    np.testing.assert_array_equal(mri_batch[..., 0], mri_batch[..., 2])
+
+
+def test_training_images_are_resized_to_the_image_size(phantom_dir):
+    images = load_domain_slices(resolve_dataset(phantom_dir).ct_train, "ct", IntensityConfig(),
+                                16).slices
+    assert images.shape == (8, 16, 16, 1) and images.dtype == np.float32
+
+
+def test_a_dataset_without_the_layout_is_refused(tmp_path):
+    with pytest.raises(InputError, match="trainA/trainB"):
+        resolve_dataset(str(tmp_path))
+
+
+def test_train_cli_prints_options_and_refuses_bad_data(tmp_path, capsys):
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    code = run_cli(main, ["--preset", "smoke", "--data", str(tmp_path / "absent"),
+                          "--logdir", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w")])
+    captured = capsys.readouterr()
+    assert code == 2
+    assert "----------------- Options ---------------" in captured.out
+    assert "[default: quick]" in captured.out
+    assert captured.err.strip().splitlines() == [
+        f"error: {tmp_path / 'absent'}: dataset folder not found"]
+    assert not os.path.exists(tmp_path / "w")

@@ -1,0 +1,4 @@
+"""Datasets: the Kaggle layout and its domain folders (`dataset_layout`),
+the Kaggle download with safe extraction (`kaggle`), the procedural head
+phantom (`phantom`), and a domain folder read as training slices
+(`domain_slices`)."""

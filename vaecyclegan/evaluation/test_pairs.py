@@ -1,0 +1,129 @@
+"""Evaluation on a dataset's paired test files: pairing by file name,
+reading inputs and references as `infer.py` reads them, the baselines'
+training-image pool, and in-memory or saved generators scored on them."""
+
+import logging
+import os
+
+import numpy as np
+
+from vaecyclegan.errors import InputError
+from vaecyclegan.evaluation.scoring import HISTOGRAM_POOL_SIZE, evaluate_scans, pooled_pixels
+from vaecyclegan.io.formats import find_scan_sources, read_scan
+from vaecyclegan.io.image_format import list_images, read_grey, read_image_scan
+from vaecyclegan.io.intensity import PNG16_HU_OFFSET
+from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS
+from vaecyclegan.networks import load_network
+from vaecyclegan.translation.translator import Translator
+
+logger = logging.getLogger(__name__)
+
+
+def paired_files(input_folder, reference_folder):
+    """Returns `[(input_path, reference_path), ...]` for file names in both."""
+    references = {os.path.basename(p): p for p in list_images(reference_folder)}
+    return [
+        (path, references[os.path.basename(path)])
+        for path in list_images(input_folder)
+        if os.path.basename(path) in references
+    ]
+
+
+def histogram_pool(folder, domain, intensity):
+    """`pooled_pixels` of a domain folder's scans (the middle slice of a
+    volume), read as training reads them, sampling only those it uses."""
+    sources = find_scan_sources(folder)
+    step = max(1, len(sources) // HISTOGRAM_POOL_SIZE)
+    planes = []
+    for source in sources[::step][:HISTOGRAM_POOL_SIZE]:
+        try:
+            unit = read_scan(source, domain).to_unit(intensity)
+        except InputError:
+            continue  # training skips it too, with a warning
+        planes.append((unit[len(unit) // 2] + 1.0) * 127.5)
+    if not planes:
+        raise InputError(folder, f"no readable {domain.upper()} image for the baseline")
+    return pooled_pixels(planes)
+
+
+def read_hu_reference(hu_path, window):
+    """A 16-bit HU reference (HU + 1024) clipped to the window (a windowed
+    prediction cannot express HU outside it), or None when missing."""
+    if not os.path.isfile(hu_path):
+        return None
+    return np.clip(read_grey(hu_path).astype(np.float64) - PNG16_HU_OFFSET, *window)
+
+
+def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_folder=None,
+                       batch_size=8, samples=1):
+    """Translates the inputs of `pairs` and scores them (`evaluate_predictions`).
+
+    Inputs and references are read as `infer.py` reads them (16-bit CT as
+    HU, 16-bit MRI by percentiles) and scored on the 8-bit scale of [-1, 1].
+
+    Args:
+        translator: a `Translator` for this direction.
+        pairs: `[(input_path, reference_path), ...]` of image files.
+        intensity: the `IntensityConfig` of the weights.
+        hu_folder: folder of 16-bit HU references with the same file names,
+            for directions that produce CT (a 16-bit CT reference is its own).
+        samples: latent draws per image; above 1 the mean is scored and the
+            deviation maps are correlated with the error.
+    """
+    domain_in, domain_out = DIRECTION_DOMAINS[direction]
+    inputs = [read_image_scan(a, domain_in) for a, _ in pairs]
+    references = [read_image_scan(b, domain_out) for _, b in pairs]
+    means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
+                                              batch_size, samples)
+    names = [os.path.basename(a) for a, _ in pairs]
+    hu_references = [read_hu_reference(os.path.join(hu_folder, n), intensity.ct_window_hu)
+                     for n in names] if hu_folder else None
+    return evaluate_scans(direction, names, inputs, means, stds, references, target_pool,
+                          intensity, hu_references, samples)
+
+
+def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
+                        baselines=True):
+    """Evaluates both directions of in-memory generators on the test pairs.
+
+    Args:
+        generators: `{"g_target": model, "g_source": model}`.
+        samples: latent draws per image (above 1: mean scored, uncertainty
+            correlated with the error).
+        baselines: also score identity and histogram matching.
+
+    Returns:
+        A list of `DirectionEvaluation`, empty when there are no test pairs.
+    """
+    if not (folders.ct_test and folders.mri_test):
+        return []
+    evaluations = []
+    for direction, (source_test, target_test, target_train) in {
+        "mri2ct": (folders.mri_test, folders.ct_test, folders.ct_train),
+        "ct2mri": (folders.ct_test, folders.mri_test, folders.mri_train),
+    }.items():
+        try:
+            pairs = paired_files(source_test, target_test)
+        except InputError as error:
+            logger.info(f"Skipping {direction} evaluation: {error}")
+            continue
+        if not pairs:
+            logger.info(f"Skipping {direction} evaluation: no file name is in both "
+                        f"{source_test} and {target_test}")
+            continue
+        translator = Translator(generators[DIRECTIONS[direction]], config.generator.stride,
+                                config.channels)
+        target_domain = DIRECTION_DOMAINS[direction][1]
+        hu_folder = folders.ct_test_hu if target_domain == "ct" else None
+        pool = histogram_pool(target_train, target_domain, config.intensity) if baselines else None
+        evaluations.append(evaluate_direction(
+            translator, direction, pairs, pool, config.intensity, hu_folder, batch_size, samples,
+        ))
+    return evaluations
+
+
+def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1):
+    """`evaluate_generators` on the generators saved in `weights_dir`."""
+    generators = {name: load_network(weights_dir, name, config)
+                  for name in ("g_target", "g_source")}
+    return evaluate_generators(generators, folders, config, batch_size, samples)

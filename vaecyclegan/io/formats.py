@@ -1,0 +1,139 @@
+"""The registry of file formats, and finding, reading and writing scans of
+any of them.
+
+`--input` may name an image file, a DICOM file, a NIfTI file, or a folder
+holding any mix of them; DICOM files in a folder are grouped into series by
+SeriesInstanceUID. Each result goes back to its input's format. The
+functions here pick the `ScanFormat` (see `vaecyclegan.io.scan`) of a file,
+source or scan and delegate to it: `FORMATS` lists one of each, in the
+order a file is offered to them.
+"""
+
+import dataclasses
+import os
+
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.dicom_format import DicomFormat
+from vaecyclegan.io.image_format import ImageFormat
+from vaecyclegan.io.nifti_format import NiftiFormat
+from vaecyclegan.io.scan import STD_FOLDER, ScanFormat
+
+__all__ = [
+    "FORMATS", "SKIPPED_NAMES", "STD_FOLDER", "SUPPORTED", "ScanFormat", "ScanSource",
+    "find_scan_sources", "format_for_path", "format_of", "is_planar", "read_scan",
+    "write_result", "write_std",
+]
+
+SUPPORTED = "PNG, JPEG, TIFF, BMP, DICOM (.dcm or none), NIfTI (.nii, .nii.gz)"
+# DICOMDIR indexes a DICOM folder; it holds no image.
+SKIPPED_NAMES = ("DICOMDIR",)
+# Detection order: NIfTI first (a .nii.gz is nothing else), DICOM last (a
+# file without extension is DICOM only if it carries the DICM mark).
+FORMATS = (NiftiFormat(), ImageFormat(), DicomFormat())
+_BY_NAME = {fmt.name: fmt for fmt in FORMATS}
+
+
+def format_of(item):
+    """The `ScanFormat` of a kind name ("image", "dicom", "nifti"), or of
+    anything with a `kind` (a `Scan` or `ScanSource`).
+
+    Raises:
+        ValueError: no format has that name.
+    """
+    kind = item if isinstance(item, str) else item.kind
+    try:
+        return _BY_NAME[kind]
+    except KeyError:
+        raise ValueError(f"unknown scan format {kind!r} (known: {', '.join(_BY_NAME)})") from None
+
+
+def format_for_path(path):
+    """The first format in `FORMATS` that claims `path`, or None."""
+    for fmt in FORMATS:
+        if fmt.claims(path):
+            return fmt
+    return None
+
+
+def is_planar(item):
+    """Whether a `ScanSource` or `Scan` is a 2-D image file (the only input
+    `--upscale` and `--reference` accept)."""
+    return format_of(item).planar
+
+
+@dataclasses.dataclass
+class ScanSource:
+    """An input before reading: its kind (format name), its files and its name."""
+
+    kind: str
+    paths: list
+    name: str
+
+    def output_names(self):
+        """The file names its result is written under."""
+        return format_of(self).output_names(self.paths)
+
+
+def find_scan_sources(path):
+    """The scans `path` names: itself if a file, else each image, NIfTI
+    volume and DICOM series directly inside the folder (single-file scans in
+    file name order, then series).
+
+    Raises:
+        InputError: missing path, unsupported file, folder with no scan.
+    """
+    if os.path.isdir(path):
+        files = sorted(
+            os.path.join(path, name) for name in os.listdir(path)
+            if not name.startswith(".") and name not in SKIPPED_NAMES
+            and os.path.isfile(os.path.join(path, name))
+        )
+        claimed = {}
+        for file in files:
+            fmt = format_for_path(file)
+            if fmt is not None:
+                claimed.setdefault(fmt, []).append(file)
+        folder = os.path.basename(os.path.normpath(path))
+        position = {file: index for index, file in enumerate(files)}
+        ranked = []
+        for fmt, paths in claimed.items():
+            for group in fmt.group(paths):
+                name = os.path.basename(group[0]) if len(group) == 1 else (
+                    f"{folder} ({len(group)} {fmt.label} files)")
+                rank = (fmt.series, position[group[0]])
+                ranked.append((rank, ScanSource(fmt.name, group, name)))
+        if not ranked:
+            raise InputError(path, f"no image, DICOM or NIfTI file in this folder ({SUPPORTED})")
+        return [source for _, source in sorted(ranked, key=lambda item: item[0])]
+    if not os.path.exists(path):
+        raise InputError(path, "input not found")
+    fmt = format_for_path(path)
+    if fmt is None:
+        raise InputError(path, f"not a supported file ({SUPPORTED})")
+    return [ScanSource(fmt.name, [path], os.path.basename(path))]
+
+
+def read_scan(source, domain, axis="axial"):
+    """Reads a `ScanSource` as a `Scan` of `domain` ("ct" or "mri")."""
+    return format_of(source).read(source, domain, axis)
+
+
+def write_result(scan, unit, domain, intensity, direction, target):
+    """Writes a translated scan in its input's format.
+
+    Args:
+        scan: the input `Scan`.
+        unit: the result, (slices, H, W) in [-1, 1].
+        domain: the result's domain.
+        intensity: the `IntensityConfig` of the weights.
+        direction: for descriptions in DICOM and NIfTI headers.
+        target: maps an output file name to the path to write.
+    """
+    format_of(scan).write(scan, unit, domain, intensity, direction, target)
+
+
+def write_std(scan, std, scale, domain, intensity, target):
+    """Writes a scan's deviation maps into `STD_FOLDER` beside its result:
+    PNG heat maps for images and DICOM slices, a float32 volume in the
+    output's units for NIfTI (see `ScanFormat.write_std`)."""
+    format_of(scan).write_std(scan, std, scale, domain, intensity, target)

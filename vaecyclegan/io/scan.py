@@ -1,0 +1,141 @@
+"""What every file format shares: `Scan`, one input held in memory as a
+stack of slices in physical units, and `ScanFormat`, the interface each
+format (image, DICOM, NIfTI) implements to find, read and write scans.
+
+The formats themselves live in `image_format`, `dicom_format` and
+`nifti_format`; `formats` holds their registry.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+
+from vaecyclegan.io.intensity import values_to_unit
+
+DOMAINS = ("ct", "mri")
+# The folder, inside the output folder, that deviation maps are written to.
+STD_FOLDER = "std"
+
+
+@dataclasses.dataclass
+class Scan:
+    """Slices of one input and what is needed to write a result back in kind.
+
+    Args:
+        path: the file (or, for a DICOM series, the first file) it came from.
+        kind: the `ScanFormat.name` of its format: "image", "dicom" or "nifti".
+        domain: "ct" or "mri".
+        values: float32 (slices, H, W) in `units`.
+        units: "hu", "signal" or "grey" (see `values_to_unit`).
+        full_scale: the grey level of white, for "grey" units.
+        source: what the format's writer needs (pixel dtype; DICOM datasets;
+            NIfTI header, affine and orientation).
+        output_name: file (or folder) name of the result.
+
+    Example:
+    >>> [source] = find_scan_sources("MR_small.dcm")  # from vaecyclegan.io.formats
+    >>> scan = read_scan(source, "mri")
+    >>> unit = scan.to_unit(IntensityConfig())  # (1, 64, 64) in [-1, 1]
+    """
+
+    path: str
+    kind: str
+    domain: str
+    values: np.ndarray
+    units: str
+    output_name: str
+    full_scale: float = 255.0
+    source: object = None
+
+    def to_unit(self, intensity):
+        return values_to_unit(self.values, self.units, intensity, self.full_scale)
+
+    @property
+    def slice_count(self):
+        return self.values.shape[0]
+
+
+class ScanFormat:
+    """One file format: which files are its own, how they group into scans,
+    and how a scan is read and its results written.
+
+    Subclasses set the class attributes and implement `claims`, `read`,
+    `write` and `write_std`; the other methods have defaults that suit
+    formats holding one scan per file. The registry in `formats` keeps one
+    instance of each and picks the format of a file, scan or source.
+
+    Args:
+        name: the `Scan.kind` (and `ScanSource.kind`) of its scans.
+        label: the format's name in messages ("DICOM", "NIfTI").
+        planar: True for 2-D image files, the only input `--upscale` and
+            `--reference` accept.
+        series: True when one scan may span several files (`group` joins
+            them); such scans come after single-file ones in a folder.
+
+    Example:
+    >>> fmt = format_for_path("head.nii.gz")  # from vaecyclegan.io.formats
+    >>> fmt.name, fmt.label, fmt.planar
+    ('nifti', 'NIfTI', False)
+    >>> scan = fmt.read(ScanSource("nifti", ["head.nii.gz"], "head.nii.gz"), "ct", "axial")
+    >>> fmt.write(scan, unit, "mri", intensity, "ct2mri", lambda name: f"out/{name}")
+    """
+
+    name = None
+    label = None
+    planar = False
+    series = False
+
+    def claims(self, path):
+        """Whether `path` is a file of this format (by name, or a look at
+        its first bytes; the file is not read)."""
+        raise NotImplementedError
+
+    def group(self, paths):
+        """Groups this format's files of one folder into scans: lists of
+        paths, in first-seen order. Default: each file is a scan."""
+        return [[path] for path in paths]
+
+    def output_names(self, paths):
+        """The file names the result of the scan made of `paths` is written
+        under. Default: the input's file name."""
+        return [os.path.basename(paths[0])]
+
+    def read(self, source, domain, axis="axial"):
+        """Reads a `ScanSource` of this format as a `Scan` of `domain`
+        ("ct" or "mri"); volumes are cut into slices along `axis`."""
+        raise NotImplementedError
+
+    def write(self, scan, unit, domain, intensity, direction, target):
+        """Writes a translated scan in this format.
+
+        Args:
+            scan: the input `Scan`.
+            unit: the result, (slices, H, W) in [-1, 1].
+            domain: the result's domain.
+            intensity: the `IntensityConfig` of the weights.
+            direction: "mri2ct" or "ct2mri", for descriptions in headers.
+            target: maps an output file name to the path to write.
+        """
+        raise NotImplementedError
+
+    def write_std(self, scan, std, scale, domain, intensity, target):
+        """Writes the per-pixel deviation of the latent samples beside the
+        result, in `STD_FOLDER`.
+
+        Args:
+            scan: the input `Scan`.
+            std: (slices, H, W) deviation in [-1, 1] units.
+            scale: the deviation (8-bit grey levels) at which heat maps
+                saturate (`std_map_scale`).
+            domain, intensity: the result's domain and `IntensityConfig`.
+            target: maps an output file name to the path to write.
+        """
+        raise NotImplementedError
+
+    def describe(self, scan):
+        """The scan's format in summaries, e.g. "DICOM"."""
+        return self.label
+
+    def __repr__(self):
+        return f"<{type(self).__name__} {self.name!r}>"

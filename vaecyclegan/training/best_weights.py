@@ -1,0 +1,88 @@
+"""Evaluate on the test pairs during training and keep the best weights."""
+
+import csv
+import os
+
+import keras
+
+from vaecyclegan.names import LOWER_IS_BETTER
+from vaecyclegan.networks import TRANSLATION_NETWORKS, save_networks
+
+
+class BestWeightsCallback(keras.callbacks.Callback):
+    """Every `every` steps, scores the generators and saves them when better.
+
+    The score is the model's `metric` averaged over the directions
+    evaluated. The best translation networks and `config.json` go to
+    `best_dir` (a weights folder `infer.py --weights-dir` takes as it is);
+    every evaluation is logged to `history_csv`.
+
+    Args:
+        evaluate: a function `() -> {direction: summary}` scoring the current
+            generators (see `training_run.evaluate_generators`).
+        networks: the project networks, by name.
+        config: the `ModelConfig` saved beside them.
+        every: steps between evaluations.
+        metric: a key of the summaries' `model` dict.
+        best_dir: where the best weights go.
+        history_csv: the log of every evaluation.
+        resumed: `state()` of the run being resumed, if any.
+    """
+
+    def __init__(self, evaluate, networks, config, every, metric, best_dir, history_csv,
+                 resumed=None):
+        super().__init__()
+        self.evaluate = evaluate
+        self.networks = {n: networks[n] for n in TRANSLATION_NETWORKS}
+        self.config = config
+        self.every = every
+        self.metric = metric
+        self.best_dir = best_dir
+        self.history_csv = history_csv
+        self.best = None
+        self.best_step = None
+        self.step = 0
+        self.history = []
+        if resumed:
+            self.best, self.best_step = resumed["best"], resumed["best_step"]
+            self.step, self.history = resumed["step"], resumed["history"]
+
+    def state(self):
+        """What a checkpoint keeps so that a resumed run compares with the
+        best score so far."""
+        return {"best": self.best, "best_step": self.best_step, "step": self.step,
+                "history": self.history}
+
+    def _better(self, score):
+        if self.best is None:
+            return True
+        return score < self.best if self.metric in LOWER_IS_BETTER else score > self.best
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step += 1
+        if self.step % self.every:
+            return
+        summaries = self.evaluate()
+        values = [s["model"][self.metric] for s in summaries.values()
+                  if self.metric in s["model"]]
+        if not values:
+            return
+        score = sum(values) / len(values)
+        improved = self._better(score)
+        if improved:
+            self.best, self.best_step = score, self.step
+            self.config.training["best"] = {"step": self.step, "metric": self.metric,
+                                            "score": score}
+            save_networks(self.networks, self.config, self.best_dir)
+        self.history.append({"step": self.step, "metric": self.metric, "score": score,
+                             "best": int(improved),
+                             **{f"{d}_{self.metric}": s["model"].get(self.metric)
+                                for d, s in summaries.items()}})
+        self._write_history()
+
+    def _write_history(self):
+        os.makedirs(os.path.dirname(os.path.abspath(self.history_csv)), exist_ok=True)
+        with open(self.history_csv, "w", newline="", encoding="utf-8") as f:
+            writer = csv.DictWriter(f, list(self.history[-1]))
+            writer.writeheader()
+            writer.writerows(self.history)

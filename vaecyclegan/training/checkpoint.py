@@ -1,0 +1,67 @@
+"""A checkpoint of everything a training stage needs to continue.
+
+One `.npz` file per stage in the run folder holds every variable of the
+stage's networks (for translation: the four networks, including the latent
+samplers' seed states, and the image pools) and of its optimisers (moments,
+iteration counts, hence the learning-rate schedule's position, and loss
+scales under float16), the step, and the state of the callbacks that must
+survive (the best checkpoint's score). It is written atomically: a kill at
+any moment leaves the previous checkpoint whole.
+"""
+
+import json
+import os
+
+import keras
+import numpy as np
+
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import atomic_path
+
+CHECKPOINT_FOLDER = "checkpoint"
+
+
+def checkpoint_path(logdir, stage="translation"):
+    """The checkpoint of one stage of the run in `logdir`: `translation`,
+    `upscaler` (L1) or `upscaler_gan`."""
+    return os.path.join(logdir, CHECKPOINT_FOLDER, f"{stage}.npz")
+
+
+def save_checkpoint(path, model, step, extra=None):
+    """Writes the checkpoint of `model` (a compiled `PrebuiltTrainer`) at `step`."""
+    variables = list(model.checkpoint_variables())
+    arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
+    meta = {"step": int(step), "extra": extra or {},
+            "variables": [[v.path, list(v.shape)] for v in variables]}
+    arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+
+
+def load_checkpoint(path, model):
+    """Restores `model` from `path`.
+
+    Returns:
+        `(step, extra)`.
+
+    Raises:
+        InputError: unreadable, or written for other networks or optimisers.
+    """
+    try:
+        with np.load(path) as data:
+            meta = json.loads(bytes(data["meta"]).decode("utf-8"))
+            arrays = [data[f"v{i:05d}"] for i in range(len(meta["variables"]))]
+    except (OSError, ValueError, KeyError) as error:
+        raise InputError(path, f"not a readable training checkpoint ({error})") from None
+    variables = list(model.checkpoint_variables())
+    if len(variables) != len(arrays):
+        raise InputError(path, f"holds {len(arrays)} variables, this run has {len(variables)}: "
+                         "another architecture, precision or optimiser; use another --logdir")
+    for variable, array, (saved_path, _) in zip(variables, arrays, meta["variables"]):
+        if tuple(variable.shape) != array.shape:
+            raise InputError(path, f"{saved_path} has shape {array.shape}, this run's "
+                             f"{variable.path} {tuple(variable.shape)}; use another --logdir")
+    for variable, array in zip(variables, arrays):
+        variable.assign(array.astype(variable.dtype))
+    return meta["step"], meta["extra"]

@@ -1,0 +1,149 @@
+"""Progress of `fit`: a tqdm bar on a terminal (step, images/s, smoothed
+losses, time left), plain log lines every N steps where the bar's stream
+is redirected to a file, and every step's losses in a CSV."""
+
+import csv
+import logging
+import os
+import sys
+import time
+
+import keras
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+# Without a terminal, a line at most this many steps apart (and ten a stage).
+MAX_STEPS_BETWEEN_LINES = 100
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """Shows one bar over all steps and records every step's losses.
+
+    Losses on the bar are exponential moving averages (a GAN's per-step
+    losses jump too much to read); `losses.csv` keeps the raw values. When
+    the bar's stream (standard error) is not a terminal, carriage-return
+    redraws would fill a log file with megabytes of bars: the progress is
+    then logged as one plain line every `line_every` steps instead.
+
+    Args:
+        total_steps: steps the run will make.
+        images_per_step: images the step consumes (both domains, after
+            augmentation), for images/s.
+        csv_path: where per-step losses go; None for none.
+        shown: loss names for the bar (all when None).
+        description: bar label.
+        line_every: steps between plain lines without a terminal (default:
+            a tenth of the steps, at most `MAX_STEPS_BETWEEN_LINES`).
+
+    Example:
+    >>> model.fit(dataset, steps_per_epoch=100, verbose=0,
+    ...           callbacks=[ProgressCallback(100, 16, "runs/x/losses.csv")])
+    """
+
+    def __init__(self, total_steps, images_per_step, csv_path=None, shown=None,
+                 description="train", smoothing=0.9, initial_step=0, line_every=None):
+        super().__init__()
+        self.total_steps = total_steps
+        self.initial_step = initial_step
+        self.images_per_step = images_per_step
+        self.csv_path = csv_path
+        self.shown = shown
+        self.description = description
+        self.smoothing = smoothing
+        self.step = initial_step
+        self.smoothed = {}
+        self.last_logs = {}
+        self.start = None
+        self.line_every = line_every or max(1, min(MAX_STEPS_BETWEEN_LINES, total_steps // 10))
+        self.bar = None
+
+    def on_train_begin(self, logs=None):
+        if sys.stderr.isatty():
+            self.bar = tqdm(total=self.total_steps, initial=self.initial_step,
+                            desc=self.description, unit="step", dynamic_ncols=True,
+                            mininterval=1.0, file=sys.stderr)
+        self.start = time.perf_counter()
+        self._file = self._writer = None
+        if self.csv_path:
+            os.makedirs(os.path.dirname(os.path.abspath(self.csv_path)), exist_ok=True)
+            # A resumed run continues the log: rows after the checkpoint's
+            # step (written before a kill) are dropped.
+            kept = self._rows_before(self.initial_step) if self.initial_step else []
+            # Line-buffered: a killed run keeps every row it logged.
+            self._file = open(self.csv_path, "w", newline="", encoding="utf-8", buffering=1)
+            self._file.writelines(kept)
+            self._header_written = bool(kept)
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = {k: float(v) for k, v in (logs or {}).items()}
+        self.step += 1
+        self.last_logs = logs
+        for key, value in logs.items():
+            old = self.smoothed.get(key, value)
+            self.smoothed[key] = self.smoothing * old + (1 - self.smoothing) * value
+        if self._file is not None:
+            if self._writer is None:
+                self._writer = csv.DictWriter(self._file, ["step", "seconds", *logs])
+                if not self._header_written:
+                    self._writer.writeheader()
+            seconds = time.perf_counter() - self.start
+            self._writer.writerow({"step": self.step, "seconds": f"{seconds:.2f}", **logs})
+        self._show()
+        if self.step >= self.total_steps:
+            self.model.stop_training = True
+
+    def _show(self):
+        names = self.shown or list(self.smoothed)
+        losses = {k: f"{self.smoothed[k]:.3f}" for k in names if k in self.smoothed}
+        if self.bar is not None:
+            self.bar.set_postfix({"img/s": f"{self.images_per_second:.1f}", **losses},
+                                 refresh=False)
+            self.bar.update(1)
+        elif self.step % self.line_every == 0 or self.step >= self.total_steps:
+            logger.info(self.progress_line(losses))
+
+    def progress_line(self, losses):
+        """`<description>: step N/M (p %), images/s, smoothed losses, time left`."""
+        done = self.step - self.initial_step
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / max(done, 1) * (self.total_steps - self.step)
+        cells = ", ".join(f"{k} {v}" for k, v in losses.items())
+        return (f"{self.description}: step {self.step}/{self.total_steps} "
+                f"({100 * self.step / self.total_steps:.0f} %), "
+                f"{self.images_per_second:.1f} images/s" + (f", {cells}" if cells else "")
+                + f", {int(left // 60)} min {int(left % 60)} s left")
+
+    def on_train_end(self, logs=None):
+        if self.bar is not None:
+            self.bar.close()
+        if self._file is not None:
+            self._file.close()
+
+    @property
+    def images_per_second(self):
+        """Images/s of the steps this run made (0 when it made none)."""
+        steps = self.step - self.initial_step
+        if not steps:
+            return 0.0
+        return steps * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)
+
+    def summary(self, loss=None):
+        """One line on the stage: steps, images/s and the last `loss`."""
+        if self.step == self.initial_step:
+            return f"{self.total_steps} steps, all done before this run (its checkpoint)"
+        text = f"{self.total_steps} steps, {self.images_per_second:.1f} images/s"
+        if loss in self.last_logs:
+            text += f", last {loss} {self.last_logs[loss]:.4f}"
+        return text
+
+    def _rows_before(self, step):
+        if not os.path.isfile(self.csv_path):
+            return []
+        with open(self.csv_path, encoding="utf-8") as f:
+            lines = f.readlines()
+        kept = lines[:1]
+        for line in lines[1:]:
+            head = line.split(",", 1)[0]
+            if head.isdigit() and int(head) <= step:
+                kept.append(line)
+        return kept if len(kept) > 1 else []

@@ -1,0 +1,186 @@
+"""How one training stage of a run goes, whichever it is: the translation
+stage, the upscaler's L1 stage and its adversarial stage all run through
+`run_stage` (their description a `Stage`, the run's `StageSettings`).
+
+A stage builds and compiles its trainer in the strategy's scope, resumes
+from its checkpoint when the run folder has one, trains the steps left on a
+dataset reseeded with the step (a resumed run draws new batches rather than
+replaying the first ones), writes a checkpoint every N steps, after a
+SIGTERM/SIGINT and at its end, and stops on a non-finite loss with nothing
+written.
+"""
+
+import dataclasses
+import logging
+import os
+import signal
+from collections.abc import Callable
+
+from vaecyclegan.errors import InputError, TrainingStopped
+from vaecyclegan.training.checkpoint import checkpoint_path, load_checkpoint
+from vaecyclegan.training.checkpoint_callback import CheckpointCallback
+from vaecyclegan.training.progress import ProgressCallback
+
+
+@dataclasses.dataclass
+class StageSettings:
+    """How a run's training stages run, beyond the preset.
+
+    Args:
+        strategy: the `tf.distribute.Strategy` (networks built in its scope).
+        policy: the Keras dtype policy in force.
+        chief: whether this process writes the run's files.
+        resume: True (must resume), False (never), None (when a checkpoint
+            exists in the run folder).
+        checkpoint_every: steps between checkpoints (0: only on signals and
+            at the end of a stage).
+        decay_start: the step the translation learning rate starts decaying
+            at (None: half the steps).
+        log_every: steps between TensorBoard scalars and sample grids (0: none).
+        seed: seed of the image pools' choices.
+    """
+
+    strategy: object
+    policy: str = "float32"
+    chief: bool = True
+    resume: bool = None
+    checkpoint_every: int = 0
+    decay_start: int = None
+    log_every: int = 0
+    seed: int = 0
+
+    def later_stage(self):
+        """These settings for a stage after the run's first: `--resume`
+        required the first stage's checkpoint, and a later stage's is used
+        when there is one (the run may have stopped before it began)."""
+        return dataclasses.replace(self, resume=None if self.resume else self.resume)
+
+
+@dataclasses.dataclass
+class Stage:
+    """What one training stage is, for `run_stage`.
+
+    Args:
+        checkpoint: the stage's checkpoint name (`checkpoint_path`):
+            `translation`, `upscaler` or `upscaler_gan`.
+        steps: the steps the stage makes in all (resumed ones included).
+        images_per_step: images a step consumes, for the bar's images/s.
+        losses_csv: the file in the run folder that logs each step's losses.
+        description: the progress bar's label.
+        make_dataset: `seed_offset -> tf.data.Dataset`, called with the
+            step training starts from.
+        shown: the losses on the bar (None: all).
+    """
+
+    checkpoint: str
+    steps: int
+    images_per_step: int
+    losses_csv: str
+    description: str
+    make_dataset: Callable
+    shown: list = None
+
+
+def run_stage(build_trainer, stage, logdir, settings, make_callbacks=None, extra_state=None):
+    """Trains one stage of the run in `logdir`, resuming from its checkpoint.
+
+    Args:
+        build_trainer: `() -> trainer`, compiled; called in the strategy's scope.
+        stage: a `Stage`.
+        logdir: the run folder (checkpoint, loss log).
+        settings: a `StageSettings`.
+        make_callbacks: `(start, extra) -> fit callbacks`, given the step
+            training starts from and the state saved with the checkpoint
+            (`{}` for a fresh start); None for none.
+        extra_state: `() -> dict` of JSON-able state saved with each
+            checkpoint (what `make_callbacks` gets back as `extra`).
+
+    Returns:
+        The stage's `ProgressCallback` (its `model` the trainer).
+
+    Raises:
+        InputError: `settings.resume` is True and there is no checkpoint, or
+            the checkpoint does not fit the trainer.
+        TrainingStopped: a signal arrived (checkpoint saved) or a loss
+            became non-finite (nothing written after the last checkpoint).
+    """
+    with settings.strategy.scope():
+        trainer = build_trainer()
+    path = checkpoint_path(logdir, stage.checkpoint)
+    start, extra = resume_from_checkpoint(trainer, path, stage.steps, settings)
+    progress = ProgressCallback(
+        stage.steps, images_per_step=stage.images_per_step,
+        csv_path=os.path.join(logdir, stage.losses_csv), shown=stage.shown,
+        description=stage.description, initial_step=start,
+    )
+    callbacks = make_callbacks(start, extra) if make_callbacks else ()
+    resumable_fit(trainer, stage.make_dataset, stage.steps, start, path, settings, progress,
+                  callbacks, extra_state=extra_state)
+    return progress
+
+
+def resume_from_checkpoint(model, path, steps, settings):
+    """Restores `model` (compiled, in the strategy's scope) from `path` when
+    there is a checkpoint and `settings.resume` allows it.
+
+    Returns:
+        `(step, extra)`: `(0, {})` for a fresh start.
+
+    Raises:
+        InputError: `settings.resume` is True and there is no checkpoint, or
+            the checkpoint does not fit `model`.
+    """
+    if settings.resume is not False and os.path.isfile(path):
+        with settings.strategy.scope():
+            step, extra = load_checkpoint(path, model)
+        optimizer = getattr(model, "g_optimizer", None) or model.optimizer
+        logging.getLogger(__name__).info(
+            f"Resuming from step {step} of {steps} ({path}); learning rate "
+            f"{float(optimizer.learning_rate):.3g}")
+        return step, extra
+    if settings.resume:
+        raise InputError(path, "no checkpoint to resume from in this run folder")
+    return 0, {}
+
+
+def resumable_fit(model, make_dataset, steps, start, path, settings, progress, callbacks=(),
+                  extra_state=None):
+    """Trains `model` from step `start` to `steps`, checkpointing to `path`.
+
+    Args:
+        model: the compiled model `fit` trains (built in the strategy's scope).
+        make_dataset: `seed_offset -> tf.data.Dataset`, called with `start`.
+        start: the step training resumes from (`resume_from_checkpoint`).
+        progress: the stage's `ProgressCallback` (it ends `fit` at `steps`).
+        callbacks: more `fit` callbacks, run after the checkpoint's, which
+            stops on a non-finite loss before they see the step.
+        extra_state: returns JSON-able state saved with each checkpoint.
+
+    Raises:
+        TrainingStopped: a signal arrived (checkpoint saved) or a loss
+            became non-finite (nothing written after the last checkpoint).
+    """
+    checkpoints = CheckpointCallback(path, settings.checkpoint_every, start,
+                                     extra_state=extra_state, is_chief=settings.chief)
+    if start < steps:
+        model.fit(make_dataset(start), steps_per_epoch=steps - start, epochs=1, verbose=0,
+                  shuffle=False, callbacks=[progress, checkpoints, *callbacks])
+    _raise_if_stopped(checkpoints, path)
+    if checkpoints.saved_step != checkpoints.step and start < steps:
+        checkpoints.save()  # the finished state, so that a re-run skips to what follows
+
+
+def _raise_if_stopped(checkpoints, path):
+    if checkpoints.diverged:
+        step, key, value = checkpoints.diverged
+        kept = (f"the checkpoint of step {checkpoints.saved_step} is intact"
+                if checkpoints.saved_step else "no checkpoint was written yet")
+        raise TrainingStopped(path, f"{key} became {value} at step {step}; training stopped "
+                              f"and no weights were written ({kept}, and so is "
+                              "<weights-dir>/best); try a lower --lr or --precision float32",
+                              exit_code=3)
+    if checkpoints.interrupted:
+        number = getattr(signal, checkpoints.interrupted)
+        raise TrainingStopped(path, f"{checkpoints.interrupted} at step {checkpoints.step}: "
+                              "checkpoint saved; run the same command (same --logdir) to resume",
+                              exit_code=128 + int(number))

@@ -1,0 +1,8 @@
+"""MRI <-> CT translation: the VAE U-Net generators (`vae_unet_generator`,
+with their latent sampler `vae_sampling`), the 4-scale PatchGAN
+discriminators (`multiscale_patchgan_discriminator`) and the
+GroupNormalization both use (`group_normalization`); the VAE-CycleGAN
+`train_step` (`trainer`), CycleGAN's image pool (`image_pool`), the unpaired
+augmented batches (`dataset`), the training stage (`stage`) with its sample
+grids (`sample_grid_callback`), and translation of whole slices in batches
+and tiles (`translator`)."""

@@ -1,0 +1,151 @@
+"""The training model: four networks, two optimisers, one custom `train_step`."""
+
+import tensorflow as tf
+from keras import ops
+
+from vaecyclegan.training.distribution import replica_loss, step_logs
+from vaecyclegan.training.trainer_base import PrebuiltTrainer
+from vaecyclegan.translation.image_pool import ImagePool
+
+
+def _lsgan_loss(logits_list, target):
+    # Least-squares GAN loss, averaged over the discriminator's scales.
+    losses = [ops.mean(ops.square(ops.cast(logits, "float32") - target)) for logits in logits_list]
+    return ops.mean(ops.stack(losses))
+
+
+def _l1(a, b):
+    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
+
+
+class VAECycleGAN(PrebuiltTrainer):
+    """A VAE-CycleGAN that `fit` trains on `(mri_batch, ct_batch)` pairs.
+
+    Generators: `g_target` (MRI -> CT) and `g_source` (CT -> MRI), trained
+    together on the least-squares adversarial loss over every discriminator
+    scale, the cycle L1 loss (weight `lambda_cycle`), the identity L1 loss
+    (weight `lambda_cycle * lambda_identity`, CycleGAN's convention) and
+    the VAE's KL term from `model.losses` (weight `kl_weight`).
+    Discriminators: `d_source` (MRI) and `d_target` (CT), trained on the
+    least-squares loss of real against translated images.
+
+    Under `tf.distribute` the losses are those of the global batch (logged
+    as its mean); under mixed_float16 pass each optimiser wrapped in its own
+    `keras.optimizers.LossScaleOptimizer`; logged losses are unscaled.
+
+    Args:
+        g_target, g_source: generators from `build_vae_unet_generator`.
+        d_source, d_target: discriminators from
+            `build_multiscale_patchgan_discriminator`.
+        lambda_cycle: weight of the cycle loss.
+        lambda_identity: identity weight relative to `lambda_cycle`.
+        kl_weight: weight of the KL term.
+        pool_size: translated images each discriminator's pool keeps
+            (CycleGAN: 50; 0: none). Needs `image_size`.
+        image_size: side of the training images.
+        seed: seed of the pools' random choices.
+
+    Example:
+    >>> model = VAECycleGAN(g_target, g_source, d_source, d_target)
+    >>> model.compile(g_optimizer=keras.optimizers.AdamW(1e-4, beta_1=0.5),
+    ...               d_optimizer=keras.optimizers.AdamW(1e-4, beta_1=0.5))
+    >>> model.fit(make_unpaired_dataset(mri, ct, 4), steps_per_epoch=100)
+    """
+
+    def __init__(
+        self, g_target, g_source, d_source, d_target,
+        lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, pool_size=0, image_size=None,
+        seed=0, **kwargs,
+    ):
+        super().__init__(**kwargs)
+        channels = g_target.input_shape[-1]
+        size = pool_size if image_size else 0
+        shape = (image_size or 1, image_size or 1, channels)
+        self.pool_ct = ImagePool(size, shape, seed + 101, name="pool_ct")
+        self.pool_mri = ImagePool(size, shape, seed + 102, name="pool_mri")
+        self.g_target = g_target
+        self.g_source = g_source
+        self.d_source = d_source
+        self.d_target = d_target
+        self.lambda_cycle = lambda_cycle
+        self.lambda_identity = lambda_identity
+        self.kl_weight = kl_weight
+
+    def checkpoint_variables(self):
+        """Everything training needs to continue, in a fixed order: the four
+        networks' variables, both optimisers' and the image pools'."""
+        variables = []
+        for network in (self.g_target, self.g_source, self.d_source, self.d_target):
+            variables += network.variables
+        return (variables + list(self.g_optimizer.variables) + list(self.d_optimizer.variables)
+                + self.pool_ct.variables + self.pool_mri.variables)
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        # Built here, in the caller's strategy scope, not lazily inside the
+        # first distributed step.
+        g_optimizer.build(self.g_target.trainable_variables + self.g_source.trainable_variables)
+        d_optimizer.build(self.d_target.trainable_variables + self.d_source.trainable_variables)
+
+    def call(self, inputs, training=False):
+        mri, ct = inputs
+        return self.g_target(mri, training=training), self.g_source(ct, training=training)
+
+    @staticmethod
+    def _translate(generator, images):
+        # The KL term of this call is in `generator.losses` only until the
+        # next call, so it is read right away.
+        output = generator(images, training=True)
+        return output, ops.sum(ops.stack(generator.losses))
+
+    def train_step(self, data):
+        mri, ct = data
+        with tf.GradientTape(persistent=True) as tape:
+            fake_ct, kl_fake_ct = self._translate(self.g_target, mri)
+            fake_mri, kl_fake_mri = self._translate(self.g_source, ct)
+            cycled_mri, kl_cycled_mri = self._translate(self.g_source, fake_ct)
+            cycled_ct, kl_cycled_ct = self._translate(self.g_target, fake_mri)
+            same_ct, kl_same_ct = self._translate(self.g_target, ct)
+            same_mri, kl_same_mri = self._translate(self.g_source, mri)
+
+            adversarial = _lsgan_loss(self.d_target(fake_ct, training=True), 1.0) + _lsgan_loss(
+                self.d_source(fake_mri, training=True), 1.0
+            )
+            cycle = _l1(cycled_mri, mri) + _l1(cycled_ct, ct)
+            identity = _l1(same_ct, ct) + _l1(same_mri, mri)
+            kl = (
+                kl_fake_ct + kl_fake_mri + kl_cycled_mri + kl_cycled_ct + kl_same_ct + kl_same_mri
+            ) / 6.0
+            g_loss = (
+                adversarial
+                + self.lambda_cycle * cycle
+                + self.lambda_cycle * self.lambda_identity * identity
+                + self.kl_weight * kl
+            )
+
+            # Translated images are fixed inputs to the discriminators,
+            # drawn through the pools of earlier translations.
+            fake_ct_d = self.pool_ct.query(ops.stop_gradient(fake_ct))
+            fake_mri_d = self.pool_mri.query(ops.stop_gradient(fake_mri))
+            d_target_loss = 0.5 * (
+                _lsgan_loss(self.d_target(ct, training=True), 1.0)
+                + _lsgan_loss(self.d_target(fake_ct_d, training=True), 0.0)
+            )
+            d_source_loss = 0.5 * (
+                _lsgan_loss(self.d_source(mri, training=True), 1.0)
+                + _lsgan_loss(self.d_source(fake_mri_d, training=True), 0.0)
+            )
+            d_loss = d_target_loss + d_source_loss
+
+            g_scaled = replica_loss(self.g_optimizer, g_loss)
+            d_scaled = replica_loss(self.d_optimizer, d_loss)
+
+        g_vars = self.g_target.trainable_variables + self.g_source.trainable_variables
+        d_vars = self.d_target.trainable_variables + self.d_source.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
+        del tape
+        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "adversarial": adversarial,
+                          "cycle": cycle, "identity": identity, "kl": kl})

@@ -1,0 +1,173 @@
+"""Applying a trained generator to images of any size."""
+
+import numpy as np
+
+from vaecyclegan.io.intensity import stored_to_unit, unit_to_stored
+
+
+def pad_to_multiple(image, multiple):
+    """Pads a 2-D image at the bottom and right to a multiple of `multiple`.
+
+    Reflection keeps edge statistics natural; images too small to reflect
+    repeat their edge instead.
+
+    Returns:
+        The padded image.
+    """
+    height, width = image.shape
+    pad_h, pad_w = -height % multiple, -width % multiple
+    mode = "reflect" if pad_h < height and pad_w < width else "edge"
+    return np.pad(image, ((0, pad_h), (0, pad_w)), mode=mode)
+
+
+def _tile_starts(length, tile, overlap):
+    """Tile origins covering `length`, neighbours sharing `overlap` pixels."""
+    if length <= tile:
+        return [0]
+    step = max(tile - overlap, 1)
+    return list(range(0, length - tile, step)) + [length - tile]
+
+
+def _ramp(length, overlap):
+    """Blending weights of a tile along one axis: rising over `overlap`
+    pixels at each end, never zero (a border pixel has one tile only)."""
+    position = np.arange(length, dtype=np.float32)
+    edge = np.minimum(position + 1, length - position) / (overlap + 1)
+    return np.clip(edge, 1.0 / (overlap + 1), 1.0)
+
+
+class Translator:
+    """Runs one generator on grey images of any size.
+
+    Args:
+        generator: a generator `keras.Model`.
+        stride: the size multiple the generator needs.
+        channels: channels the generator takes (grey is repeated).
+        tile: slices with a side above this are translated in tiles of
+            this side (0: never).
+        overlap: pixels shared by neighbouring tiles.
+
+    Example:
+    >>> translator = Translator(g_target, stride=8, channels=3)
+    >>> [ct_pixels] = translator.translate_stored([mri_pixels])  # uint8 in and out
+    >>> means, stds = translator.sample_stored([mri_pixels], samples=8)
+    >>> [ct_unit], _ = translator.translate_stacks([mri_volume_unit])
+    """
+
+    def __init__(self, generator, stride, channels, tile=1024, overlap=128):
+        self.generator = generator
+        self.stride = stride
+        self.channels = channels
+        self.tile = tile
+        self.overlap = overlap
+
+    def translate_unit(self, images, batch_size=8, sample=False):
+        """Translates same-size 2-D images in [-1, 1].
+
+        Slices with a side above `tile` go through overlapping tiles of
+        `tile` pixels (memory then grows with the tile, not the slice),
+        blended with linear ramps across each `overlap`. The generator's
+        GroupNorm sees each tile's own statistics, so a tiled result is
+        close to, not equal to, the whole-slice one; the ramps keep seams
+        from showing.
+
+        Args:
+            images: array (n, H, W) in [-1, 1].
+            batch_size: images per forward pass.
+            sample: draw the latent instead of using its mean (each call
+                advances the generator's seeded random stream).
+
+        Returns:
+            Array (n, H, W) in [-1, 1]: padded to the stride, cropped back,
+            channels averaged back to grey.
+        """
+        images = np.asarray(images, dtype=np.float32)
+        height, width = images.shape[1:]
+        if not self.tile or max(height, width) <= self.tile:
+            return self._translate_whole(images, batch_size, sample)
+        output = np.zeros(images.shape, np.float32)
+        total = np.zeros((height, width), np.float32)
+        rows = _tile_starts(height, self.tile, self.overlap)
+        columns = _tile_starts(width, self.tile, self.overlap)
+        for top in rows:
+            for left in columns:
+                bottom, right = min(top + self.tile, height), min(left + self.tile, width)
+                weight = np.outer(_ramp(bottom - top, self.overlap),
+                                  _ramp(right - left, self.overlap))
+                tile = self._translate_whole(images[:, top:bottom, left:right], batch_size, sample)
+                output[:, top:bottom, left:right] += tile * weight
+                total[top:bottom, left:right] += weight
+        return output / total
+
+    def _translate_whole(self, images, batch_size, sample):
+        height, width = images.shape[1:]
+        padded = np.stack([pad_to_multiple(image, self.stride) for image in images])
+        batch = np.repeat(padded[..., None], self.channels, axis=-1)
+        outputs = []
+        for start in range(0, len(batch), batch_size):
+            # training=True only switches the VAE sampler: the generator has
+            # no batch statistics or dropout.
+            result = self.generator(batch[start:start + batch_size], training=sample)
+            outputs.append(np.asarray(result))
+        output = np.concatenate(outputs)[:, :height, :width, :]
+        return output.mean(axis=-1)
+
+    def translate_stacks(self, stacks, batch_size=8, samples=1):
+        """Translates stacks of slices in [-1, 1]; slices of one size share
+        forward passes across stacks.
+
+        Args:
+            stacks: a list of arrays (slices, H, W) in [-1, 1], any sizes.
+            samples: latent draws per slice; 1 is the deterministic
+                translation (latent mean).
+
+        Returns:
+            `(means, stds)`: per stack, the translation (the mean of the
+            draws) in [-1, 1], and the per-pixel standard deviation of the
+            draws in [-1, 1] units (None when `samples` is 1).
+        """
+        groups = {}
+        for index, stack in enumerate(stacks):
+            groups.setdefault(stack.shape[1:], []).append(index)
+        means, stds = [None] * len(stacks), [None] * len(stacks)
+        for indices in groups.values():
+            batch = np.concatenate([stacks[i] for i in indices])
+            if samples <= 1:
+                mean, std = self.translate_unit(batch, batch_size), None
+            else:
+                draws = np.stack([self.translate_unit(batch, batch_size, sample=True)
+                                  for _ in range(samples)])
+                mean, std = draws.mean(axis=0), draws.std(axis=0)
+            start = 0
+            for i in indices:
+                count = len(stacks[i])
+                means[i] = mean[start:start + count]
+                stds[i] = None if std is None else std[start:start + count]
+                start += count
+        return means, stds
+
+    def translate_stored(self, images, batch_size=8):
+        """Translates 8- or 16-bit images deterministically, each into its own
+        bit depth, linearly over the full scale of that depth.
+
+        Args:
+            images: a list of 2-D `uint8` / `uint16` arrays of any sizes.
+
+        Returns:
+            A list of arrays, in the input's order, shapes and depths.
+        """
+        return self.sample_stored(images, 1, batch_size)[0]
+
+    def sample_stored(self, images, samples, batch_size=8):
+        """Draws `samples` latent samples per 8- or 16-bit image.
+
+        Returns:
+            `(means, stds)`: per image, the mean of the samples in the input's
+            bit depth, and the per-pixel standard deviation as float32 on the
+            8-bit scale (0..255); zeros when `samples` is 1.
+        """
+        means, stds = self.translate_stacks([stored_to_unit(p)[None] for p in images],
+                                            batch_size, samples)
+        return ([unit_to_stored(m[0], p.dtype) for m, p in zip(means, images)],
+                [np.zeros(p.shape, np.float32) if s is None else (s[0] * 127.5).astype(np.float32)
+                 for s, p in zip(stds, images)])

@@ -1,0 +1,8 @@
+"""The ESRGAN upscaler: RRDB-Net as in the paper's figure (`rrdbnet`, with
+BasicSR's `pixel_unshuffle` for x2), ESRGAN's VGG-style discriminator and
+perceptual loss (`vgg_style_discriminator`, `vgg_perceptual_loss`), the
+L1 and relativistic-GAN trainers (`l1_trainer`, `adversarial_trainer`),
+their stage (`stage`), training batches from degraded images or real
+pairs (`degraded_dataset`, `paired_dataset`), tiled inference (`tiling`),
+scoring against bicubic and nearest upsampling (`evaluation`), and the
+converter of ESRGAN/BasicSR PyTorch weights (`esrgan_conversion`)."""

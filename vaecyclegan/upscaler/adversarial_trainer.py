@@ -1,0 +1,117 @@
+"""ESRGAN's adversarial stage: the upscaler against a VGG-style
+discriminator with the relativistic average GAN loss.
+
+The discriminator is asked whether a real patch looks more real than the
+upscaled ones on average, and the other way round (ESRGAN, eq. 1-2):
+
+    D_Ra(a, b) = sigmoid(C(a) - mean(C(b)))
+    L_D = -E[log D_Ra(real, fake)] - E[log(1 - D_Ra(fake, real))]
+    L_G = -E[log(1 - D_Ra(real, fake))] - E[log D_Ra(fake, real)]
+
+each halved as in BasicSR. The upscaler's total loss adds L1 to the true
+image and, when VGG19 weights are available, the perceptual loss, with
+ESRGAN's weights (pixel 1e-2, perceptual 1, GAN 5e-3).
+"""
+
+import keras
+import tensorflow as tf
+
+from vaecyclegan.training.distribution import replica_loss, step_logs
+from vaecyclegan.training.trainer_base import PrebuiltTrainer
+
+ESRGAN_PIXEL_WEIGHT = 1e-2
+
+
+def _bce_with_logits(logits, label):
+    targets = tf.fill(tf.shape(logits), float(label))
+    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits))
+
+
+def relativistic_losses(real_logits, fake_logits):
+    """`(discriminator_loss, generator_loss)` of the relativistic average GAN.
+
+    Args:
+        real_logits, fake_logits: (batch, 1) float32 logits of C.
+    """
+    real_mean, fake_mean = tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
+    # As BasicSR: each term sees the other side's mean as a constant.
+    d_loss = 0.5 * (_bce_with_logits(real_logits - tf.stop_gradient(fake_mean), 1.0)
+                    + _bce_with_logits(fake_logits - tf.stop_gradient(real_mean), 0.0))
+    g_loss = 0.5 * (_bce_with_logits(real_logits - fake_mean, 0.0)
+                    + _bce_with_logits(fake_logits - real_mean, 1.0))
+    return d_loss, g_loss
+
+
+class RelativisticSRGAN(PrebuiltTrainer):
+    """Trains an upscaler and its discriminator, one update of each per step.
+
+    Args:
+        upscaler: the RRDB-Net (`build_rrdbnet`), already L1-trained.
+        discriminator: `build_vgg_style_discriminator` for the HR patch size.
+        feature_extractor: `build_vgg_feature_extractor`, or None for no
+            perceptual loss.
+        pixel_weight, perceptual_weight, gan_weight: ESRGAN's loss weights.
+
+    Example:
+    >>> gan = RelativisticSRGAN(rrdbnet, build_vgg_style_discriminator(64, 16))
+    >>> gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, 0.9, 0.99),
+    ...             d_optimizer=keras.optimizers.Adam(1e-4, 0.9, 0.99))
+    >>> gan.fit(make_sr_dataset(...), steps_per_epoch=1000, epochs=1)
+    """
+
+    def __init__(self, upscaler, discriminator, feature_extractor=None,
+                 pixel_weight=ESRGAN_PIXEL_WEIGHT,
+                 perceptual_weight=1.0, gan_weight=5e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.upscaler = upscaler
+        self.discriminator = discriminator
+        self.feature_extractor = feature_extractor
+        self.pixel_weight = pixel_weight
+        self.perceptual_weight = perceptual_weight
+        self.gan_weight = gan_weight
+
+    def compile(self, g_optimizer, d_optimizer, **kwargs):
+        super().compile(**kwargs)
+        self.g_optimizer = g_optimizer
+        self.d_optimizer = d_optimizer
+        g_optimizer.build(self.upscaler.trainable_variables)
+        d_optimizer.build(self.discriminator.trainable_variables)
+
+    def checkpoint_variables(self):
+        """Everything training needs to continue, in a fixed order: both
+        networks' variables and both optimisers'."""
+        return (self.upscaler.variables + self.discriminator.variables
+                + list(self.g_optimizer.variables) + list(self.d_optimizer.variables))
+
+    def call(self, inputs, training=False):
+        return self.upscaler(inputs, training=training)
+
+    def train_step(self, data):
+        low, high, _ = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            upscaled = self.upscaler(low, training=True)
+            pixel = tf.reduce_mean(tf.abs(upscaled - high))
+            perceptual = tf.constant(0.0)
+            if self.feature_extractor is not None:
+                perceptual = tf.reduce_mean(tf.abs(self.feature_extractor(upscaled)
+                                                   - self.feature_extractor(high)))
+            _, gan = relativistic_losses(self.discriminator(high, training=True),
+                                         self.discriminator(upscaled, training=True))
+            g_loss = (self.pixel_weight * pixel + self.perceptual_weight * perceptual
+                      + self.gan_weight * gan)
+            g_scaled = replica_loss(self.g_optimizer, g_loss)
+        variables = self.upscaler.trainable_variables
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, variables), variables))
+
+        upscaled = tf.stop_gradient(upscaled)
+        with tf.GradientTape() as tape:
+            real = self.discriminator(high, training=True)
+            fake = self.discriminator(upscaled, training=True)
+            d_loss, _ = relativistic_losses(real, fake)
+            d_scaled = replica_loss(self.d_optimizer, d_loss)
+        variables = self.discriminator.trainable_variables
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, variables), variables))
+        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "pixel": pixel,
+                          "perceptual": perceptual, "gan": gan,
+                          "d_real": tf.reduce_mean(tf.sigmoid(real)),
+                          "d_fake": tf.reduce_mean(tf.sigmoid(fake))})

@@ -1,0 +1,190 @@
+"""Official ESRGAN / BasicSR RRDB-Net weights (PyTorch) to the Keras HDF5 file.
+
+Three namings of the same network are read:
+
+- ESRGAN's current one (`RRDBNet_arch.py`): `conv_first`,
+  `RRDB_trunk.N.RDBk.convj`, `trunk_conv`, `upconv1`, `upconv2`, `HRconv`,
+  `conv_last`, the names `rrdbnet.py` uses;
+- ESRGAN's pre-2019 one (`RRDB_ESRGAN_x4_old_arch.pth`): `model.0`,
+  `model.1.sub.N.RDBk.convj.0`, `model.1.sub.<nb>`, `model.3`, `model.6`,
+  `model.8`, `model.10`;
+- BasicSR's (`ESRGAN_SRx4_*.pth`, `RealESRGAN_x2plus.pth`): `conv_first`,
+  `body.N.rdbk.convj`, `conv_body`, `conv_up1`, `conv_up2`, `conv_hr`,
+  `conv_last`, nested under `params_ema` or `params`.
+
+The architecture (channels, `num_feat`, `num_block`, `num_grow_ch`, scale)
+is read from the tensor shapes. torch is needed only here, and the pickle
+is opened with `weights_only=True`, so a file cannot run code.
+"""
+
+import os
+import re
+
+import numpy as np
+
+from vaecyclegan.config import ModelConfig, RRDBNetConfig
+from vaecyclegan.errors import InputError
+from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
+
+_OLD_TOP = {"model.0": "conv_first", "model.3": "upconv1", "model.6": "upconv2",
+            "model.8": "HRconv", "model.10": "conv_last"}
+_BASICSR_TOP = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2",
+                "conv_hr": "HRconv"}
+
+
+def load_state_dict(path):
+    """Reads a `.pth` file safely and returns its tensors as numpy arrays.
+
+    Raises:
+        InputError: no torch, unreadable file, or a pickle that holds code.
+    """
+    try:
+        import torch
+    except ImportError:
+        raise InputError(path, "converting PyTorch weights needs torch: "
+                         "pip install 'vaecyclegan[convert]'") from None
+    if not os.path.isfile(path):
+        raise InputError(path, "file not found")
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for bad or unsafe pickles
+        text = str(error).strip()
+        first_line = text.splitlines()[0] if text else type(error).__name__
+        raise InputError(path, f"not a safe PyTorch weights file ({first_line})") from None
+    if isinstance(data, dict):
+        for key in ("params_ema", "params"):
+            if isinstance(data.get(key), dict):
+                data = data[key]
+                break
+    if not isinstance(data, dict) or not data:
+        raise InputError(path, "holds no state_dict")
+    arrays = {}
+    for key, value in data.items():
+        if hasattr(value, "detach"):
+            arrays[key] = value.detach().cpu().float().numpy()
+    return arrays
+
+
+def to_esrgan_names(state_dict, path="weights"):
+    """Renames any of the three namings to ESRGAN's current one.
+
+    Returns:
+        `{esrgan_key: array}` with `.weight` / `.bias` suffixes kept.
+    """
+    keys = set(state_dict)
+    if "model.0.weight" in keys:
+        trunk_blocks = {int(m.group(1)) for k in keys
+                        if (m := re.match(r"model\.1\.sub\.(\d+)\.RDB", k))}
+        trunk_conv = f"model.1.sub.{len(trunk_blocks)}"
+        renamed = {}
+        for key, value in state_dict.items():
+            prefix, suffix = key.rsplit(".", 1)
+            if prefix in _OLD_TOP:
+                name = _OLD_TOP[prefix]
+            elif prefix == trunk_conv:
+                name = "trunk_conv"
+            elif (m := re.match(r"model\.1\.sub\.(\d+)\.(RDB\d)\.(conv\d)\.0$", prefix)):
+                name = f"RRDB_trunk.{m.group(1)}.{m.group(2)}.{m.group(3)}"
+            else:
+                raise InputError(path, f"unexpected key {key!r} for ESRGAN's pre-2019 naming")
+            renamed[f"{name}.{suffix}"] = value
+        return renamed
+    if "conv_body.weight" in keys:
+        renamed = {}
+        for key, value in state_dict.items():
+            prefix, suffix = key.rsplit(".", 1)
+            if prefix in _BASICSR_TOP:
+                name = _BASICSR_TOP[prefix]
+            elif (m := re.match(r"body\.(\d+)\.rdb(\d)\.(conv\d)$", prefix)):
+                name = f"RRDB_trunk.{m.group(1)}.RDB{m.group(2)}.{m.group(3)}"
+            elif prefix in ("conv_first", "conv_last"):
+                name = prefix
+            else:
+                raise InputError(path, f"unexpected key {key!r} for BasicSR's naming")
+            renamed[f"{name}.{suffix}"] = value
+        return renamed
+    if "trunk_conv.weight" in keys:
+        return dict(state_dict)
+    sample = sorted(keys)[:3]
+    raise InputError(path, f"not an RRDB-Net state_dict (keys start {sample}); expected ESRGAN "
+                     "or BasicSR names")
+
+
+def infer_rrdbnet_config(esrgan_state_dict, path="weights"):
+    """Reads `(RRDBNetConfig, channels)` from the tensor shapes."""
+    try:
+        first = esrgan_state_dict["conv_first.weight"]
+        last = esrgan_state_dict["conv_last.weight"]
+        grow = esrgan_state_dict["RRDB_trunk.0.RDB1.conv1.weight"]
+    except KeyError as missing:
+        raise InputError(path, f"missing {missing.args[0]}") from None
+    channels = last.shape[0]
+    blocks = {int(k.split(".")[1]) for k in esrgan_state_dict if k.startswith("RRDB_trunk.")}
+    if first.shape[1] == channels:
+        scale = 4
+    elif first.shape[1] == 4 * channels:
+        scale = 2  # BasicSR's x2 models see the input pixel-unshuffled by 2
+    else:
+        raise InputError(path, f"conv_first takes {first.shape[1]} channels for {channels} "
+                         "output channels: only x4 and x2 RRDB-Nets are supported")
+    config = RRDBNetConfig(scale=scale, num_feat=first.shape[0], num_block=len(blocks),
+                           num_grow_ch=grow.shape[0])
+    return config, channels
+
+
+def keras_weights(model, esrgan_state_dict, path="weights"):
+    """The state_dict as the Keras model's weight list, checking every shape.
+
+    PyTorch convolution kernels (out, in, kh, kw) become Keras' (kh, kw, in,
+    out); biases are unchanged.
+    """
+    values, used = [], set()
+    for variable in model.weights:
+        layer, weight = variable.path.rsplit("/", 1)
+        key = f"{layer}.{'weight' if weight == 'kernel' else 'bias'}"
+        if key not in esrgan_state_dict:
+            raise InputError(path, f"missing {key}")
+        value = esrgan_state_dict[key]
+        if weight == "kernel":
+            value = value.transpose(2, 3, 1, 0)
+        if tuple(value.shape) != tuple(variable.shape):
+            raise InputError(path, f"{key} has shape {value.shape} after transposition, the "
+                             f"layer expects {tuple(variable.shape)}")
+        values.append(np.ascontiguousarray(value, dtype=np.float32))
+        used.add(key)
+    extra = sorted(set(esrgan_state_dict) - used)
+    if extra:
+        raise InputError(path, f"unused tensors, e.g. {extra[0]}: not this architecture")
+    return values
+
+
+def convert_esrgan(pth_path, h5_path):
+    """Converts a `.pth` RRDB-Net into `h5_path` and the `config.json` beside it.
+
+    An existing `config.json` keeps its translator settings and gets the
+    upscaler's; otherwise a default config with this upscaler is written.
+    Name the output `rrdbnet_weights.h5` for `infer.py --upscale` to find it.
+
+    Returns:
+        `(model, config)`.
+    """
+    from vaecyclegan.io.weight_files import save_weights_h5
+
+    state_dict = to_esrgan_names(load_state_dict(pth_path), pth_path)
+    rrdb_config, channels = infer_rrdbnet_config(state_dict, pth_path)
+    model = build_rrdbnet(rrdb_config, channels, name="rrdbnet")
+    model.set_weights(keras_weights(model, state_dict, pth_path))
+
+    folder = os.path.dirname(os.path.abspath(h5_path))
+    if os.path.isfile(os.path.join(folder, "config.json")):
+        config = ModelConfig.load(folder)
+        if config.channels != channels:
+            raise InputError(pth_path, f"a {channels}-channel upscaler does not fit "
+                             f"{folder}/config.json ({config.channels} channels)")
+    else:
+        config = ModelConfig(channels=channels)
+    config.rrdbnet = rrdb_config
+    config.training["rrdbnet_source"] = os.path.basename(pth_path)
+    save_weights_h5(model, h5_path)
+    config.save(folder)
+    return model, config

@@ -1,0 +1,99 @@
+"""Real low/high-resolution pairs for the upscaler, from a folder.
+
+`DIR/hr` (or `HR`, `gt`, `GT`) and `DIR/lr` (or `LR`, `lq`, `LQ`) hold
+images paired by file name; a low-resolution name may carry BasicSR's
+`x4` suffix (`0001x4.png` pairs with `0001.png`). Each high-resolution
+image must be exactly `scale` times its partner's size. Every tenth pair
+(by name) is held out for evaluation when there are at least ten.
+"""
+
+import os
+
+import numpy as np
+import tensorflow as tf
+
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.image_format import list_images, read_grey
+
+HR_NAMES = ("hr", "HR", "gt", "GT")
+LR_NAMES = ("lr", "LR", "lq", "LQ")
+HOLD_OUT_EVERY = 10
+
+
+def _subfolder(folder, names):
+    for name in names:
+        if os.path.isdir(os.path.join(folder, name)):
+            return os.path.join(folder, name)
+    raise InputError(folder, f"no {'/'.join(names)} subfolder (real pairs need {HR_NAMES[0]}/ "
+                     f"and {LR_NAMES[0]}/)")
+
+
+def _grey_0_1(path):
+    pixels = read_grey(path)
+    return pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
+
+
+def load_sr_pairs(folder, scale):
+    """Reads the pairs of `folder`.
+
+    Returns:
+        `(train, held_out)`: lists of `(name, low, high)` with grey float32
+        images in [0, 1].
+
+    Raises:
+        InputError: missing subfolders, no pair, or a pair whose sizes do
+            not differ by `scale`.
+    """
+    hr_dir, lr_dir = _subfolder(folder, HR_NAMES), _subfolder(folder, LR_NAMES)
+    highs = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(hr_dir)}
+    pairs = []
+    for low_path in list_images(lr_dir):
+        stem = os.path.splitext(os.path.basename(low_path))[0]
+        stem = stem[:-len(f"x{scale}")] if stem.endswith(f"x{scale}") else stem
+        if stem not in highs:
+            continue
+        low, high = _grey_0_1(low_path), _grey_0_1(highs[stem])
+        if high.shape != (low.shape[0] * scale, low.shape[1] * scale):
+            raise InputError(highs[stem], f"is {high.shape[1]}x{high.shape[0]}, not x{scale} of "
+                             f"{low_path} ({low.shape[1]}x{low.shape[0]})")
+        pairs.append((stem, low, high))
+    if not pairs:
+        raise InputError(folder, f"no file name is in both {hr_dir} and {lr_dir}")
+    if len(pairs) < HOLD_OUT_EVERY:
+        return pairs, []
+    held = [p for i, p in enumerate(pairs) if i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1]
+    return [p for i, p in enumerate(pairs) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1], held
+
+
+def make_paired_sr_dataset(pairs, patch, scale, batch_size, channels=3, seed=0):
+    """Yields `(low_res, high_res)` batches of aligned random crops.
+
+    Args:
+        pairs: `(name, low, high)` from `load_sr_pairs`; every low-resolution
+            image at least `patch // scale` on each side.
+        patch: high-resolution crop side, divisible by `scale`.
+    """
+    small = patch // scale
+    for name, low, _ in pairs:
+        if min(low.shape) < small:
+            raise InputError(name, f"low-resolution image {low.shape[1]}x{low.shape[0]} is "
+                             f"smaller than the {small}-pixel training patch")
+
+    def crops():
+        rng = np.random.default_rng(seed)
+        while True:
+            _, low, high = pairs[rng.integers(len(pairs))]
+            top = rng.integers(low.shape[0] - small + 1)
+            left = rng.integers(low.shape[1] - small + 1)
+            low_patch = low[top:top + small, left:left + small]
+            high_patch = high[top * scale:(top + small) * scale,
+                              left * scale:(left + small) * scale]
+            if rng.integers(2):
+                low_patch, high_patch = low_patch[:, ::-1], high_patch[:, ::-1]
+            yield (np.repeat(low_patch[..., None], channels, -1),
+                   np.repeat(high_patch[..., None], channels, -1))
+
+    signature = (tf.TensorSpec((small, small, channels), tf.float32),
+                 tf.TensorSpec((patch, patch, channels), tf.float32))
+    return (tf.data.Dataset.from_generator(crops, output_signature=signature)
+            .batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE))

@@ -1,0 +1,6 @@
+"""What the commands do, called with typed settings (`settings`:
+`TrainSettings`, `InferSettings`, `EvalSettings`) and never with command
+-line namespaces: a training run (`train`, with its data in
+`training_data` and its folder in `run_folder`), translation of files
+(`infer`, writing through `output_staging`), and evaluation (`evaluate`).
+"""

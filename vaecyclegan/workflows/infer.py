@@ -1,0 +1,252 @@
+"""What `infer.py` does, given `InferSettings`: check everything,
+translate (and upscale), then write all outputs at once.
+
+Nothing is written until every input (and reference) has been read and
+translated, and results are staged in a hidden folder and moved into place
+at the end, so a failure leaves no partial output. Inputs are never
+overwritten. Each result goes back to its input's format (`io.formats`):
+PNG of the input's bit depth, a DICOM series, or a NIfTI volume.
+"""
+
+import dataclasses
+import json
+import logging
+import os
+import time
+
+import cv2
+import numpy as np
+
+from vaecyclegan.config import ModelConfig
+from vaecyclegan.errors import InputError
+from vaecyclegan.evaluation.report import write_report
+from vaecyclegan.evaluation.scoring import evaluate_scans, format_table
+from vaecyclegan.evaluation.uncertainty import STD_COLORMAP, std_map_scale
+from vaecyclegan.io.atomic_write import atomic_write_text
+from vaecyclegan.io.formats import (
+    STD_FOLDER,
+    find_scan_sources,
+    is_planar,
+    read_scan,
+    write_result,
+    write_std,
+)
+from vaecyclegan.io.image_format import (
+    image_result,
+    image_scan,
+    list_images,
+    read_image_scan,
+    write_png,
+)
+from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS
+from vaecyclegan.networks import load_network
+from vaecyclegan.translation.translator import Translator
+from vaecyclegan.upscaler.tiling import TiledUpscaler
+from vaecyclegan.workflows.output_staging import output_names, stage_and_publish
+
+logger = logging.getLogger(__name__)
+
+
+def run_inference(settings):
+    """Translates (and upscales) `settings.input` into `settings.output`.
+
+    Args:
+        settings: an `InferSettings`.
+
+    Returns:
+        The paths of the results.
+
+    Raises:
+        InputError: a bad input, reference, weights folder or output
+            folder; nothing is written then.
+    """
+    settings.validate()
+    sources = find_scan_sources(settings.input)
+    names = output_names(sources, settings.output)
+    for option, given in (("--upscale", settings.upscale), ("--reference", settings.reference)):
+        if given:
+            _planar_only(sources, option)
+    pairs = reference_pairs([s.paths[0] for s in sources], settings.reference) \
+        if settings.reference else []
+    config = ModelConfig.load(settings.weights_dir)
+    translator, upscaler = _load_networks(settings, config)
+    # Upscaling alone keeps stored grey levels as they are ("mri" reads them raw).
+    domain_in, domain_out = DIRECTION_DOMAINS.get(settings.direction, ("mri", "mri"))
+    scans = [read_scan(source, domain_in, settings.axis) for source in sources]
+    references = _read_references(pairs, scans, domain_out, settings.upscale or 1)
+    for scan in scans:
+        if not is_planar(scan):
+            logger.info(_describe(scan))
+
+    started = time.perf_counter()
+    means, stds, writers = _translate(scans, translator, upscaler, settings, config.intensity,
+                                      domain_out)
+    seconds = time.perf_counter() - started
+    scale = None
+    if settings.samples > 1:
+        scale = std_map_scale([plane * 127.5 for std in stds for plane in std])
+        writers += [lambda target, s=scan, d=std: write_std(s, d, scale, domain_out,
+                                                            config.intensity, target)
+                    for scan, std in zip(scans, stds)]
+    stage_and_publish(settings.output, writers)
+    if scale is not None:
+        _write_std_scale(settings, stds, scale)
+    _log_done(settings, scans, seconds, translator, upscaler, scale)
+    if pairs:
+        _report(settings, pairs, scans, means, references, stds, config.intensity)
+    return [os.path.join(settings.output, name) for group in names for name in group]
+
+
+def reference_pairs(inputs, reference):
+    """`[(input_index, reference_path), ...]` for input image paths: a single
+    file pairs with a single input; a folder pairs by file name without
+    extension."""
+    if not os.path.isdir(reference):
+        if not os.path.isfile(reference):
+            raise InputError(reference, "reference not found")
+        if len(inputs) != 1:
+            raise InputError(reference, "a single reference file needs a single input file; "
+                             "pass a folder of references for a folder of inputs")
+        return [(0, reference)]
+    by_stem = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(reference)}
+    pairs = [(i, by_stem[stem]) for i, path in enumerate(inputs)
+             if (stem := os.path.splitext(os.path.basename(path))[0]) in by_stem]
+    if not pairs:
+        raise InputError(reference, "no reference has the file name of an input")
+    return pairs
+
+
+def _planar_only(sources, option):
+    for source in sources:
+        if not is_planar(source):
+            raise InputError(source.paths[0], f"{option} works on 2-D image files only, not on "
+                             f"{source.kind.upper()} input")
+
+
+def _load_networks(settings, config):
+    """The direction's `Translator` and the `TiledUpscaler`, each None when
+    the settings do not ask for it."""
+    translator = upscaler = None
+    if settings.direction != "none":
+        generator = load_network(settings.weights_dir, DIRECTIONS[settings.direction], config)
+        translator = Translator(generator, config.generator.stride, config.channels,
+                                settings.translate_tile, max(16, settings.translate_tile // 8))
+    if settings.upscale:
+        if config.rrdbnet.scale != settings.upscale:
+            raise InputError(os.path.join(settings.weights_dir, "config.json"),
+                             f"holds an x{config.rrdbnet.scale} upscaler, --upscale "
+                             f"{settings.upscale} was asked")
+        model = load_network(settings.weights_dir, "rrdbnet", config)
+        upscaler = TiledUpscaler(model, config.rrdbnet.scale, config.channels, settings.tile,
+                                 settings.tile_pad)
+    return translator, upscaler
+
+
+def _read_references(pairs, scans, domain, factor):
+    """The reference scans of `pairs`, each checked to be its input's size
+    (times the upscaling `factor`)."""
+    references = [read_image_scan(path, domain) for _, path in pairs]
+    for (index, path), reference in zip(pairs, references):
+        want = tuple(n * factor for n in scans[index].values.shape[1:])
+        have = reference.values.shape[1:]
+        if want != have:
+            upscaled = f", x{factor} of" if factor > 1 else ""
+            raise InputError(path, f"reference is {have[1]}x{have[0]}, its input{upscaled} "
+                             f"{scans[index].path} is {want[1]}x{want[0]}")
+    return references
+
+
+def _translate(scans, translator, upscaler, settings, intensity, domain_out):
+    """Translates and upscales every scan in memory.
+
+    Returns:
+        `(means, stds, writers)`: the results in [-1, 1] (after upscaling,
+        as they will be scored), the deviation maps (None without
+        sampling) and one writer per result for `stage_and_publish`.
+    """
+    if translator is None:
+        means, stds = [None] * len(scans), [None] * len(scans)
+    else:
+        means, stds = translator.translate_stacks(
+            [scan.to_unit(intensity) for scan in scans], settings.batch_size, settings.samples)
+    writers = []
+    for index, (scan, mean) in enumerate(zip(scans, means)):
+        if upscaler is None:
+            writers.append(lambda target, s=scan, m=mean: write_result(
+                s, m, domain_out, intensity, settings.direction, target))
+            continue
+        pixels = (scan.values[0].astype(scan.source) if mean is None
+                  else image_result(scan, mean[0], domain_out, intensity))
+        pixels = _upscale_stored(upscaler, pixels)
+        # Scored as written, and read back as a reference of its kind is.
+        means[index] = image_scan(pixels, scan.path, domain_out).to_unit(intensity)
+        writers.append(lambda target, s=scan, p=pixels: write_png(target(s.output_name), p))
+    return means, stds, writers
+
+
+def _upscale_stored(upscaler, pixels):
+    # The upscaler works in [0, 1] (ESRGAN's range); the bit depth is kept.
+    full_scale = float(np.iinfo(pixels.dtype).max)
+    high = upscaler.upscale(pixels.astype(np.float32) / full_scale)
+    return np.round(high * full_scale).astype(pixels.dtype)
+
+
+def _describe(scan):
+    low, high = float(scan.values.min()), float(scan.values.max())
+    unit = {"hu": "HU", "signal": "signal", "grey": "grey levels"}[scan.units]
+    size = f"{scan.values.shape[2]}x{scan.values.shape[1]}"
+    return (f"  {scan.output_name}: {scan.kind.upper()} {scan.domain.upper()}, "
+            f"{scan.slice_count} slice(s) of {size}, {unit} {low:.0f}..{high:.0f}")
+
+
+def _write_std_scale(settings, stds, scale):
+    atomic_write_text(os.path.join(settings.output, STD_FOLDER, "scale.json"), json.dumps({
+        "samples": settings.samples, "colormap": STD_COLORMAP,
+        "black": 0.0, "saturated_at": scale, "unit": "grey levels of an 8-bit image",
+        "mean_std": float(np.mean([float(s.mean()) * 127.5 for s in stds])),
+    }, indent=2) + "\n")
+
+
+def _log_done(settings, scans, seconds, translator, upscaler, scale):
+    slices = sum(scan.slice_count for scan in scans)
+    action = "upscaled" if translator is None else "translated"
+    if translator is not None and upscaler is not None:
+        action = f"translated and upscaled x{settings.upscale}"
+    logger.info(f"{settings.direction}: {action} {len(scans)} input(s), {slices} slice(s) in "
+                f"{seconds:.1f} s ({slices / max(seconds, 1e-9):.1f} slices/s) into "
+                f"{settings.output}")
+    if scale is not None:
+        logger.info(f"{settings.samples} latent samples per slice: outputs are their mean; heat "
+                    f"maps of the per-pixel standard deviation (black 0, saturated at "
+                    f"{scale:.3g} grey levels, see scale.json) are in "
+                    f"{os.path.join(settings.output, STD_FOLDER)}")
+
+
+def _resized(scan, factor, interpolation):
+    """An image scan `factor` times larger (the identity baseline of an
+    upscaled output)."""
+    height, width = scan.values.shape[1:]
+    plane = cv2.resize(scan.values[0], (width * factor, height * factor),
+                       interpolation=interpolation)
+    return dataclasses.replace(scan, values=plane[None])
+
+
+def _report(settings, pairs, scans, means, references, stds, intensity):
+    indices = [index for index, _ in pairs]
+    inputs, deviations = [scans[i] for i in indices], [stds[i] for i in indices]
+    if settings.upscale:
+        inputs = [_resized(s, settings.upscale, cv2.INTER_CUBIC) for s in inputs]
+        deviations = [None if d is None else np.stack([
+            cv2.resize(p, None, fx=settings.upscale, fy=settings.upscale,
+                       interpolation=cv2.INTER_NEAREST) for p in d]) for d in deviations]
+    evaluation = evaluate_scans(
+        settings.direction, [scans[i].output_name for i in indices], inputs,
+        [means[i] for i in indices], deviations,
+        references,
+        # No training data is known here: the baseline is matched to the
+        # references' own histogram, which can only flatter it.
+        "references", intensity, samples=settings.samples)
+    written = write_report(settings.output, [evaluation],
+                           f"vaecyclegan {settings.direction} evaluation")
+    logger.info(f"\n{format_table({settings.direction: evaluation.summary})}\n"
+                f"Report: {written['html']}")

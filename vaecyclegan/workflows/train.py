@@ -1,0 +1,315 @@
+"""What `train.py` does, given `TrainSettings`: the strategy and precision,
+the data, the networks, the translation and upscaler stages, the weight
+files, and the closing evaluation on the test pairs."""
+
+import copy
+import dataclasses
+import datetime
+import logging
+import os
+import platform
+import shutil
+import time
+
+import keras
+import numpy as np
+
+import vaecyclegan
+from vaecyclegan.config import IntensityConfig, ModelConfig
+from vaecyclegan.data.dataset_layout import resolve_dataset
+from vaecyclegan.evaluation.report import write_metrics_json, write_report
+from vaecyclegan.evaluation.scoring import format_table
+from vaecyclegan.evaluation.test_pairs import evaluate_generators, evaluate_weights
+from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
+from vaecyclegan.networks import build_network, save_networks
+from vaecyclegan.training.best_weights import BestWeightsCallback
+from vaecyclegan.training.distribution import (
+    is_chief,
+    make_strategy,
+    resolve_precision,
+    set_precision,
+    strategy_label,
+    worker_scratch,
+)
+from vaecyclegan.training.presets import PRESETS
+from vaecyclegan.training.stage_runner import StageSettings
+from vaecyclegan.translation.stage import train_translation
+from vaecyclegan.upscaler.evaluation import (
+    evaluate_upscaler,
+    evaluate_upscaler_on_pairs,
+    format_sr_table,
+)
+from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
+from vaecyclegan.upscaler.stage import train_upscaler
+from vaecyclegan.workflows.run_folder import run_folder, write_options, write_run_file
+from vaecyclegan.workflows.training_data import (
+    load_training_domains,
+    make_upscaler_dataset,
+    resolve_data_option,
+    upscaler_test_images,
+)
+
+logger = logging.getLogger(__name__)
+STAGE_NETWORKS = {"translate": TRANSLATION_NETWORKS, "sr": ("rrdbnet",),
+                  "all": tuple(WEIGHT_FILES)}
+LOSS_LOGS = (("translate", "losses.csv"), ("upscale", "sr_losses.csv"),
+             ("upscale GAN", "sr_gan_losses.csv"))
+
+
+@dataclasses.dataclass
+class _Run:
+    """What the parts of one run share once it has started."""
+
+    settings: object  # TrainSettings, with this process's folders
+    preset: object
+    logdir: str
+    data_dir: str
+    folders: object
+    config: ModelConfig
+    stages: StageSettings
+    networks: dict = None
+    best: object = None  # the translation stage's BestWeightsCallback
+    sr_held_out: list = None  # real upscaler pairs held out for scoring
+
+
+def resolve_preset(settings):
+    """The preset `settings.preset` names, with the settings' overrides."""
+    preset = copy.deepcopy(PRESETS[settings.preset])
+    if settings.sr_scale is not None:
+        preset.rrdbnet.scale = settings.sr_scale
+    for key in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
+                "sr_gan_steps"):
+        if getattr(settings, key) is not None:
+            setattr(preset, key, getattr(settings, key))
+    return preset
+
+
+def run_training(settings):
+    """Runs one training run; returns the closing evaluation's summaries
+    (`{direction: summary}`, None without test pairs).
+
+    The global Keras dtype policy is set for the run and restored after it.
+
+    Args:
+        settings: a `TrainSettings`.
+
+    Raises:
+        InputError: bad data or options (one line for the command line).
+        TrainingStopped: a signal or a non-finite loss ended training.
+    """
+    settings.validate()
+    previous_policy = keras.mixed_precision.global_policy()
+    scratch = []
+    try:
+        run = _start(settings, scratch)
+        _train_stages(run)
+        return _finish(run)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
+        for folder in scratch:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _start(settings, scratch):
+    """Strategy, precision, run folder, data and networks of a new run."""
+    # The strategy first: a multi-worker one must configure TensorFlow's
+    # collectives before anything else runs.
+    strategy = make_strategy(settings.strategy)
+    chief = is_chief(strategy)
+    if not chief:
+        # Only the chief's files land in the run, weights and data folders.
+        settings = dataclasses.replace(
+            settings, logdir=worker_scratch(settings.logdir or "runs"),
+            weights_dir=worker_scratch(settings.weights_dir),
+            data_root=worker_scratch(settings.data_root))
+        scratch += [settings.logdir, settings.weights_dir, settings.data_root]
+    policy = set_precision(resolve_precision(settings.precision))
+    keras.utils.set_random_seed(settings.seed)
+    preset = resolve_preset(settings)
+    logdir = run_folder(settings.logdir)
+    write_options(logdir, settings)
+    logger.info(f"Strategy {strategy_label(strategy)} ({strategy.num_replicas_in_sync} "
+                f"replica(s){'' if chief else ', non-chief worker: writes to scratch folders'}), "
+                f"precision {policy}")
+    data_dir, folders = _dataset(settings, preset, logdir)
+    stages = StageSettings(
+        strategy, policy, chief, settings.resume,
+        preset.checkpoint_every if settings.checkpoint_every is None
+        else settings.checkpoint_every,
+        settings.lr_decay_start, settings.log_every, settings.seed)
+    run = _Run(settings, preset, logdir, data_dir, folders,
+               _model_config(settings, preset), stages)
+    with strategy.scope():
+        run.networks = {name: build_network(run.config, name)
+                        for name in STAGE_NETWORKS[settings.stage]}
+    _log_parameter_counts(run.networks)
+    run.config.training = _provenance(run)
+    return run
+
+
+def _dataset(settings, preset, logdir):
+    """The dataset folder and its `DatasetFolders`, recorded in `run.json`."""
+    data_dir = resolve_data_option(settings, preset, IntensityConfig())
+    folders = resolve_dataset(data_dir, settings.ct_dir, settings.mri_dir)
+    mapping = ("A = CT, B = MRI" if not (settings.ct_dir or settings.mri_dir)
+               else "--ct-dir/--mri-dir")
+    logger.info(f"Dataset {data_dir or '(the --ct-dir/--mri-dir folders)'} ({mapping}):\n"
+                f"{folders.describe()}")
+    write_run_file(logdir, data_dir, folders, settings)
+    return data_dir, folders
+
+
+def _model_config(settings, preset):
+    """The run's `ModelConfig`: the preset's architecture, or, for the
+    upscaler alone, the translators' existing `config.json` with the
+    preset's upscaler."""
+    if settings.stage == "sr" and os.path.isfile(
+            os.path.join(settings.weights_dir, "config.json")):
+        config = ModelConfig.load(settings.weights_dir)
+        config.rrdbnet = preset.rrdbnet
+        return config
+    return ModelConfig(
+        image_size=preset.image_size,
+        generator=dataclasses.replace(preset.generator, seed=settings.seed),
+        discriminator=preset.discriminator, rrdbnet=preset.rrdbnet, intensity=IntensityConfig())
+
+
+def _log_parameter_counts(networks):
+    lines = ["---------- Networks initialized -------------"]
+    lines += [f"[Network {name}] Total number of parameters : {model.count_params() / 1e6:.3f} M"
+              for name, model in networks.items()]
+    lines.append("-----------------------------------------------")
+    logger.info("\n".join(lines))
+
+
+def _provenance(run):
+    import tensorflow as tf  # the training workflow's backend
+
+    settings, preset = run.settings, run.preset
+    return {
+        "dataset": run.data_dir,
+        "ct_dir": settings.ct_dir,
+        "mri_dir": settings.mri_dir,
+        "preset": settings.preset,
+        "steps": preset.steps,
+        "sr_steps": preset.sr_steps,
+        "sr_degradations": ["bicubic", *settings.sr_degradations],
+        "sr_pairs": settings.sr_pairs,
+        "sr_gan_steps": preset.sr_gan_steps,
+        "batch_size": preset.batch_size,
+        "lr": preset.lr,
+        "lr_decay_start": preset.steps // 2 if settings.lr_decay_start is None
+        else settings.lr_decay_start,
+        "precision": keras.mixed_precision.global_policy().name,
+        "weight_decay": preset.weight_decay,
+        "seed": settings.seed,
+        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        "versions": {
+            "vaecyclegan": vaecyclegan.__version__,
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+    }
+
+
+def _train_stages(run):
+    """Trains the networks of `settings.stage` and writes their weights."""
+    sr_pairs = None
+    if run.settings.sr_pairs and "rrdbnet" in run.networks:
+        sr_pairs = load_sr_pairs(run.settings.sr_pairs, run.config.rrdbnet.scale)
+        logger.info(f"Upscaler pairs {run.settings.sr_pairs}: {len(sr_pairs[0])} for training, "
+                    f"{len(sr_pairs[1])} held out")
+    started = time.perf_counter()
+    run.best, loaded = None, None
+    if "g_target" in run.networks:
+        run.best, loaded = _train_translators(run)
+    if "rrdbnet" in run.networks:
+        _train_upscaler(run, sr_pairs[0] if sr_pairs else None, loaded)
+    run.config.training.update(_provenance(run))
+    written = save_networks(run.networks, run.config, run.settings.weights_dir)
+    logger.info("Wrote " + ", ".join(written))
+    logger.info(f"Training took {time.perf_counter() - started:.0f} s")
+    run.sr_held_out = sr_pairs[1] if sr_pairs else None
+
+
+def _train_translators(run):
+    """The translation stage; returns its best-checkpoint callback (or
+    None) and the `(mri, ct)` slices it trained on."""
+    settings, preset, networks = run.settings, run.preset, run.networks
+    eval_every = preset.eval_every if settings.eval_every is None else settings.eval_every
+    make_best = None
+    if eval_every > 0 and run.folders.ct_test and run.folders.mri_test:
+        def make_best(resumed):
+            return BestWeightsCallback(
+                lambda: {e.direction: e.summary for e in evaluate_generators(
+                    networks, run.folders, run.config, baselines=False)},
+                networks, run.config, eval_every, settings.best_metric,
+                os.path.join(settings.weights_dir, "best"),
+                os.path.join(run.logdir, "checkpoint_evals.csv"), resumed)
+    mri, ct = load_training_domains(run.folders, run.config.intensity, preset.image_size)
+    logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; an "
+                f"epoch (the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} "
+                "steps")
+    progress, best = train_translation(networks, preset, mri, ct, run.logdir, settings.seed,
+                                       run.stages, make_best)
+    logger.info(f"Translation: {progress.summary()}")
+    return best, (mri, ct)
+
+
+def _train_upscaler(run, sr_train_pairs, loaded):
+    settings, config = run.settings, run.config
+    make_dataset = make_upscaler_dataset(
+        run.preset, run.folders, config.intensity, config.rrdbnet.scale, config.channels,
+        settings.seed, settings.sr_degradations, sr_train_pairs, loaded)
+    stages = run.stages.later_stage() if "g_target" in run.networks else run.stages
+    progress, gan_progress = train_upscaler(run.networks["rrdbnet"], run.preset, make_dataset,
+                                            run.logdir, stages, settings.vgg_weights)
+    logger.info(f"Upscaler, L1: {progress.summary('loss')}")
+    if gan_progress is not None:
+        logger.info(f"Upscaler, adversarial: {gan_progress.summary('pixel')}")
+
+
+def _finish(run):
+    """The closing evaluation: the upscaler against its baselines, then
+    both translation directions on the test pairs with the HTML report."""
+    if "rrdbnet" in run.networks:
+        _score_upscaler(run)
+    if run.best is not None and run.best.best is not None:
+        logger.info(f"Best {run.best.metric} {run.best.best:.4f} at step "
+                    f"{run.best.best_step}: {run.best.best_dir}")
+    if "g_target" not in run.networks:
+        return None
+    evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config)
+    if not evaluations:
+        return None
+    written = write_report(
+        run.logdir, evaluations,
+        f"vaecyclegan run {os.path.basename(os.path.normpath(run.logdir))}",
+        loss_csvs=[(label, os.path.join(run.logdir, name)) for label, name in LOSS_LOGS])
+    summaries = {e.direction: e.summary for e in evaluations}
+    logger.info(f"\nTest pairs ({written['metrics']}):\n{format_table(summaries)}")
+    logger.info(f"Report: {written['html']}")
+    return summaries
+
+
+def _score_upscaler(run):
+    """Scores the upscaler on held-out real pairs and on the test images,
+    whichever the run has, each beside bicubic and nearest upsampling."""
+    rrdbnet, config = run.networks["rrdbnet"], run.config
+    scale, channels = config.rrdbnet.scale, config.channels
+    if run.sr_held_out:
+        _write_upscaler_scores(run.logdir, "sr_pairs_metrics.json", "the held-out real pairs",
+                               evaluate_upscaler_on_pairs(rrdbnet, scale, channels,
+                                                          run.sr_held_out))
+    test_images = upscaler_test_images(run.folders)
+    if test_images:
+        _write_upscaler_scores(run.logdir, "sr_metrics.json", "the test images",
+                               evaluate_upscaler(rrdbnet, scale, channels, test_images))
+
+
+def _write_upscaler_scores(logdir, file_name, heading, summary):
+    path = os.path.join(logdir, file_name)
+    write_metrics_json(path, summary)
+    logger.info(f"\nUpscaler on {heading} ({path}):\n{format_sr_table(summary)}")

@@ -1,0 +1,91 @@
+"""The data of a training run: the dataset `--data` names (the phantom is
+rendered, Kaggle downloaded, on first use), both domains' training slices,
+and the upscaler's training batches and test images."""
+
+import json
+import logging
+import os
+
+import numpy as np
+
+from vaecyclegan.data.domain_slices import load_domain_slices
+from vaecyclegan.data.kaggle import ensure_kaggle_dataset
+from vaecyclegan.data.phantom import write_phantom_dataset
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import atomic_write_text
+from vaecyclegan.io.image_format import list_images
+from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
+from vaecyclegan.upscaler.paired_dataset import make_paired_sr_dataset
+
+logger = logging.getLogger(__name__)
+PHANTOM_MARKER = "phantom.json"
+
+
+def prepare_phantom(data_root, preset, intensity, seed):
+    """Renders the phantom for this preset once; later runs reuse it."""
+    folder = os.path.join(data_root, f"phantom_{preset.image_size}px_seed{seed}")
+    spec = {"size": preset.image_size, "train": preset.phantom_train,
+            "test": preset.phantom_test, "seed": seed,
+            "ct_window_hu": list(intensity.ct_window_hu)}
+    marker = os.path.join(folder, PHANTOM_MARKER)
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            if json.load(f) == spec:
+                return folder
+    logger.info(f"Rendering the head phantom into {folder} ...")
+    write_phantom_dataset(folder, intensity, size=preset.image_size,
+                          num_train=preset.phantom_train, num_test=preset.phantom_test,
+                          seed=seed)
+    atomic_write_text(marker, json.dumps(spec) + "\n")
+    return folder
+
+
+def resolve_data_option(settings, preset, intensity):
+    """The dataset folder `settings.data` names: the phantom (rendered on
+    first use), the Kaggle dataset (downloaded on first use) or a folder;
+    None when `ct_dir` and `mri_dir` alone name the data."""
+    if settings.data == "phantom":
+        if settings.ct_dir and settings.mri_dir:
+            return None
+        return prepare_phantom(settings.data_root, preset, intensity, settings.seed)
+    if settings.data == "kaggle":
+        return ensure_kaggle_dataset(settings.data_root)
+    return settings.data
+
+
+def load_training_domains(folders, intensity, image_size):
+    """Both domains' training slices, `(mri, ct)`, with a summary of what
+    was read."""
+    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size)
+    ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size)
+    logger.info(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
+                f"  MRI ({folders.mri_train}): {mri.describe()}")
+    return mri.slices, ct.slices
+
+
+def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, degradations=(),
+                          sr_pairs=None, loaded=None):
+    """`seed_offset -> dataset` of the upscaler's `(low, high)` batches:
+    real pairs, or both domains' training images degraded. `loaded`: the
+    `(mri, ct)` slices already read, if any."""
+    if sr_pairs is not None:
+        return lambda offset: make_paired_sr_dataset(
+            sr_pairs, preset.sr_patch, scale, preset.sr_batch_size, channels, seed + offset)
+    size = max(preset.image_size, preset.sr_patch)
+    # The translation stage's slices serve when they have this size.
+    if loaded is None or loaded[0].shape[1] != size:
+        loaded = load_training_domains(folders, intensity, size)
+    images = np.concatenate(loaded)
+    return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
+                                          channels, seed + offset, degradations)
+
+
+def upscaler_test_images(folders):
+    """The image files of both test folders (the upscaler's test set)."""
+    paths = []
+    for folder in (folders.ct_test, folders.mri_test):
+        try:
+            paths += list_images(folder) if folder else []
+        except InputError as error:
+            logger.info(f"Upscaler evaluation leaves out {error}")
+    return paths
