@@ -46,7 +46,8 @@ setup(
         # torch is the reference the converter is checked against. It is
         # pinned because this project's machines carry a CPU build of 2.13.0,
         # where a range would pull a CUDA build of several GB.
-        "test": ["pytest>=8,<10", "ruff>=0.6,<1", "tf-keras>=2.16,<2.22", "torch==2.13.0"],
+        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
+                 "tf-keras>=2.16,<2.22", "torch==2.13.0"],
     },
     entry_points={
         "console_scripts": [

@@ -6,7 +6,10 @@ image intensities the way training did. `infer.py` reads it back from
 """
 
 import dataclasses
+import difflib
 import json
+import math
+import numbers
 import os
 
 from vaecyclegan.errors import InputError
@@ -133,29 +136,68 @@ class ModelConfig:
         data["intensity"]["mri_percentiles"] = list(self.intensity.mri_percentiles)
         return {"format_version": CONFIG_FORMAT_VERSION, **data}
 
+    def validate(self):
+        """Checks every field; returns `self`.
+
+        Raises:
+            ValueError: the first field out of place, named as in
+                `config.json` (`generator.filters must be a positive
+                integer, not -8`).
+        """
+        for section, sub_cls in _SUBCONFIGS.items():
+            value = getattr(self, section)
+            if not isinstance(value, sub_cls):
+                raise ValueError(f"{section} must be an object of {_names(sub_cls)}, "
+                                 f"not {_show(value)}")
+            for name, check in _FIELD_CHECKS[section].items():
+                check(getattr(value, name), f"{section}.{name}")
+        _positive_int(self.image_size, "image_size")
+        _positive_int(self.channels, "channels")
+        stride = self.generator.stride
+        if self.image_size % stride:
+            raise ValueError(
+                f"image_size {self.image_size} is not a multiple of the generator's stride "
+                f"{stride} (2 ** generator.num_downsamples = 2 ** "
+                f"{self.generator.num_downsamples})")
+        if not isinstance(self.domains, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in self.domains.items()):
+            raise ValueError(f"domains must be an object of strings (e.g. "
+                             f'{{"source": "MRI", "target": "CT"}}), not {_show(self.domains)}')
+        if not isinstance(self.training, dict):
+            raise ValueError(f"training must be an object, not {_show(self.training)}")
+        return self
+
     @classmethod
     def from_dict(cls, data):
+        """A validated `ModelConfig` from `to_dict`'s dictionary (a parsed
+        `config.json`); missing keys take their defaults.
+
+        Raises:
+            ValueError: an unsupported format version, an unknown key, or a
+                field of the wrong type or out of range (`validate`).
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"the config must be a JSON object, not {_show(data)}")
         data = dict(data)
         version = data.pop("format_version", None)
-        if version != CONFIG_FORMAT_VERSION:
+        if type(version) is not int or version != CONFIG_FORMAT_VERSION:
             raise ValueError(
                 f"config format_version {version!r} is not supported "
                 f"(this vaecyclegan reads version {CONFIG_FORMAT_VERSION})"
             )
-        subconfigs = {
-            "generator": GeneratorConfig,
-            "discriminator": DiscriminatorConfig,
-            "rrdbnet": RRDBNetConfig,
-            "intensity": IntensityConfig,
-        }
-        for key, sub_cls in subconfigs.items():
+        _refuse_unknown_keys(data, cls, "")
+        for key, sub_cls in _SUBCONFIGS.items():
             if key in data:
+                if not isinstance(data[key], dict):
+                    raise ValueError(f"{key} must be an object of {_names(sub_cls)}, "
+                                     f"not {_show(data[key])}")
+                _refuse_unknown_keys(data[key], sub_cls, f"{key}.")
                 data[key] = sub_cls(**data[key])
-        intensity = data.get("intensity")
-        if intensity is not None:
-            intensity.ct_window_hu = tuple(intensity.ct_window_hu)
-            intensity.mri_percentiles = tuple(intensity.mri_percentiles)
-        return cls(**data)
+        config = cls(**data).validate()
+        intensity = config.intensity
+        intensity.ct_window_hu = tuple(intensity.ct_window_hu)
+        intensity.mri_percentiles = tuple(intensity.mri_percentiles)
+        return config
 
     def save(self, weights_dir):
         path = os.path.join(weights_dir, CONFIG_FILENAME)
@@ -169,6 +211,108 @@ class ModelConfig:
             raise InputError(path, "no config.json here; train first or pass --weights-dir")
         try:
             with open(path, encoding="utf-8") as f:
-                return cls.from_dict(json.load(f))
-        except (ValueError, TypeError) as error:
+                data = json.load(f)
+        except ValueError as error:  # JSONDecodeError, UnicodeDecodeError
             raise InputError(path, f"not a vaecyclegan config: {error}") from None
+        except OSError as error:
+            raise InputError(path, f"cannot read it ({error.strerror or error})") from None
+        try:
+            return cls.from_dict(data)
+        except ValueError as error:
+            raise InputError(path, str(error)) from None
+
+
+# Field-by-field checks of `ModelConfig.validate`. Each raises ValueError
+# naming the field as `config.json` spells it. JSON's true and false are
+# Python bools, which are ints: they are refused, as are floats such as 8.0.
+
+def _show(value):
+    """`value` as `config.json` spells it (true, null, "eight")."""
+    try:
+        return json.dumps(list(value) if isinstance(value, tuple) else value)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_number(value):
+    return (isinstance(value, numbers.Real) and not isinstance(value, bool)
+            and math.isfinite(value))
+
+
+def _positive_int(value, name):
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, not {_show(value)}")
+
+
+def _non_negative_int(value, name):
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, not {_show(value)}")
+
+
+def _seed(value, name):
+    # keras.random.SeedGenerator keeps the seed in an int64 variable.
+    if not _is_int(value) or not -2**63 <= value < 2**63:
+        raise ValueError(f"{name} must be an integer (a 64-bit seed), not {_show(value)}")
+
+
+def _upscale_factor(value, name):
+    if not _is_int(value) or value not in (2, 4):
+        raise ValueError(f"{name} must be 2 or 4, not {_show(value)}")
+
+
+def _number_pair(value, name):
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(_is_finite_number(v) for v in value)):
+        raise ValueError(f"{name} must be two finite numbers [low, high], not {_show(value)}")
+    return value
+
+
+def _window(value, name):
+    low, high = _number_pair(value, name)
+    if not low < high:
+        raise ValueError(f"{name} must be [low, high] with low < high, not {_show(value)}")
+
+
+def _percentiles(value, name):
+    low, high = _number_pair(value, name)
+    if not 0 <= low < high <= 100:
+        raise ValueError(f"{name} must be [low, high] with 0 <= low < high <= 100, "
+                         f"not {_show(value)}")
+
+
+_SUBCONFIGS = {
+    "generator": GeneratorConfig,
+    "discriminator": DiscriminatorConfig,
+    "rrdbnet": RRDBNetConfig,
+    "intensity": IntensityConfig,
+}
+
+_FIELD_CHECKS = {
+    "generator": {"filters": _positive_int, "max_filters": _positive_int,
+                  "num_downsamples": _non_negative_int, "num_res_blocks": _non_negative_int,
+                  "latent_channels": _positive_int, "norm_groups": _positive_int,
+                  "seed": _seed},
+    "discriminator": {"filters": _positive_int, "max_filters": _positive_int,
+                      "num_layers": _positive_int, "num_scales": _positive_int,
+                      "norm_groups": _positive_int},
+    "rrdbnet": {"scale": _upscale_factor, "num_feat": _positive_int,
+                "num_block": _positive_int, "num_grow_ch": _positive_int},
+    "intensity": {"ct_window_hu": _window, "mri_percentiles": _percentiles},
+}
+
+
+def _names(cls):
+    return ", ".join(field.name for field in dataclasses.fields(cls))
+
+
+def _refuse_unknown_keys(data, cls, prefix):
+    known = [field.name for field in dataclasses.fields(cls)]
+    for key in data:
+        if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {prefix}{close[0]}?" if close else f"known: {', '.join(known)}"
+            raise ValueError(f"unknown key {prefix}{key} ({hint})")

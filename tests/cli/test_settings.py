@@ -49,6 +49,8 @@ def test_options_reach_the_settings():
     ({"precision": "float8"}, "--precision"),
     ({"sr_degradations": ["jpeg"]}, "--sr-degradations"),
     ({"best_metric": "dice"}, "--best-metric"),
+    ({"image_size": 30}, "--image-size 30 is not a multiple of the quick generator's stride 8"),
+    ({"image_size": 18, "preset": "smoke"}, "use 16 or 20"),
 ])
 def test_train_settings_name_the_option_out_of_range(changes, option):
     with pytest.raises(ValueError, match=option):
@@ -90,3 +92,27 @@ def test_the_command_line_turns_a_bad_value_into_a_usage_error(tmp_path, capsys)
     assert stopped.value.code == 2
     assert "--steps must be positive" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_a_size_the_generator_cannot_take_stops_before_anything_is_written(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        train_main(["--image-size", "30", "--logdir", str(tmp_path / "run"),
+                    "--data-root", str(tmp_path / "data")])
+    assert stopped.value.code == 2
+    assert "--image-size 30 is not a multiple" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    # The upscaler alone trains no generator: any size is accepted there.
+    dataclasses.replace(TrainSettings(), image_size=30, stage="sr").validate()
+
+
+def test_undecodable_paths_print_as_escapes_in_options_and_logs(capsys):
+    import logging
+    import os
+
+    from vaecyclegan.cli.common import print_options
+
+    name = os.fsdecode(b"/data/caf\xe9")
+    print_options(train_parser(), train_parser().parse_args(["--data", name]))
+    logging.getLogger("vaecyclegan.test").info(f"Dataset {name}")
+    out = capsys.readouterr().out
+    assert "/data/caf\\xe9" in out and out.count("/data/caf\\xe9") == 2

@@ -1,8 +1,10 @@
 """The Kaggle download, driven through a stand-in for the Kaggle client
 that serves a local zip."""
 
+import io
 import os
 import shutil
+import struct
 import zipfile
 
 import numpy as np
@@ -114,3 +116,169 @@ def test_train_data_kaggle_downloads_once_then_reuses(tmp_path, monkeypatch):
     first = ensure_kaggle_dataset(str(tmp_path / "data"), client_factory=lambda: api)
     second = ensure_kaggle_dataset(str(tmp_path / "data"), client_factory=lambda: api)
     assert first == second and len(api.requests) == 1
+
+
+# Zip bombs: limits read from the central directory before anything is
+# extracted, and a byte count during the extraction itself.
+
+def _bomb_zip(tmp_path, entries=5_000, entry_bytes=300 * 2**20 // 5_000):
+    """The classic bomb: many small entries of zeros (default: 5,000 of
+    61 KiB, 300 MiB in all, in a zip of under 1 MiB), built in memory."""
+    buffer = io.BytesIO()
+    zeros = bytes(entry_bytes)
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
+        for index in range(entries):
+            archive.writestr(f"trainA/{index:04d}.png", zeros)
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(buffer.getvalue())
+    return path
+
+
+def test_a_zip_bomb_of_many_small_entries_is_refused_before_extracting(tmp_path):
+    bomb = _bomb_zip(tmp_path)
+    assert os.path.getsize(bomb) < 2**20
+    with zipfile.ZipFile(bomb) as archive:
+        assert sum(e.file_size for e in archive.infolist()) > 300 * 2**20 - 5_000
+    api = StandInKaggleApi(bomb)
+    data = tmp_path / "data"
+    with pytest.raises(InputError) as error:
+        kaggle_dataset.download_kaggle_dataset(str(data), client_factory=lambda: api)
+    message = str(error.value)
+    assert "refusing a possible zip bomb before extracting anything" in message
+    assert "5,000 entries), over the limit of 200" in message and "--max-ratio" in message
+    assert os.listdir(data) == []  # nothing extracted, no staging or download folder left
+
+
+def test_one_large_entry_of_zeros_among_images_is_refused_by_its_own_ratio(tmp_path):
+    # 8 MB of zeros (deflated about 1,000-fold) beside 200 kB of incompressible
+    # data: the archive's overall ratio stays near 40, the entry's does not.
+    path = _dataset_zip(tmp_path, [("Dataset/noise.bin", os.urandom(200_000)),
+                                   ("Dataset/images/trainA/blank.png", bytes(8_000_000))])
+    _rezip_deflated(path)
+    with zipfile.ZipFile(path) as archive:
+        entries = archive.infolist()
+    assert sum(e.file_size for e in entries) / sum(e.compress_size for e in entries) < 200
+    with pytest.raises(InputError, match=r"entry 'Dataset/images/trainA/blank.png' expands "
+                       r"[\d,]+-fold \(.* to 8.0 MB\), over the limit of 200"):
+        kaggle_dataset.install_zip(str(path), str(tmp_path / "data"))
+    assert os.listdir(tmp_path / "data") == []
+
+
+def _rezip_deflated(path):
+    """Rewrites the zip with every entry deflated."""
+    with zipfile.ZipFile(path) as archive:
+        contents = [(info.filename, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in contents:
+            archive.writestr(name, data)
+
+
+def test_total_size_and_entry_count_limits_and_the_options_that_raise_them(tmp_path, capsys):
+    # 11 images plus one stored (uncompressed) 1.5 MB entry: ratio about 1.
+    served = _dataset_zip(tmp_path, [("Dataset/readme.bin", os.urandom(1_500_000))])
+    out = str(tmp_path / "a")
+    assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
+                               "--max-unzipped-gb", "0.001"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {served}: expands to 1.5 MB, over the limit of 0.001 GB: refusing "
+                   "a possible zip bomb before extracting anything (if you trust this archive, "
+                   "raise the limit with `vaecyclegan-data download --max-unzipped-gb`)"]
+    assert os.listdir(out) == []
+    assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
+                               "--max-entries", "11"]) == 2
+    assert "12 entries, over the limit of 11" in capsys.readouterr().err
+    assert os.listdir(out) == []
+    # The defaults let it through, and so do raised limits.
+    assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
+                               "--max-unzipped-gb", "0.002", "--max-entries", "12"]) == 0
+    assert os.listdir(out) == ["ct-to-mri-cgan"]
+
+
+def test_max_ratio_option_lets_a_trusted_compressible_archive_in(tmp_path, capsys):
+    # The dataset's images plus 40 entries of 100 kB zeros (each under the
+    # 1 MiB below which entries are judged only in the archive's total):
+    # about 400-fold overall.
+    served = _dataset_zip(tmp_path, [(f"Dataset/zeros/{i}.bin", bytes(100_000))
+                                     for i in range(40)])
+    _rezip_deflated(served)
+    with zipfile.ZipFile(served) as archive:
+        entries = archive.infolist()
+    assert 300 < sum(e.file_size for e in entries) / sum(e.compress_size for e in entries) < 1000
+    out = str(tmp_path / "data")
+    assert run_cli(data_main, ["download", "--out", out, "--zip", str(served)]) == 2
+    assert "--max-ratio" in capsys.readouterr().err
+    assert os.listdir(out) == []
+    assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
+                               "--max-ratio", "1000"]) == 0
+    assert os.listdir(out) == ["ct-to-mri-cgan"]
+
+
+@pytest.mark.parametrize("option", ["--max-unzipped-gb", "--max-ratio", "--max-entries"])
+def test_limit_options_must_be_positive(tmp_path, capsys, option):
+    with pytest.raises(SystemExit) as exit_:
+        data_main(["download", "--out", str(tmp_path), option, "0"])
+    assert exit_.value.code == 2 and "must be positive" in capsys.readouterr().err
+
+
+def test_the_defaults_fit_the_kaggle_dataset_with_room():
+    # A central directory shaped like the real dataset's (about 360 MB of
+    # JPEGs in some 6,000 entries, deflated by a few percent at most) passes;
+    # checked on ZipInfo records alone, with no bytes behind them.
+    limits = kaggle_dataset.ZipLimits()
+    assert (limits.max_unzipped_gb, limits.max_ratio, limits.max_entries) == (20, 200, 100_000)
+    entries = []
+    for index in range(6_000):
+        entry = zipfile.ZipInfo(f"Dataset/images/trainA/{index}.jpg")
+        entry.file_size, entry.compress_size = 62_000, 60_000
+        entries.append(entry)
+    kaggle_dataset.check_zip_limits("kaggle.zip", entries, limits)
+    with pytest.raises(InputError, match="100,001 entries, over the limit of 100,000"):
+        kaggle_dataset.check_zip_limits("many.zip", entries * 16 + entries[:4_001], limits)
+
+
+def _lie_about_sizes(path, claimed):
+    """Sets every central directory record's uncompressed size to `claimed`."""
+    data = bytearray(path.read_bytes())
+    start = data.find(b"PK\x01\x02")
+    while start != -1:
+        struct.pack_into("<I", data, start + 24, claimed)
+        start = data.find(b"PK\x01\x02", start + 4)
+    path.write_bytes(bytes(data))
+
+
+def test_a_central_directory_that_understates_the_sizes_is_caught_while_extracting(tmp_path):
+    # 3 entries of 2 MB of zeros, listed as 4 kB each: the directory passes
+    # the limits, the data does not match it.
+    path = _bomb_zip(tmp_path, entries=3, entry_bytes=2_000_000)
+    _lie_about_sizes(path, 4_000)
+    with zipfile.ZipFile(path) as archive:
+        assert [e.file_size for e in archive.infolist()] == [4_000] * 3
+    with pytest.raises(InputError, match="cannot extract entry 'trainA/0000.png'"):
+        kaggle_dataset.install_zip(str(path), str(tmp_path / "data"))
+    assert os.listdir(tmp_path / "data") == []
+
+
+def test_the_extraction_stops_at_the_limit_even_if_the_directory_check_is_passed(
+        tmp_path, monkeypatch):
+    # Whatever a reader lets through, the bytes written are counted: with the
+    # central directory check out of the way, 10 entries of 300 kB stop at
+    # the 1 MB limit, and nothing stays behind.
+    path = _bomb_zip(tmp_path, entries=10, entry_bytes=300_000)
+    monkeypatch.setattr(kaggle_dataset, "check_zip_limits", lambda *args: None)
+    written = []
+    real_open = open
+
+    def counting_open(file, mode="r", *args, **kwargs):
+        handle = real_open(file, mode, *args, **kwargs)
+        if "w" in mode and str(file).startswith(str(tmp_path / "data")):
+            written.append(file)
+        return handle
+
+    monkeypatch.setattr("builtins.open", counting_open)
+    with pytest.raises(InputError, match="extraction reached the limit of 0.001 GB although "
+                       "the central directory lists less: stopped and removed what was "
+                       "extracted"):
+        kaggle_dataset.install_zip(str(path), str(tmp_path / "data"),
+                                   kaggle_dataset.ZipLimits(max_unzipped_gb=0.001))
+    assert len(written) == 4  # the fourth entry passes 1 MB: no fifth is opened
+    assert os.listdir(tmp_path / "data") == []

@@ -1,13 +1,33 @@
-"""Reading DICOM, on the real files pydicom ships; translating it is in
-tests/integration/test_dicom.py."""
+"""Reading DICOM, on the real files pydicom ships (and copies of them with
+their headers broken); translating it is in tests/integration/test_dicom.py
+and tests/integration/test_dicom_bad_input.py."""
 
+
+import contextlib
+import os
+import pathlib
+import random
+import signal
+import warnings
 
 import numpy as np
 import pydicom
+import pytest
 from pydicom.data import get_testdata_file
+from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
+from pydicom.tag import Tag
 
 from tests.harness import dicom_series_folder
-from vaecyclegan.io.dicom_format import is_dicom_file, read_dicom_series
+from vaecyclegan.config import IntensityConfig
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.dicom_format import (
+    MODALITY,
+    group_series,
+    is_dicom_file,
+    read_dicom_series,
+    write_dicom_series,
+)
 from vaecyclegan.io.formats import find_scan_sources
 
 
@@ -29,3 +49,286 @@ def test_a_series_folder_is_one_scan_sorted_by_position(tmp_path):
     marks = scan.values[:, 0, 0] + 1024
     np.testing.assert_array_equal(marks, [0, 100, 200])
     assert scan.source.file_names == ["IM0003", "IM0002", "IM0001"]
+
+
+# --- Bad DICOM: every file that cannot be translated is one InputError. ---
+#
+# The bad files are pydicom's CT_small and MR_small with tags set. Values
+# pydicom would refuse to set are written as raw elements (their bytes as
+# they would sit in the file), so that the file holds exactly the bad text.
+
+CT_SMALL = get_testdata_file("CT_small.dcm")
+MR_SMALL = get_testdata_file("MR_small.dcm")
+RESCALE_REQUIRED = "a CT slice needs RescaleSlope and RescaleIntercept to give Hounsfield units"
+
+
+def _raw(keyword, text):
+    """A raw element holding `text` (bytes) under `keyword`'s VR."""
+    value = text + b" " * (len(text) % 2)
+    tag = Tag(keyword)
+    return RawDataElement(tag, dictionary_VR(tag), len(value), value, 0, False, True)
+
+
+def _bad_dicom(tmp_path, source=CT_SMALL, name="bad.dcm", delete=(), raw=None, **values):
+    """A copy of `source` with `values` set, `raw` (keyword: bytes) set as
+    raw element bytes and `delete` removed; returns its path."""
+    dataset = pydicom.dcmread(source)
+    for keyword in delete:
+        delattr(dataset, keyword)
+    for keyword, value in values.items():
+        setattr(dataset, keyword, value)
+    for keyword, text in (raw or {}).items():
+        dataset[Tag(keyword)] = _raw(keyword, text)
+    path = tmp_path / name
+    dataset.save_as(path, enforce_file_format=True)
+    return str(path)
+
+
+def _refused(path, domain, *fragments):
+    """Reading `path` raises one InputError line that names the file and
+    holds each fragment, and leaves the file as it was."""
+    before = pathlib.Path(path).read_bytes()
+    with pytest.raises(InputError) as caught:
+        read_dicom_series([path], domain, os.path.basename(path))
+    message = str(caught.value)
+    assert "\n" not in message and "\r" not in message, message
+    assert message.startswith(f"{path}: "), message
+    for fragment in fragments:
+        assert fragment in message, message
+    assert pathlib.Path(path).read_bytes() == before
+    return message
+
+
+@pytest.mark.parametrize("changes, message", [
+    # The rescale: once run outside the reader's checks (TypeError, numpy's
+    # _UFuncNoLoopError), or silently wrong (NaN: an all-zero MR; slope 0;
+    # no intercept: HU 1,024 too high).
+    ({"raw": {"RescaleSlope": b""}}, f"RescaleSlope is empty: {RESCALE_REQUIRED}"),
+    ({"raw": {"RescaleSlope": b"abc"}}, f"RescaleSlope abc is not a number: {RESCALE_REQUIRED}"),
+    ({"raw": {"RescaleSlope": b"NaN"}}, "RescaleSlope is NaN, not a finite number"),
+    ({"raw": {"RescaleIntercept": b"-inf"}}, "RescaleIntercept is -inf, not a finite number"),
+    ({"raw": {"RescaleSlope": b"0"}}, "RescaleSlope is 0: every pixel would get the same value"),
+    ({"raw": {"RescaleSlope": b"1\\2"}}, "RescaleSlope holds 2 values ('1\\\\2'), not one"),
+    ({"raw": {"RescaleSlope": b"1e300"}},
+     "rescaled values overflow (RescaleSlope 1e300, RescaleIntercept -1024)"),
+    ({"delete": ["RescaleIntercept"]}, f"RescaleIntercept missing: {RESCALE_REQUIRED} "
+                                       "(the CT Image IOD requires both)"),
+    ({"delete": ["RescaleSlope"]}, f"RescaleSlope missing: {RESCALE_REQUIRED}"),
+    # NumberOfFrames: badVR.dcm's "1A" once raised ValueError from int().
+    ({"raw": {"NumberOfFrames": b"1A"}}, "NumberOfFrames 1A is not a whole number"),
+    ({"raw": {"NumberOfFrames": b"0"}}, "NumberOfFrames is 0: a slice needs at least one frame"),
+    ({"raw": {"NumberOfFrames": b"3"}}, "multi-frame DICOM is not supported"),
+    # Modalities other than CT and MR.
+    ({"Modality": "SEG"}, "Modality SEG: only CT and MR slices can be translated"),
+    ({"Modality": "PT"}, "Modality PT: only CT and MR slices can be translated"),
+    ({"Modality": "OT"}, "Modality OT: only CT and MR slices can be translated"),
+    ({"delete": ["Modality"], "SOPClassUID": "1.2.840.10008.5.1.4.1.1.7"},
+     "no Modality (SOP class 1.2.840.10008.5.1.4.1.1.7): only CT and MR slices"),
+    # Pixel description.
+    ({"SamplesPerPixel": 3}, "colour DICOM (MONOCHROME2): CT and MR slices are monochrome"),
+    ({"PhotometricInterpretation": "PALETTE COLOR"},
+     "PhotometricInterpretation 'PALETTE COLOR': CT and MR slices are monochrome (MONOCHROME1 "
+     "or MONOCHROME2)"),
+    ({"delete": ["PhotometricInterpretation"]}, "PhotometricInterpretation missing"),
+    ({"BitsAllocated": 12}, "BitsAllocated is 12: only 8, 16 or 32 bits per pixel are read"),
+    ({"BitsStored": 0}, "BitsStored is 0, outside 1..16 (BitsAllocated)"),
+    ({"BitsStored": 20}, "BitsStored is 20, outside 1..16 (BitsAllocated)"),
+    ({"BitsStored": 1}, "1-bit pixel data is a mask (a segmentation), not a CT or MR image"),
+    ({"PixelRepresentation": 2}, "PixelRepresentation is 2: 0 (unsigned) or 1 (signed)"),
+    ({"delete": ["BitsAllocated"]}, "BitsAllocated missing"),
+    ({"Rows": 0}, "Rows 0, Columns 128: a slice needs at least one row and one column"),
+    ({"raw": {"Rows": b"\x80\x00\x80\x00"}}, "Rows holds 2 values ('128\\\\128'), not one"),
+    # Geometry the reader sorts by and the writer copies.
+    ({"raw": {"ImagePositionPatient": b"1\\2"}},
+     "ImagePositionPatient '1\\\\2' is not 3 finite numbers"),
+    ({"raw": {"ImageOrientationPatient": b"1\\0\\0\\0\\1\\x"}},
+     "ImageOrientationPatient '1\\\\0\\\\0\\\\0\\\\1\\\\x' is not 6 finite numbers"),
+    ({"raw": {"SliceThickness": b"abc"}}, "SliceThickness abc cannot be copied into the result"),
+])
+def test_a_ct_slice_the_header_contradicts_is_refused_in_one_line(tmp_path, changes, message):
+    path = _bad_dicom(tmp_path, **changes)
+    _refused(path, "ct", message)
+
+
+def test_a_ct_slice_with_a_bad_rescale_is_refused_in_either_direction(tmp_path):
+    # The modality check comes first for the other direction; the rescale
+    # is checked whatever the direction asks once the modality fits.
+    path = _bad_dicom(tmp_path, raw={"RescaleSlope": b"abc"})
+    _refused(path, "mri", "Modality is CT, this direction translates MR input")
+
+
+def test_pydicoms_bad_vr_file_is_one_input_error():
+    # badVR.dcm: an RT dose with NumberOfFrames "1A"; refused for what it is.
+    path = get_testdata_file("badVR.dcm")
+    _refused(path, "mri", "Modality RTDOSE: only CT and MR slices can be translated")
+    _refused(path, "ct", "Modality RTDOSE")
+
+
+def _packed_mask(rows, columns):
+    mask = np.zeros((rows, columns), np.uint8)
+    mask[32:96, 32:96] = 1
+    return np.packbits(mask.ravel(), bitorder="little").tobytes()
+
+
+@pytest.mark.parametrize("domain", ["ct", "mri"])
+def test_a_one_bit_segmentation_is_not_translated_as_an_image(tmp_path, domain):
+    seg = dict(BitsAllocated=1, BitsStored=1, HighBit=0, PixelRepresentation=0,
+               PixelData=_packed_mask(128, 128), delete=["RescaleSlope", "RescaleIntercept"])
+    _refused(_bad_dicom(tmp_path, name="seg.dcm", Modality="SEG", **seg), domain,
+             "Modality SEG: only CT and MR slices can be translated")
+    modality = {"ct": "CT", "mri": "MR"}[domain]
+    _refused(_bad_dicom(tmp_path, name="mask.dcm", Modality=modality, **seg), domain,
+             "1-bit pixel data is a mask (a segmentation), not a CT or MR image")
+
+
+def test_mr_rescale_is_checked_when_present_and_applied(tmp_path):
+    stored = pydicom.dcmread(MR_SMALL).pixel_array.astype(np.float32)
+    _refused(_bad_dicom(tmp_path, MR_SMALL, raw={"RescaleSlope": b"abc"}), "mri",
+             "RescaleSlope abc is not a number")
+    _refused(_bad_dicom(tmp_path, MR_SMALL, raw={"RescaleSlope": b"0", "RescaleIntercept": b"0"}),
+             "mri", "RescaleSlope is 0")
+    _refused(_bad_dicom(tmp_path, MR_SMALL, raw={"RescaleSlope": b"1", "RescaleIntercept": b"nan"}),
+             "mri", "RescaleIntercept is nan, not a finite number")
+    _refused(_bad_dicom(tmp_path, MR_SMALL, raw={"RescaleSlope": b""}), "mri",
+             "RescaleSlope is empty")
+    path = _bad_dicom(tmp_path, MR_SMALL, name="scaled.dcm",
+                      raw={"RescaleSlope": b"2", "RescaleIntercept": b"10"})
+    scan = read_dicom_series([path], "mri", "scaled.dcm")
+    assert scan.units == "signal"
+    np.testing.assert_array_equal(scan.values[0], stored * 2 + 10)
+    # Only a slope: applied, with intercept 0 (pydicom would skip both).
+    path = _bad_dicom(tmp_path, MR_SMALL, name="slope.dcm", raw={"RescaleSlope": b"3"})
+    np.testing.assert_array_equal(read_dicom_series([path], "mri", "s").values[0], stored * 3)
+    # None: the stored values.
+    np.testing.assert_array_equal(read_dicom_series([MR_SMALL], "mri", "m").values[0], stored)
+
+
+def test_monochrome1_ct_is_read_in_hounsfield_units_as_monochrome2(tmp_path):
+    # MONOCHROME1 only says how to display: CT values stay HU.
+    path = _bad_dicom(tmp_path, PhotometricInterpretation="MONOCHROME1")
+    expected = read_dicom_series([CT_SMALL], "ct", "CT_small.dcm").values
+    np.testing.assert_array_equal(read_dicom_series([path], "ct", "m1").values, expected)
+
+
+def test_monochrome1_mr_is_flipped_to_look_as_a_viewer_shows_it(tmp_path):
+    # MR values are grey levels: flipped over their range (MR_small: signed
+    # 16 bits stored, -32768..32767), the bright structures stay bright.
+    path = _bad_dicom(tmp_path, MR_SMALL, PhotometricInterpretation="MONOCHROME1")
+    stored = pydicom.dcmread(MR_SMALL).pixel_array.astype(np.float32)
+    values = read_dicom_series([path], "mri", "m1").values[0]
+    np.testing.assert_array_equal(values, (-32768 + 32767) - stored)
+    unsigned = _bad_dicom(tmp_path, MR_SMALL, name="u.dcm", PhotometricInterpretation="MONOCHROME1",
+                          PixelRepresentation=0, BitsStored=12, HighBit=11)
+    pixels = pydicom.dcmread(unsigned).pixel_array.astype(np.float32)
+    np.testing.assert_array_equal(read_dicom_series([unsigned], "mri", "u").values[0],
+                                  4095 - pixels)
+
+
+def test_missing_modality_falls_back_on_the_sop_class(tmp_path):
+    path = _bad_dicom(tmp_path, delete=["Modality"])
+    assert read_dicom_series([path], "ct", "no modality").units == "hu"
+    _refused(path, "mri", "Modality is CT, this direction translates MR input")
+
+
+def test_pydicom_warnings_turned_errors_still_give_the_one_line(tmp_path):
+    # "1A" makes pydicom warn (invalid IS); under -W error that warning
+    # would be raised from inside pydicom.
+    path = _bad_dicom(tmp_path, raw={"NumberOfFrames": b"1A"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _refused(path, "ct", "NumberOfFrames 1A is not a whole number")
+        scan = read_dicom_series([CT_SMALL], "ct", "CT_small.dcm")
+    assert scan.values.shape == (1, 128, 128)
+
+
+@contextlib.contextmanager
+def _deadline(seconds):
+    """Fails the test instead of hanging past `seconds`."""
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def test_is_dicom_file_and_group_series_survive_anything(tmp_path):
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "empty.dcm").write_bytes(b"")
+    (tmp_path / "text.dcm").write_text("not DICOM\n")
+    (tmp_path / "noise").write_bytes(np.random.default_rng(0).bytes(4096))
+    (tmp_path / "short").write_bytes(b"DICM")
+    os.mkfifo(tmp_path / "pipe")  # opening it would block: never opened
+    paths = [str(tmp_path / name) for name in
+             ("folder", "empty.dcm", "text.dcm", "noise", "short", "pipe", "missing")]
+    with _deadline(10):  # a reader that opened the pipe would wait forever
+        for path in paths + [str(tmp_path / "nul\0byte"), ""]:
+            assert is_dicom_file(path) in (True, False)
+        groups = group_series(paths)
+        for path in paths:
+            with pytest.raises(InputError) as caught:
+                read_dicom_series([path], "ct", "x")
+            assert "\n" not in str(caught.value)
+    assert groups == [[path] for path in paths]
+    assert is_dicom_file(str(tmp_path / "text.dcm")) and not is_dicom_file(str(tmp_path / "pipe"))
+
+
+def _mutations(seed, count):
+    """`count` copies of CT_small and MR_small with values, value lengths,
+    VRs or bytes of their header elements broken, deterministically."""
+    rng = random.Random(seed)
+    sources = []
+    for source in (CT_SMALL, MR_SMALL):
+        dataset = pydicom.dcmread(source)
+        tells = [getattr(dataset.get_item(tag), "value_tell", None) for tag in dataset.keys()]
+        sources.append((pathlib.Path(source).read_bytes(), [tell for tell in tells if tell]))
+    values = [b"", b" ", b"abc", b"NaN", b"inf", b"0", b"1\\2", b"\x00\x00", b"\xff\xff",
+              b"\xff\xff\xff\xff", b"1e999", b"\\", b"MONOCHROME1", b"SEG ", b"RGB ",
+              b"\x01\x00", b"\x20\x00", b"\x0c\x00", b"\x01\x80"]
+    for _ in range(count):
+        data, tells = rng.choice(sources)
+        data = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            tell, kind = rng.choice(tells), rng.random()
+            if kind < 0.4:
+                value = rng.choice(values)
+                data[tell:tell + len(value)] = value
+            elif kind < 0.6:  # the 2-byte length of an explicit-VR element
+                data[tell - 2:tell] = bytes(rng.randrange(256) for _ in range(2))
+            elif kind < 0.8:
+                data[tell + rng.randrange(4)] = rng.randrange(256)
+            else:
+                data[tell - 4:tell - 2] = rng.choice([b"UN", b"SQ", b"OB", b"US", b"DS", b"XX"])
+        if rng.random() < 0.1:
+            data = data[:rng.randrange(len(data))]
+        yield bytes(data)
+
+
+def test_broken_headers_end_as_one_input_error_or_a_clean_read(tmp_path):
+    read = refused = 0
+    for index, data in enumerate(_mutations(seed=7, count=300)):
+        path = tmp_path / f"m{index:03d}.dcm"
+        path.write_bytes(data)
+        assert is_dicom_file(str(path))
+        assert group_series([str(path)]) == [[str(path)]]
+        domain = "ct" if index % 2 else "mri"
+        try:
+            scan = read_dicom_series([str(path)], domain, path.name)
+        except InputError as error:
+            assert "\n" not in str(error) and str(error).startswith(f"{path}: ")
+            refused += 1
+        else:
+            assert np.isfinite(scan.values).all()
+            out = tmp_path / f"out{index:03d}"
+            out.mkdir()
+            other = "mri" if domain == "ct" else "ct"
+            write_dicom_series(str(out), scan, np.zeros(scan.values.shape, np.float32), other,
+                               IntensityConfig(), "test")
+            assert pydicom.dcmread(out / path.name).Modality == MODALITY[other]
+            read += 1
+        assert path.read_bytes() == data
+    assert read > 20 and refused > 100, (read, refused)

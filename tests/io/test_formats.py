@@ -1,8 +1,11 @@
 """The format registry: which format claims which file, how a folder becomes
 scans, and what each format writes for deviation maps."""
 
+import io
 import os
+import pathlib
 import shutil
+import signal
 
 import cv2
 import nibabel as nib
@@ -13,6 +16,7 @@ from pydicom.data import get_testdata_file
 
 from tests.harness import write_ct_series
 from vaecyclegan.config import IntensityConfig
+from vaecyclegan.errors import InputError
 from vaecyclegan.io.dicom_format import DicomFormat
 from vaecyclegan.io.formats import (
     FORMATS,
@@ -196,3 +200,91 @@ def test_write_result_goes_back_to_the_input_format(files, tmp_path):
         assert written[source.kind] == source.output_names()
     assert written == {"image": ["a.png"], "nifti": ["v.nii.gz"], "dicom": ["ct.dcm"]}
     assert pydicom.dcmread(tmp_path / "dicom" / "ct.dcm").Modality == "MR"
+
+
+# -- paths of any bytes, and files that are not regular ----------------------------------
+
+def _fsname(folder, name):
+    """The str Python holds for the file `name` (bytes) in `folder`."""
+    return os.fsdecode(os.path.join(os.fsencode(folder), name))
+
+
+def test_input_error_shows_any_name_on_one_printable_line():
+    path = _fsname("/scans", b"caf\xe9\n\x1b[31mred.png")
+    error = InputError(path, "first line\nsecond line\r\u2028third")
+    assert error.path == "/scans/caf\\xe9\\n\\x1b[31mred.png"
+    assert error.problem == "first line\\nsecond line\\r\\u2028third"
+    assert str(error) == f"{error.path}: {error.problem}"
+    assert len(f"error: {error}".splitlines()) == 1
+    strict = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    print(f"error: {error}", file=strict)  # raised UnicodeEncodeError before
+    strict.flush()
+    # Bytes and path-likes are shown as names, readable names as they are.
+    assert InputError(b"/a/\xff.nii", "x").path == "/a/\\xff.nii"
+    assert InputError(pathlib.Path("/a/t\u00eate é.png"), "y").path == "/a/t\u00eate é.png"
+    assert str(InputError("/a/b.png", "tab\there")) == "/a/b.png: tab\\there"
+
+
+def test_a_folder_with_undecodable_names_lists_and_reads_them(tmp_path):
+    root = os.fsencode(tmp_path)
+    ok, encoded = cv2.imencode(".png", np.full((16, 24), 90, np.uint8))
+    with open(os.path.join(root, b"caf\xe9.png"), "wb") as f:
+        f.write(encoded.tobytes())
+    _nifti(_fsname(tmp_path, b"\xfftete.nii.gz"))
+    write_ct_series(str(tmp_path), [os.fsdecode(b"IM\xe90001")])
+    sources = find_scan_sources(str(tmp_path))
+    assert [(s.kind, os.fsencode(s.name)) for s in sources] == [
+        ("image", b"caf\xe9.png"), ("nifti", b"\xfftete.nii.gz"), ("dicom", b"IM\xe90001")]
+    shapes = [read_scan(source, "ct").values.shape for source in sources]
+    assert shapes == [(1, 16, 24), (3, 24, 20), (1, 128, 128)]
+    assert [os.fsencode(n) for s in sources for n in s.output_names()] == [
+        b"caf\xe9.png", b"\xfftete.nii.gz", b"IM\xe90001"]
+    assert find_scan_sources(os.fsencode(tmp_path))[0].paths == sources[0].paths  # bytes path
+
+
+@pytest.mark.parametrize("name", ["scan.png", "scan.nii.gz", "IM0001", "scan.dcm"])
+def test_a_named_pipe_is_not_a_regular_file_and_is_never_opened(tmp_path, name):
+    os.mkfifo(tmp_path / name)
+
+    def blocked(signum, frame):
+        raise AssertionError("the named pipe was opened")
+
+    previous = signal.signal(signal.SIGALRM, blocked)
+    signal.alarm(20)  # the DICOM check opened an extensionless pipe and waited
+    try:
+        with pytest.raises(InputError) as caught:
+            [source] = find_scan_sources(str(tmp_path / name))
+            read_scan(source, "ct")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert str(caught.value) == f"{tmp_path / name}: not a regular file but a named pipe (FIFO)"
+
+
+def test_pipes_and_sockets_in_a_folder_are_left_out(tmp_path):
+    _png(tmp_path / "a.png")
+    os.mkfifo(tmp_path / "b.png")
+    os.mkfifo(tmp_path / "IM0001")
+    os.mkdir(tmp_path / "c.nii")
+    sources = find_scan_sources(str(tmp_path))
+    assert [s.name for s in sources] == ["a.png"]
+
+
+def test_special_files_and_folders_given_as_a_file(tmp_path):
+    with pytest.raises(InputError, match="not a regular file but a character device"):
+        find_scan_sources("/dev/null")
+    with pytest.raises(InputError, match="absent.png: input not found"):
+        find_scan_sources(str(tmp_path / "absent.png"))
+    with pytest.raises(InputError, match="not a regular file but a folder"):
+        read_scan(ScanSource("nifti", [str(tmp_path)], "x"), "ct")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not stop root")
+def test_a_folder_that_cannot_be_listed_is_one_error(tmp_path):
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o300)  # enter, but not list
+    try:
+        with pytest.raises(InputError, match="folder cannot be listed"):
+            find_scan_sources(str(locked))
+    finally:
+        locked.chmod(0o700)

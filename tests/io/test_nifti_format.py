@@ -1,13 +1,17 @@
 """NIfTI volumes: slices in display orientation, affine and header kept."""
 
 import gzip
+import os
+import struct
 
 import nibabel as nib
 import numpy as np
+import pytest
 from nibabel.orientations import aff2axcodes
 
 from tests.harness import LAS_AFFINE
 from vaecyclegan.config import IntensityConfig
+from vaecyclegan.errors import InputError
 from vaecyclegan.io.nifti_format import read_nifti, write_nifti
 
 AFFINE = np.array(LAS_AFFINE)
@@ -56,3 +60,150 @@ def test_slices_are_cut_in_radiological_display_orientation(tmp_path):
     assert (k, row, col) == (2, 47, 0)
     coronal = read_nifti(str(tmp_path / "v.nii"), "ct", axis="coronal")
     assert coronal.values.shape == (48, 10, 40)
+
+
+# -- files that cannot be read as one scalar volume -------------------------------------
+
+def _header_bytes(volume, **fields):
+    """A NIfTI file of `volume` with header fields set as given (written as
+    they are, past nibabel's own checks)."""
+    image = nib.Nifti1Image(volume, AFFINE)
+    data = bytearray(image.to_bytes())
+    offsets = {"datatype": (70, "<h"), "bitpix": (72, "<h"), "scl_slope": (112, "<f"),
+               "scl_inter": (116, "<f")}
+    for name, value in fields.items():
+        offset, layout = offsets[name]
+        struct.pack_into(layout, data, offset, value)
+    return bytes(data)
+
+
+def _refused(path, *fragments):
+    with pytest.raises(InputError) as caught:
+        read_nifti(str(path), "ct")
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message, message
+    for fragment in fragments:
+        assert fragment in message, message
+    return message
+
+
+def test_a_volume_with_a_zero_dimension_is_refused(tmp_path):
+    # It used to give zero slices, and a "zero-size array" crash later on.
+    nib.save(nib.Nifti1Image(np.zeros((32, 32, 0), np.int16), AFFINE), str(tmp_path / "z.nii"))
+    _refused(tmp_path / "z.nii", "volume is 32x32x0", "zero size")
+    nib.save(nib.Nifti1Image(np.zeros((0, 32, 4), np.float32), AFFINE), str(tmp_path / "y.nii.gz"))
+    _refused(tmp_path / "y.nii.gz", "volume is 0x32x4")
+
+
+def test_an_unknown_data_type_code_is_refused_quietly(tmp_path, capfd):
+    # nibabel raised HeaderDataError, and logged a line of its own to stderr.
+    (tmp_path / "t.nii").write_bytes(_header_bytes(np.ones((16, 16, 3), np.int16),
+                                                   datatype=1234))
+    _refused(tmp_path / "t.nii", "data type code 1234")
+    assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("dtype, label", [
+    (np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1")]), "RGB (code 128)"),
+    (np.dtype([("R", "u1"), ("G", "u1"), ("B", "u1"), ("A", "u1")]), "RGBA (code 2304)"),
+    (np.complex64, "complex64 (code 32)"),
+    (np.complex128, "complex128 (code 1792)"),
+])
+def test_voxels_that_are_not_one_number_are_refused_naming_the_type(tmp_path, dtype, label):
+    # RGB24 ended in numpy's DTypePromotionError; complex lost its imaginary part.
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 3), dtype), AFFINE), str(tmp_path / "c.nii"))
+    _refused(tmp_path / "c.nii", f"voxels of data type {label}", "one integer or float value")
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int8, np.int16, np.uint16, np.int32, np.uint32,
+                                   np.int64, np.float32, np.float64])
+def test_every_scalar_data_type_reads(tmp_path, dtype):
+    volume = (np.arange(16 * 16 * 3).reshape(16, 16, 3) % 100).astype(dtype)
+    nib.save(nib.Nifti1Image(volume, AFFINE, dtype=dtype), str(tmp_path / "v.nii"))
+    scan = read_nifti(str(tmp_path / "v.nii"), "ct")
+    assert scan.values.dtype == np.float32 and scan.values.max() == 99
+
+
+def test_scaling_is_applied_and_a_zero_slope_means_none(tmp_path):
+    volume = np.full((16, 16, 3), 10, np.int16)
+    (tmp_path / "s.nii").write_bytes(_header_bytes(volume, scl_slope=2.0, scl_inter=-5.0))
+    assert np.all(read_nifti(str(tmp_path / "s.nii"), "ct").values == 15)
+    # NIfTI: slope 0 is "no scaling", whatever the intercept; nibabel writes NaN for it.
+    for slope in (0.0, float("nan")):
+        (tmp_path / "n.nii").write_bytes(_header_bytes(volume, scl_slope=slope,
+                                                       scl_inter=float("inf")))
+        assert np.all(read_nifti(str(tmp_path / "n.nii"), "ct").values == 10)
+
+
+@pytest.mark.parametrize("slope, inter, fragment", [
+    (float("inf"), 0.0, "scl_slope is inf"),
+    (-float("inf"), 0.0, "scl_slope is -inf"),
+    (2.0, float("inf"), "scl_inter is inf"),
+    (2.0, float("nan"), "scl_inter is nan"),
+])
+def test_non_finite_scaling_is_refused(tmp_path, slope, inter, fragment):
+    # nibabel took an infinite slope silently for "no scaling".
+    (tmp_path / "s.nii").write_bytes(_header_bytes(np.ones((16, 16, 3), np.int16),
+                                                   scl_slope=slope, scl_inter=inter))
+    _refused(tmp_path / "s.nii", fragment)
+
+
+def test_scaling_beyond_float32_is_refused_as_non_finite_voxels(tmp_path):
+    (tmp_path / "s.nii").write_bytes(_header_bytes(np.full((16, 16, 3), 1000, np.int16),
+                                                   scl_slope=1e37, scl_inter=0.0))
+    _refused(tmp_path / "s.nii", "NaN or infinite")
+
+
+def test_truncated_and_corrupt_files_are_refused(tmp_path):
+    volume = np.arange(24 * 24 * 4, dtype=np.int16).reshape(24, 24, 4)
+    payload = nib.Nifti1Image(volume, AFFINE).to_bytes()
+    (tmp_path / "cut.nii").write_bytes(payload[:len(payload) // 2])
+    _refused(tmp_path / "cut.nii")
+    packed = gzip.compress(payload)
+    (tmp_path / "cut.nii.gz").write_bytes(packed[:len(packed) // 2])  # EOFError in gzip
+    _refused(tmp_path / "cut.nii.gz")
+    (tmp_path / "plain.nii.gz").write_bytes(payload)  # not gzip at all
+    _refused(tmp_path / "plain.nii.gz")
+    broken = bytearray(packed)
+    broken[len(broken) // 2] ^= 0xFF  # zlib.error or, decoded, a CRC error
+    (tmp_path / "crc.nii.gz").write_bytes(bytes(broken))
+    _refused(tmp_path / "crc.nii.gz")
+    # All voxels there, the gzip trailer (CRC and size) cut: nibabel never read it.
+    (tmp_path / "trailer.nii.gz").write_bytes(packed[:-4])
+    _refused(tmp_path / "trailer.nii.gz", "compressed data")
+    (tmp_path / "text.nii").write_bytes(b"patient notes\n" * 40)
+    _refused(tmp_path / "text.nii", "not a readable NIfTI file")
+    (tmp_path / "empty.nii").write_bytes(b"")
+    _refused(tmp_path / "empty.nii", "empty file")
+
+
+def test_a_named_pipe_is_refused_without_being_opened(tmp_path):
+    os.mkfifo(tmp_path / "p.nii.gz")
+    _refused(tmp_path / "p.nii.gz", "not a regular file but a named pipe")
+    _refused(tmp_path / "absent.nii", "file not found")
+
+
+def test_a_volume_whose_name_is_not_utf8_reads(tmp_path):
+    path = os.fsdecode(os.path.join(os.fsencode(tmp_path), b"t\xe9te.nii.gz"))
+    _ct_volume(path, shape=(16, 16, 3))
+    assert read_nifti(path, "ct").values.shape == (3, 16, 16)
+
+
+def test_mutated_headers_are_read_or_refused_with_input_error_only(tmp_path, capfd):
+    rng = np.random.default_rng(0)
+    payload = nib.Nifti1Image(np.arange(16 * 16 * 4, dtype=np.int16).reshape(16, 16, 4) % 97,
+                              AFFINE).to_bytes()
+    for trial in range(150):
+        broken = bytearray(payload)
+        for index in rng.integers(0, 352, 1 + trial % 6):
+            broken[index] = int(rng.integers(0, 256))
+        name = "m.nii.gz" if trial % 2 else "m.nii"
+        data = gzip.compress(bytes(broken)) if trial % 2 else bytes(broken)
+        (tmp_path / name).write_bytes(data)
+        try:
+            scan = read_nifti(str(tmp_path / name), "ct")
+        except InputError as error:
+            assert "\n" not in str(error)
+        else:
+            assert np.isfinite(scan.values).all() and scan.values.shape[0] > 0
+    assert capfd.readouterr().err == ""

@@ -182,3 +182,159 @@ def test_convert_cli_is_one_line_on_a_missing_file(tmp_path, capsys):
 
     assert run_cli(main, ["esrgan", str(tmp_path / "absent.pth"), str(tmp_path / "o.h5")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'absent.pth'}: file not found"
+
+
+# The output never overwrites the input, and an unwritable output is one
+# clear line, both checked before the .pth is read.
+
+def _pth(tmp_path):
+    pth = tmp_path / "model.pth"
+    torch.save(_torch_model().state_dict(), pth)
+    return pth, pth.read_bytes()
+
+
+def test_the_output_may_not_be_the_input_itself(tmp_path, capsys):
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.convert import main
+
+    pth, original = _pth(tmp_path)
+    assert run_cli(main, ["esrgan", str(pth), str(pth)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {pth}: is the input {pth} (or a link to it): converting would "
+                   "overwrite it; name another output, e.g. weights/rrdbnet_weights.h5"]
+    assert pth.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["model.pth"]  # no config.json either
+
+
+def test_the_output_may_not_be_the_input_by_another_spelling(tmp_path, monkeypatch):
+    pth, original = _pth(tmp_path)
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    with pytest.raises(InputError, match="is the input"):
+        convert_esrgan(str(pth), "../sub/../model.pth")
+    assert pth.read_bytes() == original
+
+
+def test_the_output_may_not_be_a_hard_link_of_the_input(tmp_path):
+    pth, original = _pth(tmp_path)
+    out = tmp_path / "weights" / "rrdbnet_weights.h5"
+    out.parent.mkdir()
+    os.link(pth, out)
+    with pytest.raises(InputError, match="is the input .* \\(or a link to it\\)"):
+        convert_esrgan(str(pth), str(out))
+    assert pth.read_bytes() == original and out.read_bytes() == original
+    assert os.listdir(out.parent) == ["rrdbnet_weights.h5"]
+
+
+@pytest.mark.parametrize("link", ["file", "folder"])
+def test_the_output_may_not_be_a_symbolic_link_to_the_input(tmp_path, link):
+    pth, original = _pth(tmp_path)
+    if link == "file":  # weights/rrdbnet_weights.h5 -> model.pth
+        out = tmp_path / "weights" / "rrdbnet_weights.h5"
+        out.parent.mkdir()
+        out.symlink_to(pth)
+    else:  # alias/ -> the input's folder, so alias/model.pth is the input
+        (tmp_path / "alias").symlink_to(tmp_path, target_is_directory=True)
+        out = tmp_path / "alias" / "model.pth"
+    with pytest.raises(InputError, match="is the input"):
+        convert_esrgan(str(pth), str(out))
+    assert pth.read_bytes() == original
+
+
+def test_the_input_may_not_be_the_config_json_written_beside_the_output(tmp_path):
+    pth = tmp_path / "config.json"
+    torch.save(_torch_model().state_dict(), pth)
+    original = pth.read_bytes()
+    with pytest.raises(InputError, match="is the config.json that converting writes"):
+        convert_esrgan(str(pth), str(tmp_path / "rrdbnet_weights.h5"))
+    assert pth.read_bytes() == original
+    with pytest.raises(InputError, match="config.json is written beside the weights"):
+        convert_esrgan(str(pth), str(tmp_path / "w" / "config.json"))
+
+
+def test_an_output_that_is_a_folder_is_refused(tmp_path):
+    pth, _ = _pth(tmp_path)
+    (tmp_path / "weights").mkdir()
+    with pytest.raises(InputError, match="is a folder; name the weights file to write"):
+        convert_esrgan(str(pth), str(tmp_path / "weights"))
+
+
+@pytest.mark.parametrize("below", ["out.h5", "sub/out.h5"])
+def test_an_output_folder_that_cannot_be_created_is_one_line(tmp_path, capsys, below):
+    # A regular file where a folder should be: refused for root too, where
+    # chmod would not stop anything (these tests run as root).
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.convert import main
+
+    pth, original = _pth(tmp_path)
+    (tmp_path / "afile").write_text("not a folder")
+    out = tmp_path / "afile" / below
+    assert run_cli(main, ["esrgan", str(pth), str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: {out.parent}: cannot be created: {tmp_path / 'afile'} is a file, "
+                   "not a folder"]
+    assert pth.read_bytes() == original
+    assert sorted(os.listdir(tmp_path)) == ["afile", "model.pth"]
+
+
+def test_an_unwritable_output_folder_is_found_by_the_probe(tmp_path, monkeypatch):
+    # Root writes through any permission bits, so the probe's failure is
+    # simulated: what the folder refuses is what the user sees, before the
+    # .pth is read.
+    import tempfile
+
+    import vaecyclegan.upscaler.esrgan_conversion as conversion
+
+    pth, original = _pth(tmp_path)
+    (tmp_path / "weights").mkdir()
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    read = []
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(conversion, "load_state_dict", lambda *a: read.append(a))
+    with pytest.raises(InputError) as error:
+        convert_esrgan(str(pth), str(tmp_path / "weights" / "rrdbnet_weights.h5"))
+    assert str(error.value) == f"{tmp_path / 'weights'}: cannot write here: Permission denied"
+    with pytest.raises(InputError) as error:
+        convert_esrgan(str(pth), str(tmp_path / "new" / "rrdbnet_weights.h5"))
+    assert str(error.value) == (f"{tmp_path / 'new'}: cannot write here (it would be created "
+                                f"in {tmp_path}): Permission denied")
+    assert read == [] and pth.read_bytes() == original
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into a read-only folder")
+def test_a_read_only_output_folder_is_refused(tmp_path):
+    pth, _ = _pth(tmp_path)
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(InputError, match="cannot write here"):
+            convert_esrgan(str(pth), str(folder / "rrdbnet_weights.h5"))
+    finally:
+        folder.chmod(0o700)
+
+
+@pytest.mark.parametrize("failing", ["weights", "config"])
+def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(tmp_path, monkeypatch,
+                                                                  failing):
+    import vaecyclegan.io.weight_files as weight_files
+
+    pth, original = _pth(tmp_path)
+    out = tmp_path / "weights" / "rrdbnet_weights.h5"
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    if failing == "weights":
+        monkeypatch.setattr(weight_files, "save_weights_h5", full)
+    else:
+        monkeypatch.setattr(ModelConfig, "save", full)
+    with pytest.raises(InputError) as error:
+        convert_esrgan(str(pth), str(out))
+    written = out if failing == "weights" else out.parent / "config.json"
+    assert str(error.value) == f"{written}: cannot write it: No space left on device"
+    assert not out.parent.exists()  # the folder it created is gone again
+    assert pth.read_bytes() == original

@@ -41,3 +41,21 @@ def test_two_inputs_with_one_output_name_are_refused(tmp_path):
                for name in ("scan.png", "scan.jpg")]
     with pytest.raises(InputError, match="both be written as scan.png"):
         output_names(sources, str(tmp_path / "o"))
+
+
+def test_an_output_folder_under_a_file_is_refused_before_reading(tmp_path, capsys):
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.infer import main
+    from vaecyclegan.io.image_format import write_png
+
+    write_png(str(tmp_path / "in.png"), np.arange(256, dtype=np.uint8).reshape(16, 16))
+    (tmp_path / "afile").write_text("a file")
+    # No weights folder either: the output check comes first, so the
+    # message is about the output.
+    code = run_cli(main, ["--direction", "mri2ct", "--input", str(tmp_path / "in.png"),
+                          "--output", str(tmp_path / "afile" / "out"),
+                          "--weights-dir", str(tmp_path / "none")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'afile' / 'out'}: cannot be created: "
+        f"{tmp_path / 'afile'} is a file, not a folder")

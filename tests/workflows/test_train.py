@@ -81,3 +81,42 @@ def test_train_cli_prints_options_and_refuses_bad_data(tmp_path, capsys):
     assert captured.err.strip().splitlines() == [
         f"error: {tmp_path / 'absent'}: dataset folder not found"]
     assert not os.path.exists(tmp_path / "w")
+
+
+def test_bad_data_stops_the_run_before_its_folder_is_made(tmp_path, capsys):
+    # A dataset in the layout whose CT folder holds nothing readable: the run
+    # stops on reading it, and neither options.json nor run.json is written.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+    from vaecyclegan.io.image_format import write_png
+
+    images = tmp_path / "data" / "Dataset" / "images"
+    for folder in ("trainA", "trainB"):
+        (images / folder).mkdir(parents=True)
+    (images / "trainA" / "0001.png").write_text("not an image")
+    write_png(str(images / "trainB" / "0001.png"), np.arange(1024, dtype=np.uint8).reshape(32, 32))
+    code = run_cli(main, ["--preset", "smoke", "--data", str(tmp_path / "data"),
+                          "--logdir", str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == (
+        f"error: {images / 'trainA'}: no readable CT slice left to train on "
+        "(1 unreadable files, 0 blank slices)")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "w").exists()
+
+
+def test_an_output_folder_that_cannot_be_made_stops_the_run_first(tmp_path, capsys):
+    # Weights are written after minutes of training: a weights folder under
+    # a file is refused before any data is read or rendered.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    (tmp_path / "afile").write_text("a file, not a folder")
+    code = run_cli(main, ["--preset", "smoke", "--data-root", str(tmp_path / "data"),
+                          "--logdir", str(tmp_path / "run"),
+                          "--weights-dir", str(tmp_path / "afile" / "weights")])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {tmp_path / 'afile' / 'weights'}: cannot be created: "
+        f"{tmp_path / 'afile'} is a file, not a folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]

@@ -40,7 +40,13 @@ def print_options(parser, options):
         note = f"\t[default: {default}]" if value != default else ""
         lines.append(f"{key:>25}: {str(value):<30}{note}")
     lines.append("----------------- End -------------------")
-    print("\n".join(lines), flush=True)
+    print(terminal_text("\n".join(lines)), flush=True)
+
+
+def terminal_text(text):
+    """`text` with the bytes of undecodable file names (surrogate escapes,
+    which no stream can encode) shown as `\\xe9`; the rest as it is."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def parse_settings(parser, settings_class, argv=None):
@@ -73,6 +79,10 @@ class _CurrentStream(logging.StreamHandler):
     @stream.setter
     def stream(self, value):
         pass
+
+    def format(self, record):
+        # A path of undecodable bytes in a message would raise inside emit.
+        return terminal_text(super().format(record))
 
 
 class _Below(logging.Filter):

@@ -14,7 +14,9 @@ def build_parser():
         "plus config.json beside it (needs torch: pip install 'vaecyclegan[convert]')")
     esrgan.add_argument("input", help="e.g. RRDB_ESRGAN_x4.pth, RRDB_PSNR_x4.pth, "
                         "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth")
-    esrgan.add_argument("output", help="e.g. weights/rrdbnet_weights.h5")
+    esrgan.add_argument("output", help="e.g. weights/rrdbnet_weights.h5; never the input (nor "
+                        "a link to it); its folder is created if missing and must be writable, "
+                        "both checked before anything is read")
     return parser
 
 

@@ -3,9 +3,15 @@ darren2020/ct-to-mri-cgan (or installs a zip downloaded by hand); `phantom`
 renders the built-in head phantom."""
 
 import argparse
+import math
 import sys
 
 from vaecyclegan.cli.common import print_options, run_cli
+from vaecyclegan.data.kaggle import (
+    DEFAULT_MAX_ENTRIES,
+    DEFAULT_MAX_RATIO,
+    DEFAULT_MAX_UNZIPPED_GB,
+)
 
 
 def build_parser():
@@ -24,6 +30,17 @@ def build_parser():
     download.add_argument("--out", default="data", help="data folder (train.py's --data-root)")
     download.add_argument("--zip", help="install this zip (downloaded by hand) instead of "
                           "downloading")
+    # Checked from the zip's central directory before anything is extracted;
+    # the defaults (vaecyclegan/data/kaggle.py explains them) leave the Kaggle
+    # dataset (about 0.4 GB in some 6,000 entries, ratio near 1) wide room.
+    download.add_argument("--max-unzipped-gb", type=float, default=DEFAULT_MAX_UNZIPPED_GB,
+                          help="refuse an archive that expands to more GB (10^9 bytes) than "
+                          "this")
+    download.add_argument("--max-ratio", type=float, default=DEFAULT_MAX_RATIO,
+                          help="refuse an archive, or an entry of it, whose uncompressed size "
+                          "is more than this many times its compressed size")
+    download.add_argument("--max-entries", type=int, default=DEFAULT_MAX_ENTRIES,
+                          help="refuse an archive of more entries (files and folders)")
     return parser
 
 
@@ -31,11 +48,17 @@ def main(argv=None):
     parser = build_parser()
     options = parser.parse_args(argv)
     if options.command == "download":
+        if not (options.max_unzipped_gb > 0 and options.max_ratio > 0
+                and options.max_entries > 0) or not all(
+                    math.isfinite(v) for v in (options.max_unzipped_gb, options.max_ratio)):
+            parser.error("--max-unzipped-gb, --max-ratio and --max-entries must be positive "
+                         "(finite) numbers")
         print_options(parser, options)
         from vaecyclegan.data.dataset_layout import resolve_dataset
-        from vaecyclegan.data.kaggle import dataset_summary, download_kaggle_dataset
+        from vaecyclegan.data.kaggle import ZipLimits, dataset_summary, download_kaggle_dataset
 
-        folder = download_kaggle_dataset(options.out, zip_path=options.zip)
+        limits = ZipLimits(options.max_unzipped_gb, options.max_ratio, options.max_entries)
+        folder = download_kaggle_dataset(options.out, zip_path=options.zip, limits=limits)
         print(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
               f"Train on it with: python train.py --data {folder}")
         return

@@ -9,16 +9,33 @@ planning system), `ImageType` DERIVED and a description that says it is
 synthetic. Synthetic CT is int16 HU (slope 1, intercept 0); synthetic MRI
 is unsigned 0..4095 (`MR_SIGNAL_MAX`). `DicomFormat` is the `ScanFormat` of
 DICOM files: a folder's files are grouped into series by SeriesInstanceUID.
+
+Before a slice's pixels are used its header is checked: Modality CT or MR
+(the one the direction translates), one frame, one sample, MONOCHROME1 or
+MONOCHROME2, 8, 16 or 32 bits allocated and more than one stored, a size,
+and the rescale (CT: RescaleSlope and RescaleIntercept required; CT and MR:
+one finite number each, slope non-zero). MONOCHROME1 only says the lowest
+value shows as white: CT stays in HU, MR grey levels are flipped over their
+range so that they look as a viewer shows them. Anything pydicom or numpy
+raise while reading, decoding or rescaling a file ends as one single-line
+`InputError` naming the file, whatever its bytes.
 """
 
+import contextlib
 import dataclasses
 import datetime
+import io
+import math
 import os
+import re
+import struct
+import warnings
 
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
+from pydicom.errors import BytesLengthException, InvalidDicomError
+from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut
 from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
@@ -47,6 +64,18 @@ COPIED_TAGS = (
 )
 GEOMETRY_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing",
                  "SliceThickness", "SpacingBetweenSlices", "SliceLocation", "FrameOfReferenceUID")
+# Monochrome photometric interpretations; MONOCHROME1 shows its lowest value
+# as white.
+MONOCHROME = ("MONOCHROME1", "MONOCHROME2")
+BITS_ALLOCATED = (8, 16, 32)
+RESCALE_REQUIRED = ("a CT slice needs RescaleSlope and RescaleIntercept to give Hounsfield units "
+                    "(the CT Image IOD requires both)")
+# What pydicom and numpy raise on malformed files: reading, converting a
+# header value, decoding pixels, rescaling (numpy's UFuncTypeError is a
+# TypeError; warnings count where a caller turned them into errors).
+READ_ERRORS = (InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, TypeError,
+               AttributeError, LookupError, ArithmeticError, struct.error, MemoryError,
+               RuntimeError, Warning)
 DECODER_HINT = ("pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or python-gdcm, "
                 "adds decoders pydicom can use")
 
@@ -61,45 +90,77 @@ class DicomSource:
 
 
 def is_dicom_file(path):
-    """A DICOM extension, or no extension and the DICM mark at byte 128."""
-    extension = os.path.splitext(path)[1].lower()
-    if extension in DICOM_EXTENSIONS:
-        return True
-    if extension:
-        return False
+    """A DICOM extension, or no extension and the DICM mark at byte 128.
+    Never raises: anything it cannot open is not DICOM."""
     try:
+        extension = os.path.splitext(path)[1].lower()
+        if extension in DICOM_EXTENSIONS:
+            return True
+        if extension or not os.path.isfile(path):
+            return False
         with open(path, "rb") as f:
             f.seek(128)
             return f.read(4) == b"DICM"
-    except OSError:
+    except (OSError, ValueError, TypeError):
         return False
+
+
+@contextlib.contextmanager
+def _quiet():
+    """pydicom's and numpy's warnings silenced: what matters is checked
+    and, when wrong, refused in one line; the rest would only add lines of
+    noise to a command's output (or, turned into errors, stop it)."""
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        yield
 
 
 def read_header(path, pixels=False):
     """The dataset of a DICOM file, with its (still encoded) pixel data only
     when `pixels` is true."""
-    if not os.path.isfile(path):
-        raise InputError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise InputError(path, "empty file (0 bytes)")
     try:
-        # force: files written without the 128-byte preamble are common.
-        return pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
-    except (InvalidDicomError, OSError, ValueError, TypeError, KeyError, EOFError) as error:
-        raise InputError(path, f"not a readable DICOM file ({_first_line(error)})") from None
+        if not os.path.exists(path):
+            raise InputError(path, "file not found")
+        if not os.path.isfile(path):
+            raise InputError(path, "not a regular file")
+        if os.path.getsize(path) == 0:
+            raise InputError(path, "empty file (0 bytes)")
+        with _quiet():
+            # force: files written without the 128-byte preamble are common.
+            return pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
+    except READ_ERRORS as error:
+        raise InputError(path, f"not a readable DICOM file ({_reason(error)})") from None
 
 
 def group_series(paths):
     """Groups DICOM files by SeriesInstanceUID, keeping first-seen order; a
-    file whose header cannot be read stays alone (reading it will say why)."""
+    file whose header cannot be read stays alone (reading it will say why).
+    Never raises for what a file holds."""
     groups = {}
     for path in paths:
+        key = ("file", path)
         try:
-            uid = str(read_header(path).get("SeriesInstanceUID", "")) or path
-        except InputError:
-            uid = path
-        groups.setdefault(uid, []).append(path)
+            with _quiet():
+                uid = read_header(path).get("SeriesInstanceUID")
+                if uid:
+                    key = ("series", str(uid))
+        except (InputError, *READ_ERRORS):
+            pass
+        groups.setdefault(key, []).append(path)
     return list(groups.values())
+
+
+@dataclasses.dataclass
+class _Slice:
+    """A checked slice: its header and what reading its pixels needs."""
+
+    path: str
+    dataset: object
+    position: tuple
+    shape: tuple
+    ct: bool
+    rescale: tuple  # (slope, intercept), or None: the modality LUT sequence, or none
+    invert: tuple  # (low, high) of the values to flip MONOCHROME1 MR over, or None
 
 
 def read_dicom_series(paths, domain, name):
@@ -112,69 +173,314 @@ def read_dicom_series(paths, domain, name):
 
     Raises:
         InputError: unreadable file, no pixel data, a compression no
-            installed decoder handles, another modality, mixed sizes.
+            installed decoder handles, another modality, a header that
+            contradicts itself or the modality's rules (frames, samples,
+            photometric interpretation, bit depths, size, rescale), mixed
+            sizes; and whatever else pydicom or numpy raise on the file.
     """
-    slices = []
-    for path in paths:
-        dataset = _read_slice(path, domain)
-        slices.append((_slice_position(dataset), path, dataset))
-    slices.sort(key=lambda item: item[0])
-    shapes = {(int(d.Rows), int(d.Columns)) for _, _, d in slices}
-    if len(shapes) > 1:
-        raise InputError(slices[0][1], f"series mixes slice sizes {sorted(shapes)}")
-    values = np.stack([_slice_values(path, dataset) for _, path, dataset in slices])
-    for _, _, dataset in slices:
-        del dataset.PixelData  # the writer needs headers only
-    modality = str(slices[0][2].get("Modality", ""))
-    ct = modality == "CT" or (modality != "MR" and domain == "ct")
-    source = DicomSource([d for _, _, d in slices], [os.path.basename(p) for _, p, _ in slices])
-    return Scan(slices[0][1], DicomFormat.name, domain, values, "hu" if ct else "signal", name,
+    with _quiet():
+        slices = sorted((_read_slice(path, domain) for path in paths),
+                        key=lambda item: item.position)
+        shapes = {item.shape for item in slices}
+        if len(shapes) > 1:
+            raise InputError(slices[0].path, f"series mixes slice sizes {sorted(shapes)}")
+        values = np.stack([_slice_values(item) for item in slices])
+    for item in slices:
+        del item.dataset.PixelData  # the writer needs headers only
+    ct = slices[0].ct
+    source = DicomSource([item.dataset for item in slices],
+                         [os.path.basename(item.path) for item in slices])
+    return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
                 source=source)
 
 
 def _read_slice(path, domain):
     header = read_header(path, pixels=True)
+    try:
+        return _checked_slice(path, header, domain)
+    except READ_ERRORS as error:
+        raise InputError(path, f"DICOM header cannot be read ({_reason(error)})") from None
+
+
+def _checked_slice(path, header, domain):
+    """The checks a slice's header must pass before its pixels are used."""
     if "PixelData" not in header:
-        kind = header.get("Modality") or header.get("SOPClassUID", "unknown")
-        raise InputError(path, f"DICOM without pixel data (Modality {kind}): nothing to translate")
-    modality = str(header.get("Modality", ""))
+        raise InputError(path, f"DICOM without pixel data ({_kind(header)}): nothing to "
+                         "translate")
+    modality = _modality(path, header)
     expected = MODALITY[domain]
-    if modality in MODALITY.values() and modality != expected:
+    if modality != expected:
         raise InputError(path,
                          f"Modality is {modality}, this direction translates {expected} input")
-    if int(header.get("NumberOfFrames", 1) or 1) > 1:
+    frames = _integer(path, header, "NumberOfFrames", default=1)
+    if frames < 1:
+        raise InputError(path, f"NumberOfFrames is {frames}: a slice needs at least one frame")
+    if frames > 1:
         raise InputError(path, "multi-frame DICOM is not supported; export the series as "
                          "single-frame files")
-    if int(header.get("SamplesPerPixel", 1)) != 1:
-        raise InputError(path, f"colour DICOM ({header.get('PhotometricInterpretation')}): "
+    photometric = _text(path, header, "PhotometricInterpretation")
+    if _integer(path, header, "SamplesPerPixel", default=1) != 1:
+        raise InputError(path, f"colour DICOM ({photometric or 'SamplesPerPixel > 1'}): "
                          "CT and MR slices are monochrome")
-    rows, columns = int(header.get("Rows", 0)), int(header.get("Columns", 0))
+    if photometric not in MONOCHROME:
+        shown = _show(photometric) if photometric else "missing"
+        raise InputError(path, f"PhotometricInterpretation {shown}: CT and MR slices are "
+                         "monochrome (MONOCHROME1 or MONOCHROME2)")
+    _check_bits(path, header)
+    rows, columns = _integer(path, header, "Rows"), _integer(path, header, "Columns")
+    if rows < 1 or columns < 1:
+        raise InputError(path, f"Rows {rows}, Columns {columns}: a slice needs at least one "
+                         "row and one column")
     check_min_size(path, (rows, columns))
     check_fits_in_memory(path, rows * columns, f"slice is {columns}x{rows}")
-    return header
+    ct = modality == "CT"
+    rescale = _rescale(path, header, ct)
+    invert = None
+    if photometric == "MONOCHROME1" and not ct:
+        # MONOCHROME1 shows the lowest value as white. CT values are
+        # Hounsfield units whatever the display, but MR values are only grey
+        # levels: flipped over their range, they look as a viewer shows them.
+        invert = _value_range(header, rescale)
+    position = _slice_position(path, header)
+    _check_copyable(path, header)
+    return _Slice(path, header, position, (rows, columns), ct, rescale, invert)
 
 
-def _slice_values(path, dataset):
-    syntax = dataset.file_meta.get("TransferSyntaxUID")
+def _kind(header):
+    """"Modality X" or "SOP class Y", for a message; "unknown" where
+    neither can be read."""
+    for keyword, label in (("Modality", "Modality"), ("SOPClassUID", "SOP class")):
+        try:
+            value = header.get(keyword)
+        except READ_ERRORS:
+            value = None
+        if value:
+            return f"{label} {_show(value)}"
+    return "Modality unknown"
+
+
+def _check_copyable(path, header):
+    """Refuses a header whose copied tags the writer could not write: a
+    value pydicom keeps on reading (as text) may fail once set on the
+    result."""
+    scratch = Dataset()
+    for keyword in COPIED_TAGS:
+        value = _element(path, header, keyword)
+        if keyword not in header:
+            continue
+        try:
+            setattr(scratch, keyword, header.data_element(keyword).value)
+        except READ_ERRORS as error:
+            raise InputError(path, f"{keyword} {_show(value)} cannot be copied into the result "
+                             f"({_reason(error)})") from None
+    try:
+        scratch.SeriesDescription = str(header.get("SeriesDescription", "")).strip()[:64]
+        scratch.DerivationDescription = f"from series {header.get('SeriesInstanceUID')}"
+        scratch.ReferencedSOPClassUID = header.get("SOPClassUID", "")
+        scratch.ReferencedSOPInstanceUID = header.get("SOPInstanceUID", "")
+        scratch.SeriesNumber = _series_number(header) + 1000
+        pydicom.dcmwrite(io.BytesIO(), scratch, implicit_vr=False, little_endian=True)
+    except READ_ERRORS as error:
+        raise InputError(path, f"header cannot be copied into the result ({_reason(error)})") \
+            from None
+
+
+def _modality(path, header):
+    """CT or MR (from Modality, else from the SOP class); InputError for
+    anything else."""
+    modality = _text(path, header, "Modality")
+    if not modality:
+        sop_class = _text(path, header, "SOPClassUID")
+        known = {CT_IMAGE_STORAGE: "CT", MR_IMAGE_STORAGE: "MR"}
+        if sop_class in known:
+            return known[sop_class]
+        raise InputError(path, f"no Modality (SOP class {_show(sop_class or 'missing')}): "
+                         "only CT and MR slices can be translated")
+    if modality not in MODALITY.values():
+        raise InputError(path, f"Modality {_show(modality)}: only CT and MR slices can be "
+                         "translated")
+    return modality
+
+
+def _check_bits(path, header):
+    allocated = _integer(path, header, "BitsAllocated")
+    stored = _integer(path, header, "BitsStored", default=allocated)
+    if allocated == 1 or stored == 1:
+        raise InputError(path, "1-bit pixel data is a mask (a segmentation), not a CT or MR "
+                         "image")
+    if allocated not in BITS_ALLOCATED:
+        raise InputError(path, f"BitsAllocated is {allocated}: only 8, 16 or 32 bits per pixel "
+                         "are read")
+    if not 1 <= stored <= allocated:
+        raise InputError(path, f"BitsStored is {stored}, outside 1..{allocated} "
+                         f"(BitsAllocated)")
+    representation = _integer(path, header, "PixelRepresentation", default=0)
+    if representation not in (0, 1):
+        raise InputError(path, f"PixelRepresentation is {representation}: 0 (unsigned) or 1 "
+                         "(signed)")
+
+
+def _rescale(path, header, ct):
+    """(slope, intercept) to apply, after checking them; None where an MR
+    slice has none (its modality LUT sequence, if any, then applies)."""
+    present = [keyword for keyword in ("RescaleSlope", "RescaleIntercept") if keyword in header]
+    if ct:
+        for keyword in ("RescaleSlope", "RescaleIntercept"):
+            if keyword not in present:
+                raise InputError(path, f"{keyword} missing: {RESCALE_REQUIRED}")
+    elif not present:
+        return None
+    slope = _number(path, header, "RescaleSlope", 1.0, RESCALE_REQUIRED if ct else "")
+    intercept = _number(path, header, "RescaleIntercept", 0.0, RESCALE_REQUIRED if ct else "")
+    if slope == 0:
+        raise InputError(path, "RescaleSlope is 0: every pixel would get the same value")
+    return slope, intercept
+
+
+def _value_range(header, rescale):
+    """The lowest and highest value the modality LUT can give."""
+    if rescale is None and header.get("ModalityLUTSequence"):
+        depth = int(header.ModalityLUTSequence[0].LUTDescriptor[2])
+        return 0.0, float(2**depth - 1)
+    bits = int(header.BitsStored)
+    low, high = (0, 2**bits - 1) if int(header.get("PixelRepresentation", 0)) == 0 else (
+        -(2 ** (bits - 1)), 2 ** (bits - 1) - 1)
+    if rescale is not None:
+        slope, intercept = rescale
+        low, high = sorted((low * slope + intercept, high * slope + intercept))
+    return float(low), float(high)
+
+
+def _element(path, header, keyword):
+    """The value of `keyword` (None when absent); InputError naming it when
+    pydicom cannot convert it."""
+    try:
+        return header.get(keyword)
+    except READ_ERRORS as error:
+        raise InputError(path, f"{keyword} cannot be read ({_reason(error)})") from None
+
+
+def _single(path, keyword, value):
+    """The one value of a single-valued element; InputError when it holds
+    several."""
+    if isinstance(value, (list, tuple, MultiValue)):
+        if len(value) != 1:
+            raise InputError(path, f"{keyword} holds {len(value)} values ({_show(value)}), "
+                             "not one")
+        value = value[0]
+    return value
+
+
+def _text(path, header, keyword):
+    """A code string's value, stripped ("" when absent or empty)."""
+    value = _single(path, keyword, _element(path, header, keyword))
+    return "" if value is None else str(value).strip()
+
+
+def _integer(path, header, keyword, default=None):
+    """A whole number; `default` when absent or empty (None: required)."""
+    value = _single(path, keyword, _element(path, header, keyword))
+    if value is None or value == "":
+        if default is None:
+            raise InputError(path, f"{keyword} {'missing' if value is None else 'is empty'}")
+        return default
+    try:
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        if isinstance(value, bytes):
+            raise ValueError(value)
+        return int(str(value).strip())
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(path, f"{keyword} {_show(value)} is not a whole number") from None
+
+
+def _number(path, header, keyword, default, why):
+    """A finite number; `default` when absent; InputError when empty,
+    several values, text or not finite (`why`: what needs it)."""
+    if keyword not in header:
+        return default
+    because = f": {why}" if why else ""
+    value = _single(path, keyword, _element(path, header, keyword))
+    if value is None or str(value).strip() == "":
+        raise InputError(path, f"{keyword} is empty{because}")
+    try:
+        number = float(value)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(path, f"{keyword} {_show(value)} is not a number{because}") from None
+    if not math.isfinite(number):
+        raise InputError(path, f"{keyword} is {_show(value)}, not a finite number{because}")
+    return number
+
+
+def _slice_values(item):
+    path, dataset = item.path, item.dataset
     try:
         pixels = dataset.pixel_array
     except Exception as error:  # noqa: BLE001 -- pydicom raises several types per decoder
-        if syntax is not None and syntax.is_compressed:
-            raise InputError(path, f"pixel data compressed as {syntax.name}, which no installed "
+        compression = _compression(dataset)
+        if compression:
+            raise InputError(path, f"pixel data compressed as {compression}, which no installed "
                              f"decoder handles ({DECODER_HINT})") from None
-        raise InputError(path, f"pixel data cannot be decoded ({_first_line(error)})") from None
-    return np.asarray(apply_modality_lut(pixels, dataset), dtype=np.float32)
+        raise InputError(path, f"pixel data cannot be decoded ({_reason(error)})") from None
+    if pixels.shape != item.shape:
+        raise InputError(path, f"pixel data decodes to shape {pixels.shape}, not Rows x Columns "
+                         f"{item.shape}")
+    try:
+        if item.rescale is not None:
+            slope, intercept = item.rescale
+            values = pixels.astype(np.float64) * slope + intercept
+        else:  # an MR modality LUT sequence, or nothing to apply
+            values = apply_modality_lut(pixels, dataset)
+        values = np.asarray(values, dtype=np.float64)
+        if item.invert is not None:
+            low, high = item.invert
+            values = (low + high) - values
+        values = values.astype(np.float32)
+    except READ_ERRORS as error:
+        raise InputError(path, f"modality LUT cannot be applied ({_reason(error)})") from None
+    if not np.isfinite(values).all():
+        raise InputError(path, "rescaled values overflow (RescaleSlope "
+                         f"{_show(dataset.get('RescaleSlope'))}, RescaleIntercept "
+                         f"{_show(dataset.get('RescaleIntercept'))})")
+    return values
 
 
-def _slice_position(dataset):
+def _compression(dataset):
+    """The name of the compressed transfer syntax of the pixel data, or None."""
+    try:
+        syntax = dataset.file_meta.get("TransferSyntaxUID")
+        return syntax.name if syntax is not None and syntax.is_compressed else None
+    except READ_ERRORS:
+        return None
+
+
+def _slice_position(path, dataset):
     """Distance along the slice normal; InstanceNumber when geometry is
     missing."""
-    position = dataset.get("ImagePositionPatient")
-    orientation = dataset.get("ImageOrientationPatient")
-    if position is not None and orientation is not None and len(orientation) == 6:
-        normal = np.cross(np.asarray(orientation[:3], float), np.asarray(orientation[3:], float))
-        return (0, float(np.dot(normal, np.asarray(position, float))))
-    return (1, float(dataset.get("InstanceNumber", 0) or 0))
+    position = _element(path, dataset, "ImagePositionPatient")
+    orientation = _element(path, dataset, "ImageOrientationPatient")
+    if position is not None and orientation is not None:
+        position = _vector(path, "ImagePositionPatient", position, 3)
+        orientation = _vector(path, "ImageOrientationPatient", orientation, 6)
+        normal = np.cross(orientation[:3], orientation[3:])
+        return (0, float(np.dot(normal, position)))
+    instance = _single(path, "InstanceNumber", _element(path, dataset, "InstanceNumber"))
+    try:
+        number = float(instance or 0)
+    except (ValueError, TypeError, OverflowError):
+        raise InputError(path, f"InstanceNumber {_show(instance)} is not a number") from None
+    return (1, number if math.isfinite(number) else 0.0)
+
+
+def _vector(path, keyword, value, count):
+    values = list(value) if isinstance(value, (list, tuple, MultiValue)) else [value]
+    try:
+        vector = np.asarray([float(v) for v in values], dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        vector = None
+    if vector is None or len(vector) != count or not np.isfinite(vector).all():
+        raise InputError(path, f"{keyword} {_show(value)} is not {count} finite numbers")
+    return vector
 
 
 def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_name=None):
@@ -200,21 +506,31 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
     original = str(source.datasets[0].get("SeriesDescription", "")).strip()
     description = f"{label} ({direction})" + (f" of {original}" if original else "")
     written = []
-    for index, (dataset, name) in enumerate(zip(source.datasets, source.file_names)):
-        output = _derived_slice(dataset, unit[index], domain, intensity)
-        output.StudyInstanceUID, output.SeriesInstanceUID = study_uid, series_uid
-        output.SeriesNumber = int(dataset.get("SeriesNumber", 0) or 0) + 1000
-        output.SeriesDescription = description[:64]
-        output.DerivationDescription = (
-            f"{label} translated by vaecyclegan {vaecyclegan.__version__} ({direction}) from "
-            f"series {dataset.get('SeriesInstanceUID', 'unknown')}; not an acquired image.")
-        output.SeriesDate = output.ContentDate = now.strftime("%Y%m%d")
-        output.SeriesTime = output.ContentTime = now.strftime("%H%M%S")
-        path = write_name(name) if write_name else os.path.join(folder, name)
-        with atomic_path(path) as tmp:
-            output.save_as(tmp, enforce_file_format=True)
-        written.append(path)
+    with _quiet():  # values copied from the input may not be valid DICOM: no warnings
+        for index, (dataset, name) in enumerate(zip(source.datasets, source.file_names)):
+            output = _derived_slice(dataset, unit[index], domain, intensity)
+            output.StudyInstanceUID, output.SeriesInstanceUID = study_uid, series_uid
+            output.SeriesNumber = _series_number(dataset) + 1000
+            output.SeriesDescription = description[:64]
+            output.DerivationDescription = (
+                f"{label} translated by vaecyclegan {vaecyclegan.__version__} ({direction}) from "
+                f"series {dataset.get('SeriesInstanceUID', 'unknown')}; not an acquired image.")
+            output.SeriesDate = output.ContentDate = now.strftime("%Y%m%d")
+            output.SeriesTime = output.ContentTime = now.strftime("%H%M%S")
+            path = write_name(name) if write_name else os.path.join(folder, name)
+            with atomic_path(path) as tmp:
+                output.save_as(tmp, enforce_file_format=True)
+            written.append(path)
     return written
+
+
+def _series_number(dataset):
+    """The input's SeriesNumber, 0 when it is missing or not a usable number."""
+    try:
+        number = int(dataset.get("SeriesNumber", 0) or 0)
+    except READ_ERRORS:
+        return 0
+    return number if 0 <= number < 2**31 - 1000 else 0
 
 
 def _derived_slice(dataset, unit, domain, intensity):
@@ -258,9 +574,21 @@ def _derived_slice(dataset, unit, domain, intensity):
     return output
 
 
-def _first_line(error):
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+def _reason(error):
+    """An exception as one line of reason: its words on one line, cut to a
+    readable length."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _show(value):
+    """A header value as one short quoted line, for messages."""
+    if isinstance(value, (list, tuple, MultiValue)):
+        value = "\\".join(str(v) for v in value)
+    text = str(value) if not isinstance(value, bytes) else repr(value)
+    if not re.fullmatch(r"[\w.+\-]{1,60}", text, flags=re.ASCII):
+        text = repr(text)  # quoted, with what cannot be printed escaped
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class DicomFormat(ScanFormat):

@@ -16,7 +16,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.dicom_format import DicomFormat
 from vaecyclegan.io.image_format import ImageFormat
 from vaecyclegan.io.nifti_format import NiftiFormat
-from vaecyclegan.io.scan import STD_FOLDER, ScanFormat
+from vaecyclegan.io.scan import STD_FOLDER, ScanFormat, check_regular_file, file_path
 
 __all__ = [
     "FORMATS", "SKIPPED_NAMES", "STD_FOLDER", "SUPPORTED", "ScanFormat", "ScanSource",
@@ -77,40 +77,55 @@ class ScanSource:
 def find_scan_sources(path):
     """The scans `path` names: itself if a file, else each image, NIfTI
     volume and DICOM series directly inside the folder (single-file scans in
-    file name order, then series).
+    file name order, then series). File names may hold any bytes: those
+    that are not valid UTF-8 come as `os.listdir` gives them (surrogate
+    escapes), and messages show them escaped (`InputError`).
 
     Raises:
-        InputError: missing path, unsupported file, folder with no scan.
+        InputError: missing path, not a regular file (a named pipe, a
+            device: never opened), unsupported file, a folder that cannot be
+            listed or holds no scan.
     """
+    path = file_path(path)
     if os.path.isdir(path):
-        files = sorted(
-            os.path.join(path, name) for name in os.listdir(path)
-            if not name.startswith(".") and name not in SKIPPED_NAMES
-            and os.path.isfile(os.path.join(path, name))
-        )
-        claimed = {}
-        for file in files:
-            fmt = format_for_path(file)
-            if fmt is not None:
-                claimed.setdefault(fmt, []).append(file)
-        folder = os.path.basename(os.path.normpath(path))
-        position = {file: index for index, file in enumerate(files)}
-        ranked = []
-        for fmt, paths in claimed.items():
-            for group in fmt.group(paths):
-                name = os.path.basename(group[0]) if len(group) == 1 else (
-                    f"{folder} ({len(group)} {fmt.label} files)")
-                rank = (fmt.series, position[group[0]])
-                ranked.append((rank, ScanSource(fmt.name, group, name)))
-        if not ranked:
-            raise InputError(path, f"no image, DICOM or NIfTI file in this folder ({SUPPORTED})")
-        return [source for _, source in sorted(ranked, key=lambda item: item[0])]
-    if not os.path.exists(path):
-        raise InputError(path, "input not found")
+        return _folder_sources(path)
+    # Looked at, not opened: a named pipe would block the DICOM check.
+    check_regular_file(path, missing="input not found")
     fmt = format_for_path(path)
     if fmt is None:
         raise InputError(path, f"not a supported file ({SUPPORTED})")
     return [ScanSource(fmt.name, [path], os.path.basename(path))]
+
+
+def _folder_sources(path):
+    try:
+        names = os.listdir(path)
+    except OSError as error:
+        raise InputError(path, f"folder cannot be listed ({error.strerror or error})") from None
+    # Regular files only: a named pipe or device in the folder is left out
+    # (isfile follows links and is False for anything else).
+    files = sorted(
+        os.path.join(path, name) for name in names
+        if not name.startswith(".") and name not in SKIPPED_NAMES
+        and os.path.isfile(os.path.join(path, name))
+    )
+    claimed = {}
+    for file in files:
+        fmt = format_for_path(file)
+        if fmt is not None:
+            claimed.setdefault(fmt, []).append(file)
+    folder = os.path.basename(os.path.normpath(path))
+    position = {file: index for index, file in enumerate(files)}
+    ranked = []
+    for fmt, paths in claimed.items():
+        for group in fmt.group(paths):
+            name = os.path.basename(group[0]) if len(group) == 1 else (
+                f"{folder} ({len(group)} {fmt.label} files)")
+            rank = (fmt.series, position[group[0]])
+            ranked.append((rank, ScanSource(fmt.name, group, name)))
+    if not ranked:
+        raise InputError(path, f"no image, DICOM or NIfTI file in this folder ({SUPPORTED})")
+    return [source for _, source in sorted(ranked, key=lambda item: item[0])]
 
 
 def read_scan(source, domain, axis="axial"):

@@ -1,23 +1,59 @@
 """2-D images (PNG, JPEG, TIFF, BMP; 8 or 16 bit): reading them as grey
 slices, writing PNGs of the input's bit depth, deviation heat maps, and
-`ImageFormat`, the `ScanFormat` of image files."""
+`ImageFormat`, the `ScanFormat` of image files.
 
+Reading checks the header first (size against the memory available), then
+decodes the whole image: a truncated file is refused, not filled in. The
+project opens files itself and hands OpenCV bytes (`cv2.imdecode`,
+`cv2.imencode`), never a path, so that any file name works.
+
+Orientation: an image is read as viewers show it. A JPEG (or PNG) whose
+EXIF Orientation tag says it was stored turned or mirrored is turned
+upright as `PIL.ImageOps.exif_transpose` does (all 8 orientations; a TIFF's
+Orientation tag is applied by its decoder), so the networks see the upright
+image, and the result is written in that displayed orientation: a result
+PNG carries no Orientation tag, so it shows as its input does in a viewer,
+while its stored pixels are turned against the input's stored ones.
+"""
+
+import contextlib
 import os
+import sys
 import warnings
 
 import cv2
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET, unit_to_values
 from vaecyclegan.io.memory_budget import check_fits_in_memory
-from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat
+from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat, file_path, open_regular_file
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # A slice smaller than this on either side holds no anatomy to translate.
 MIN_SIDE = 8
+# EXIF tag 274: how the stored pixels are turned from the displayed image.
+EXIF_ORIENTATION = 0x0112
+# Each EXIF orientation's way from stored to displayed pixels (rows, columns),
+# as `PIL.ImageOps.exif_transpose` turns them.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],  # mirrored left-right
+    3: lambda a: a[::-1, ::-1],  # turned 180 degrees
+    4: lambda a: a[::-1, :],  # mirrored top-bottom
+    5: lambda a: a.swapaxes(0, 1),  # transposed
+    6: lambda a: np.rot90(a, -1),  # needs 90 degrees clockwise
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),  # transversed
+    8: lambda a: np.rot90(a, 1),  # needs 90 degrees counter-clockwise
+}
+# Pillow formats whose decoder in OpenCV applies the Orientation tag itself.
+_ORIENTED_BY_DECODER = ("TIFF",)
+# The IEND chunk (empty, so its CRC is fixed) that closes every PNG.
+_PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+UNREADABLE = "not a readable image (corrupt, truncated or not an image)"
+TRUNCATED = ("not a readable image: truncated, the file ends before all its pixels "
+             "(cut short in a copy?)")
 
 
 def is_image_file(path):
@@ -25,16 +61,23 @@ def is_image_file(path):
 
 
 def list_images(folder):
-    """Sorted image files directly inside `folder`.
+    """Sorted image files directly inside `folder` (any file name, valid
+    UTF-8 or not; hidden files, folders and special files left out).
 
     Raises:
-        InputError: the folder is missing or holds no image.
+        InputError: the folder is missing, cannot be listed or holds no image.
     """
+    folder = file_path(folder)
     if not os.path.isdir(folder):
         raise InputError(folder, "folder not found")
+    try:
+        entries = os.listdir(folder)
+    except OSError as error:
+        raise InputError(folder, f"folder cannot be listed ({error.strerror or error})") from None
     names = sorted(
-        name for name in os.listdir(folder)
+        name for name in entries
         if is_image_file(name) and not name.startswith(".")
+        and os.path.isfile(os.path.join(folder, name))
     )
     if not names:
         raise InputError(
@@ -44,7 +87,8 @@ def list_images(folder):
 
 
 def read_grey(path):
-    """Reads an image as one grey channel, keeping its bit depth.
+    """Reads an image as one grey channel, keeping its bit depth, upright
+    as viewers show it (EXIF orientation applied, see the module's notes).
 
     Colour images are converted with the usual luma weights; alpha is
     dropped.
@@ -53,17 +97,28 @@ def read_grey(path):
         A 2-D `uint8` or `uint16` array.
 
     Raises:
-        InputError: unreadable or not an 8/16-bit image.
+        InputError: missing, not a regular file, empty, unreadable,
+            truncated, too large for the memory available, or not an
+            8/16-bit image.
     """
-    if not os.path.isfile(path):
-        raise InputError(path, "file not found")
-    if os.path.getsize(path) == 0:
-        raise InputError(path, "empty file (0 bytes)")
-    width, height = _header_size(path)
-    check_fits_in_memory(path, width * height, f"image is {width}x{height}")
-    pixels = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    path = file_path(path)
+    with open_regular_file(path) as file, _decoders_quiet():
+        orientation, kind = _check_whole_image(path, file)
+        file.seek(0)
+        try:
+            data = file.read()
+        except OSError as error:
+            raise InputError(path, f"cannot be read ({error.strerror or error})") from None
+        if kind == "PNG" and data.rfind(_PNG_END) < 0:
+            # Pillow stops at the last pixel; a PNG ends with its IEND chunk.
+            raise InputError(path, TRUNCATED)
+        try:
+            pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        except (cv2.error, MemoryError, ValueError):
+            pixels = None
+        del data
     if pixels is None:
-        raise InputError(path, "not a readable image (corrupt, truncated or not an image)")
+        raise InputError(path, UNREADABLE)
     if pixels.dtype not in (np.uint8, np.uint16):
         raise InputError(path, f"unsupported pixel type {pixels.dtype} (8- or 16-bit expected)")
     if pixels.ndim == 3:
@@ -73,6 +128,8 @@ def read_grey(path):
             pixels = cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
         else:
             pixels = pixels[:, :, 0]
+    if orientation in _UPRIGHT:
+        pixels = np.ascontiguousarray(_UPRIGHT[orientation](pixels))
     check_min_size(path, pixels.shape)
     return pixels
 
@@ -85,30 +142,131 @@ def check_min_size(path, shape):
                          "a slice needs")
 
 
-def _header_size(path):
-    """(width, height) from the file header alone, without decoding pixels,
-    so that a huge image is refused before it is allocated."""
-    try:
-        with warnings.catch_warnings():
-            # Pillow's decompression-bomb guard would stop at its own limit;
-            # the memory check that follows is the one that applies here.
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+def _check_whole_image(path, file):
+    """Reads the header of the image in `file` (size checked against the
+    memory available before any pixel is decoded), then decodes it whole
+    with Pillow, so that a truncated file is refused rather than filled in.
+
+    Returns:
+        `(orientation, kind)`: the orientation to turn the decoded pixels
+        by (`_UPRIGHT`'s keys; 1 or None: as stored) and Pillow's name of
+        the format ("PNG", "JPEG", ...).
+    """
+    with _pillow_strict():
+        try:
+            image = Image.open(file)
+            width, height = image.size
+        except Exception:  # any bytes reach the decoder: nothing else may escape
+            raise InputError(path, UNREADABLE) from None
+        with image:
+            check_fits_in_memory(path, width * height, f"image is {width}x{height}")
             try:
-                with Image.open(path) as image:
-                    return image.size
-            finally:
-                Image.MAX_IMAGE_PIXELS = limit
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(path,
-                         "not a readable image (corrupt, truncated or not an image)") from None
+                image.load()
+            except Exception as error:  # as above
+                raise InputError(path, _decode_problem(error)) from None
+            if image.format in _ORIENTED_BY_DECODER:
+                return None, image.format
+            try:
+                return image.getexif().get(EXIF_ORIENTATION), image.format
+            except Exception:  # a broken EXIF block: as stored
+                return None, image.format
+
+
+def _decode_problem(error):
+    if isinstance(error, MemoryError):
+        return "not enough memory to decode this image"
+    message = " ".join(str(error).split())
+    if "truncated" in message or isinstance(error, EOFError):
+        return TRUNCATED
+    return f"{UNREADABLE}: {message}" if message else UNREADABLE
+
+
+@contextlib.contextmanager
+def _pillow_strict():
+    """Pillow as the reader needs it: no decompression-bomb limit (the
+    memory check is the one that applies here), truncated images refused,
+    and its warnings (e.g. a corrupt EXIF block) kept off stderr."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        truncated, ImageFile.LOAD_TRUNCATED_IMAGES = ImageFile.LOAD_TRUNCATED_IMAGES, False
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = limit
+            ImageFile.LOAD_TRUNCATED_IMAGES = truncated
+
+
+@contextlib.contextmanager
+def _decoders_quiet():
+    """The image codecs kept off stderr while they decode: a refusal is the
+    reader's one line, and a corrupt file makes libpng, libjpeg and libtiff
+    print their own (OpenCV's log is silenced; what the C libraries write
+    straight to the stderr file descriptor goes to /dev/null meanwhile)."""
+    with _quiet_opencv(), _c_stderr_discarded():
+        yield
+
+
+@contextlib.contextmanager
+def _quiet_opencv():
+    logging = cv2.utils.logging
+    previous = logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(previous)
+
+
+@contextlib.contextmanager
+def _c_stderr_discarded():
+    """File descriptor 2 pointed at /dev/null while C code runs (left as it
+    is where it cannot be: no descriptor 2, no /dev/null)."""
+    try:
+        sys.stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        os.close(saved)
+        yield
+        return
+    try:
+        os.dup2(null, 2)
+    except OSError:
+        os.close(saved)
+        saved = None
+    finally:
+        os.close(null)
+    if saved is None:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def write_png(path, pixels):
-    """Writes a 2-D `uint8` or `uint16` array as PNG, atomically."""
-    with atomic_path(path) as tmp:
-        if not cv2.imwrite(tmp, pixels):
-            raise InputError(path, "could not write PNG")
+    """Writes a 2-D `uint8` or `uint16` array (or a BGR image) as PNG,
+    atomically. The bytes are encoded in memory and written by Python, so
+    any file name works."""
+    path = file_path(path)
+    with _quiet_opencv():
+        try:
+            ok, encoded = cv2.imencode(".png", pixels)
+        except cv2.error:
+            ok = False
+    if not ok:
+        raise InputError(path, "could not write PNG")
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        file.write(encoded.tobytes())
 
 
 def read_image_scan(path, domain):

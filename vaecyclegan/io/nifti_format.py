@@ -11,14 +11,18 @@ is int16 0..4095 (`MR_SIGNAL_MAX`); scaling is reset to slope 1, offset 0.
 float32 volume in the output's units.
 """
 
+import contextlib
 import dataclasses
 import gzip
+import logging
+import math
 import os
-import zlib
+import re
+import warnings
 
 import nibabel as nib
 import numpy as np
-from nibabel.filebasedimages import ImageFileError
+from nibabel.openers import ImageOpener
 from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
 
 from vaecyclegan.errors import InputError
@@ -26,11 +30,13 @@ from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import check_min_size
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
 from vaecyclegan.io.memory_budget import check_fits_in_memory
-from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat
+from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat, check_regular_file, file_path
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 # Voxel axis order (slice, row, column) for each cut; a letter names the
 # direction the index runs towards.
+# Bytes inflated at a time when a gzip file is checked to its end.
+_GZIP_CHUNK = 1 << 22
 SLICE_ORIENTATION = {
     "axial": ("S", "P", "L"),
     "coronal": ("A", "I", "L"),
@@ -57,47 +63,151 @@ def read_nifti(path, domain, axis="axial"):
     """Reads a 3-D NIfTI volume as a `Scan` of slices along `axis`.
 
     CT volumes are taken to hold HU, MRI any signal scale (the volume's
-    percentiles scale it). The file's scaling (scl_slope/scl_inter) is applied.
+    percentiles scale it). The file's scaling (scl_slope/scl_inter) is
+    applied; a slope of 0 (or NaN, as nibabel writes it) means none.
 
     Raises:
-        InputError: unreadable, not 3-D, or non-finite voxels.
+        InputError: missing, not a regular file, empty, unreadable (any
+            error of nibabel, numpy or the decompressor), not 3-D, a zero
+            dimension, a data type other than scalar integer or float (RGB,
+            complex, binary), non-finite scaling, or non-finite voxels.
     """
-    if not os.path.isfile(path):
-        raise InputError(path, "file not found")
-    if os.path.getsize(path) == 0:
+    path = file_path(path)
+    if check_regular_file(path) == 0:
         raise InputError(path, "empty file (0 bytes)")
+    with _nibabel_quiet():
+        try:
+            image = nib.load(path)
+            shape = tuple(int(n) for n in image.shape)
+            dtype = image.get_data_dtype()
+            header = image.header
+            # The image's header has its scaling reset once the data proxy
+            # took it; the file's own fields are read again to check them.
+            with ImageOpener(path) as file:
+                stored = image.header_class.from_fileobj(file, check=False)
+            slope, inter = float(stored["scl_slope"]), float(stored["scl_inter"])
+        except Exception as error:  # any bytes reach nibabel: nothing else may escape
+            raise InputError(path, _load_problem(error)) from None
+        volume_shape = _volume_shape(path, shape)
+        _check_data_type(path, dtype, header)
+        _check_scaling(path, slope, inter)
+        check_fits_in_memory(path, math.prod(volume_shape),
+                             "volume is " + "x".join(str(n) for n in volume_shape))
+        try:
+            data = np.asarray(image.dataobj, dtype=np.float32).reshape(volume_shape)
+            affine = np.array(image.affine, dtype=np.float64)
+        except MemoryError:
+            raise InputError(path, "not enough memory to read its voxels") from None
+        except Exception as error:  # as above
+            raise InputError(path, f"voxel data cannot be read ({_one_line(error)})") from None
+        if path.lower().endswith(".gz"):
+            _check_gzip_whole(path)
+    bad = int(np.count_nonzero(~np.isfinite(data)))
+    if bad:
+        raise InputError(path, f"{bad} voxel(s) are NaN or infinite; fill or mask them first")
+    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+        raise InputError(path, "its affine (qform/sform) is not finite")
     try:
-        image = nib.load(path)
-        shape = tuple(int(n) for n in image.shape)
-    except (ImageFileError, OSError, EOFError, ValueError, zlib.error) as error:
-        raise InputError(path, f"not a readable NIfTI file ({error})") from None
+        to_slices = ornt_transform(io_orientation(affine), axcodes2ornt(SLICE_ORIENTATION[axis]))
+        to_input = ornt_transform(axcodes2ornt(SLICE_ORIENTATION[axis]), io_orientation(affine))
+        slices = apply_orientation(data, to_slices)
+    except Exception as error:  # a degenerate affine: no axis order to cut along
+        raise InputError(path, f"its affine gives no voxel orientation ({_one_line(error)})") \
+            from None
+    check_min_size(path, slices.shape)
+    source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
+    name = os.path.basename(path)
+    return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
+                "hu" if domain == "ct" else "signal", name, source=source)
+
+
+def _volume_shape(path, shape):
+    """The 3-D shape `shape` is read as (a 2-D image as one slice, a 4-D
+    volume of one frame as 3-D)."""
+    size = "x".join(str(n) for n in shape)
+    if any(n <= 0 for n in shape):
+        raise InputError(path, f"volume is {size}: a dimension of zero size holds no voxel")
     volume_shape = shape
     if len(shape) == 4 and shape[3] == 1:
         volume_shape = shape[:3]
     elif len(shape) == 2:
         volume_shape = shape + (1,)
     if len(volume_shape) != 3:
-        size = "x".join(str(n) for n in shape)
         raise InputError(path, f"{len(shape)}-D NIfTI ({size}): one 3-D volume is needed "
                          "(split a time series or multi-channel volume first)")
-    check_fits_in_memory(path, int(np.prod(volume_shape)),
-                         "volume is " + "x".join(str(n) for n in volume_shape))
+    return volume_shape
+
+
+def _check_data_type(path, dtype, header):
+    """Refuses voxels that are not one scalar integer or float each."""
+    if dtype.fields is None and dtype.kind in "iuf" and dtype.itemsize > 0:
+        return
     try:
-        data = np.asarray(image.dataobj, dtype=np.float32).reshape(volume_shape)
-    except (OSError, EOFError, ValueError, zlib.error) as error:
-        raise InputError(path, f"voxel data cannot be read ({error})") from None
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:
-        raise InputError(path, f"{bad} voxel(s) are NaN or infinite; fill or mask them first")
-    to_slices = ornt_transform(io_orientation(image.affine), axcodes2ornt(SLICE_ORIENTATION[axis]))
-    slices = apply_orientation(data, to_slices)
-    check_min_size(path, slices.shape)
-    source = NiftiSource(type(image), image.header.copy(), np.array(image.affine),
-                         ornt_transform(axcodes2ornt(SLICE_ORIENTATION[axis]),
-                                        io_orientation(image.affine)), shape)
-    name = os.path.basename(path)
-    return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
-                "hu" if domain == "ct" else "signal", name, source=source)
+        label = header.get_value_label("datatype")
+    except Exception:  # an unknown code: name what nibabel made of it
+        label = str(dtype)
+    raise InputError(path, f"voxels of data type {label} (code {int(header['datatype'])}): "
+                     "one integer or float value per voxel is needed (convert RGB or complex "
+                     "volumes to one scalar volume first)")
+
+
+def _check_scaling(path, slope, inter):
+    """Refuses scaling that cannot be applied. A slope of 0 means no
+    scaling in NIfTI, and nibabel writes NaN for "none", so both are
+    accepted (the intercept is then unused); an infinite slope, or a
+    non-finite intercept beside a slope in use, are refused."""
+    if np.isinf(slope):
+        raise InputError(path, f"its scaling scl_slope is {slope:g}; a finite slope is needed")
+    if slope != 0 and np.isfinite(slope) and not np.isfinite(inter):
+        raise InputError(path, f"its scaling scl_inter is {inter:g} (with scl_slope {slope:g}); "
+                         "a finite intercept is needed")
+
+
+def _check_gzip_whole(path):
+    """Reads a gzip file to its end, so that its CRC and length are checked:
+    nibabel reads only as far as the voxels, and a flipped or missing byte
+    after them, or one that still inflates, would pass unseen."""
+    try:
+        with gzip.open(path, "rb") as file:
+            while file.read(_GZIP_CHUNK):
+                pass
+    except Exception as error:  # BadGzipFile, EOFError, zlib.error, OSError
+        raise InputError(path, f"its compressed data is corrupt or cut short "
+                         f"({_one_line(error)})") from None
+
+
+def _load_problem(error):
+    """What a failed `nib.load` says, in the reader's words where nibabel's
+    are obscure."""
+    message = _one_line(error)
+    code = re.fullmatch(r"data code (\S+) not recognized", message)
+    if code:
+        return (f"its header declares data type code {code[1]}, which is no NIfTI data type "
+                "(corrupt header?)")
+    inter = re.fullmatch(r"Valid slope but invalid intercept (\S+)", message)
+    if inter:
+        return f"its scaling scl_inter is {inter[1]}; a finite intercept is needed"
+    return f"not a readable NIfTI file ({message})"
+
+
+def _one_line(error):
+    """An exception's message as one line (nibabel's can span several)."""
+    message = " ".join(str(error).split())
+    return message or type(error).__name__
+
+
+@contextlib.contextmanager
+def _nibabel_quiet():
+    """nibabel's header checks log what they fix (and what they refuse) to
+    stderr, and numpy warns on casts: kept off, since a refusal is one line."""
+    logger = logging.getLogger("nibabel.global")
+    disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.disabled = disabled
 
 
 def write_nifti(path, scan, volume, domain, intensity, description, dtype=np.int16):

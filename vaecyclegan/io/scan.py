@@ -3,19 +3,90 @@ stack of slices in physical units, and `ScanFormat`, the interface each
 format (image, DICOM, NIfTI) implements to find, read and write scans.
 
 The formats themselves live in `image_format`, `dicom_format` and
-`nifti_format`; `formats` holds their registry.
+`nifti_format`; `formats` holds their registry. `check_regular_file` and
+`open_regular_file` are how readers look at and open a file: only regular
+files, so that a named pipe or a device is refused rather than opened (an
+open FIFO blocks, /dev/zero never ends).
 """
 
 import dataclasses
+import errno
 import os
+import stat
 
 import numpy as np
 
+from vaecyclegan.errors import InputError
 from vaecyclegan.io.intensity import values_to_unit
 
 DOMAINS = ("ct", "mri")
 # The folder, inside the output folder, that deviation maps are written to.
 STD_FOLDER = "std"
+# What a path is when it is not a regular file, for messages.
+_FILE_TYPES = (
+    (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP)
+
+
+def file_path(path):
+    """`path` (str, bytes or path-like) as a str; undecodable bytes of a
+    file name become surrogate escapes, as `os.listdir` gives them."""
+    return os.fsdecode(os.fspath(path))
+
+
+def check_regular_file(path, missing="file not found"):
+    """The size of the regular file at `path`, looked at without opening it.
+
+    Raises:
+        InputError: `missing` when there is nothing at `path`; "not a
+            regular file" for a folder, named pipe, socket or device; the
+            system's reason when it cannot be looked at.
+    """
+    try:
+        info = os.stat(path)
+    except ValueError:  # an embedded NUL: no file can have that name
+        raise InputError(path, missing) from None
+    except OSError as error:
+        if error.errno in _MISSING:
+            raise InputError(path, missing) from None
+        raise InputError(path, f"cannot be read ({error.strerror or error})") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _FILE_TYPES if test(info.st_mode)), "special file")
+        raise InputError(path, f"not a regular file but {kind}")
+    return info.st_size
+
+
+def open_regular_file(path, missing="file not found"):
+    """Opens a non-empty regular file for reading in binary.
+
+    The file is checked before it is opened (`check_regular_file`), and
+    opened without blocking and checked again, so that a named pipe put in
+    its place meanwhile is still never waited on.
+
+    Raises:
+        InputError: missing, not a regular file, empty, or unreadable.
+    """
+    if check_regular_file(path, missing) == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as error:
+        if error.errno in _MISSING:
+            raise InputError(path, missing) from None
+        raise InputError(path, f"cannot be read ({error.strerror or error})") from None
+    try:
+        regular = stat.S_ISREG(os.fstat(fd).st_mode)
+        if regular:
+            return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    raise InputError(path, "not a regular file")
 
 
 @dataclasses.dataclass

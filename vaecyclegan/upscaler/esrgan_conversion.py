@@ -17,12 +17,14 @@ is read from the tensor shapes. torch is needed only here, and the pickle
 is opened with `weights_only=True`, so a file cannot run code.
 """
 
+import contextlib
 import os
 import re
+import tempfile
 
 import numpy as np
 
-from vaecyclegan.config import ModelConfig, RRDBNetConfig
+from vaecyclegan.config import CONFIG_FILENAME, ModelConfig, RRDBNetConfig
 from vaecyclegan.errors import InputError
 from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
 
@@ -158,25 +160,89 @@ def keras_weights(model, esrgan_state_dict, path="weights"):
     return values
 
 
+def _same_file(a, b):
+    """Whether paths `a` and `b` name one file: the same path, a hard link
+    or a symbolic link of it (`os.path.samefile` when both exist, the
+    resolved paths otherwise)."""
+    if os.path.exists(a) and os.path.exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_output(pth_path, h5_path):
+    """Refuses an output that would overwrite the input, or that cannot be
+    written, before anything is read or written.
+
+    The output must not be the input (nor a hard or symbolic link of it),
+    nor a folder, nor named `config.json` (written beside it); the input
+    must not be that `config.json` either. Its folder must exist and be
+    writable, or be creatable: its nearest existing ancestor must be a
+    writable folder. Writability is probed with a temporary file (removed),
+    not read from permission bits, which do not bind root.
+
+    Raises:
+        InputError: naming the output (or the folder) and the problem.
+    """
+    folder = os.path.dirname(os.path.abspath(h5_path))
+    config_path = os.path.join(folder, CONFIG_FILENAME)
+    if _same_file(pth_path, h5_path):
+        raise InputError(h5_path, f"is the input {pth_path} (or a link to it): converting would "
+                         "overwrite it; name another output, e.g. weights/rrdbnet_weights.h5")
+    if _same_file(pth_path, config_path):
+        raise InputError(pth_path, f"is the {CONFIG_FILENAME} that converting writes beside "
+                         f"{h5_path}; rename the input or choose another output folder")
+    if os.path.basename(h5_path) == CONFIG_FILENAME:
+        raise InputError(h5_path, f"{CONFIG_FILENAME} is written beside the weights; name the "
+                         "weights file otherwise, e.g. rrdbnet_weights.h5")
+    if os.path.isdir(h5_path):
+        raise InputError(h5_path, "is a folder; name the weights file to write, e.g. "
+                         f"{os.path.join(h5_path, 'rrdbnet_weights.h5')}")
+    existing = folder
+    while not os.path.exists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        raise InputError(folder, f"cannot be created: {existing} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=existing)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as error:
+        where = "" if existing == folder else f" (it would be created in {existing})"
+        raise InputError(folder, f"cannot write here{where}: {_reason(error)}") from None
+
+
+def _reason(error):
+    """An OSError in a few words: its strerror, or its message's first line."""
+    text = error.strerror or str(error).strip() or type(error).__name__
+    return text.splitlines()[0]
+
+
 def convert_esrgan(pth_path, h5_path):
     """Converts a `.pth` RRDB-Net into `h5_path` and the `config.json` beside it.
 
     An existing `config.json` keeps its translator settings and gets the
     upscaler's; otherwise a default config with this upscaler is written.
     Name the output `rrdbnet_weights.h5` for `infer.py --upscale` to find it.
+    The output is checked first (`check_output`): never the input, and a
+    writable place; both files are written atomically.
 
     Returns:
         `(model, config)`.
+
+    Raises:
+        InputError: a bad input, an output that would overwrite it, or one
+            that cannot be written.
     """
     from vaecyclegan.io.weight_files import save_weights_h5
 
+    check_output(pth_path, h5_path)
     state_dict = to_esrgan_names(load_state_dict(pth_path), pth_path)
     rrdb_config, channels = infer_rrdbnet_config(state_dict, pth_path)
     model = build_rrdbnet(rrdb_config, channels, name="rrdbnet")
     model.set_weights(keras_weights(model, state_dict, pth_path))
 
     folder = os.path.dirname(os.path.abspath(h5_path))
-    if os.path.isfile(os.path.join(folder, "config.json")):
+    if os.path.isfile(os.path.join(folder, CONFIG_FILENAME)):
         config = ModelConfig.load(folder)
         if config.channels != channels:
             raise InputError(pth_path, f"a {channels}-channel upscaler does not fit "
@@ -185,6 +251,17 @@ def convert_esrgan(pth_path, h5_path):
         config = ModelConfig(channels=channels)
     config.rrdbnet = rrdb_config
     config.training["rrdbnet_source"] = os.path.basename(pth_path)
-    save_weights_h5(model, h5_path)
-    config.save(folder)
+    existed, had_folder = os.path.lexists(h5_path), os.path.isdir(folder)
+    written = h5_path
+    try:
+        save_weights_h5(model, h5_path)
+        written = os.path.join(folder, CONFIG_FILENAME)
+        config.save(folder)
+    except OSError as error:
+        with contextlib.suppress(OSError):  # leave nothing behind that we made
+            if written != h5_path and not existed:
+                os.remove(h5_path)  # no weights without the config that describes them
+            if not had_folder:
+                os.rmdir(folder)
+        raise InputError(written, f"cannot write it: {_reason(error)}") from None
     return model, config

@@ -42,7 +42,11 @@ from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS
 from vaecyclegan.networks import load_network
 from vaecyclegan.translation.translator import Translator
 from vaecyclegan.upscaler.tiling import TiledUpscaler
-from vaecyclegan.workflows.output_staging import output_names, stage_and_publish
+from vaecyclegan.workflows.output_staging import (
+    check_writable,
+    output_names,
+    stage_and_publish,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +67,7 @@ def run_inference(settings):
     settings.validate()
     sources = find_scan_sources(settings.input)
     names = output_names(sources, settings.output)
+    check_writable(settings.output)
     for option, given in (("--upscale", settings.upscale), ("--reference", settings.reference)):
         if given:
             _planar_only(sources, option)

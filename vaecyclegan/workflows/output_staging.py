@@ -39,6 +39,26 @@ def output_names(sources, output_dir):
     return [source.output_names() for source in sources]
 
 
+def check_writable(folder):
+    """Refuses a folder the command could not write into, before any work
+    is done, and leaves nothing behind: the probe is made (and removed) in
+    the folder if it exists, else in its nearest existing parent.
+
+    Raises:
+        InputError: the folder, or the parent it would be created in, is a
+            file or cannot be written.
+    """
+    probe_in = os.path.abspath(folder)
+    while not os.path.exists(probe_in):
+        probe_in = os.path.dirname(probe_in)
+    if not os.path.isdir(probe_in):
+        raise InputError(folder, f"cannot be created: {probe_in} is a file, not a folder")
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".vaecyclegan-probe-", dir=probe_in))
+    except OSError as error:
+        raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
+
+
 def _writable_folder(folder):
     try:
         os.makedirs(folder, exist_ok=True)

@@ -117,7 +117,21 @@ class TrainSettings:
             value = getattr(self, name)
             _check(value is None or value >= 0,
                    f"--{name.replace('_', '-')} must be 0 or positive")
+        self._check_architecture()
         return self
+
+    def _check_architecture(self):
+        # Checked here, before any folder is made: a U-Net whose side is not
+        # a multiple of its stride fails deep inside Keras (Concatenate).
+        from vaecyclegan.training.presets import PRESETS
+
+        preset = PRESETS[self.preset]
+        size = self.image_size or preset.image_size
+        stride = preset.generator.stride
+        _check(self.stage == "sr" or size % stride == 0,
+               f"--image-size {size} is not a multiple of the {self.preset} generator's stride "
+               f"{stride} (2 ** {preset.generator.num_downsamples} levels); use "
+               f"{max(stride, size // stride * stride)} or {(size // stride + 1) * stride}")
 
 
 @dataclasses.dataclass

@@ -41,6 +41,7 @@ from vaecyclegan.upscaler.evaluation import (
 )
 from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
 from vaecyclegan.upscaler.stage import train_upscaler
+from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import run_folder, write_options, write_run_file
 from vaecyclegan.workflows.training_data import (
     load_training_domains,
@@ -68,8 +69,10 @@ class _Run:
     config: ModelConfig
     stages: StageSettings
     networks: dict = None
-    best: object = None  # the translation stage's BestWeightsCallback
+    slices: tuple = None  # (mri, ct) training slices of the translation stage
+    make_sr_dataset: object = None  # seed_offset -> the upscaler's batches
     sr_held_out: list = None  # real upscaler pairs held out for scoring
+    best: object = None  # the translation stage's BestWeightsCallback
 
 
 def resolve_preset(settings):
@@ -111,7 +114,9 @@ def run_training(settings):
 
 
 def _start(settings, scratch):
-    """Strategy, precision, run folder, data and networks of a new run."""
+    """Strategy, precision, data and networks of a new run; the run folder
+    is created only once the data has been read, so that bad data leaves
+    nothing behind."""
     # The strategy first: a multi-worker one must configure TensorFlow's
     # collectives before anything else runs.
     strategy = make_strategy(settings.strategy)
@@ -125,20 +130,25 @@ def _start(settings, scratch):
         scratch += [settings.logdir, settings.weights_dir, settings.data_root]
     policy = set_precision(resolve_precision(settings.precision))
     keras.utils.set_random_seed(settings.seed)
-    preset = resolve_preset(settings)
-    logdir = run_folder(settings.logdir)
-    write_options(logdir, settings)
     logger.info(f"Strategy {strategy_label(strategy)} ({strategy.num_replicas_in_sync} "
                 f"replica(s){'' if chief else ', non-chief worker: writes to scratch folders'}), "
                 f"precision {policy}")
-    data_dir, folders = _dataset(settings, preset, logdir)
+    preset = resolve_preset(settings)
+    # The run's outputs come minutes to hours later: refuse folders that
+    # could not take them before any work.
+    logdir = run_folder(settings.logdir)
+    for folder in (settings.weights_dir, logdir, settings.data_root):
+        check_writable(folder)
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
         preset.checkpoint_every if settings.checkpoint_every is None
         else settings.checkpoint_every,
         settings.lr_decay_start, settings.log_every, settings.seed)
-    run = _Run(settings, preset, logdir, data_dir, folders,
+    run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
+    _read_training_data(run)
+    write_options(run.logdir, settings)
+    write_run_file(run.logdir, run.data_dir, run.folders, settings)
     with strategy.scope():
         run.networks = {name: build_network(run.config, name)
                         for name in STAGE_NETWORKS[settings.stage]}
@@ -147,16 +157,37 @@ def _start(settings, scratch):
     return run
 
 
-def _dataset(settings, preset, logdir):
-    """The dataset folder and its `DatasetFolders`, recorded in `run.json`."""
+def _dataset(settings, preset):
+    """The dataset folder and its `DatasetFolders`."""
     data_dir = resolve_data_option(settings, preset, IntensityConfig())
     folders = resolve_dataset(data_dir, settings.ct_dir, settings.mri_dir)
     mapping = ("A = CT, B = MRI" if not (settings.ct_dir or settings.mri_dir)
                else "--ct-dir/--mri-dir")
     logger.info(f"Dataset {data_dir or '(the --ct-dir/--mri-dir folders)'} ({mapping}):\n"
                 f"{folders.describe()}")
-    write_run_file(logdir, data_dir, folders, settings)
     return data_dir, folders
+
+
+def _read_training_data(run):
+    """Reads what the stages train on: both domains' slices for
+    translation, the upscaler's images or real pairs."""
+    settings, preset, config = run.settings, run.preset, run.config
+    if settings.stage != "sr":
+        run.slices = load_training_domains(run.folders, config.intensity, preset.image_size)
+        mri, ct = run.slices
+        logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
+                    f"an epoch (the larger domain) is "
+                    f"{max(len(mri), len(ct)) // preset.batch_size} steps")
+    if settings.stage == "translate":
+        return
+    sr_train_pairs = None
+    if settings.sr_pairs:
+        sr_train_pairs, run.sr_held_out = load_sr_pairs(settings.sr_pairs, config.rrdbnet.scale)
+        logger.info(f"Upscaler pairs {settings.sr_pairs}: {len(sr_train_pairs)} for training, "
+                    f"{len(run.sr_held_out)} held out")
+    run.make_sr_dataset = make_upscaler_dataset(
+        preset, run.folders, config.intensity, config.rrdbnet.scale, config.channels,
+        settings.seed, settings.sr_degradations, sr_train_pairs, run.slices)
 
 
 def _model_config(settings, preset):
@@ -216,27 +247,19 @@ def _provenance(run):
 
 def _train_stages(run):
     """Trains the networks of `settings.stage` and writes their weights."""
-    sr_pairs = None
-    if run.settings.sr_pairs and "rrdbnet" in run.networks:
-        sr_pairs = load_sr_pairs(run.settings.sr_pairs, run.config.rrdbnet.scale)
-        logger.info(f"Upscaler pairs {run.settings.sr_pairs}: {len(sr_pairs[0])} for training, "
-                    f"{len(sr_pairs[1])} held out")
     started = time.perf_counter()
-    run.best, loaded = None, None
     if "g_target" in run.networks:
-        run.best, loaded = _train_translators(run)
+        run.best = _train_translators(run)
     if "rrdbnet" in run.networks:
-        _train_upscaler(run, sr_pairs[0] if sr_pairs else None, loaded)
+        _train_upscaler(run)
     run.config.training.update(_provenance(run))
     written = save_networks(run.networks, run.config, run.settings.weights_dir)
     logger.info("Wrote " + ", ".join(written))
     logger.info(f"Training took {time.perf_counter() - started:.0f} s")
-    run.sr_held_out = sr_pairs[1] if sr_pairs else None
 
 
 def _train_translators(run):
-    """The translation stage; returns its best-checkpoint callback (or
-    None) and the `(mri, ct)` slices it trained on."""
+    """The translation stage; returns its best-weights callback (or None)."""
     settings, preset, networks = run.settings, run.preset, run.networks
     eval_every = preset.eval_every if settings.eval_every is None else settings.eval_every
     make_best = None
@@ -248,24 +271,18 @@ def _train_translators(run):
                 networks, run.config, eval_every, settings.best_metric,
                 os.path.join(settings.weights_dir, "best"),
                 os.path.join(run.logdir, "checkpoint_evals.csv"), resumed)
-    mri, ct = load_training_domains(run.folders, run.config.intensity, preset.image_size)
-    logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; an "
-                f"epoch (the larger domain) is {max(len(mri), len(ct)) // preset.batch_size} "
-                "steps")
+    mri, ct = run.slices
     progress, best = train_translation(networks, preset, mri, ct, run.logdir, settings.seed,
                                        run.stages, make_best)
     logger.info(f"Translation: {progress.summary()}")
-    return best, (mri, ct)
+    return best
 
 
-def _train_upscaler(run, sr_train_pairs, loaded):
-    settings, config = run.settings, run.config
-    make_dataset = make_upscaler_dataset(
-        run.preset, run.folders, config.intensity, config.rrdbnet.scale, config.channels,
-        settings.seed, settings.sr_degradations, sr_train_pairs, loaded)
+def _train_upscaler(run):
     stages = run.stages.later_stage() if "g_target" in run.networks else run.stages
-    progress, gan_progress = train_upscaler(run.networks["rrdbnet"], run.preset, make_dataset,
-                                            run.logdir, stages, settings.vgg_weights)
+    progress, gan_progress = train_upscaler(run.networks["rrdbnet"], run.preset,
+                                            run.make_sr_dataset, run.logdir, stages,
+                                            run.settings.vgg_weights)
     logger.info(f"Upscaler, L1: {progress.summary('loss')}")
     if gan_progress is not None:
         logger.info(f"Upscaler, adversarial: {gan_progress.summary('pixel')}")
