@@ -24,6 +24,8 @@ setup(
         "tensorflow>=2.16,<2.22",
         "keras>=3.5,<4",
         "numpy>=1.26,<3",
+        # scipy.ndimage: body masks, surface distances, WEPL ray sums.
+        "scipy>=1.10,<2",
         "opencv-python-headless>=4.8,<6",
         "scikit-image>=0.22,<0.27",
         "scikit-learn>=1.3,<2",
@@ -42,12 +44,14 @@ setup(
         # torch reads the official ESRGAN / BasicSR .pth files; only
         # `vaecyclegan-convert` needs it.
         "convert": ["torch>=2.1"],
+        # Gamma pass rates between dose grids (`vaecyclegan-eval --dose-ct`).
+        "dose": ["pymedphys>=0.41,<0.42"],
         # tf-keras proves the weight files are the Keras 2 layout it writes;
         # torch is the reference the converter is checked against. It is
         # pinned because this project's machines carry a CPU build of 2.13.0,
         # where a range would pull a CUDA build of several GB.
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
-                 "tf-keras>=2.16,<2.22", "torch==2.13.0"],
+                 "tf-keras>=2.16,<2.22", "torch==2.13.0", "pymedphys>=0.41,<0.42"],
     },
     entry_points={
         "console_scripts": [

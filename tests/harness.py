@@ -74,7 +74,7 @@ def write_ct_series(folder, names, series_uid=None, mark=False):
     series_uid = series_uid or pydicom.uid.generate_uid()
     paths = []
     for index, name in enumerate(names):
-        dataset = base.copy()
+        dataset = copy.deepcopy(base)
         dataset.SeriesInstanceUID = series_uid
         dataset.SOPInstanceUID = pydicom.uid.generate_uid()
         position = list(base.ImagePositionPatient)

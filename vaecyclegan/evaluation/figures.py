@@ -1,8 +1,12 @@
-"""The pictures of a report: comparison grids and loss curves (matplotlib,
-object-oriented API, so no display or global pyplot state is needed)."""
+"""The pictures of a report: comparison grids, loss curves and the SynthRAD
+view of synthetic CTs in HU (per case: the error map with tissue
+boundaries, bone overlap in two colours, the WEPL difference map), with
+matplotlib's object-oriented API, so no display or global pyplot state is
+needed."""
 
 import csv
 
+import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -91,4 +95,119 @@ def save_loss_curves(path, curves):
         axis.grid(alpha=0.3)
     for axis in axes[len(curves):]:
         axis.set_visible(False)
+    _save(figure, path)
+
+
+# SynthRAD figure: CT grey window (HU) and the |error| and WEPL scales.
+CT_DISPLAY_HU = (-1000.0, 1500.0)
+HU_ERROR_MAX = 300.0
+_TISSUE_COLOURS = ("#35b7ff", "#ffb000")  # boundaries at the low and high tissue thresholds
+_OUTSIDE = "#303030"  # outside the mask, in the error and WEPL maps
+
+
+def _colour_map(name):
+    return matplotlib.colormaps[name].with_extremes(bad=_OUTSIDE)
+
+
+def _bone_overlap_rgb(reference, prediction, mask, threshold):
+    """Grey reference under reference-only bone in green, predicted-only bone
+    in magenta and bone in both in white."""
+    low, high = CT_DISPLAY_HU
+    grey = np.clip((reference - low) / (high - low), 0, 1) * 0.45
+    rgb = np.repeat(grey[..., None], 3, axis=-1)
+    ref_bone = (reference > threshold) & mask
+    pred_bone = (prediction > threshold) & mask
+    rgb[ref_bone & ~pred_bone] = (0.1, 0.85, 0.2)
+    rgb[pred_bone & ~ref_bone] = (0.9, 0.2, 0.9)
+    rgb[ref_bone & pred_bone] = (1.0, 1.0, 1.0)
+    return rgb
+
+
+def _tissue_contours(axis, reference, thresholds, mask=None):
+    for level, colour in zip(thresholds, _TISSUE_COLOURS):
+        if reference.min() < level < reference.max():
+            axis.contour(reference, levels=[level], colors=[colour], linewidths=0.6)
+    if mask is not None and mask.any() and not mask.all():
+        axis.contour(mask.astype(np.float32), levels=[0.5], colors=["#ffffff"],
+                     linewidths=0.5, linestyles="dotted")
+
+
+def _synthrad_row(axes, case, thresholds, bone_threshold):
+    """The panels of one case (four, five with WEPL); returns the images drawn
+    (for colour bars)."""
+    figure, metrics = case.figure, case.metrics
+    low, high = CT_DISPLAY_HU
+    inside = figure.mask
+    spacing = case.details.get("spacing_mm") or (1.0, 1.0)
+    aspect = float(spacing[-2]) / float(spacing[-1])  # rows drawn as tall as they are
+    error = np.where(inside, np.abs(figure.prediction - figure.reference), np.nan)
+    drawn = [axes[0].imshow(figure.reference, cmap="gray", vmin=low, vmax=high, aspect=aspect),
+             axes[1].imshow(figure.prediction, cmap="gray", vmin=low, vmax=high, aspect=aspect),
+             axes[2].imshow(error, cmap=_colour_map("inferno"), vmin=0, vmax=HU_ERROR_MAX,
+                            aspect=aspect)]
+    _tissue_contours(axes[0], figure.reference, thresholds, inside)
+    _tissue_contours(axes[2], figure.reference, thresholds)
+    axes[3].imshow(_bone_overlap_rgb(figure.reference, figure.prediction, inside,
+                                     bone_threshold), aspect=aspect)
+    if len(axes) > 4 and figure.wepl is not None:
+        wepl = np.where(inside, figure.wepl, np.nan)
+        top = max(1.0, float(np.nanpercentile(wepl, 99))) if np.isfinite(wepl).any() else 1.0
+        drawn.append(axes[4].imshow(wepl, cmap=_colour_map("magma"), vmin=0, vmax=top,
+                                    aspect=aspect))
+    elif len(axes) > 4:
+        axes[4].text(0.5, 0.5, "WEPL not computed", ha="center", va="center", fontsize=8,
+                     transform=axes[4].transAxes)
+    axes[2].set_xlabel(f"air {_number(metrics.get('mae_air'))} / soft "
+                       f"{_number(metrics.get('mae_soft'))} / bone "
+                       f"{_number(metrics.get('mae_bone'))} HU", fontsize=7)
+    axes[3].set_xlabel(f"Dice {_number(metrics.get('dice_bone'), '.3f')}, HD95 "
+                       f"{_number(metrics.get('hd95_bone_mm'), '.1f')} mm", fontsize=7)
+    if "wepl_mean_abs_mm" in metrics and len(axes) > 4:
+        axes[4].set_xlabel(f"mean |dWEPL| {_number(metrics['wepl_mean_abs_mm'], '.2f')} mm",
+                           fontsize=7)
+    return drawn
+
+
+def _number(value, spec=".0f"):
+    if value is None or not np.isfinite(value):
+        return "n/a"
+    return format(value, spec)
+
+
+def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
+    """One row per case (the first `rows`): reference CT with the tissue
+    boundaries and the mask's outline, synthetic CT, |sCT - CT| in HU inside
+    the mask with the tissue boundaries (MAE per tissue below), bone overlap
+    (reference only green, predicted only magenta, both white; Dice and HD95
+    below), and the WEPL difference map (mm) when computed for a case shown.
+
+    Args:
+        path: PNG to write.
+        cases: `case_scoring.CaseResult`s.
+        thresholds: (low, high) tissue thresholds in HU.
+        bone_threshold: HU above which a voxel is bone.
+    """
+    shown = cases[:rows]
+    titles = ("reference CT", "synthetic CT", f"|sCT - CT| HU (0-{HU_ERROR_MAX:.0f})",
+              "bone: ref / pred / both", "max |dWEPL| over angles, mm")
+    if all(case.figure.wepl is None for case in shown):
+        titles = titles[:4]
+    figure = Figure(figsize=(2.5 * len(titles), 2.7 * len(shown) + 0.6), layout="constrained")
+    axes = figure.subplots(len(shown), len(titles), squeeze=False)
+    for row, case in enumerate(shown):
+        drawn = _synthrad_row(axes[row], case, thresholds, bone_threshold)
+        for column, axis in enumerate(axes[row]):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if row == 0:
+                axis.set_title(titles[column], fontsize=9)
+        where = "" if len(case.details.get("shape", ())) == 2 else \
+            f"\nslice {case.figure.slice_index}"
+        axes[row][0].set_ylabel(f"{case.name}{where}", fontsize=8)
+        figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02)
+        if len(drawn) > 3:
+            figure.colorbar(drawn[3], ax=axes[row][4], fraction=0.046, pad=0.02)
+    figure.suptitle("SynthRAD view: tissue boundaries at "
+                    f"{thresholds[0]:g} (blue) and {thresholds[1]:g} HU (orange); "
+                    "dotted: the mask", fontsize=10)
     _save(figure, path)

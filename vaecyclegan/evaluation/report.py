@@ -1,5 +1,9 @@
 """A report folder: `metrics.json`, `metrics_per_image.csv`, comparison
-grids, loss curves and a static `index.html` that opens from disk."""
+grids, loss curves and a static `index.html` that opens from disk; where
+an evaluation has SynthRAD metrics in HU (`DirectionEvaluation.synthrad`),
+also `metrics_per_case.csv`, the figure `synthrad_<direction>.png` (per
+case: error map with tissue boundaries, bone overlap, WEPL difference) and
+a table with the SynthRAD 2023 and 2025 columns on the page."""
 
 import csv
 import datetime
@@ -9,7 +13,13 @@ import json
 import math
 import os
 
-from vaecyclegan.evaluation.figures import read_loss_csv, save_comparison_grid, save_loss_curves
+from vaecyclegan.evaluation.case_scoring import CASE_KEYS
+from vaecyclegan.evaluation.figures import (
+    read_loss_csv,
+    save_comparison_grid,
+    save_loss_curves,
+    save_synthrad_figure,
+)
 from vaecyclegan.evaluation.scoring import METHODS
 from vaecyclegan.io.atomic_write import atomic_write_text
 
@@ -20,6 +30,8 @@ def _json_safe(value):
     # JSON has no NaN or Infinity: an undefined metric is written as null.
     if isinstance(value, dict):
         return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
@@ -37,6 +49,88 @@ def write_per_image_csv(path, evaluations):
     for evaluation in evaluations:
         writer.writerows(evaluation.rows)
     atomic_write_text(path, buffer.getvalue())
+
+
+def write_per_case_csv(path, evaluations):
+    """One row per direction and case of the SynthRAD metrics (`CASE_KEYS`
+    that some case has)."""
+    cases = [(e.direction, c) for e in evaluations for c in e.synthrad or ()]
+    keys = [k for k in CASE_KEYS if any(k in c.metrics for _, c in cases)]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, ["direction", "case", *keys], extrasaction="ignore")
+    writer.writeheader()
+    for direction, case in cases:
+        writer.writerow({"direction": direction, "case": case.name,
+                         **{k: _csv_value(case.metrics.get(k)) for k in keys}})
+    atomic_write_text(path, buffer.getvalue())
+
+
+def _csv_value(value):
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+# The SynthRAD table's column groups: (group, [(key, header, decimals), ...]).
+SYNTHRAD_COLUMNS = (
+    ("2023 &amp; 2025", [("mae", "MAE HU", 1), ("me", "ME HU", 1)]),
+    ("SynthRAD 2023", [("psnr_2023", "PSNR dB", 2), ("ssim_2023", "SSIM", 3)]),
+    ("SynthRAD 2025", [("psnr_2025", "PSNR dB", 2), ("ms_ssim_2025", "MS-SSIM", 3)]),
+    ("MAE per tissue, HU", [("mae_air", "air", 1), ("mae_soft", "soft", 1),
+                            ("mae_bone", "bone", 1)]),
+    ("bone", [("dice_bone", "Dice", 3), ("hd95_bone_mm", "HD95 mm", 2)]),
+    ("WEPL", [("wepl_mean_abs_mm", "mean |&Delta;| mm", 2),
+              ("wepl_p95_abs_mm", "p95 |&Delta;| mm", 2),
+              ("wepl_mean_abs_pct", "mean |&Delta;| %", 2)]),
+    ("dose", [("gamma_pass_2pct_2mm", "&gamma; 2%/2mm %", 1),
+              ("gamma_pass_1pct_1mm", "&gamma; 1%/1mm %", 1),
+              ("dose_mae_relative", "MAE / Rx", 4)]),
+)
+
+
+def _number_cell(value, decimals):
+    if value is None or not math.isfinite(value):
+        return "n/a" if value is None or math.isnan(value) else str(value)
+    return f"{value:.{decimals}f}"
+
+
+def _synthrad_table(section):
+    """The cases and their mean &plusmn; std, grouped by challenge."""
+    groups = [(g, [c for c in cols if c[0] in section["mean"]]) for g, cols in SYNTHRAD_COLUMNS]
+    groups = [(g, cols) for g, cols in groups if cols]
+    top = "".join(f'<th colspan="{len(cols)}">{g}</th>' for g, cols in groups)
+    second = "".join(f"<th>{title}</th>" for _, cols in groups for _, title, _ in cols)
+    rows = []
+    for name, values in section["cases"].items():
+        cells = "".join(f"<td>{_number_cell(values.get(k), d)}</td>"
+                        for _, cols in groups for k, _, d in cols)
+        rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+    cells = "".join(
+        f"<td>{_number_cell(section['mean'].get(k), d)} &plusmn; "
+        f"{_number_cell(section['std'].get(k), d)}</td>"
+        for _, cols in groups for k, _, d in cols)
+    rows.append(f'<tr class="model"><th>mean &plusmn; std (n = {section["n"]})</th>{cells}</tr>')
+    return (f'<table><tr><th rowspan="2">case</th>{top}</tr><tr>{second}</tr>'
+            + "".join(rows) + "</table>")
+
+
+def _synthrad_html(evaluation, images):
+    section = evaluation.summary.get("synthrad")
+    if not section:
+        return ""
+    settings = section["settings"]
+    figure = images.pop(f"synthrad {evaluation.direction}", None)
+    picture = (f'<img src="{html.escape(figure)}" alt="SynthRAD view '
+               f'{evaluation.direction}">' if figure else "")
+    wepl = settings["wepl"]
+    wepl_text = "not computed" if wepl == "off" else (
+        f"angles {', '.join(f'{a:g}' for a in wepl['angles_deg'])} degrees, HU to RSP "
+        f"{html.escape(str(wepl['hu_to_rsp']))}, on {html.escape(wepl['when'])}")
+    return (f"<h3>SynthRAD metrics in HU ({section['n']} case(s))</h3>"
+            f"<p>Scored inside: {html.escape(str(settings['mask']))}. Tissues split on the "
+            f"reference at {settings['tissue_thresholds_hu'][0]:g} and "
+            f"{settings['tissue_thresholds_hu'][1]:g} HU; bone above "
+            f"{settings['bone_threshold_hu']:g} HU; HD95 {settings['hd95_convention']}. "
+            f"WEPL: {wepl_text}. Definitions and sources: README, \"Metrics\".</p>"
+            f"{_synthrad_table(section)}{picture}")
 
 
 def _cell(mean, std):
@@ -71,6 +165,20 @@ def _uncertainty_paragraph(summary):
             f"(heat maps saturate at {u['std_map_max']:.3g}).</p>")
 
 
+def _intro(evaluations):
+    parts = []
+    if any("model" in e.summary for e in evaluations):
+        parts.append("Means &plusmn; standard deviations over test images; PSNR, SSIM, MAE and "
+                     "BCE/AUC/F1 on the 8-bit scale (see the README, \"Metrics\"), MAE HU "
+                     "against the reference clipped to the CT window. Baselines: the input "
+                     "itself (identity) and the input histogram-matched to the target domain.")
+    if any(e.synthrad for e in evaluations):
+        parts.append("SynthRAD metrics: synthetic CT against the reference CT in HU, "
+                     "unclipped for MAE and ME, inside the mask; per case, then mean "
+                     "&plusmn; standard deviation over cases (non-finite values left out).")
+    return " ".join(parts)
+
+
 def write_index_html(path, title, evaluations, images, links):
     """A page with each direction's table and grid, then the other images.
 
@@ -84,8 +192,10 @@ def write_index_html(path, title, evaluations, images, links):
         grid = images.pop(f"grid {evaluation.direction}", None)
         picture = (f'<img src="{html.escape(grid)}" alt="comparison grid '
                    f'{evaluation.direction}">' if grid else "")
-        sections.append(f"<h2>{evaluation.direction}</h2>{_html_table(evaluation.summary)}"
-                        f"{_uncertainty_paragraph(evaluation.summary)}{picture}")
+        table = _html_table(evaluation.summary) if "model" in evaluation.summary else ""
+        sections.append(f"<h2>{evaluation.direction}</h2>{table}"
+                        f"{_uncertainty_paragraph(evaluation.summary)}{picture}"
+                        f"{_synthrad_html(evaluation, images)}")
     for caption, name in images.items():
         sections.append(f'<h2>{html.escape(caption)}</h2><img src="{html.escape(name)}" '
                         f'alt="{html.escape(caption)}">')
@@ -101,11 +211,7 @@ tr.model {{ font-weight: bold; background: #eef5ff; }}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. Means &plusmn; standard
-deviations over test images; PSNR, SSIM, MAE and BCE/AUC/F1 on the 8-bit scale
-(see the README, "Metrics"), MAE HU against the reference clipped to the CT window.
-Baselines: the input itself (identity) and the input histogram-matched to the target
-domain.</p>
+<p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. {_intro(evaluations)}</p>
 {"".join(sections)}
 <h2>Files</h2><ul>{link_items}</ul>
 </body></html>
@@ -113,25 +219,31 @@ domain.</p>
     atomic_write_text(path, page)
 
 
-def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6):
+def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthrad_rows=12):
     """Writes every report file into `out_dir`.
 
     Args:
-        evaluations: `DirectionEvaluation`s.
+        evaluations: `DirectionEvaluation`s; one without 8-bit scores (no
+            `"model"` in its summary) gets its SynthRAD part only.
         title: page title.
         loss_csvs: `(label, path)` of training loss logs, plotted when present.
         grid_rows: images per comparison grid.
+        synthrad_rows: cases in a SynthRAD figure.
 
     Returns:
         `{kind: path}` of what was written.
     """
     os.makedirs(out_dir, exist_ok=True)
-    written = {"metrics": os.path.join(out_dir, "metrics.json"),
-               "per_image": os.path.join(out_dir, "metrics_per_image.csv")}
+    written = {"metrics": os.path.join(out_dir, "metrics.json")}
     write_metrics_json(written["metrics"], {e.direction: e.summary for e in evaluations})
-    write_per_image_csv(written["per_image"], evaluations)
-    images = {}
-    for evaluation in evaluations:
+    scored = [e for e in evaluations if "model" in e.summary]
+    links = {"metrics.json": "metrics.json"}
+    if scored:
+        written["per_image"] = os.path.join(out_dir, "metrics_per_image.csv")
+        write_per_image_csv(written["per_image"], scored)
+        links["per-image metrics (CSV)"] = "metrics_per_image.csv"
+    images = _synthrad_files(out_dir, evaluations, written, links, synthrad_rows)
+    for evaluation in scored:
         name = f"grid_{evaluation.direction}.png"
         save_comparison_grid(os.path.join(out_dir, name), evaluation, grid_rows)
         images[f"grid {evaluation.direction}"] = name
@@ -144,7 +256,31 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6):
         written["loss_curves"] = os.path.join(out_dir, "loss_curves.png")
         save_loss_curves(written["loss_curves"], curves)
         images["loss curves"] = "loss_curves.png"
-    links = {"metrics.json": "metrics.json", "per-image metrics (CSV)": "metrics_per_image.csv"}
     written["html"] = os.path.join(out_dir, "index.html")
     write_index_html(written["html"], title, evaluations, images, links)
     return written
+
+
+def _synthrad_files(out_dir, evaluations, written, links, rows):
+    """`metrics_per_case.csv` and one figure per direction with SynthRAD
+    cases; returns `{"synthrad <direction>": figure name}`."""
+    images = {}
+    with_cases = [e for e in evaluations if e.synthrad]
+    if not with_cases:
+        return images
+    written["per_case"] = os.path.join(out_dir, "metrics_per_case.csv")
+    write_per_case_csv(written["per_case"], with_cases)
+    links["per-case SynthRAD metrics (CSV)"] = "metrics_per_case.csv"
+    for evaluation in with_cases:
+        settings = evaluation.summary["synthrad"]["settings"]
+        name = f"synthrad_{evaluation.direction}.png"
+        written[f"synthrad_{evaluation.direction}"] = os.path.join(out_dir, name)
+        save_synthrad_figure(os.path.join(out_dir, name), evaluation.synthrad,
+                             settings["tissue_thresholds_hu"], settings["bone_threshold_hu"],
+                             rows)
+        images[f"synthrad {evaluation.direction}"] = name
+        for case in evaluation.synthrad:
+            for key, label in (("mask_file", "mask"), ("sct_file", "synthetic CT")):
+                if key in case.details:
+                    links[f"{label} of {case.name}"] = case.details[key]
+    return images

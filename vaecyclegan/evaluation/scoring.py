@@ -5,6 +5,11 @@ and histogram matching of the input to the target domain. During training
 the matching reference is the pooled histogram of the target domain's
 *training* images, so no test reference leaks into a baseline (the files
 are read in `test_pairs`).
+
+Where a synthetic CT has a reference in HU (16-bit CT), `evaluate_scans`
+also adds SynthRAD's image metrics in HU, per tissue and of bone
+(`case_scoring.score_slices`) as the summary's `"synthrad"` section; the
+8-bit keys stay as they are.
 """
 
 import dataclasses
@@ -13,10 +18,16 @@ import math
 import numpy as np
 from skimage.exposure import match_histograms
 
+from vaecyclegan.evaluation.case_scoring import (
+    HuOptions,
+    format_synthrad_table,
+    score_slices,
+    synthrad_section,
+)
 from vaecyclegan.evaluation.metrics import image_metrics, mean_metrics, std_metrics
 from vaecyclegan.evaluation.uncertainty import std_error_correlation
 from vaecyclegan.io.intensity import unit_to_hu
-from vaecyclegan.names import REPORTED_METRICS
+from vaecyclegan.names import DIRECTION_DOMAINS, REPORTED_METRICS
 
 METHODS = ("model", "identity", "histogram_matching")
 # Enough images for a stable histogram without reading a whole domain.
@@ -37,6 +48,7 @@ class DirectionEvaluation:
     stds: list  # per-pixel deviation maps, or None without sampling
     summary: dict
     rows: list
+    synthrad: list = None
 
 
 def pooled_pixels(images):
@@ -111,7 +123,7 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
 
 
 def evaluate_scans(direction, names, inputs, means, stds, references, target_pool, intensity,
-                   hu_references=None, samples=1):
+                   hu_references=None, samples=1, *, synthrad_references=None, synthrad=True):
     """Scores translated one-slice scans against reference scans.
 
     Args:
@@ -122,6 +134,10 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
             references themselves (when no training data is known).
         hu_references: HU references; default: the references that are in
             HU (16-bit CT), clipped to the window.
+        synthrad_references: per image, the reference in HU, unclipped, or
+            None; default: the references that are in HU.
+        synthrad: add the `"synthrad"` section where a synthetic CT has an
+            HU reference (`add_synthrad`).
     """
     window = intensity.ct_window_hu
     if hu_references is None:
@@ -132,11 +148,37 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
         target_pool = pooled_pixels(targets)
     # 8-bit results are scored as written: rounded to their grey levels.
     predictions = [unit_to_8bit_scale(m[0], s.source == np.uint8) for m, s in zip(means, inputs)]
-    return evaluate_predictions(
+    evaluation = evaluate_predictions(
         direction, names, [unit_to_8bit_scale(s.to_unit(intensity)[0]) for s in inputs],
         predictions, targets, target_pool,
         hu_references if any(h is not None for h in hu_references) else None,
         window, None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
+    if synthrad and DIRECTION_DOMAINS[direction][1] == "ct":
+        if synthrad_references is None:
+            synthrad_references = [r.values[0] if r.units == "hu" else None for r in references]
+        add_synthrad(evaluation, synthrad_references, window)
+    return evaluation
+
+
+def add_synthrad(evaluation, references_hu, window):
+    """Scores the model's synthetic CTs (as written: the 8-bit scale back
+    through the window) against HU references with SynthRAD's image
+    metrics, and adds them as `summary["synthrad"]` and `synthrad`.
+
+    Args:
+        evaluation: a `DirectionEvaluation` of a direction that makes CT.
+        references_hu: per image, the reference in HU (unclipped) or None.
+        window: the CT window of the weights.
+    """
+    if not any(r is not None for r in references_hu):
+        return
+    predictions_hu = [unit_to_hu(p / 127.5 - 1.0, window) for p in evaluation.predictions]
+    options = HuOptions(wepl=False)
+    results = score_slices(evaluation.names, predictions_hu, references_hu, options)
+    if results:
+        evaluation.summary["synthrad"] = synthrad_section(
+            results, options, options.body_mask_description() + "; 1 mm pixels")
+        evaluation.synthrad = results
 
 
 def unit_to_8bit_scale(unit, quantise=False):
@@ -146,13 +188,20 @@ def unit_to_8bit_scale(unit, quantise=False):
 
 
 def format_table(summaries):
-    """`{direction: summary}` as a plain-text table of means."""
+    """`{direction: summary}` as a plain-text table of means, then the
+    SynthRAD metrics of the summaries that have them."""
+    synthrad = format_synthrad_table(summaries)
+    summaries = {d: s for d, s in summaries.items() if "model" in s}
+    if not summaries:
+        return synthrad
     present = [k for k in REPORTED_METRICS
                if any(k in s.get("model", {}) for s in summaries.values())]
     header = f"{'direction':<10}{'method':<20}{'n':>4}" + "".join(f"{k:>9}" for k in present)
     lines = [header, "-" * len(header)]
     for direction, summary in summaries.items():
         for method in METHODS:
+            if method not in summary:
+                continue
             values = summary[method]
             cells = "".join(
                 f"{values[k]:>9.3f}" if k in values else f"{'':>9}" for k in present
@@ -164,4 +213,4 @@ def format_table(summaries):
             lines.append(f"{direction}: {u['samples']} latent samples; correlation of predicted "
                          f"std with |error|: Pearson {u['pearson']:.3f}, "
                          f"Spearman {u['spearman']:.3f}")
-    return "\n".join(lines)
+    return "\n".join(lines + (["", synthrad] if synthrad else []))

@@ -1,6 +1,9 @@
 """Evaluation on a dataset's paired test files: pairing by file name,
 reading inputs and references as `infer.py` reads them, the baselines'
-training-image pool, and in-memory or saved generators scored on them."""
+training-image pool, and in-memory or saved generators scored on them.
+Where the dataset has 16-bit HU references of its CT test slices (the
+phantom's `testA_hu`), mri2ct also gets SynthRAD's image metrics in HU
+(`scoring.add_synthrad`)."""
 
 import logging
 import os
@@ -54,8 +57,15 @@ def read_hu_reference(hu_path, window):
     return np.clip(read_grey(hu_path).astype(np.float64) - PNG16_HU_OFFSET, *window)
 
 
+def read_hu_unclipped(hu_path):
+    """A 16-bit HU reference (HU + 1024) in HU as it is, or None when missing."""
+    if not os.path.isfile(hu_path):
+        return None
+    return read_grey(hu_path).astype(np.float32) - PNG16_HU_OFFSET
+
+
 def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_folder=None,
-                       batch_size=8, samples=1):
+                       batch_size=8, samples=1, synthrad=True):
     """Translates the inputs of `pairs` and scores them (`evaluate_predictions`).
 
     Inputs and references are read as `infer.py` reads them (16-bit CT as
@@ -69,6 +79,8 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
             for directions that produce CT (a 16-bit CT reference is its own).
         samples: latent draws per image; above 1 the mean is scored and the
             deviation maps are correlated with the error.
+        synthrad: add SynthRAD's HU metrics where HU references exist
+            (the 16-bit ones of `hu_folder`, or 16-bit CT references).
     """
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
     inputs = [read_image_scan(a, domain_in) for a, _ in pairs]
@@ -78,8 +90,11 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
     names = [os.path.basename(a) for a, _ in pairs]
     hu_references = [read_hu_reference(os.path.join(hu_folder, n), intensity.ct_window_hu)
                      for n in names] if hu_folder else None
+    unclipped = [read_hu_unclipped(os.path.join(hu_folder, n)) for n in names] \
+        if hu_folder and synthrad else None
     return evaluate_scans(direction, names, inputs, means, stds, references, target_pool,
-                          intensity, hu_references, samples)
+                          intensity, hu_references, samples, synthrad_references=unclipped,
+                          synthrad=synthrad)
 
 
 def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
@@ -90,7 +105,9 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
         generators: `{"g_target": model, "g_source": model}`.
         samples: latent draws per image (above 1: mean scored, uncertainty
             correlated with the error).
-        baselines: also score identity and histogram matching.
+        baselines: also score identity and histogram matching, and add the
+            SynthRAD metrics in HU where HU references exist (periodic
+            evaluations during training leave both out).
 
     Returns:
         A list of `DirectionEvaluation`, empty when there are no test pairs.
@@ -118,6 +135,7 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
         pool = histogram_pool(target_train, target_domain, config.intensity) if baselines else None
         evaluations.append(evaluate_direction(
             translator, direction, pairs, pool, config.intensity, hu_folder, batch_size, samples,
+            synthrad=baselines,
         ))
     return evaluations
 

@@ -191,7 +191,29 @@ def read_dicom_series(paths, domain, name):
     source = DicomSource([item.dataset for item in slices],
                          [os.path.basename(item.path) for item in slices])
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
-                source=source)
+                source=source, spacing=_series_spacing(slices))
+
+
+def _series_spacing(slices):
+    """Voxel size in mm (slices, rows, columns): the mean distance between
+    consecutive slices along the normal (SpacingBetweenSlices or
+    SliceThickness for one slice, else 1), and PixelSpacing; None without
+    a usable PixelSpacing."""
+    try:
+        header = slices[0].dataset
+        row, column = (float(v) for v in header.PixelSpacing)
+        distance = 0.0
+        if len(slices) > 1 and all(item.position[0] == 0 for item in slices):
+            distance = (slices[-1].position[1] - slices[0].position[1]) / (len(slices) - 1)
+        if not distance:
+            distance = float(header.get("SpacingBetweenSlices") or header.get("SliceThickness")
+                             or 1.0)
+    except Exception:  # any header bytes reach here: a spacing is optional
+        return None
+    spacing = (abs(distance), row, column)
+    if not all(math.isfinite(v) and v > 0 for v in spacing):
+        return None
+    return tuple(round(v, 6) for v in spacing)
 
 
 def _read_slice(path, domain):

@@ -118,7 +118,18 @@ def read_nifti(path, domain, axis="axial"):
     source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
     name = os.path.basename(path)
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
-                "hu" if domain == "ct" else "signal", name, source=source)
+                "hu" if domain == "ct" else "signal", name, source=source,
+                spacing=_slice_spacing(affine, to_slices))
+
+
+def _slice_spacing(affine, to_slices):
+    """Voxel size in mm along the axes of the cut slices: the affine's
+    column lengths, in the order the orientation transform puts them."""
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    spacing = [1.0, 1.0, 1.0]
+    for axis, (target, _) in enumerate(to_slices):
+        spacing[int(target)] = round(float(zooms[axis]), 6)
+    return tuple(spacing)
 
 
 def _volume_shape(path, shape):

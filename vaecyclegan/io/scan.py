@@ -103,6 +103,9 @@ class Scan:
         source: what the format's writer needs (pixel dtype; DICOM datasets;
             NIfTI header, affine and orientation).
         output_name: file (or folder) name of the result.
+        spacing: voxel size in mm along the axes of `values` (slices,
+            rows, columns), where the file says it (NIfTI, DICOM); None
+            where it does not (image files).
 
     Example:
     >>> [source] = find_scan_sources("MR_small.dcm")  # from vaecyclegan.io.formats
@@ -118,6 +121,7 @@ class Scan:
     output_name: str
     full_scale: float = 255.0
     source: object = None
+    spacing: tuple = None
 
     def to_unit(self, intensity):
         return values_to_unit(self.values, self.units, intensity, self.full_scale)

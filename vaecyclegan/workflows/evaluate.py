@@ -1,37 +1,72 @@
 """What `vaecyclegan-eval` does, given `EvalSettings`: a training run's
-weights on its test pairs, or any tool's predicted images against
-references."""
+weights on its test pairs, any tool's predictions against references
+(8-bit images with baselines, and cases in HU with SynthRAD's metrics), or
+a mri2ct model on a SynthRAD folder.
+
+Predictions against references (`evaluate_given`): with `--inputs` and 2-D
+image files, the 8-bit evaluation with both baselines runs as it always
+has (`evaluate_folders`); where the references also carry HU (16-bit PNG
+of HU + 1024) and the direction makes CT, the SynthRAD section is added
+beside it. Without `--inputs` the cases must carry HU (NIfTI, DICOM CT,
+16-bit PNG) and only the synthetic CT is scored: there is no baseline to
+put beside a volume without its input.
+"""
 
 import logging
 import os
 
+import numpy as np
+
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
+from vaecyclegan.evaluation.case_scoring import (
+    HuOptions,
+    case_mask,
+    score_case,
+    synthrad_section,
+)
+from vaecyclegan.evaluation.cases import (
+    aux_source,
+    case_name,
+    check_same_grid,
+    pair_cases,
+    read_hu,
+    read_mask,
+    write_mask,
+)
 from vaecyclegan.evaluation.report import write_report
-from vaecyclegan.evaluation.scoring import evaluate_predictions, format_table, pooled_pixels
+from vaecyclegan.evaluation.scoring import (
+    DirectionEvaluation,
+    evaluate_predictions,
+    format_table,
+    pooled_pixels,
+)
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
 from vaecyclegan.io.image_format import read_grey
 from vaecyclegan.workflows.run_folder import read_run_file
 
 logger = logging.getLogger(__name__)
 
+_DOSE_SUFFIXES = (".nii.gz", ".nii", ".dcm", "")
+
 
 def evaluate(settings):
-    """Runs `vaecyclegan-eval`: `evaluate_run` with `settings.run`, else
-    `evaluate_folders`.
+    """Runs `vaecyclegan-eval`: `evaluate_run` with `settings.run`,
+    `evaluate_synthrad` with `settings.synthrad`, else `evaluate_given`.
 
     Args:
         settings: an `EvalSettings`.
 
     Returns:
-        The `DirectionEvaluation`s (a list for a run, one for folders).
+        The `DirectionEvaluation`s (a list for a run, one otherwise).
     """
     settings.validate()
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
-    return evaluate_folders(settings.predictions, settings.references, settings.inputs,
-                            settings.direction, settings.out)
+    if settings.synthrad:
+        return evaluate_synthrad(settings)
+    return evaluate_given(settings)
 
 
 def _log_summary(summaries, written):
@@ -57,13 +92,8 @@ def evaluate_run(run_dir, out_dir, samples=1):
     return evaluations
 
 
-def evaluate_folders(predictions_dir, references_dir, inputs_dir, direction, out_dir):
-    """Scores predicted images against references, beside both baselines.
-
-    Images are paired by file name; the histogram-matching baseline is
-    matched to the references' pooled histogram (no training data is known
-    here), which can only flatter the baseline.
-    """
+def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction):
+    """The 8-bit evaluation of images paired by file name, with baselines."""
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
         raise InputError(predictions_dir, f"no file name is also in {references_dir}")
@@ -79,8 +109,194 @@ def evaluate_folders(predictions_dir, references_dir, inputs_dir, direction, out
         if not a.shape == b.shape == c.shape:
             raise InputError(name, f"prediction {a.shape}, reference {b.shape} and input "
                              f"{c.shape} differ in size")
-    evaluation = evaluate_predictions(direction, names, input_images, predictions, references,
-                                      pooled_pixels(references))
+    return evaluate_predictions(direction, names, input_images, predictions, references,
+                                pooled_pixels(references))
+
+
+def evaluate_folders(predictions_dir, references_dir, inputs_dir, direction, out_dir):
+    """Scores predicted images against references, beside both baselines.
+
+    Images are paired by file name; the histogram-matching baseline is
+    matched to the references' pooled histogram (no training data is known
+    here), which can only flatter the baseline.
+    """
+    evaluation = _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction)
     written = write_report(out_dir, [evaluation], f"vaecyclegan {direction} evaluation")
     _log_summary({direction: evaluation.summary}, written)
     return evaluation
+
+
+def evaluate_given(settings):
+    """`--predictions` against `--references`: the 8-bit evaluation (with
+    `--inputs`), the SynthRAD metrics in HU, or both (module docstring)."""
+    if settings.inputs:
+        evaluation = _folder_evaluation(settings.predictions, settings.references,
+                                        settings.inputs, settings.direction)
+        if not (settings.direction == "mri2ct" and _hu_references(settings)):
+            return _finish(settings, evaluation, f"vaecyclegan {settings.direction} evaluation")
+        pairs = pair_cases(settings.predictions, settings.references)
+    else:
+        pairs = pair_cases(settings.predictions, settings.references)
+        evaluation = DirectionEvaluation(settings.direction, [n for n, _, _ in pairs], [], [],
+                                         [], None, {"n": len(pairs)}, [])
+    options = hu_options(settings)
+    results = [_score_pair(settings, options, name, prediction, reference, len(pairs))
+               for name, prediction, reference in pairs]
+    _add_section(evaluation, results, options,
+                 f"the masks of {settings.mask}" if settings.mask else None)
+    return _finish(settings, evaluation, f"vaecyclegan {settings.direction} evaluation in HU")
+
+
+def _hu_references(settings):
+    """Whether every reference the 8-bit evaluation paired is 16-bit (HU + 1024)."""
+    pairs = paired_files(settings.predictions, settings.references)
+    return all(read_grey(reference).dtype == np.uint16 for _, reference in pairs)
+
+
+def _finish(settings, evaluation, title):
+    written = write_report(settings.out, [evaluation], title)
+    _log_summary({settings.direction: evaluation.summary}, written)
+    return evaluation
+
+
+def _add_section(evaluation, results, options, masks):
+    """Adds the `"synthrad"` section; `masks` says where the masks came
+    from (None: the body masks made from the references)."""
+    masks = masks or options.body_mask_description()
+    evaluation.summary["synthrad"] = synthrad_section(results, options, masks)
+    evaluation.synthrad = results
+
+
+def hu_options(settings):
+    """The `HuOptions` of the settings (the HU -> RSP curve read here, so a
+    bad curve file stops before any volume is read)."""
+    from vaecyclegan.evaluation.wepl import DEFAULT_ANGLES, load_hu_to_rsp
+
+    return HuOptions(
+        tissue_thresholds=tuple(settings.tissue_thresholds),
+        bone_threshold=settings.bone_threshold, body_threshold=settings.body_threshold,
+        mask_dilation_mm=settings.mask_dilation_mm, wepl=settings.wepl,
+        angles=tuple(settings.beam_angles or DEFAULT_ANGLES),
+        curve=load_hu_to_rsp(settings.hu_to_rsp) if settings.hu_to_rsp else None,
+        curve_file=settings.hu_to_rsp, prescription_gy=settings.prescription_gy)
+
+
+def _score_pair(settings, options, name, prediction_source, reference_source, count):
+    """Reads one case, checks its geometry, scores it and writes its mask."""
+    reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
+    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d)
+    check_same_grid(prediction, reference)
+    mask = _given_mask(settings.mask, name, reference, count, "--mask")
+    target = _given_mask(settings.target, name, reference, count, "--target")
+    return score_hu_case(settings, options, name, prediction.values, reference, mask, target,
+                         _dose_files(settings, name, count))
+
+
+def score_hu_case(settings, options, name, prediction, reference, mask, target=None,
+                  dose=None):
+    """`score_case` of a read case, its ValueErrors turned into InputErrors
+    naming the reference; the mask used is written to `settings.out`."""
+    if mask is None:
+        mask = case_mask(reference.values, reference.spacing, options)
+        if not mask.any():
+            raise InputError(reference.path, f"the body mask is empty: no voxel above "
+                             f"{options.body_threshold:g} HU; pass --mask or lower "
+                             "--body-threshold")
+    try:
+        result = score_case(name, prediction, reference.values, reference.spacing, options,
+                            mask, target, dose)
+    except ValueError as error:
+        raise InputError(reference.path, str(error)) from None
+    result.details["mask_file"] = write_mask(settings.out, reference, mask)
+    return result
+
+
+def _given_mask(option_value, name, reference, count, option):
+    if not option_value:
+        return None
+    source = aux_source(option_value, name, count, option)
+    if source is None:
+        raise InputError(option_value, f"no {option} file for case {name!r} in this folder")
+    return read_mask(source, reference, option)
+
+
+def _dose_files(settings, name, count):
+    """(sCT dose, CT dose) files of a case, or None without dose options."""
+    if not settings.dose_ct:
+        return None
+    files = []
+    for path in (settings.dose_sct, settings.dose_ct):
+        if not os.path.isdir(path):
+            if count > 1:
+                raise InputError(path, f"one dose file for {count} cases: give folders of "
+                                 "dose files named after the cases")
+            files.append(path)
+            continue
+        found = [os.path.join(path, e) for e in sorted(os.listdir(path))
+                 if case_name(e) == name and os.path.isfile(os.path.join(path, e))]
+        if not found:
+            raise InputError(path, f"no dose file named after case {name!r} here")
+        files.append(found[0])
+    return tuple(files)
+
+
+def evaluate_synthrad(settings):
+    """Translates each SynthRAD patient's MRI with the mri2ct weights and
+    scores it against the CT inside the patient's mask; the synthetic CTs
+    go to `<out>/sct/<patient>.nii.gz`."""
+    from vaecyclegan.evaluation.synthrad_layout import find_patients
+
+    patients = find_patients(settings.synthrad)
+    options = hu_options(settings)
+    config = ModelConfig.load(settings.weights_dir)
+    translator = _mri2ct_translator(settings.weights_dir, config)
+    results = [_synthrad_patient(settings, options, patient, translator, config.intensity,
+                                 len(patients)) for patient in patients]
+    evaluation = DirectionEvaluation("mri2ct", [p.name for p in patients], [], [], [], None,
+                                     {"n": len(results)}, [])
+    _add_section(evaluation, results, options,
+                 "each patient's mask file" if all(p.mask for p in patients) else
+                 "each patient's mask file where there is one, else " +
+                 options.body_mask_description())
+    return _finish(settings, evaluation,
+                   f"vaecyclegan SynthRAD evaluation of {settings.synthrad}")
+
+
+def _mri2ct_translator(weights_dir, config):
+    from vaecyclegan.names import DIRECTIONS
+    from vaecyclegan.networks import load_network
+    from vaecyclegan.translation.translator import Translator
+
+    generator = load_network(weights_dir, DIRECTIONS["mri2ct"], config)
+    return Translator(generator, config.generator.stride, config.channels)
+
+
+def _synthrad_patient(settings, options, patient, translator, intensity, count):
+    from vaecyclegan.evaluation.synthrad_layout import (
+        is_mha,
+        read_volume,
+        translate_mr,
+        write_sct,
+    )
+
+    ct_scan, ct = read_volume(patient.ct, "ct")
+    mr_scan, mr = read_volume(patient.mr, "mri")
+    check_same_grid(mr, ct, "the MRI ")
+    mask = None
+    if patient.mask:
+        mask_image = read_volume(patient.mask, "mri")[1]
+        check_same_grid(mask_image, ct, "the mask ")
+        mask = mask_image.values > 0
+        if not mask.any():
+            raise InputError(patient.mask, "the mask has no voxel (nothing above 0)")
+    del ct_scan
+    unit, sct_hu = translate_mr(mr_scan, translator, intensity, settings.batch_size)
+    suffix = ".mha" if is_mha(patient.mr) else ".nii.gz"
+    sct_name = os.path.join("sct", patient.name + suffix)
+    write_sct(mr_scan, unit, intensity, os.path.join(settings.out, sct_name))
+    del mr_scan, unit
+    result = score_hu_case(settings, options, patient.name, sct_hu, ct, mask,
+                           _given_mask(settings.target, patient.name, ct, count, "--target"),
+                           _dose_files(settings, patient.name, count))
+    result.details["sct_file"] = sct_name
+    return result

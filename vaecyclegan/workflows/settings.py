@@ -9,6 +9,7 @@ would; the workflows call it before doing anything.
 """
 
 import dataclasses
+import math
 
 from vaecyclegan.names import (
     DIRECTIONS,
@@ -189,15 +190,42 @@ class InferSettings:
 @dataclasses.dataclass
 class EvalSettings:
     """One `vaecyclegan-eval` run: a training run's weights on its test
-    pairs (`run`), or any tool's predictions against references
-    (`predictions`, `references`, `inputs`).
+    pairs (`run`), any tool's predictions against references
+    (`predictions`, `references`, optionally `inputs`), or a mri2ct model
+    on a SynthRAD folder (`synthrad`).
 
     Args:
         run: a run folder written by `train.py`.
         samples: with `run`, latent draws per image.
-        predictions, references, inputs: folders paired by file name.
-        direction: with `predictions`, the direction for the report.
+        predictions, references: files or folders of cases paired by name.
+            References in HU (16-bit PNG of HU + 1024, DICOM CT, NIfTI) get
+            the SynthRAD metrics; 8-bit images need `inputs`.
+        inputs: folder of the images the predictions were made from, for
+            the 8-bit metrics and their baselines (2-D images only).
+        direction: with `predictions`, the direction for the report (HU
+            metrics: mri2ct).
         out: the report folder (default with `run`: the run folder).
+        synthrad: a SynthRAD folder (one folder per patient with `ct`, `mr`
+            and `mask` NIfTI files): translate each `mr` and score it.
+        weights_dir, batch_size: with `synthrad`, the weights and the
+            slices per forward pass.
+        mask: a mask file, or a folder of masks named after the cases
+            (nonzero: scored); default: the body mask of each reference.
+        mask_dilation_mm: grows the body mask made from the reference.
+        body_threshold: HU above which the reference is body.
+        spacing: pixel size in mm of 2-D image files: one value, or
+            rows and columns (default 1 mm).
+        tissue_thresholds: (low, high) HU: air below, bone above.
+        bone_threshold: HU above which a voxel is bone (Dice, HD95).
+        wepl: True, False, or None (cases of at most 64 x 512 x 512 voxels).
+        hu_to_rsp: a scanner's HU -> RSP curve file (default: a typical one).
+        beam_angles: WEPL beam angles in degrees (default 0, 45, ..., 315).
+        target: a mask (or folder of them) restricting the WEPL statistics.
+        dose_ct, dose_sct: dose grids (RTDOSE or NIfTI) computed on the CT
+            and the synthetic CT: files (one case) or folders named after
+            the cases.
+        prescription_gy: the prescription for the dose MAE (default: the
+            reference's 98th percentile above 10 %).
 
     Example:
     >>> evaluate(EvalSettings(run="runs/2026-11-26_10-00-00"))
@@ -210,15 +238,77 @@ class EvalSettings:
     inputs: str = None
     direction: str = "mri2ct"
     out: str = None
+    synthrad: str = None
+    weights_dir: str = "weights"
+    batch_size: int = 8
+    mask: str = None
+    mask_dilation_mm: float = 0.0
+    body_threshold: float = -500.0
+    spacing: list = None
+    tissue_thresholds: list = dataclasses.field(default_factory=lambda: [-200.0, 200.0])
+    bone_threshold: float = 200.0
+    wepl: bool = None
+    hu_to_rsp: str = None
+    beam_angles: list = None
+    target: str = None
+    dose_ct: str = None
+    dose_sct: str = None
+    prescription_gy: float = None
 
     def validate(self):
         """Raises ValueError naming the first problem with the options."""
-        folders = [self.predictions, self.references, self.inputs]
-        _check(bool(self.run) != any(folders),
-               "give either --run, or --predictions, --references and --inputs")
-        _check(bool(self.run) or all(folders),
-               "--predictions needs --references and --inputs (for the baselines)")
-        _check(bool(self.run) or bool(self.out), "--predictions needs --out")
+        folders = bool(self.predictions or self.references or self.inputs)
+        _check(sum((bool(self.run), folders, bool(self.synthrad))) == 1,
+               "give either --run, or --predictions with --references, or --synthrad")
+        if folders:
+            _check(bool(self.predictions and self.references),
+                   "--predictions needs --references (and --inputs for 8-bit images)")
+            _check(bool(self.out), "--predictions needs --out (and, for 8-bit images, "
+                   "--inputs)")
+            _check(bool(self.inputs) or self.direction == "mri2ct",
+                   "--predictions without --inputs scores synthetic CT in HU: "
+                   "--direction must be mri2ct")
+        _check(not self.synthrad or bool(self.out), "--synthrad needs --out")
         _check(self.samples > 0, "--samples must be positive")
+        _check(self.batch_size > 0, "--batch-size must be positive")
         _choice(self.direction, tuple(DIRECTIONS), "--direction")
+        self._check_hu_options()
         return self
+
+    def _check_hu_options(self):
+        given = [name for name in ("mask", "hu_to_rsp", "beam_angles", "target", "dose_ct",
+                                   "dose_sct", "prescription_gy", "spacing", "wepl")
+                 if getattr(self, name) is not None]
+        _check(not (self.run and given), f"--{given[0].replace('_', '-') if given else ''} "
+               "applies to --predictions or --synthrad, not to --run")
+        _check(_finite(self.mask_dilation_mm) and self.mask_dilation_mm >= 0,
+               "--mask-dilation-mm must be 0 or a positive distance")
+        low, high = (list(self.tissue_thresholds) + [None, None])[:2]
+        _check(len(self.tissue_thresholds) == 2 and _finite(low) and _finite(high)
+               and low <= high, "--tissue-thresholds must be two HU values, low <= high")
+        _check(_finite(self.bone_threshold) and _finite(self.body_threshold),
+               "--bone-threshold and --body-threshold must be numbers of HU")
+        _check(self.spacing is None or (len(self.spacing) in (1, 2) and all(
+            _finite(s) and s > 0 for s in self.spacing)),
+            "--spacing must be one or two positive sizes in mm (rows, columns)")
+        _check(self.beam_angles is None or (len(self.beam_angles) > 0 and all(
+            _finite(a) for a in self.beam_angles)), "--beam-angles must be finite degrees")
+        _check((self.dose_ct is None) == (self.dose_sct is None),
+               "--dose-ct and --dose-sct go together")
+        _check(self.prescription_gy is None or (_finite(self.prescription_gy)
+                                                and self.prescription_gy > 0),
+               "--prescription-gy must be a positive dose in Gy")
+
+    @property
+    def spacing_2d(self):
+        """(rows, columns) mm of 2-D image files, or None (1 mm)."""
+        if self.spacing is None:
+            return None
+        return tuple(float(s) for s in self.spacing) * (2 // len(self.spacing))
+
+
+def _finite(value):
+    try:
+        return math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False

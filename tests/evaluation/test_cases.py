@@ -1,0 +1,218 @@
+"""Cases in HU (`vaecyclegan.evaluation.cases`): names, pairing, spacing from
+NIfTI affines and DICOM geometry, grid checks, masks written beside the
+results; and the per-case scoring and its section (`case_scoring`)."""
+
+import math
+import os
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tests.harness import LAS_AFFINE, write_image
+from vaecyclegan.errors import InputError
+from vaecyclegan.evaluation.case_scoring import (
+    HuOptions,
+    format_synthrad_table,
+    score_case,
+    synthrad_section,
+)
+from vaecyclegan.evaluation.cases import (
+    case_name,
+    check_same_grid,
+    find_cases,
+    pair_cases,
+    read_hu,
+    read_mask,
+    write_mask,
+)
+
+
+def _nifti(path, volume_dhw, affine=LAS_AFFINE, dtype=np.int16):
+    """Writes a (D, H, W) volume as NIfTI (x, y, z) = (W, H, D) voxel order."""
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    data = np.asarray(volume_dhw).transpose(2, 1, 0).astype(dtype)
+    nib.save(nib.Nifti1Image(data, np.array(affine, dtype=float)), str(path))
+    return str(path)
+
+
+def _series(folder, names, gap=5.0):
+    """Copies of pydicom's CT_small, one series, `gap` mm apart in the order of `names`."""
+    import copy
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    os.makedirs(str(folder), exist_ok=True)
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    uid = pydicom.uid.generate_uid()
+    for index, name in enumerate(names):
+        dataset = copy.deepcopy(base)
+        dataset.SeriesInstanceUID = uid
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+        x, y, z = (float(v) for v in base.ImagePositionPatient)
+        dataset.ImagePositionPatient = [x, y, z + gap * index]
+        dataset.save_as(os.path.join(str(folder), name), enforce_file_format=True)
+
+
+def test_case_names_drop_double_extensions():
+    assert case_name("/a/1BA001.nii.gz") == "1BA001"
+    assert case_name("x/ct.nii") == "ct" and case_name("slice.png") == "slice"
+    assert case_name("IM0001") == "IM0001" and case_name("folder/") == "folder"
+
+
+def test_folders_of_files_and_of_series_pair_by_name(tmp_path):
+    volume = np.zeros((3, 16, 16))
+    for side in ("p", "r"):
+        _nifti(tmp_path / side / "a.nii.gz", volume)
+        _nifti(tmp_path / side / "b.nii", volume)
+        _series(tmp_path / side / "series1", ["IM1", "IM2"])
+    _nifti(tmp_path / "p" / "only_here.nii.gz", volume)
+    pairs = pair_cases(str(tmp_path / "p"), str(tmp_path / "r"))
+    assert [name for name, _, _ in pairs] == ["a", "b", "series1"]
+    assert [p.kind for _, p, _ in pairs] == ["nifti", "nifti", "dicom"]
+    assert len(pairs[2][1].paths) == 2
+
+
+def test_single_cases_pair_whatever_their_names(tmp_path):
+    write_image(tmp_path / "p" / "x.png", np.zeros((8, 8), np.uint16))
+    write_image(tmp_path / "r" / "y.png", np.zeros((8, 8), np.uint16))
+    [(name, prediction, reference)] = pair_cases(str(tmp_path / "p"), str(tmp_path / "r"))
+    assert name == "y" and prediction.paths[0].endswith("x.png")
+
+
+def test_no_common_name_is_one_line(tmp_path):
+    for side, names in (("p", ("a", "b")), ("r", ("c", "d"))):
+        for name in names:
+            write_image(tmp_path / side / f"{name}.png", np.zeros((8, 8), np.uint16))
+    with pytest.raises(InputError, match="no case name is also in"):
+        pair_cases(str(tmp_path / "p"), str(tmp_path / "r"))
+
+
+def test_nifti_spacing_follows_the_axial_slices(tmp_path):
+    # LAS_AFFINE: 0.9 mm in x and y, 2.5 mm slices; the volume is 12 slices of 30 x 20.
+    path = _nifti(tmp_path / "v.nii.gz", np.zeros((12, 30, 20)))
+    image = read_hu(find_cases(path)["v"], "v", "reference")
+    assert image.values.shape == (12, 30, 20)
+    assert image.spacing == pytest.approx((2.5, 0.9, 0.9))
+    other = np.array(LAS_AFFINE)
+    # Voxel axes i, j, k run inferior (1.2 mm), anterior (0.7 mm), right (3 mm).
+    other[:3, :3] = [[0, 0, 3.0], [0, 0.7, 0], [-1.2, 0, 0]]
+    turned = read_hu(find_cases(_nifti(tmp_path / "t.nii", np.zeros((10, 12, 14)), other))["t"],
+                     "t", "reference")
+    assert turned.values.shape == (14, 12, 10)
+    assert turned.spacing == pytest.approx((1.2, 0.7, 3.0))
+
+
+def test_a_dicom_series_gets_pixel_spacing_and_slice_distance(tmp_path):
+    _series(tmp_path / "s", ["IM3", "IM1", "IM2"], gap=2.5)
+    [source] = find_cases(str(tmp_path / "s")).values()
+    image = read_hu(source, "s", "reference")
+    assert image.values.shape == (3, 128, 128)
+    assert image.spacing == pytest.approx((2.5, 0.661468, 0.661468))
+
+
+def test_one_slice_is_scored_as_an_image_with_its_pixel_spacing():
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    image = read_hu(find_cases(path)["CT_small"], "CT_small", "reference")
+    assert image.values.shape == (128, 128) and image.spacing == pytest.approx((0.661468,) * 2)
+
+
+def test_png_spacing_is_1_mm_unless_given(tmp_path):
+    write_image(tmp_path / "a.png", np.full((10, 12), 1024, np.uint16))
+    source = find_cases(str(tmp_path / "a.png"))["a"]
+    assert read_hu(source, "a", "reference").spacing == (1.0, 1.0)
+    image = read_hu(source, "a", "reference", spacing_2d=(0.5, 0.7))
+    assert image.spacing == (0.5, 0.7) and np.all(image.values == 0.0)
+
+
+def test_an_8bit_image_carries_no_hu(tmp_path):
+    write_image(tmp_path / "a.png", np.zeros((10, 12), np.uint8))
+    with pytest.raises(InputError, match="8-bit image, which carries no HU"):
+        read_hu(find_cases(str(tmp_path / "a.png"))["a"], "a", "prediction")
+
+
+def test_grids_must_match(tmp_path):
+    volume = np.zeros((4, 16, 16))
+    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", volume))["r"], "r", "reference")
+    finer = np.array(LAS_AFFINE)
+    finer[2, 2] = 2.0
+    for path, message in ((_nifti(tmp_path / "shape.nii", np.zeros((4, 16, 14))), "16x14"),
+                          (_nifti(tmp_path / "finer.nii", volume, finer), "2x0.9x0.9 mm")):
+        image = read_hu(find_cases(path)[case_name(path)], "x", "prediction")
+        with pytest.raises(InputError, match=message):
+            check_same_grid(image, reference)
+    check_same_grid(reference, reference)
+
+
+def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
+    volume = np.zeros((4, 16, 16))
+    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", volume))["r"], "r", "reference")
+    inside = np.zeros((4, 16, 16), np.uint8)
+    inside[1:3, 4:12, 4:12] = 1
+    mask = read_mask(find_cases(_nifti(tmp_path / "m.nii", inside, dtype=np.uint8))["m"],
+                     reference)
+    assert mask.dtype == bool and mask.sum() == 128
+    name = write_mask(str(tmp_path / "out"), reference, mask)
+    assert name == "mask_r.nii.gz"
+    written = nib.load(str(tmp_path / "out" / name))
+    # Written in slice order with an axial affine of the spacing: read back
+    # as a mask, it is the same array.
+    assert nib.aff2axcodes(written.affine) == ("S", "P", "L")
+    assert np.array_equal(np.asarray(written.dataobj) > 0, mask)
+    again = read_mask(find_cases(str(tmp_path / "out" / name))["mask_r"], reference)
+    assert np.array_equal(again, mask)
+    empty = _nifti(tmp_path / "empty.nii", np.zeros((4, 16, 16)), dtype=np.uint8)
+    with pytest.raises(InputError, match="has no voxel"):
+        read_mask(find_cases(empty)["empty"], reference)
+
+
+def _head(depth=8, size=48):
+    """A head of soft tissue (40 HU) in a bone shell (1000 HU), in air."""
+    _, y, x = np.mgrid[:depth, :size, :size]
+    radius = ((y - size / 2) / (0.4 * size)) ** 2 + ((x - size / 2) / (0.35 * size)) ** 2
+    head = np.full((depth, size, size), -1000.0, np.float32)
+    head[radius < 1.0] = 1000.0
+    head[radius < 0.75] = 40.0
+    return head
+
+
+def test_a_soft_tissue_offset_shows_in_soft_tissue_only():
+    reference = _head()
+    prediction = reference + 50.0 * (np.abs(reference) <= 200)
+    result = score_case("head", prediction, reference, (2.0, 1.0, 1.0), HuOptions(wepl=False))
+    assert result.metrics["mae_soft"] == pytest.approx(50.0)
+    assert result.metrics["me_soft"] == pytest.approx(50.0)
+    assert result.metrics["mae_bone"] == 0.0 and result.metrics["dice_bone"] == 1.0
+    assert math.isnan(result.metrics["mae_air"])  # the body mask holds no air here
+    assert "wepl_mean_abs_mm" not in result.metrics
+    assert result.figure.reference.shape == (48, 48) and result.figure.slice_index == 3
+
+
+def test_wepl_is_on_below_the_size_limit_and_sees_the_offset():
+    reference = _head()
+    prediction = reference + 100.0 * (np.abs(reference) <= 200)
+    small = HuOptions(wepl_max_voxels=reference.size, angles=(0.0, 90.0))
+    result = score_case("head", prediction, reference, (2.0, 1.0, 1.0), small)
+    assert result.metrics["wepl_mean_mm"] > 0.5 and result.figure.wepl is not None
+    assert [a["angle_deg"] for a in result.details["wepl"]["per_angle"]] == [0.0, 90.0]
+    over = HuOptions(wepl_max_voxels=reference.size - 1)
+    assert "wepl_mean_mm" not in score_case("head", prediction, reference, (2.0, 1.0, 1.0),
+                                            over).metrics
+
+
+def test_the_section_averages_finite_values_and_prints():
+    reference = _head()
+    options = HuOptions(wepl=False)
+    results = [score_case("same", reference, reference, (2.0, 1.0, 1.0), options),
+               score_case("off", reference + 10.0, reference, (2.0, 1.0, 1.0), options)]
+    section = synthrad_section(results, options, "given")
+    assert section["n"] == 2 and set(section["cases"]) == {"same", "off"}
+    assert section["mean"]["mae"] == pytest.approx(5.0)
+    # PSNR of identical images is infinite: the mean is the other case's.
+    assert section["mean"]["psnr_2023"] == pytest.approx(section["cases"]["off"]["psnr_2023"])
+    assert section["settings"]["mask"] == "given"
+    table = format_synthrad_table({"mri2ct": {"synthrad": section}})
+    assert "same" in table and "mri2ct mean (n=2)" in table

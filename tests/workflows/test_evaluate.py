@@ -1,0 +1,319 @@
+"""`vaecyclegan-eval --predictions/--references` on cases in HU: volumes,
+DICOM series and slices, 16-bit PNGs; the 8-bit mode with `--inputs` as it
+was; WEPL and dose options; each bad input one line and exit 2. No trained
+model is needed here (`tests/integration/test_synthrad.py` has those)."""
+
+import csv
+import json
+import math
+import os
+import shutil
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+from nibabel.testing import data_path
+from pydicom.data import get_testdata_file
+
+from tests.harness import assert_one_line_error, write_image
+from vaecyclegan.cli.common import run_cli
+from vaecyclegan.cli.evaluate import main
+from vaecyclegan.evaluation.body_mask import body_mask
+
+AFFINE = np.array([[-0.8, 0, 0, 40.0], [0, 0.8, 0, -30.0], [0, 0, 2.0, -10.0], [0, 0, 0, 1]])
+CT_SMALL = get_testdata_file("CT_small.dcm")
+ANATOMICAL = os.path.join(str(data_path), "anatomical.nii")
+
+
+def _eval(*args):
+    return run_cli(main, [str(a) for a in args])
+
+
+def _no_constant(name):
+    raise AssertionError(f"metrics.json holds {name}, which is not JSON")
+
+
+def _metrics(out, direction="mri2ct"):
+    with open(os.path.join(str(out), "metrics.json"), encoding="utf-8") as f:
+        return json.load(f, parse_constant=_no_constant)[direction]
+
+
+def _nifti(path, volume_dhw, affine=AFFINE, dtype=np.int16):
+    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
+    nib.save(nib.Nifti1Image(np.asarray(volume_dhw).transpose(2, 1, 0).astype(dtype), affine),
+             str(path))
+    return str(path)
+
+
+def _head(depth=8, size=40):
+    """Air, a bone shell (1000 HU) and soft tissue (40 HU) inside it."""
+    _, y, x = np.mgrid[:depth, :size, :size]
+    radius = ((y - size / 2) / (0.42 * size)) ** 2 + ((x - size / 2) / (0.36 * size)) ** 2
+    head = np.full((depth, size, size), -1000.0, np.float32)
+    head[radius < 1.0] = 1000.0
+    head[radius < 0.7] = 40.0
+    return head
+
+
+def _offset_cases(tmp_path):
+    """case1: +50 HU in soft tissue; case2: identical. Returns the reference."""
+    reference = _head()
+    soft = (reference >= -200) & (reference <= 200)
+    for name, prediction in (("case1", reference + 50.0 * soft), ("case2", reference)):
+        _nifti(tmp_path / "ref" / f"{name}.nii.gz", reference)
+        _nifti(tmp_path / "pred" / f"{name}.nii.gz", prediction)
+    return reference
+
+
+def test_a_soft_tissue_offset_gives_the_expected_numbers_per_tissue(tmp_path):
+    reference = _offset_cases(tmp_path)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", out, "--no-wepl") == 0
+    metrics = _metrics(out)
+    assert metrics["n"] == 2 and "model" not in metrics  # no baseline without inputs
+    section = metrics["synthrad"]
+    case1, case2 = section["cases"]["case1"], section["cases"]["case2"]
+    mask = body_mask(reference, (2.0, 0.8, 0.8))
+    soft = mask & (reference <= 200)
+    assert case1["mae_soft"] == pytest.approx(50.0) and case1["me_soft"] == pytest.approx(50.0)
+    assert case1["mae_bone"] == 0.0 and case1["me_bone"] == 0.0 and case1["mae_air"] is None
+    assert case1["mae"] == pytest.approx(50.0 * soft.sum() / mask.sum())
+    assert case1["dice_bone"] == 1.0 and case1["hd95_bone_mm"] == 0.0
+    assert case1["spacing_mm"] == pytest.approx([2.0, 0.8, 0.8])
+    assert case2["mae"] == 0.0 and case2["psnr_2023"] is None  # identical: inf -> null
+    assert section["mean"]["mae_soft"] == pytest.approx(25.0)
+    assert section["mean"]["psnr_2023"] == pytest.approx(case1["psnr_2023"])
+    assert section["settings"]["wepl"] == "off"
+    # Written in axial slice order (rows run posterior: AFFINE's +y rows come
+    # back flipped) with an affine of the spacing.
+    written = nib.load(str(out / "mask_case1.nii.gz"))
+    assert np.array_equal(np.asarray(written.dataobj) > 0, mask[:, ::-1])
+    assert np.abs(written.affine[:3, :3][:, ::-1]).diagonal() == pytest.approx([0.8, 0.8, 2.0])
+    with open(out / "metrics_per_case.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["case"] for r in rows] == ["case1", "case2"]
+    assert float(rows[0]["me_soft"]) == pytest.approx(50.0)
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "SynthRAD 2023" in page and "SynthRAD 2025" in page and "synthrad_mri2ct.png" in page
+    assert not (out / "metrics_per_image.csv").exists()
+
+
+def test_wepl_with_a_custom_curve_angles_and_a_target(tmp_path):
+    _offset_cases(tmp_path)
+    curve = tmp_path / "curve.csv"
+    curve.write_text("hu,rsp\n-1000,0.001\n0,1.0\n3000,2.5\n")
+    target = np.zeros((8, 40, 40), np.uint8)
+    target[:, 15:25, 15:25] = 1
+    _nifti(tmp_path / "target.nii.gz", target, dtype=np.uint8)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred" / "case1.nii.gz",
+                 "--references", tmp_path / "ref" / "case1.nii.gz", "--out", out, "--wepl",
+                 "--hu-to-rsp", curve, "--beam-angles", "0", "90",
+                 "--target", tmp_path / "target.nii.gz") == 0
+    section = _metrics(out)["synthrad"]
+    wepl = section["cases"]["case1"]["wepl"]
+    assert [a["angle_deg"] for a in wepl["per_angle"]] == [0.0, 90.0] and wepl["curve"] == "custom"
+    # +50 HU over the soft tissue (RSP +0.025 with this curve): the sCT stops earlier.
+    assert section["cases"]["case1"]["wepl_mean_mm"] > 0
+    # The target's voxels, both angles, less those under 10 mm of water deep.
+    assert 0 < wepl["pooled"]["n"] <= 2 * 100 * 8 and wepl["floor_mm"] == 10.0
+    assert section["settings"]["wepl"]["hu_to_rsp"] == str(curve)
+
+
+def test_ct_small_against_itself(tmp_path):
+    out = tmp_path / "out"
+    assert _eval("--predictions", CT_SMALL, "--references", CT_SMALL, "--out", out) == 0
+    case = _metrics(out)["synthrad"]["cases"]["CT_small"]
+    assert case["mae"] == 0.0 and case["me"] == 0.0 and case["dice_bone"] == 1.0
+    assert case["hd95_bone_mm"] == 0.0 and case["ssim_2023"] == pytest.approx(1.0)
+    assert case["shape"] == [128, 128] and case["spacing_mm"] == pytest.approx([0.661468] * 2)
+    assert case["wepl_mean_abs_mm"] == 0.0  # a 2-D case: WEPL in its plane
+    assert (out / "mask_CT_small.png").is_file()
+
+
+def test_a_dicom_series_and_nibabels_volume_against_themselves(tmp_path):
+    series = tmp_path / "series"
+    series.mkdir()
+    base = pydicom.dcmread(CT_SMALL)
+    for index in range(3):
+        dataset = pydicom.dcmread(CT_SMALL)
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+        x, y, z = (float(v) for v in base.ImagePositionPatient)
+        dataset.ImagePositionPatient = [x, y, z + 3.0 * index]
+        dataset.save_as(series / f"IM{index}", enforce_file_format=True)
+    for path, shape, spacing in ((series, [3, 128, 128], [3.0, 0.661468, 0.661468]),
+                                 (ANATOMICAL, [25, 41, 33], [2.0, 2.0, 2.0])):
+        out = tmp_path / os.path.basename(str(path))
+        assert _eval("--predictions", path, "--references", path, "--out", out,
+                     "--no-wepl") == 0
+        [case] = _metrics(out)["synthrad"]["cases"].values()
+        assert case["mae"] == 0.0 and case["dice_bone"] == 1.0
+        assert case["shape"] == shape and case["spacing_mm"] == pytest.approx(spacing)
+
+
+def test_16bit_pngs_without_inputs_and_a_pixel_spacing(tmp_path):
+    reference = np.clip(_head(1, 40)[0] + 1024, 0, None).astype(np.uint16)
+    write_image(tmp_path / "ref" / "a.png", reference)
+    write_image(tmp_path / "pred" / "a.png", reference + 10)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", out, "--spacing", "0.2") == 0
+    case = _metrics(out)["synthrad"]["cases"]["a"]
+    assert case["mae"] == pytest.approx(10.0) and case["spacing_mm"] == [0.2, 0.2]
+    assert (out / "mask_a.png").is_file()
+    # 8 mm across: no voxel is 10 mm of water deep, so WEPL's statistics are
+    # undefined, and written as null (the file is strict JSON).
+    assert case["wepl"]["pooled"]["n"] == 0 and case["wepl_mean_abs_mm"] is None
+    assert case["wepl"]["per_angle"][0]["mean_abs_mm"] is None
+
+
+def test_8bit_images_with_inputs_score_as_before(tmp_path):
+    rng = np.random.default_rng(0)
+    for folder in ("pred", "ref", "in"):
+        write_image(tmp_path / folder / "a.png", rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", out) == 0
+    assert set(_metrics(out)) == {"n", "model", "identity", "histogram_matching", "std"}
+    assert (out / "metrics_per_image.csv").is_file() and not (out / "metrics_per_case.csv").exists()
+
+
+def test_16bit_pngs_with_inputs_get_both(tmp_path):
+    reference = np.clip(_head(1, 40)[0] + 1024, 0, None).astype(np.uint16)
+    write_image(tmp_path / "ref" / "a.png", reference)
+    write_image(tmp_path / "pred" / "a.png", reference + 20)
+    write_image(tmp_path / "in" / "a.png", reference)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", out, "--no-wepl") == 0
+    metrics = _metrics(out)
+    assert {"model", "identity", "histogram_matching", "synthrad"} <= set(metrics)
+    assert metrics["synthrad"]["cases"]["a"]["mae"] == pytest.approx(20.0)
+
+
+def _dose_grid(path, dose):
+    affine = np.diag([-2.0, -2.0, 2.0, 1.0])
+    nib.save(nib.Nifti1Image(dose.transpose(2, 1, 0).astype(np.float32), affine), str(path))
+    return str(path)
+
+
+def test_dose_grids_give_gamma_and_the_dose_mae(tmp_path):
+    _offset_cases(tmp_path)
+    _, y, x = np.mgrid[:12, :20, :20]
+    dose = 60.0 * np.exp(-((y - 10) ** 2 + (x - 10) ** 2) / 40.0) * np.ones((12, 1, 1))
+    ct_dose = _dose_grid(tmp_path / "ct_dose.nii.gz", dose)
+    sct_dose = _dose_grid(tmp_path / "sct_dose.nii.gz", dose * 1.005)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred" / "case1.nii.gz",
+                 "--references", tmp_path / "ref" / "case1.nii.gz", "--out", out,
+                 "--no-wepl", "--dose-ct", ct_dose, "--dose-sct", sct_dose,
+                 "--prescription-gy", "60") == 0
+    case = _metrics(out)["synthrad"]["cases"]["case1"]
+    assert case["gamma_pass_2pct_2mm"] == 100.0 and case["gamma_pass_1pct_1mm"] == 100.0
+    high = dose[dose >= 0.9 * 60.0]
+    assert case["dose_mae_relative"] == pytest.approx(np.mean(0.005 * high) / 60.0, rel=1e-3)
+    assert case["dose"]["mae"]["prescription_gy"] == 60.0
+
+
+def _bad_cases(tmp_path):
+    """Each bad input: (arguments, fragments of the one error line)."""
+    _offset_cases(tmp_path)
+    pred, ref = tmp_path / "pred" / "case1.nii.gz", tmp_path / "ref" / "case1.nii.gz"
+    _nifti(tmp_path / "small_mask.nii.gz", np.ones((8, 40, 30)), dtype=np.uint8)
+    _nifti(tmp_path / "empty_mask.nii.gz", np.zeros((8, 40, 40)), dtype=np.uint8)
+    _nifti(tmp_path / "air.nii.gz", np.full((8, 40, 40), -1000.0))
+    finer = AFFINE.copy()
+    finer[2, 2] = 1.0
+    _nifti(tmp_path / "finer" / "case1.nii.gz", _head(), finer)
+    rtdose = pydicom.dcmread(get_testdata_file("rtdose.dcm"))
+    del rtdose.DoseGridScaling
+    rtdose.save_as(tmp_path / "unscaled.dcm")
+    write_image(tmp_path / "grey" / "case1.png", np.zeros((40, 40), np.uint8))
+    (tmp_path / "curve.csv").write_text("0,1\n-10,2\n")
+    common = ["--predictions", pred, "--references", ref]
+    return {
+        "mask of another shape": (common + ["--mask", tmp_path / "small_mask.nii.gz"],
+                                  ["small_mask.nii.gz", "40x30"]),
+        "mask with no voxel": (common + ["--mask", tmp_path / "empty_mask.nii.gz"],
+                               ["empty_mask.nii.gz", "has no voxel"]),
+        "another spacing": (["--predictions", tmp_path / "finer", "--references",
+                             tmp_path / "ref"], ["finer", "1x0.8x0.8 mm", "2x0.8x0.8 mm"]),
+        "another shape": (["--predictions", ANATOMICAL, "--references", ref],
+                          ["anatomical.nii", "25x41x33", "8x40x40"]),
+        "dose without scaling": (common + ["--dose-ct", tmp_path / "unscaled.dcm", "--dose-sct",
+                                           tmp_path / "unscaled.dcm"],
+                                 ["unscaled.dcm", "DoseGridScaling"]),
+        "empty body": (["--predictions", tmp_path / "air.nii.gz", "--references",
+                        tmp_path / "air.nii.gz"], ["air.nii.gz", "body mask is empty"]),
+        "8-bit prediction": (["--predictions", tmp_path / "grey", "--references",
+                              tmp_path / "grey"], ["case1.png", "carries no HU"]),
+        "bad curve": (common + ["--hu-to-rsp", tmp_path / "curve.csv"],
+                      ["curve.csv", "HU must rise"]),
+        "inputs with volumes": (["--predictions", tmp_path / "pred", "--references",
+                                 tmp_path / "ref", "--inputs", tmp_path / "ref"],
+                                ["ref", "no image files"]),
+        "target outside the body": (common + ["--wepl", "--target",
+                                              tmp_path / "empty_mask.nii.gz"],
+                                    ["empty_mask.nii.gz", "has no voxel"]),
+    }
+
+
+BAD = ["mask of another shape", "mask with no voxel", "another spacing", "another shape",
+       "dose without scaling", "empty body", "8-bit prediction", "bad curve",
+       "inputs with volumes", "target outside the body"]
+
+
+@pytest.mark.parametrize("problem", BAD)
+def test_each_bad_input_is_one_line_and_exit_2(tmp_path, capsys, problem):
+    args, fragments = _bad_cases(tmp_path)[problem]
+    capsys.readouterr()
+    code = _eval(*args, "--out", tmp_path / "out")
+    assert_one_line_error(capsys, code, *fragments)
+
+
+def test_synthrad_folders_missing_a_file_or_needing_simpleitk(tmp_path, capsys):
+    patient = tmp_path / "sr" / "1BA001"
+    _nifti(patient / "ct.nii.gz", _head())
+    code = _eval("--synthrad", tmp_path / "sr", "--out", tmp_path / "out")
+    assert_one_line_error(capsys, code, "1BA001", "without mr.nii.gz")
+    shutil.copy(patient / "ct.nii.gz", patient / "mr.mha")
+    try:
+        import SimpleITK  # noqa: F401
+    except ImportError:
+        code = _eval("--synthrad", tmp_path / "sr", "--out", tmp_path / "out")
+        assert_one_line_error(capsys, code, "mr.mha", "pip install SimpleITK")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--predictions", "p", "--references", "r"], "--out"),
+    (["--predictions", "p", "--references", "r", "--out", "o", "--direction", "ct2mri"],
+     "--direction must be mri2ct"),
+    (["--synthrad", "s"], "--synthrad needs --out"),
+    (["--run", "r", "--mask", "m"], "--mask applies to --predictions or --synthrad"),
+    (["--synthrad", "s", "--out", "o", "--tissue-thresholds", "200", "-200"], "low <= high"),
+    (["--synthrad", "s", "--out", "o", "--dose-ct", "d"], "go together"),
+    (["--synthrad", "s", "--out", "o", "--spacing", "1", "2", "3"], "--spacing"),
+])
+def test_option_problems_are_usage_errors(capsys, argv, words):
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    assert stopped.value.code == 2 and words in capsys.readouterr().err
+
+
+def test_the_mean_ignores_an_infinite_hd95(tmp_path):
+    # case1's prediction has no bone: HD95 is infinite, left out of the mean.
+    reference = _head()
+    _nifti(tmp_path / "ref" / "case1.nii.gz", reference)
+    _nifti(tmp_path / "ref" / "case2.nii.gz", reference)
+    _nifti(tmp_path / "pred" / "case1.nii.gz", np.minimum(reference, 100.0))
+    _nifti(tmp_path / "pred" / "case2.nii.gz", reference)
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out", "--no-wepl") == 0
+    section = _metrics(tmp_path / "out")["synthrad"]
+    assert section["cases"]["case1"]["hd95_bone_mm"] is None
+    assert section["cases"]["case1"]["dice_bone"] == 0.0
+    assert section["mean"]["hd95_bone_mm"] == 0.0 and section["mean"]["dice_bone"] == 0.5
+    assert not math.isnan(section["mean"]["mae"])

@@ -1,0 +1,254 @@
+"""Cases in Hounsfield units for `vaecyclegan-eval`: finding the cases a
+file or folder holds, pairing predictions with references by name, reading
+each as an array in HU with its voxel spacing in mm, reading masks of the
+same grid, and writing the mask used beside the results.
+
+A case is one scan of the format registry (`vaecyclegan.io.formats`): a
+NIfTI volume (`.nii`, `.nii.gz`), a DICOM series (a folder per case, or the
+files of a folder grouped by SeriesInstanceUID), a 16-bit PNG of HU + 1024
+or a single DICOM slice. Names: a file's name without its extension; a
+series grouped from a folder's files, its first file's; a sub-folder
+holding one scan, the sub-folder's. A scan of one slice is scored as a 2-D
+image (H, W), anything else as a volume (D, H, W) cut in axial slices, as
+`infer.py` cuts it (radiological display orientation: slices running
+superior, rows posterior, columns to the patient's left).
+
+Spacing, in mm per array axis, is the one the format's reader found
+(`Scan.spacing`: NIfTI from the affine, DICOM from PixelSpacing and the
+distance between slice positions); image files have none and take 1 mm,
+or what `--spacing` says. Two cases are on the same grid when their arrays
+have the same shape and spacing (to 0.1 %): the registry gives no scanner
+position, so a grid shifted as a whole is not detected. The mask written
+beside the results is on the reference's grid in that slice order (its
+NIfTI affine has the spacing and the axial orientation, origin 0), so it
+goes back in as `--mask`.
+"""
+
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from vaecyclegan.errors import InputError
+from vaecyclegan.io.formats import find_scan_sources, read_scan
+from vaecyclegan.io.image_format import write_png
+
+logger = logging.getLogger(__name__)
+
+_SUFFIXES = (".nii.gz", ".nii", ".png", ".tif", ".tiff", ".dcm", ".dicom", ".ima")
+# Spacings of one grid differ by at most this fraction.
+SPACING_TOLERANCE = 1e-3
+
+
+@dataclasses.dataclass
+class HuImage:
+    """One scan in HU (or a mask's raw values) with its geometry.
+
+    Args:
+        name: the case name.
+        path: its file (a series' first file), for messages.
+        values: float32 (H, W) or (D, H, W).
+        spacing: mm per array axis.
+    """
+
+    name: str
+    path: str
+    values: np.ndarray
+    spacing: tuple
+
+
+def case_name(path):
+    """A file's name without its (double) extension."""
+    name = os.path.basename(os.path.normpath(path))
+    lower = name.lower()
+    for suffix in _SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[:-len(suffix)]
+    return name
+
+
+def find_cases(path):
+    """`{name: ScanSource}` of a file, or of a folder's scans and its
+    sub-folders' (one level down).
+
+    Raises:
+        InputError: nothing readable there, or two cases of one name.
+    """
+    if not os.path.isdir(path):
+        [source] = find_scan_sources(path)
+        return {case_name(path): source}
+    entries = sorted(e for e in os.listdir(path) if not e.startswith("."))
+    cases = {}
+    if any(os.path.isfile(os.path.join(path, e)) for e in entries):
+        try:
+            for source in find_scan_sources(path):
+                _add_case(cases, case_name(source.paths[0]), source)
+        except InputError:
+            if not any(os.path.isdir(os.path.join(path, e)) for e in entries):
+                raise
+    for entry in entries:
+        folder = os.path.join(path, entry)
+        if not os.path.isdir(folder):
+            continue
+        try:
+            sources = find_scan_sources(folder)
+        except InputError:
+            continue  # a folder of other things (an overview, a README)
+        for source in sources:
+            name = entry if len(sources) == 1 else f"{entry}/{case_name(source.paths[0])}"
+            _add_case(cases, name, source)
+    if not cases:
+        raise InputError(path, "no NIfTI, DICOM or image file here or one folder down")
+    return cases
+
+
+def _add_case(cases, name, source):
+    if name in cases:
+        raise InputError(source.paths[0], f"two cases are named {name!r} "
+                         f"(also {cases[name].paths[0]}); rename one")
+    cases[name] = source
+
+
+def pair_cases(predictions, references):
+    """`[(name, prediction ScanSource, reference ScanSource), ...]` of the
+    case names in both (a single case on each side pairs whatever its name).
+
+    Raises:
+        InputError: no name in both.
+    """
+    predicted, referenced = find_cases(predictions), find_cases(references)
+    names = [name for name in referenced if name in predicted]
+    if not names and len(predicted) == 1 and len(referenced) == 1:
+        [(name, reference)] = referenced.items()
+        return [(name, next(iter(predicted.values())), reference)]
+    if not names:
+        raise InputError(predictions, f"no case name is also in {references} "
+                         f"(cases here: {', '.join(sorted(predicted)[:5])})")
+    left = len(predicted) - len(names), len(referenced) - len(names)
+    if any(left):
+        logger.info(f"Scoring {len(names)} case(s) found in both folders; {left[0]} "
+                    f"prediction(s) and {left[1]} reference(s) have no partner")
+    return [(name, predicted[name], referenced[name]) for name in names]
+
+
+def aux_source(path, name, count, option):
+    """The scan of `option` (a mask, a target) for case `name`: `path`
+    itself when it is a file and there is one case, else the case of that
+    name in the folder `path`; None when the folder has none."""
+    if not os.path.isdir(path):
+        if count > 1:
+            raise InputError(path, f"one {option} file for {count} cases: give a folder of "
+                             "files named after the cases")
+        return find_cases(path)[case_name(path)]
+    return find_cases(path).get(name)
+
+
+def read_hu(source, name, role, spacing_2d=None):
+    """A case's scan in HU, as a `HuImage` (see the module docstring).
+
+    Args:
+        source: its `ScanSource`.
+        name: the case name.
+        role: "prediction" or "reference", for messages.
+        spacing_2d: (row, column) mm of image files; None: 1 mm.
+
+    Raises:
+        InputError: unreadable, or not in HU (an 8-bit image).
+    """
+    scan = read_scan(source, "ct")
+    if scan.units != "hu":
+        raise InputError(scan.path, f"the {role} is an 8-bit image, which carries no HU: "
+                         "give 16-bit PNGs of HU + 1024, DICOM CT or NIfTI, or --inputs "
+                         "for the 8-bit evaluation")
+    return _hu_image(scan, name, spacing_2d)
+
+
+def read_mask(source, like, option="--mask"):
+    """A mask of `like`'s geometry (nonzero: inside) as a boolean array.
+
+    Raises:
+        InputError: unreadable, another shape or grid, or no voxel.
+    """
+    scan = _read_raw(source)
+    mask = _hu_image(scan, like.name, like.spacing if scan.spacing is None else None)
+    check_same_grid(mask, like, f"the {option} mask ")
+    inside = mask.values > 0
+    if not inside.any():
+        raise InputError(mask.path, f"the {option} mask has no voxel (nothing above 0)")
+    return inside
+
+
+def _read_raw(source):
+    """A mask's values as stored: read as MRI (NIfTI and image values as
+    they are), or as CT where the reader wants CT (a DICOM mask of Modality
+    CT, rescale applied)."""
+    try:
+        return read_scan(source, "mri")
+    except InputError as error:
+        if "Modality" not in error.problem:
+            raise
+        return read_scan(source, "ct")
+
+
+def _hu_image(scan, name, spacing_2d):
+    values, spacing = scan.values, scan.spacing
+    if spacing is None:
+        row, column = (1.0, 1.0) if spacing_2d is None else spacing_2d
+        spacing = (1.0, float(row), float(column))
+    if values.shape[0] == 1:
+        values, spacing = values[0], spacing[1:]
+    return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing))
+
+
+def check_same_grid(image, reference, what=""):
+    """Raises InputError (naming `image.path`) unless `image` has the
+    reference's shape and spacing."""
+    if image.values.shape != reference.values.shape:
+        raise InputError(image.path, f"{what}has {_size(image.values.shape)} voxels, the "
+                         f"reference {reference.path} {_size(reference.values.shape)}")
+    spacing, want = np.array(image.spacing), np.array(reference.spacing)
+    if np.any(np.abs(spacing - want) > SPACING_TOLERANCE * want):
+        raise InputError(image.path, f"{what}has voxels of {_mm(spacing)} mm, the reference "
+                         f"{reference.path} {_mm(want)} mm: resample it onto the reference's "
+                         "grid first")
+
+
+def _size(shape):
+    return "x".join(str(n) for n in shape)
+
+
+def _mm(values):
+    return "x".join(f"{v:g}" for v in values)
+
+
+def mask_file_name(name, planar):
+    """`mask_<case>.nii.gz`, or `.png` for a 2-D case."""
+    safe = name.replace("/", "_").replace(os.sep, "_")
+    return f"mask_{safe}.png" if planar else f"mask_{safe}.nii.gz"
+
+
+def slice_affine(spacing):
+    """A NIfTI affine for an array of axial slices (slices running superior,
+    rows posterior, columns to the patient's left) of `spacing` mm, origin 0."""
+    depth, row, column = spacing
+    return np.array([[0.0, 0.0, -column, 0.0], [0.0, -row, 0.0, 0.0],
+                     [depth, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+
+
+def write_mask(folder, reference, mask):
+    """Writes the mask used beside the results: a NIfTI volume (uint8 0/1)
+    of the reference's slices (`slice_affine`), or an 8-bit PNG (0, 255)
+    for a 2-D case. Returns the file name."""
+    import nibabel as nib
+
+    os.makedirs(folder, exist_ok=True)
+    name = mask_file_name(reference.name, mask.ndim == 2)
+    path = os.path.join(folder, name)
+    if mask.ndim == 2:
+        write_png(path, np.where(mask, 255, 0).astype(np.uint8))
+        return name
+    image = nib.Nifti1Image(mask.astype(np.uint8), slice_affine(reference.spacing))
+    image.header["descrip"] = b"vaecyclegan-eval: voxels scored"
+    nib.save(image, path)
+    return name
