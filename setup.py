@@ -46,12 +46,20 @@ setup(
         "convert": ["torch>=2.1"],
         # Gamma pass rates between dose grids (`vaecyclegan-eval --dose-ct`).
         "dose": ["pymedphys>=0.41,<0.42"],
+        # Keras' other backends for the networks, the weight files and
+        # inference (KERAS_BACKEND=jax or torch); jax 0.10.2 is the version
+        # tested, torch is pinned for the reason given under "test".
+        "jax": ["jax>=0.10.2,<0.11"],
+        "torch": ["torch==2.13.0"],
         # tf-keras proves the weight files are the Keras 2 layout it writes;
-        # torch is the reference the converter is checked against. It is
-        # pinned because this project's machines carry a CPU build of 2.13.0,
-        # where a range would pull a CUDA build of several GB.
+        # torch is the reference the converter is checked against, and with
+        # jax (CPU wheels, about 90 MB) one of the two other Keras backends
+        # the networks are tested on. torch is pinned because this project's
+        # machines carry a CPU build of 2.13.0, where a range would pull a
+        # CUDA build of several GB.
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
-                 "tf-keras>=2.16,<2.22", "torch==2.13.0", "pymedphys>=0.41,<0.42"],
+                 "tf-keras>=2.16,<2.22", "torch==2.13.0", "pymedphys>=0.41,<0.42",
+                 "jax[cpu]==0.10.2"],
     },
     entry_points={
         "console_scripts": [

@@ -98,3 +98,41 @@ def test_the_control_detects_a_tensorflow_import():
                             text=True, timeout=300,
                             env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": REPO})
     assert result.stdout.strip().splitlines()[-1] == "True"
+
+
+def _code_lines(source_lines, node):
+    """Lines of code of a function: no blank lines, comments or docstring."""
+    skip = set()
+    first = node.body[0] if node.body else None
+    if isinstance(first, ast.Expr) and isinstance(getattr(first, "value", None), ast.Constant) \
+            and isinstance(first.value.value, str):
+        skip = set(range(first.lineno, first.end_lineno + 1))
+    return sum(1 for number in range(node.lineno, node.end_lineno + 1)
+               if number not in skip and source_lines[number - 1].strip()
+               and not source_lines[number - 1].strip().startswith("#"))
+
+
+def test_no_function_is_over_60_lines_without_a_reason_beside_it():
+    # A reason is a comment `# long: ...` in the comment lines above the def.
+    long = []
+    for path in _modules():
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                above, number = [], node.lineno - 2
+                while number >= 0 and lines[number].strip().startswith("#"):
+                    above.append(lines[number].strip())
+                    number -= 1
+                reason = any(line.startswith("# long:") for line in above)
+                if _code_lines(lines, node) > 60 and not reason:
+                    long.append(f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}")
+    assert long == []
+
+
+def test_the_line_count_sees_a_long_function():
+    # Control: 61 statements count as 61 lines; a docstring and comments do not.
+    body = "\n".join(f"    x{i} = {i}" for i in range(61))
+    source = f'def f():\n    """Doc\n    string."""\n    # a comment\n{body}\n'
+    node = ast.parse(source).body[0]
+    assert _code_lines(source.splitlines(), node) == 62  # the def line and 61 statements

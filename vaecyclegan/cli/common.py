@@ -8,28 +8,40 @@ import sys
 
 
 def quiet_tensorflow():
-    """Imports TensorFlow without its C++ start-up log.
+    """Imports Keras, and TensorFlow only where it is Keras' backend, without
+    TensorFlow's C++ start-up log; returns the backend's name.
 
-    TF_CPP_MIN_LOG_LEVEL=3 also hides grappler's harmless "remapper failed"
-    lines, but since TF 2.16 absl prints oneDNN/CUDA notices while the
-    library loads, before any level applies (tensorflow#100442); standard
-    error is pointed at /dev/null for the import alone. Python errors still
-    raise. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
+    Keras picks its backend when it is imported (`KERAS_BACKEND`, else
+    `~/.keras/keras.json`, else TensorFlow) and imports TensorFlow then only
+    for the TensorFlow backend; under JAX or PyTorch nothing here imports
+    it. TF_CPP_MIN_LOG_LEVEL=3 also hides grappler's harmless "remapper
+    failed" lines, but since TF 2.16 absl prints oneDNN/CUDA notices while
+    the library loads, before any level applies (tensorflow#100442);
+    standard error is pointed at /dev/null for the import alone. Python
+    errors still raise. Set TF_CPP_MIN_LOG_LEVEL=0 to see everything.
     """
     level = os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if level == "0" or "tensorflow" in sys.modules:
-        import tensorflow  # noqa: F401
-        return
+    if level == "0" or "keras" in sys.modules:
+        return _import_keras_backend()
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        import tensorflow  # noqa: F401
+        return _import_keras_backend()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
+def _import_keras_backend():
+    import keras
+
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow  # noqa: F401  (Keras has loaded it: this only names it)
+    return backend
 
 
 def print_options(parser, options):
@@ -61,6 +73,7 @@ def parse_settings(parser, settings_class, argv=None):
     except ValueError as error:
         parser.error(str(error))
     print_options(parser, options)
+    print(f"Keras backend: {quiet_tensorflow()}", flush=True)
     return settings
 
 

@@ -391,24 +391,7 @@ def _read_rtdose(path):
     if not all(math.isfinite(v) for v in (x0, y0, z0)) or not (
             row_spacing > 0 and column_spacing > 0):
         raise InputError(path, "ImagePositionPatient or PixelSpacing is not usable")
-    if frames > 1 and offsets is None:
-        raise InputError(path, f"multi-frame RTDOSE ({frames} frames) without "
-                               "GridFrameOffsetVector")
-    if offsets is None:
-        z = np.array([z0])
-    elif offsets.size != frames:
-        raise InputError(path, f"GridFrameOffsetVector has {offsets.size} values for "
-                               f"{frames} frames")
-    elif abs(offsets[0]) <= GRID_TOLERANCE_MM:
-        z = z0 + offsets  # relative to ImagePositionPatient (the usual form)
-    elif abs(offsets[0] - z0) <= GRID_TOLERANCE_MM:
-        z = offsets  # absolute z positions
-    else:
-        raise InputError(path, f"GridFrameOffsetVector starts at {offsets[0]:g}, neither "
-                               f"0 nor ImagePositionPatient's z {z0:g}")
-    steps = np.diff(z)
-    if not (np.all(steps > 0) or np.all(steps < 0)):
-        raise InputError(path, "GridFrameOffsetVector is not strictly monotonic")
+    z = _frame_positions(path, z0, frames, offsets)
     try:
         pixels = np.asarray(ds.pixel_array).reshape(frames, rows, columns)
     except Exception as error:  # any decoder failure is the file's
@@ -418,6 +401,30 @@ def _read_rtdose(path):
     y = y0 + row_spacing * np.arange(rows)
     x = x0 + column_spacing * np.arange(columns)
     return dose, (z, y, x)
+
+
+def _frame_positions(path, z0, frames, offsets):
+    """The z of each frame of an RTDOSE, from GridFrameOffsetVector (relative
+    to ImagePositionPatient, the usual form, or absolute)."""
+    if frames > 1 and offsets is None:
+        raise InputError(path, f"multi-frame RTDOSE ({frames} frames) without "
+                               "GridFrameOffsetVector")
+    if offsets is None:
+        z = np.array([z0])
+    elif offsets.size != frames:
+        raise InputError(path, f"GridFrameOffsetVector has {offsets.size} values for "
+                               f"{frames} frames")
+    elif abs(offsets[0]) <= GRID_TOLERANCE_MM:
+        z = z0 + offsets
+    elif abs(offsets[0] - z0) <= GRID_TOLERANCE_MM:
+        z = offsets
+    else:
+        raise InputError(path, f"GridFrameOffsetVector starts at {offsets[0]:g}, neither "
+                               f"0 nor ImagePositionPatient's z {z0:g}")
+    steps = np.diff(z)
+    if not (np.all(steps > 0) or np.all(steps < 0)):
+        raise InputError(path, "GridFrameOffsetVector is not strictly monotonic")
+    return z
 
 
 def _read_nifti(path):

@@ -453,6 +453,8 @@ def _halve_axis(array, axis):
     return np.moveaxis((moved[0::2] + previous) * np.float32(0.5), 0, axis)
 
 
+# long: SSIM's formula, term by term, in place on float32 buffers so that a
+# 512x512x200 volume needs no more than a few copies.
 def _ssim_map(x, y, *, data_range, window, exponent=None):
     """SSIM map of two float32 arrays (not modified), in float32."""
     if window == "uniform":

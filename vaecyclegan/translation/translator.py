@@ -3,6 +3,7 @@
 import numpy as np
 
 from vaecyclegan.io.intensity import stored_to_unit, unit_to_stored
+from vaecyclegan.networks import run_network
 
 
 def pad_to_multiple(image, multiple):
@@ -107,8 +108,8 @@ class Translator:
         for start in range(0, len(batch), batch_size):
             # training=True only switches the VAE sampler: the generator has
             # no batch statistics or dropout.
-            result = self.generator(batch[start:start + batch_size], training=sample)
-            outputs.append(np.asarray(result))
+            outputs.append(run_network(self.generator, batch[start:start + batch_size],
+                                       training=sample))
         output = np.concatenate(outputs)[:, :height, :width, :]
         return output.mean(axis=-1)
 

@@ -53,10 +53,12 @@ class VAESampling(keras.layers.Layer):
         # would have drawn for it.
         context = _replica_context()
         replicas = context.num_replicas_in_sync if context is not None else 1
+        # float32 whatever floatx is, as mu and logvar are here.
         if replicas == 1:
-            return keras.random.normal(shape, seed=self.seed_generator)
+            return keras.random.normal(shape, dtype="float32", seed=self.seed_generator)
         batch = shape[0]
-        noise = keras.random.normal((batch * replicas, *shape[1:]), seed=self.seed_generator)
+        noise = keras.random.normal((batch * replicas, *shape[1:]), dtype="float32",
+                                    seed=self.seed_generator)
         start = context.replica_id_in_sync_group * batch
         return noise[start:start + batch]
 

@@ -12,7 +12,6 @@ import numpy as np
 from vaecyclegan.evaluation.metrics import image_metrics, mean_metrics, std_metrics
 from vaecyclegan.io.image_format import read_grey
 from vaecyclegan.io.intensity import stored_to_unit
-from vaecyclegan.upscaler.degraded_dataset import bicubic_downscale
 from vaecyclegan.upscaler.tiling import TiledUpscaler
 
 SR_METHODS = ("model", "bicubic", "nearest")
@@ -25,6 +24,9 @@ def evaluate_upscaler(model, scale, channels, paths):
         `{"scale", "n", "model", "bicubic", "nearest", "std"}` (means, and
         standard deviations over images under "std").
     """
+    # tf.image's bicubic: imported here, so that scoring loads on any backend.
+    from vaecyclegan.upscaler.degraded_dataset import bicubic_downscale
+
     upscaler = TiledUpscaler(model, scale, channels)
     per_method = {method: [] for method in SR_METHODS}
     for path in paths:

@@ -10,6 +10,17 @@ without the `.weight` / `.bias` suffix (`conv_first`,
 `RRDB_trunk.7.RDB2.conv4`, `upconv1`, `HRconv`, ...), so a converter maps
 keys one to one. Images are RGB (or grey) in [0, 1], the range ESRGAN was
 trained on, not the translators' [-1, 1].
+
+Those dots are kept on every backend: the layer names, the variables' paths
+and hence the weight files' `layer_names` / `weight_names` are the same on
+TensorFlow, JAX and PyTorch. Only Keras' PyTorch backend needs more: it
+registers each variable as a `torch.nn.Parameter` under the variable's path
+(`RRDB_trunk.7.RDB2.conv4/kernel`), and torch refuses a dot in a parameter
+name. The convolutions and the model are therefore `ESRGANConv2D` and
+`RRDBNet`, which on that backend alone register their parameters with the
+dots replaced (`RRDB_trunk_7_RDB2_conv4/kernel`, what `named_parameters()`
+and `state_dict()` show); elsewhere they are `Conv2D` and a functional
+`keras.Model` unchanged.
 """
 
 import keras
@@ -20,12 +31,68 @@ from vaecyclegan.upscaler.pixel_unshuffle import PixelUnshuffle
 RESIDUAL_SCALE = 0.2
 
 
+def torch_parameter_name(path):
+    """The name Keras' PyTorch backend registers a variable's parameter
+    under in these networks: its path, with ESRGAN's dots made underscores."""
+    return path.replace(".", "_")
+
+
+def _keras_torch_backend():
+    # Keras 2 (tf-keras, which the tests use to read and write the weight
+    # files) has a `_track_variables` of its own: the override is Keras 3's.
+    return int(keras.__version__.split(".")[0]) >= 3 and keras.backend.backend() == "torch"
+
+
+if _keras_torch_backend():
+
+    class _TorchParameterNames:
+        """Keras' `TorchLayer` parameter registration (keras/src/backend/
+        torch/layer.py), keyed by `torch_parameter_name(variable.path)`
+        instead of the path itself; the variables are the same objects."""
+
+        def _track_variables(self):
+            import torch
+
+            self._torch_params = torch.nn.ParameterDict({
+                torch_parameter_name(variable.path): variable.value
+                for variable in self.variables})
+
+        def _post_track_variable(self, variable):
+            if hasattr(self, "_torch_params"):
+                key = torch_parameter_name(variable.path)
+                if key not in self.torch_params:
+                    self.torch_params[key] = variable.value
+
+        def _post_untrack_variable(self, variable):
+            if hasattr(self, "_torch_params"):
+                key = torch_parameter_name(variable.path)
+                if key in self.torch_params:
+                    self.torch_params.pop(key)
+
+else:
+
+    class _TorchParameterNames:
+        """Nothing to change outside Keras 3's PyTorch backend."""
+
+
+@keras.saving.register_keras_serializable(package="vaecyclegan")
+class ESRGANConv2D(_TorchParameterNames, layers.Conv2D):
+    """`keras.layers.Conv2D` whose name may hold dots (an ESRGAN
+    `state_dict` key) on every Keras backend, PyTorch's included."""
+
+
+@keras.saving.register_keras_serializable(package="vaecyclegan")
+class RRDBNet(_TorchParameterNames, keras.Model):
+    """The functional RRDB-Net model (`build_rrdbnet`), which may hold
+    `ESRGANConv2D` layers on every Keras backend, PyTorch's included."""
+
+
 def _lrelu(name):
     return layers.LeakyReLU(0.2, name=name)
 
 
-def _conv(filters, name):
-    return layers.Conv2D(filters, 3, padding="same", name=name)
+def _conv(filters, name, **kwargs):
+    return ESRGANConv2D(filters, 3, padding="same", name=name, **kwargs)
 
 
 def _residual_dense_block(x, num_feat, num_grow_ch, prefix):
@@ -61,8 +128,9 @@ def build_rrdbnet(config, channels=3, name="rrdbnet"):
         name: model name.
 
     Returns:
-        A functional `keras.Model` from (batch, H, W, channels) in [0, 1] to
-        (batch, scale*H, scale*W, channels), unclipped, float32.
+        A functional `keras.Model` (an `RRDBNet`) from (batch, H, W,
+        channels) in [0, 1] to (batch, scale*H, scale*W, channels),
+        unclipped, float32.
 
     Example:
     >>> from vaecyclegan.config import RRDBNetConfig
@@ -90,5 +158,5 @@ def build_rrdbnet(config, channels=3, name="rrdbnet"):
         fea = _lrelu(f"upconv{stage}_lrelu")(fea)
     fea = _conv(nf, "HRconv")(fea)
     fea = _lrelu("HRconv_lrelu")(fea)
-    output = layers.Conv2D(channels, 3, padding="same", dtype="float32", name="conv_last")(fea)
-    return keras.Model(image, output, name=name)
+    output = _conv(channels, "conv_last", dtype="float32")(fea)
+    return RRDBNet(image, output, name=name)

@@ -9,6 +9,8 @@ the result equals upscaling the whole image at once, so no seam can show.
 
 import numpy as np
 
+from vaecyclegan.networks import run_network
+
 
 class TiledUpscaler:
     """Upscales grey or colour images in [0, 1] with an RRDB-Net, tile by tile.
@@ -49,7 +51,7 @@ class TiledUpscaler:
                 bottom, right = min(top + self.tile, padded_h), min(left + self.tile, padded_w)
                 y0, x0 = max(top - self.pad, 0), max(left - self.pad, 0)
                 y1, x1 = min(bottom + self.pad, padded_h), min(right + self.pad, padded_w)
-                result = np.asarray(self.model(x[None, y0:y1, x0:x1], training=False))[0]
+                result = run_network(self.model, x[None, y0:y1, x0:x1])[0]
                 output[top * s:bottom * s, left * s:right * s] = result[
                     (top - y0) * s:(bottom - y0) * s, (left - x0) * s:(right - x0) * s]
         output = np.clip(output[:height * s, :width * s], 0.0, 1.0)
