@@ -114,3 +114,17 @@ def sr_pairs_folder(root, count, scale=4, size=16, suffix=True):
         name = f"{index:04d}x{scale}.png" if suffix else f"{index:04d}.png"
         write_png(str(root / "LR" / name), low)
     return root
+
+
+def synthetic_head(depth=8, size=48, radii=(0.4, 0.35), inner=0.75):
+    """A head in HU: air (-1000), an elliptic bone shell (1000) with soft
+    tissue (40) inside it; `radii` are the ellipse's half-axes as fractions of
+    `size`, `inner` the squared radius where soft tissue begins."""
+    import numpy as np
+
+    _, y, x = np.mgrid[:depth, :size, :size]
+    radius = ((y - size / 2) / (radii[0] * size)) ** 2 + ((x - size / 2) / (radii[1] * size)) ** 2
+    head = np.full((depth, size, size), -1000.0, np.float32)
+    head[radius < 1.0] = 1000.0
+    head[radius < inner] = 40.0
+    return head

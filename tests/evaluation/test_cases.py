@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.harness import LAS_AFFINE, write_image
+from tests.harness import LAS_AFFINE, synthetic_head, write_image
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.case_scoring import (
     HuOptions,
@@ -170,13 +170,7 @@ def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
 
 
 def _head(depth=8, size=48):
-    """A head of soft tissue (40 HU) in a bone shell (1000 HU), in air."""
-    _, y, x = np.mgrid[:depth, :size, :size]
-    radius = ((y - size / 2) / (0.4 * size)) ** 2 + ((x - size / 2) / (0.35 * size)) ** 2
-    head = np.full((depth, size, size), -1000.0, np.float32)
-    head[radius < 1.0] = 1000.0
-    head[radius < 0.75] = 40.0
-    return head
+    return synthetic_head(depth, size)
 
 
 def test_a_soft_tissue_offset_shows_in_soft_tissue_only():

@@ -33,6 +33,10 @@ def test_mri2ct_on_a_volume_writes_ct_in_hu_with_the_same_affine(trained_smoke, 
 
 
 @pytest.mark.parametrize("make, fragment", [
+    (lambda: nib.Nifti1Image(np.zeros((32, 32, 0), np.int16), AFFINE),
+     "volume is 32x32x0"),
+    (lambda: nib.Nifti1Image(np.zeros((16, 16, 3), [("R", "u1"), ("G", "u1"), ("B", "u1")]),
+                             AFFINE), "voxels of data type RGB"),
     (lambda: nib.Nifti1Image(np.zeros((16, 16, 4, 3), np.float32), AFFINE),
      "4-D NIfTI (16x16x4x3)"),
     (lambda: nib.Nifti1Image(np.where(np.eye(16)[:, :, None] > 0, np.nan, 1.0)

@@ -16,7 +16,7 @@ import pytest
 from nibabel.testing import data_path
 from pydicom.data import get_testdata_file
 
-from tests.harness import assert_one_line_error, write_image
+from tests.harness import assert_one_line_error, synthetic_head, write_image
 from vaecyclegan.cli.common import run_cli
 from vaecyclegan.cli.evaluate import main
 from vaecyclegan.evaluation.body_mask import body_mask
@@ -47,13 +47,7 @@ def _nifti(path, volume_dhw, affine=AFFINE, dtype=np.int16):
 
 
 def _head(depth=8, size=40):
-    """Air, a bone shell (1000 HU) and soft tissue (40 HU) inside it."""
-    _, y, x = np.mgrid[:depth, :size, :size]
-    radius = ((y - size / 2) / (0.42 * size)) ** 2 + ((x - size / 2) / (0.36 * size)) ** 2
-    head = np.full((depth, size, size), -1000.0, np.float32)
-    head[radius < 1.0] = 1000.0
-    head[radius < 0.7] = 40.0
-    return head
+    return synthetic_head(depth, size, (0.42, 0.36), 0.7)
 
 
 def _offset_cases(tmp_path):
