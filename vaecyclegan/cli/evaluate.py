@@ -6,7 +6,7 @@ model on a SynthRAD folder."""
 import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import parse_settings, run_cli
 from vaecyclegan.names import DIRECTIONS
 from vaecyclegan.workflows.settings import EvalSettings
 
@@ -87,7 +87,6 @@ def _add_hu_options(parser):
 
 def main(argv=None):
     settings = parse_settings(build_parser(), EvalSettings, argv)
-    quiet_tensorflow()
     from vaecyclegan.workflows.evaluate import evaluate
 
     evaluate(settings)

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import parse_settings, run_cli
 from vaecyclegan.names import DIRECTIONS, SLICE_AXES
 from vaecyclegan.workflows.settings import SR_SCALES, InferSettings
 
@@ -52,7 +52,6 @@ def build_parser():
 
 def main(argv=None):
     settings = parse_settings(build_parser(), InferSettings, argv)
-    quiet_tensorflow()
     from vaecyclegan.workflows.infer import run_inference
 
     run_inference(settings)

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import parse_settings, run_cli
 from vaecyclegan.names import PRECISIONS, PRESET_NAMES, REPORTED_METRICS, STAGES, STRATEGIES
 from vaecyclegan.workflows.settings import SR_DEGRADATIONS, SR_SCALES, TrainSettings
 
@@ -110,7 +110,6 @@ def _evaluation_options(group):
 
 def main(argv=None):
     settings = parse_settings(build_parser(), TrainSettings, argv)
-    quiet_tensorflow()
     from vaecyclegan.workflows.train import run_training
 
     run_training(settings)

@@ -25,6 +25,7 @@ goes back in as `--mask`.
 """
 
 import dataclasses
+import functools
 import logging
 import os
 
@@ -141,7 +142,16 @@ def aux_source(path, name, count, option):
             raise InputError(path, f"one {option} file for {count} cases: give a folder of "
                              "files named after the cases")
         return find_cases(path)[case_name(path)]
-    return find_cases(path).get(name)
+    return _folder_cases(os.path.abspath(path), os.stat(path).st_mtime_ns).get(name)
+
+
+@functools.lru_cache(maxsize=4)
+def _folder_cases(folder, modified):
+    # A mask or target folder is listed (and its DICOM headers grouped) once
+    # for all the cases that look a file up in it, not once per case; the
+    # folder's modification time in the key makes a changed listing a miss.
+    # Sources hold paths, not pixels, so a file's new content is read anew.
+    return dict(find_cases(folder))
 
 
 def read_hu(source, name, role, spacing_2d=None):

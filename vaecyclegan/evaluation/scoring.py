@@ -89,7 +89,7 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
             histogram-matching baseline (`pooled_pixels`); None scores the
             model alone (baselines do not change while a model trains).
         hu_references: per image, the reference in HU clipped to the window
-            (`read_hu_reference`), or None, for `mae_hu`.
+            (`test_pairs.evaluate_direction` reads them), or None, for `mae_hu`.
         ct_window: the CT window, needed with `hu_references`.
         stds: per image, the model's deviation map (8-bit scale), if sampled.
         samples: the latent draws behind `stds`, for the report.

@@ -49,14 +49,6 @@ def histogram_pool(folder, domain, intensity):
     return pooled_pixels(planes)
 
 
-def read_hu_reference(hu_path, window):
-    """A 16-bit HU reference (HU + 1024) clipped to the window (a windowed
-    prediction cannot express HU outside it), or None when missing."""
-    if not os.path.isfile(hu_path):
-        return None
-    return np.clip(read_grey(hu_path).astype(np.float64) - PNG16_HU_OFFSET, *window)
-
-
 def read_hu_unclipped(hu_path):
     """A 16-bit HU reference (HU + 1024) in HU as it is, or None when missing."""
     if not os.path.isfile(hu_path):
@@ -88,10 +80,16 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
     means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
                                               batch_size, samples)
     names = [os.path.basename(a) for a, _ in pairs]
-    hu_references = [read_hu_reference(os.path.join(hu_folder, n), intensity.ct_window_hu)
-                     for n in names] if hu_folder else None
+    # Each HU reference is read once: as it is for SynthRAD's metrics, and
+    # clipped to the window for `mae_hu` (a windowed prediction cannot
+    # express HU outside it).
     unclipped = [read_hu_unclipped(os.path.join(hu_folder, n)) for n in names] \
-        if hu_folder and synthrad else None
+        if hu_folder else None
+    hu_references = None if unclipped is None else [
+        None if hu is None else np.clip(hu.astype(np.float64), *intensity.ct_window_hu)
+        for hu in unclipped]
+    if not synthrad:
+        unclipped = None
     return evaluate_scans(direction, names, inputs, means, stds, references, target_pool,
                           intensity, hu_references, samples, synthrad_references=unclipped,
                           synthrad=synthrad)

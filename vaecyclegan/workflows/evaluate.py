@@ -5,7 +5,7 @@ a mri2ct model on a SynthRAD folder.
 
 Predictions against references (`evaluate_given`): with `--inputs` and 2-D
 image files, the 8-bit evaluation with both baselines runs as it always
-has (`evaluate_folders`); where the references also carry HU (16-bit PNG
+has; where the references also carry HU (16-bit PNG
 of HU + 1024) and the direction makes CT, the SynthRAD section is added
 beside it. Without `--inputs` the cases must carry HU (NIfTI, DICOM CT,
 16-bit PNG) and only the synthetic CT is scored: there is no baseline to
@@ -48,7 +48,6 @@ from vaecyclegan.workflows.run_folder import read_run_file
 
 logger = logging.getLogger(__name__)
 
-_DOSE_SUFFIXES = (".nii.gz", ".nii", ".dcm", "")
 
 
 def evaluate(settings):
@@ -111,19 +110,6 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction):
                              f"{c.shape} differ in size")
     return evaluate_predictions(direction, names, input_images, predictions, references,
                                 pooled_pixels(references))
-
-
-def evaluate_folders(predictions_dir, references_dir, inputs_dir, direction, out_dir):
-    """Scores predicted images against references, beside both baselines.
-
-    Images are paired by file name; the histogram-matching baseline is
-    matched to the references' pooled histogram (no training data is known
-    here), which can only flatter the baseline.
-    """
-    evaluation = _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction)
-    written = write_report(out_dir, [evaluation], f"vaecyclegan {direction} evaluation")
-    _log_summary({direction: evaluation.summary}, written)
-    return evaluation
 
 
 def evaluate_given(settings):
