@@ -169,6 +169,10 @@ def _group_norm_on_jax():
 # moves the gradients of the layers before it. In float64 no input comes
 # that close, and what is left is the step's arithmetic.
 
+# The MIND structure loss takes part in the step (logged as `structure`).
+STEP_LAMBDA_STRUCTURE = 1.0
+
+
 def _step_batch():
     rng = np.random.default_rng(11)
     return tuple(rng.uniform(-1, 1, (2, 32, 32, 3)) for _ in range(2))
@@ -239,7 +243,7 @@ def _tensorflow_step(folder):
         save_weights_h5(model, os.path.join(folder, "step_initial", f"{name}.h5"))
     np.savez(os.path.join(folder, "step_before.npz"), **_step_weights(networks))
     model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50,
-                        image_size=32)
+                        image_size=32, lambda_structure=STEP_LAMBDA_STRUCTURE)
     model.compile(g_optimizer=_sgd(), d_optimizer=_sgd())
     history = model.fit(tf.data.Dataset.from_tensors(_step_batch()).repeat(), steps_per_epoch=1,
                         epochs=1, verbose=0, shuffle=False)
@@ -259,7 +263,8 @@ def _jax_step(folder, tensorflow_folder):
     networks = _step_networks(os.path.join(tensorflow_folder, "step_initial"))
     assert networks["g_target"].trainable_variables[0].value.dtype == np.float64
     step = JaxVAECycleGAN(networks["g_target"], networks["g_source"], networks["d_source"],
-                          networks["d_target"], _sgd(), _sgd(), pool_size=50, image_size=32)
+                          networks["d_target"], _sgd(), _sgd(), pool_size=50, image_size=32,
+                          lambda_structure=STEP_LAMBDA_STRUCTURE)
     logs = step.train_step(_step_batch())
     step.sync_to_variables()
     np.savez(os.path.join(folder, "step_after.npz"), **_step_weights(networks))
@@ -434,5 +439,6 @@ def test_one_jax_training_step_equals_tensorflows(runs):
     tensorflow_logs = results["tensorflow"][1]["step_logs"]
     jax_logs = results["jax"][1]["step_logs"]
     assert sorted(jax_logs) == sorted(tensorflow_logs)
+    assert "structure" in jax_logs
     for key, value in tensorflow_logs.items():
         assert jax_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

@@ -104,6 +104,38 @@ class IntensityConfig:
 
 
 @dataclasses.dataclass
+class PixelScaleConfig:
+    """The pixel scale the translators were trained at, so that inference
+    shows them anatomy at the size they learned it.
+
+    Args:
+        resize_factor: input pixels per network pixel for slices that carry
+            no spacing (image files): 4.0 when 256-px images were trained
+            on at 64 px, 1.0 for native resolution (or crops of it).
+        mm_per_pixel: millimetres per network pixel of the training slices
+            that carried a spacing (DICOM, NIfTI); None when none did. A
+            slice with a spacing is resampled to it; without one, by
+            `resize_factor`.
+
+    Example:
+    >>> PixelScaleConfig(resize_factor=4.0).factor_for(None)
+    4.0
+    >>> PixelScaleConfig(mm_per_pixel=2.0).factor_for(0.5)
+    4.0
+    """
+
+    resize_factor: float = 1.0
+    mm_per_pixel: float = None
+
+    def factor_for(self, pixel_mm):
+        """Input pixels per network pixel for a slice whose pixels measure
+        `pixel_mm` millimetres (None: unknown)."""
+        if pixel_mm and self.mm_per_pixel:
+            return float(self.mm_per_pixel) / float(pixel_mm)
+        return float(self.resize_factor)
+
+
+@dataclasses.dataclass
 class ModelConfig:
     """Everything `config.json` holds.
 
@@ -111,7 +143,9 @@ class ModelConfig:
         image_size: training image side in pixels (the networks themselves
             take any size divisible by their stride).
         channels: image channels; grey images are repeated to fill them.
-        generator, discriminator, rrdbnet, intensity: the sub-configs.
+        generator, discriminator, rrdbnet, intensity, pixel_scale: the
+            sub-configs (`pixel_scale` defaults to native resolution, as
+            weights written before it existed were applied).
         domains: which modality is the source and which the target.
         training: provenance of the weights (dataset, steps, seed, library
             versions); free-form and never used to build anything.
@@ -125,6 +159,7 @@ class ModelConfig:
     )
     rrdbnet: RRDBNetConfig = dataclasses.field(default_factory=RRDBNetConfig)
     intensity: IntensityConfig = dataclasses.field(default_factory=IntensityConfig)
+    pixel_scale: PixelScaleConfig = dataclasses.field(default_factory=PixelScaleConfig)
     domains: dict = dataclasses.field(
         default_factory=lambda: {"source": "MRI", "target": "CT"}
     )
@@ -271,6 +306,16 @@ def _number_pair(value, name):
     return value
 
 
+def _positive_number(value, name):
+    if not _is_finite_number(value) or value <= 0:
+        raise ValueError(f"{name} must be a positive number, not {_show(value)}")
+
+
+def _optional_positive_number(value, name):
+    if value is not None:
+        _positive_number(value, name)
+
+
 def _window(value, name):
     low, high = _number_pair(value, name)
     if not low < high:
@@ -289,6 +334,7 @@ _SUBCONFIGS = {
     "discriminator": DiscriminatorConfig,
     "rrdbnet": RRDBNetConfig,
     "intensity": IntensityConfig,
+    "pixel_scale": PixelScaleConfig,
 }
 
 _FIELD_CHECKS = {
@@ -302,6 +348,7 @@ _FIELD_CHECKS = {
     "rrdbnet": {"scale": _upscale_factor, "num_feat": _positive_int,
                 "num_block": _positive_int, "num_grow_ch": _positive_int},
     "intensity": {"ct_window_hu": _window, "mri_percentiles": _percentiles},
+    "pixel_scale": {"resize_factor": _positive_number, "mm_per_pixel": _optional_positive_number},
 }
 
 

@@ -17,12 +17,18 @@ WEIGHT_FILES = {
 TRANSLATION_NETWORKS = ("g_target", "g_source", "d_source", "d_target")
 
 # Paired-image metrics, in report order; lower is better for the second set.
+# Directions that make CT add MAE per tissue in HU and bone Dice.
 METRIC_KEYS = ("psnr", "ssim", "mae", "bce", "auc", "f1")
-REPORTED_METRICS = ("psnr", "ssim", "mae", "mae_hu", "bce", "auc", "f1")
-LOWER_IS_BETTER = ("mae", "mae_hu", "bce")
+REPORTED_METRICS = ("psnr", "ssim", "mae", "mae_hu", "mae_air", "mae_soft", "mae_bone",
+                    "bone_dice", "bce", "auc", "f1")
+LOWER_IS_BETTER = ("mae", "mae_hu", "mae_air", "mae_soft", "mae_bone", "bce")
 
 PRESET_NAMES = ("smoke", "quick", "paper")
 STAGES = ("translate", "sr", "all")
 STRATEGIES = ("auto", "default", "mirrored", "multiworker", "tpu")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 SLICE_AXES = ("axial", "coronal", "sagittal")
+# How a translation made at the training pixel scale returns to the input's
+# grid: the RRDB-Net where its factor fits, else bicubic ("auto"); always
+# bicubic; or no resampling at all (translated at the input's own scale).
+RESAMPLING = ("auto", "bicubic", "off")

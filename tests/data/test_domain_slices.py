@@ -95,3 +95,32 @@ def test_train_on_dicom_and_nifti_folders_with_a_summary(tmp_path, capsys):
     assert "test:      none" in out
     assert not (tmp_path / "data").exists()  # the phantom was not rendered
     assert (tmp_path / "w" / "g_target_weights.h5").is_file()
+
+
+def test_the_pixel_scale_of_the_loaded_slices_is_measured(tmp_path):
+    folder = tmp_path / "mri"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(3):
+        write_png(str(folder / f"{index}.png"), rng.integers(0, 255, (128, 128), np.uint8))
+    intensity = IntensityConfig()
+    whole = load_domain_slices(str(folder), "mri", intensity, 32)
+    assert whole.slices.shape == (3, 32, 32, 1)
+    assert whole.resize_factor == 4.0 and whole.mm_per_pixel is None
+    # Crops: slices shrunk by the factor only, at least the training size.
+    native = load_domain_slices(str(folder), "mri", intensity, 32, crop_factor=1)
+    assert native.slices.shape == (3, 128, 128, 1) and native.resize_factor == 1.0
+    halved = load_domain_slices(str(folder), "mri", intensity, 32, crop_factor=2)
+    assert halved.slices.shape == (3, 64, 64, 1) and halved.resize_factor == 2.0
+    assert "4 original pixels a pixel" in whole.describe()
+
+
+def test_a_spacing_gives_millimetres_per_training_pixel(tmp_path):
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    volume = np.random.default_rng(0).uniform(-1000, 1500, (40, 40, 2)).astype(np.int16)
+    affine = np.diag([0.5, 0.5, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(volume, affine), str(folder / "head.nii.gz"))
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 20)
+    # 40 pixels of 0.5 mm shrunk to 20: a training pixel is 1 mm.
+    assert domain.resize_factor == 2.0 and domain.mm_per_pixel == pytest.approx(1.0)

@@ -1,4 +1,5 @@
 import csv
+import json
 import math
 import os
 import re
@@ -149,3 +150,158 @@ def test_without_a_pool_only_the_model_is_scored():
     result = evaluate_predictions("ct2mri", ["a", "b", "c"], inputs, references, references, None)
     assert set(result.summary) == {"n", "model", "std"}
     assert {r["method"] for r in result.rows} == {"model"}
+
+
+# Per tissue on 8-bit CT in a brain window (-160..240 HU): a level is 400 / 255 HU.
+BRAIN_WINDOW = (-160.0, 240.0)
+HU_PER_LEVEL = 400.0 / 255.0
+AIR, SOFT, BONE = 0, 102, 255  # -160, 0 and 240 HU
+TISSUE_KEYS = ("mae_air", "mae_soft", "mae_bone", "bone_dice")
+
+
+def _frame(top, left, side=12, width=2, shape=(24, 24)):
+    """A square bone ring (side 12, 2 thick: 80 pixels) on soft tissue, air in row 0."""
+    image = np.full(shape, SOFT, np.uint8)
+    image[0] = AIR
+    image[top:top + side, left:left + side] = BONE
+    image[top + width:top + side - width, left + width:left + side - width] = SOFT
+    return image
+
+
+def _brain(predictions, references, direction="mri2ct", **kwargs):
+    inputs = [np.zeros_like(r) for r in references]
+    names = [f"{i}.png" for i in range(len(references))]
+    pool = pooled_pixels(references)
+    return evaluate_predictions(direction, names, inputs, predictions, references, pool,
+                                ct_window=BRAIN_WINDOW, **kwargs)
+
+
+def test_an_offset_in_soft_tissue_shows_only_in_mae_soft():
+    reference = _frame(6, 6)
+    prediction = reference.copy()
+    prediction[reference == SOFT] += 16  # +16 levels = +25.1 HU, soft tissue only
+    model = _brain([prediction], [reference]).summary["model"]
+    assert model["mae_soft"] == pytest.approx(16 * HU_PER_LEVEL, abs=1e-3)
+    assert model["mae_air"] == 0.0 and model["mae_bone"] == 0.0 and model["bone_dice"] == 1.0
+    # Control: the same offset in the air row shows there.
+    prediction[0] += 16
+    model = _brain([prediction], [reference]).summary["model"]
+    assert model["mae_air"] == pytest.approx(16 * HU_PER_LEVEL, abs=1e-3)
+
+
+def test_a_skull_drawn_dark_has_no_bone_dice_and_a_large_bone_error():
+    reference = _frame(6, 6)
+    dark = reference.copy()
+    dark[reference == BONE] = SOFT
+    model = _brain([dark], [reference]).summary["model"]
+    assert model["bone_dice"] == 0.0 and model["mae_bone"] == pytest.approx(240.0, abs=1e-3)
+    assert model["mae_soft"] == 0.0
+    # The 8-bit MAE hides it: 80 of 576 pixels are wrong.
+    assert model["mae"] == pytest.approx(80 * (BONE - SOFT) / 576)
+
+
+def test_a_ring_shifted_two_columns_gives_the_dice_worked_by_hand():
+    # Rings of 80 pixels; shifted by 2 columns only the top and bottom bands
+    # overlap: 2 bands x 2 rows x 10 columns = 40, Dice 2 * 40 / 160.
+    reference, shifted = _frame(6, 6), _frame(6, 8)
+    result = _brain([shifted, reference], [reference, reference])
+    rows = {r["file"]: r for r in result.rows if r["method"] == "model"}
+    assert rows["0.png"]["bone_dice"] == 0.5
+    assert rows["0.png"]["mae_bone"] == pytest.approx(40 * 240.0 / 80, abs=1e-3)
+    assert rows["1.png"]["bone_dice"] == 1.0  # control: unshifted
+    assert result.summary["model"]["bone_dice"] == 0.75
+    assert result.bones[0][0].sum() == 80 and (result.bones[0][0] & result.bones[0][1]).sum() == 40
+
+
+def test_a_class_missing_from_a_reference_is_nan_and_left_out_of_the_mean():
+    with_air, without_air = _frame(6, 6), _frame(6, 6)
+    without_air[0] = SOFT
+    prediction = np.full_like(with_air, SOFT)  # air +160 HU, bone -240 HU
+    result = _brain([prediction, prediction], [with_air, without_air])
+    rows = {r["file"]: r for r in result.rows if r["method"] == "model"}
+    assert math.isnan(rows["1.png"]["mae_air"])
+    assert rows["0.png"]["mae_air"] == pytest.approx(160.0, abs=1e-3)
+    assert result.summary["model"]["mae_air"] == pytest.approx(160.0, abs=1e-3)
+    # No image with air at all: the mean stays NaN.
+    only = _brain([prediction], [without_air]).summary["model"]
+    assert math.isnan(only["mae_air"]) and only["mae_bone"] == pytest.approx(240.0, abs=1e-3)
+
+
+def test_the_baselines_get_the_tissue_keys_and_ct2mri_none():
+    reference = _frame(6, 6)
+    result = _brain([reference], [reference])
+    for method in ("model", "identity", "histogram_matching"):
+        assert set(TISSUE_KEYS) <= set(result.summary[method])
+    # The identity (an all-air input) misses bone entirely.
+    assert result.summary["identity"]["bone_dice"] == 0.0
+    # A brain window saturates bone: only its top band is bone.
+    assert result.summary["tissue"]["thresholds_hu"] == [-152.0, 232.0]
+    control = _brain([reference], [reference], direction="ct2mri")
+    assert not set(TISSUE_KEYS) & set(control.summary["model"])
+    assert "tissue" not in control.summary and control.bones is None
+
+
+def test_an_hu_reference_sets_the_classes_and_the_errors():
+    reference = _frame(6, 6)
+    reference_hu = -160.0 + reference * HU_PER_LEVEL
+    reference_hu[reference == SOFT] -= 3.0
+    reference_hu[reference == BONE] = 1200.0  # clipped to the window: 240
+    model = _brain([reference], [reference], hu_references=[reference_hu]).summary["model"]
+    assert model["mae_soft"] == pytest.approx(3.0, abs=1e-3)
+    assert model["mae_bone"] == pytest.approx(0.0, abs=1e-3)
+    control = _brain([reference], [reference]).summary["model"]
+    assert control["mae_soft"] == 0.0
+
+
+def test_16bit_references_are_hu_plus_1024_without_a_window():
+    reference = np.full((16, 16), 1024 + 40, np.uint16)
+    reference[:4] = 0  # -1024 HU: air, clipped to -1000 by the default window
+    reference[-4:] = 1024 + 900  # bone
+    prediction = reference.copy()
+    prediction[4:-4] += 20  # +20 HU in soft tissue
+    result = evaluate_predictions("mri2ct", ["a"], [reference], [prediction], [reference], None)
+    model = result.summary["model"]
+    assert model["mae_soft"] == pytest.approx(20.0, abs=1e-6)
+    assert model["mae_air"] == pytest.approx(0.0, abs=1e-6) and model["bone_dice"] == 1.0
+    assert result.summary["tissue"]["window"] != "given"
+
+
+def test_the_tissue_keys_reach_metrics_json_the_csv_the_table_and_the_page(tmp_path):
+    from vaecyclegan.evaluation.scoring import format_table
+
+    reference = _frame(6, 6)
+    mri2ct = _brain([_frame(6, 8)], [reference])
+    ct2mri = _brain([_frame(6, 8)], [reference], direction="ct2mri")
+    written = write_report(str(tmp_path), [mri2ct, ct2mri], "tissue report")
+    with open(written["metrics"], encoding="utf-8") as f:
+        metrics = json.load(f)
+    for method in ("model", "identity", "histogram_matching"):
+        assert set(TISSUE_KEYS) <= set(metrics["mri2ct"][method])
+        assert not set(TISSUE_KEYS) & set(metrics["ct2mri"][method])  # control
+    assert metrics["mri2ct"]["model"]["bone_dice"] == 0.5
+    with open(written["per_image"]) as f:
+        rows = list(csv.DictReader(f))
+    assert set(TISSUE_KEYS) <= set(rows[0])
+    assert {r["bone_dice"] for r in rows if r["direction"] == "ct2mri"} == {""}
+    header = format_table({"mri2ct": mri2ct.summary, "ct2mri": ct2mri.summary}).splitlines()[0]
+    assert all(f" {key}" in header for key in TISSUE_KEYS)
+    assert " mae_hu" not in header  # control: keys no summary has stay out
+    with open(written["html"], encoding="utf-8") as f:
+        page = f.read()
+    assert page.count("Per tissue and bone") == 1 and "bone Dice" in page
+    assert "air below -152 HU" in page
+    # The CT grid has the bone-overlap column: one panel wider than ct2mri's.
+    widths = [cv2.imread(written[f"grid_{d}"]).shape[1] for d in ("mri2ct", "ct2mri")]
+    assert widths[0] > widths[1] * 1.15
+
+
+def test_tissue_keys_are_reported_and_picked_the_right_way_round():
+    from vaecyclegan.names import LOWER_IS_BETTER, REPORTED_METRICS
+    from vaecyclegan.workflows.settings import TrainSettings
+
+    assert set(TISSUE_KEYS) <= set(REPORTED_METRICS)
+    assert {"mae_air", "mae_soft", "mae_bone"} <= set(LOWER_IS_BETTER)
+    assert "bone_dice" not in LOWER_IS_BETTER
+    TrainSettings(preset="smoke", best_metric="bone_dice").validate()
+    with pytest.raises(ValueError, match="--best-metric"):
+        TrainSettings(preset="smoke", best_metric="dice_bone").validate()

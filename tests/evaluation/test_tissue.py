@@ -7,12 +7,17 @@ import pytest
 from scipy import ndimage
 
 from vaecyclegan.evaluation.tissue import (
+    BONE_THRESHOLD_HU,
+    TISSUE_THRESHOLDS_HU,
     bone_overlap,
     dice,
     hd95,
     surface_distances,
     surface_voxels,
     tissue_errors,
+    tissue_thresholds_in_window,
+    windowed_scores,
+    windowed_thresholds,
 )
 
 
@@ -153,3 +158,61 @@ def test_bad_inputs_raise_one_line(call, message):
     with pytest.raises(ValueError, match=message) as error:
         call()
     assert "\n" not in str(error.value)
+
+
+BRAIN_WINDOW = (-160.0, 240.0)  # level 40, width 400
+
+
+def test_thresholds_move_into_a_brain_window_and_stay_in_a_wide_one():
+    # Margin 2 % of 400 = 8 HU: -200 (below the window) goes to -152; 200 is inside.
+    assert tissue_thresholds_in_window(BRAIN_WINDOW) == (-152.0, 200.0)
+    assert tissue_thresholds_in_window(BRAIN_WINDOW, (BONE_THRESHOLD_HU,)) == (200.0,)
+    # A bone threshold above the window's end stops 8 HU short of it.
+    assert tissue_thresholds_in_window(BRAIN_WINDOW, (1000.0, 236.0)) == (232.0, 232.0)
+    # The default window (-1000..2000, margin 60) reaches both: kept as they are.
+    assert tissue_thresholds_in_window((-1000.0, 2000.0)) == TISSUE_THRESHOLDS_HU
+    assert tissue_thresholds_in_window((-1000.0, 2000.0), (-990.0,)) == (-940.0,)
+
+
+def test_in_8bit_levels_a_brain_window_makes_air_0_to_5_and_bone_230_up():
+    levels = np.arange(256.0)
+    hu = -160.0 + levels * 400.0 / 255.0
+    low, high = tissue_thresholds_in_window(BRAIN_WINDOW)
+    assert levels[hu < low].max() == 5.0 and levels[hu > high].min() == 230.0
+
+
+def test_without_the_window_rule_brain_window_air_is_empty():
+    reference = np.array([[-160.0, 40.0], [240.0, 40.0]])  # saturated air, soft, bone
+    prediction = reference + 4.0
+    # Control: the raw -200 HU threshold finds no air in a brain window.
+    assert math.isnan(tissue_errors(prediction, reference)["mae_air"])
+    scores = windowed_scores(prediction, reference, BRAIN_WINDOW)
+    assert scores == {"mae_air": 4.0, "mae_soft": 4.0, "mae_bone": 4.0, "bone_dice": 1.0}
+
+
+def test_windowed_scores_bone_dice_and_missing_classes():
+    reference = np.full((6, 6), 40.0)
+    reference[:, :2] = 240.0  # 12 bone pixels
+    prediction = reference.copy()
+    prediction[:3, :2] = 40.0  # half the bone drawn as soft tissue
+    scores = windowed_scores(prediction, reference, BRAIN_WINDOW)
+    assert scores["bone_dice"] == pytest.approx(2 * 6 / (12 + 6))
+    assert scores["mae_bone"] == pytest.approx(100.0) and scores["mae_soft"] == 0.0
+    assert math.isnan(scores["mae_air"])  # no air in the reference
+    soft = np.full((6, 6), 40.0)
+    assert windowed_scores(soft, soft, BRAIN_WINDOW)["bone_dice"] == 1.0  # no bone anywhere
+    assert windowed_scores(reference, soft, BRAIN_WINDOW)["bone_dice"] == 0.0  # control
+
+
+def test_a_brain_window_calls_only_its_saturated_band_bone():
+    # 8-bit levels 250..255 of a 40/400 window: what readers call bone there.
+    assert windowed_thresholds(BRAIN_WINDOW) == (-152.0, 232.0)
+    assert (232.0 + 160.0) / 400.0 * 255.0 == pytest.approx(249.9, abs=0.05)
+    # A wide window reaches 200 HU: the project's bone threshold stands.
+    assert windowed_thresholds((-1000.0, 2000.0)) == (-200.0, 200.0)
+    # Partial-volume skull edges at 220 HU are not bone in a brain window...
+    reference = np.array([[240.0, 220.0], [40.0, -160.0]])
+    assert windowed_scores(reference, reference, BRAIN_WINDOW)["bone_dice"] == 1.0
+    edge_called_bone = np.array([[240.0, 240.0], [40.0, -160.0]])
+    assert windowed_scores(edge_called_bone, reference, BRAIN_WINDOW)["bone_dice"] == \
+        pytest.approx(2 / 3)

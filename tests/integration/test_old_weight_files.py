@@ -55,7 +55,11 @@ def test_the_config_round_trips():
     with open(os.path.join(FOLDER, "config.json"), encoding="utf-8") as f:
         written = json.load(f)
     config = ModelConfig.load(FOLDER)
-    assert config.to_dict() == written
+    # 0.1.0 knew no pixel scale and translated every slice at its own: the
+    # default says exactly that, and nothing else changes.
+    assert "pixel_scale" not in written
+    assert config.to_dict() == {**written,
+                                "pixel_scale": {"resize_factor": 1.0, "mm_per_pixel": None}}
     assert ModelConfig.from_dict(config.to_dict()) == config
 
 

@@ -23,12 +23,17 @@ def test_train_run_writes_weights_config_and_metrics(trained_smoke):
     assert set(metrics) == {"mri2ct", "ct2mri"}
     for name, direction in metrics.items():
         assert direction["n"] == 4
-        # mri2ct's references carry HU (testA_hu): its SynthRAD section joins the old keys.
-        extra = {"synthrad"} if name == "mri2ct" else set()
+        # mri2ct's references carry HU (testA_hu): its SynthRAD section joins the old keys,
+        # and its per-tissue errors say which window and thresholds split the classes.
+        extra = {"synthrad", "tissue"} if name == "mri2ct" else set()
         assert set(direction) == {"n", "model", "identity", "histogram_matching", "std", *extra}
         for method in ("model", "identity", "histogram_matching"):
             assert {"psnr", "ssim", "mae", "bce", "auc", "f1"} <= set(direction[method])
     assert "mae_hu" in metrics["mri2ct"]["model"] and "mae_hu" not in metrics["ct2mri"]["model"]
+    assert {"mae_bone", "bone_dice"} <= set(metrics["mri2ct"]["model"])
+    assert "bone_dice" not in metrics["ct2mri"]["model"]
+    # The phantom is rendered at the training size: translated at its own scale.
+    assert config.pixel_scale.resize_factor == 1.0 and config.pixel_scale.mm_per_pixel is None
     synthrad = metrics["mri2ct"]["synthrad"]
     assert synthrad["n"] == 4 and {"mae", "psnr_2023", "dice_bone"} <= set(synthrad["mean"])
     for name in ("options.json", "losses.csv", "metrics_per_image.csv", "grid_mri2ct.png",

@@ -65,3 +65,86 @@ def test_sampling_still_works_in_tiles(tile):
     images = np.zeros((1, 64, 64), np.float32)
     means, stds = translator.translate_stacks([images], samples=3)
     assert means[0].shape == (1, 64, 64) and stds[0].shape == (1, 64, 64)
+
+
+class _ShapeRecorder:
+    """Stands in for `run_network`: records the batch shapes the generator
+    gets and returns them unchanged (an identity generator)."""
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, model, batch, training=False):
+        self.shapes.append(batch.shape)
+        return batch
+
+
+class _NearestUpscaler:
+    scale = 4
+
+    def __init__(self):
+        self.calls = 0
+
+    def upscale(self, image):
+        self.calls += 1
+        return np.kron(image, np.ones((4, 4), np.float32))
+
+
+def _smooth_slice(side):
+    rows, columns = np.mgrid[0:side, 0:side] / side
+    return (np.sin(3 * rows) * np.cos(2 * columns)).astype(np.float32)[None]
+
+
+def test_a_slice_is_translated_at_the_training_scale_and_returned_on_its_grid(monkeypatch):
+    from vaecyclegan.config import PixelScaleConfig
+
+    recorder = _ShapeRecorder()
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", recorder)
+    # Trained on 256-px images shrunk to 64 px: a 256-px slice is translated at 64 px.
+    translator = Translator(None, stride=8, channels=3,
+                            pixel_scale=PixelScaleConfig(resize_factor=4.0))
+    stack = _smooth_slice(256)
+    [mean], [std] = translator.translate_stacks([stack])
+    assert recorder.shapes == [(1, 64, 64, 3)]
+    assert mean.shape == (1, 256, 256) and std is None
+    # An identity generator at a quarter of the resolution, returned bicubically:
+    # close to the smooth input, not equal (the round trip loses detail).
+    assert 0 < np.abs(mean - stack).max() < 0.05
+    assert "64x64" in translator.describe((256, 256)) and "bicubic" in translator.describe(
+        (256, 256))
+    # Control: without a pixel scale the generator sees the slice as it is.
+    recorder.shapes.clear()
+    [same], _ = Translator(None, 8, 3).translate_stacks([stack])
+    assert recorder.shapes == [(1, 256, 256, 3)]
+    np.testing.assert_allclose(same, stack, atol=1e-6)
+
+
+def test_the_upscaler_brings_a_translation_back_where_its_factor_fits(monkeypatch):
+    from vaecyclegan.config import PixelScaleConfig
+
+    recorder = _ShapeRecorder()
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", recorder)
+    upscaler = _NearestUpscaler()
+    translator = Translator(None, 8, 3, pixel_scale=PixelScaleConfig(resize_factor=4.0),
+                            upscaler=upscaler)
+    [mean], _ = translator.translate_stacks([_smooth_slice(128)])
+    assert upscaler.calls == 1 and mean.shape == (1, 128, 128)
+    assert translator.return_path(4.0) == "upscaler" and "RRDB" in translator.describe((128, 128))
+    # A factor the upscaler does not undo (x2 here) goes back bicubically.
+    assert translator.return_path(2.0) == "bicubic" and translator.return_path(1.0) == "none"
+
+
+def test_a_spacing_sets_the_factor_where_training_knew_millimetres(monkeypatch):
+    from vaecyclegan.config import PixelScaleConfig
+
+    recorder = _ShapeRecorder()
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", recorder)
+    translator = Translator(None, 8, 3,
+                            pixel_scale=PixelScaleConfig(resize_factor=4.0, mm_per_pixel=2.0))
+    stack = _smooth_slice(96)
+    translator.translate_stacks([stack, stack], pixel_mm=[0.5, None])
+    # 0.5 mm pixels to 2 mm: x4 smaller; no spacing: the resize factor, also x4 here.
+    assert recorder.shapes == [(2, 24, 24, 3)]
+    recorder.shapes.clear()
+    translator.translate_stacks([stack], pixel_mm=[1.0])
+    assert recorder.shapes == [(1, 48, 48, 3)]

@@ -9,7 +9,8 @@ import pytest
 
 from vaecyclegan.config import RRDBNetConfig
 from vaecyclegan.errors import InputError
-from vaecyclegan.upscaler.adversarial_trainer import RelativisticSRGAN, relativistic_losses
+from vaecyclegan.upscaler.adversarial_trainer import RelativisticSRGAN
+from vaecyclegan.upscaler.relativistic_loss import relativistic_losses
 from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
 from vaecyclegan.upscaler.vgg_perceptual_loss import build_vgg_feature_extractor, find_vgg19_weights
 from vaecyclegan.upscaler.vgg_style_discriminator import build_vgg_style_discriminator

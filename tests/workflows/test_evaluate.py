@@ -170,8 +170,32 @@ def test_8bit_images_with_inputs_score_as_before(tmp_path):
     out = tmp_path / "out"
     assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
                  "--inputs", tmp_path / "in", "--out", out) == 0
-    assert set(_metrics(out)) == {"n", "model", "identity", "histogram_matching", "std"}
+    # "tissue": how the per-tissue MAE and bone Dice of CT were scored.
+    assert set(_metrics(out)) == {"n", "model", "identity", "histogram_matching", "std",
+                                  "tissue"}
     assert (out / "metrics_per_image.csv").is_file() and not (out / "metrics_per_case.csv").exists()
+
+
+def test_a_brain_window_names_what_8bit_grey_levels_mean(tmp_path):
+    # A skull at 255 in a 40/400 window; the prediction draws it at 200 (80 HU there).
+    reference = np.full((24, 24), 100, np.uint8)
+    reference[:, :4] = 255
+    prediction = reference.copy()
+    prediction[:, :4] = 200
+    for folder, pixels in (("pred", prediction), ("ref", reference), ("in", reference)):
+        write_image(tmp_path / folder / "a.png", pixels)
+    common = ("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+              "--inputs", tmp_path / "in")
+    assert _eval(*common, "--out", tmp_path / "brain", "--ct-window", "40,400") == 0
+    brain = _metrics(tmp_path / "brain")
+    assert brain["tissue"]["window_hu"] == [-160.0, 240.0]
+    # 55 grey levels of a 400 HU window: 86.3 HU; the skull is no longer bone.
+    assert brain["model"]["mae_bone"] == pytest.approx(55 / 255 * 400, abs=0.01)
+    assert brain["model"]["bone_dice"] == 0.0
+    # Control: the default window reads the same grey levels as a 3000 HU range.
+    assert _eval(*common, "--out", tmp_path / "wide") == 0
+    assert _metrics(tmp_path / "wide")["model"]["mae_bone"] == pytest.approx(55 / 255 * 3000,
+                                                                             abs=0.1)
 
 
 def test_16bit_pngs_with_inputs_get_both(tmp_path):
@@ -185,6 +209,8 @@ def test_16bit_pngs_with_inputs_get_both(tmp_path):
     metrics = _metrics(out)
     assert {"model", "identity", "histogram_matching", "synthrad"} <= set(metrics)
     assert metrics["synthrad"]["cases"]["a"]["mae"] == pytest.approx(20.0)
+    # The 8-bit table's tissue errors read the 16-bit files as HU + 1024.
+    assert metrics["model"]["mae_soft"] == pytest.approx(20.0, abs=1e-3)
 
 
 def _dose_grid(path, dose):

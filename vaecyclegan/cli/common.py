@@ -61,6 +61,22 @@ def terminal_text(text):
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+def level_width(text):
+    """An argparse type: "LEVEL,WIDTH" (HU) as two floats."""
+    import argparse
+    import math
+
+    try:
+        level, width = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not LEVEL,WIDTH in HU (e.g. 40,400)") from None
+    if not (math.isfinite(level) and math.isfinite(width) and width > 0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the level must be finite and the width "
+                                         "positive")
+    return (level, width)
+
+
 def parse_settings(parser, settings_class, argv=None):
     """Parses `argv` into a `settings_class` (a workflow's settings
     dataclass, whose fields are the parser's destinations), prints every

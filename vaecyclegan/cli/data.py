@@ -1,6 +1,7 @@
 """`vaecyclegan-data`: datasets. `download` fetches the Kaggle dataset
 darren2020/ct-to-mri-cgan (or installs a zip downloaded by hand); `phantom`
-renders the built-in head phantom."""
+renders the built-in head phantom; `realistic` renders the realistic head
+development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
 import argparse
 import math
@@ -24,6 +25,20 @@ def build_parser():
     phantom.add_argument("--train", type=int, default=200, help="images per training domain")
     phantom.add_argument("--test", type=int, default=24, help="paired test images")
     phantom.add_argument("--seed", type=int, default=0)
+    realistic = commands.add_parser(
+        "realistic", help="render realistic head slices (1 mm pixels, skull base to vertex) in "
+        "the Kaggle layout (CT = A, MRI = B)")
+    realistic.add_argument("--out", required=True, help="dataset folder to create")
+    realistic.add_argument("--size", type=int, default=256, help="image side in pixels")
+    realistic.add_argument("--train", type=int, default=80, help="images per training domain")
+    realistic.add_argument("--test", type=int, default=24, help="paired test images")
+    realistic.add_argument("--seed", type=int, default=0)
+    realistic.add_argument("--style", choices=("a", "b"), default="a",
+                           help="one of two independent renderings (tissue values, noise, "
+                           "bias field, gyri, skull thickness)")
+    realistic.add_argument("--ct-window", default="40,400",
+                           help="CT PNG window: LEVEL,WIDTH in HU (default the brain window "
+                           "40,400) or 'wide' (-1000..2000 HU)")
     download = commands.add_parser(
         "download", help="fetch darren2020/ct-to-mri-cgan with your Kaggle API token into "
         "<out>/ct-to-mri-cgan, extract it safely and check its layout")
@@ -64,6 +79,8 @@ def main(argv=None):
         return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
+    if options.command == "realistic":
+        return _realistic(parser, options)
     print_options(parser, options)
     from vaecyclegan.config import IntensityConfig
     from vaecyclegan.data.phantom import write_phantom_dataset
@@ -72,6 +89,34 @@ def main(argv=None):
                                    options.train, options.test, options.seed)
     print(f"Wrote {options.train} + {options.train} training and {options.test} paired "
           f"test images into {images}")
+
+
+def _ct_window(text):
+    """(low, high) HU from 'wide' or 'LEVEL,WIDTH'; None when malformed."""
+    if text.strip().lower() == "wide":
+        return (-1000.0, 2000.0)
+    try:
+        level, width = (float(part) for part in text.split(","))
+    except ValueError:
+        return None
+    if not (math.isfinite(level) and math.isfinite(width) and width > 0):
+        return None
+    return (level - width / 2, level + width / 2)
+
+
+def _realistic(parser, options):
+    window = _ct_window(options.ct_window)
+    if window is None:
+        parser.error(f"--ct-window must be LEVEL,WIDTH in HU (width > 0) or 'wide', "
+                     f"got {options.ct_window!r}")
+    print_options(parser, options)
+    from vaecyclegan.data.realistic_head import write_realistic_dataset
+
+    images = write_realistic_dataset(options.out, window, options.size, options.train,
+                                     options.test, options.seed, options.style)
+    print(f"Wrote {options.train} + {options.train} realistic training and {options.test} "
+          f"paired test images (style {options.style}, CT window {window[0]:g}..{window[1]:g} "
+          f"HU) into {images}")
 
 
 def entry_point():

@@ -6,7 +6,7 @@ model on a SynthRAD folder."""
 import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, run_cli
+from vaecyclegan.cli.common import level_width, parse_settings, run_cli
 from vaecyclegan.names import DIRECTIONS
 from vaecyclegan.workflows.settings import EvalSettings
 
@@ -32,6 +32,9 @@ def build_parser():
                         "case name")
     parser.add_argument("--inputs", help="folder of the images the predictions were made from "
                         "(8-bit metrics and baselines; needed for 8-bit images), same file names")
+    parser.add_argument("--ct-window", type=level_width, metavar="LEVEL,WIDTH",
+                        help="with --inputs: the CT window of 8-bit CT images in HU, for the "
+                        "per-tissue errors and bone Dice (e.g. 40,400; default -1000..2000 HU)")
     parser.add_argument("--direction", default=DEFAULTS.direction, choices=tuple(DIRECTIONS),
                         help="with --predictions: the direction, for the report")
     parser.add_argument("--out", help="report folder (default: the run folder with --run)")

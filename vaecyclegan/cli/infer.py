@@ -4,7 +4,7 @@ import argparse
 import sys
 
 from vaecyclegan.cli.common import parse_settings, run_cli
-from vaecyclegan.names import DIRECTIONS, SLICE_AXES
+from vaecyclegan.names import DIRECTIONS, RESAMPLING, SLICE_AXES
 from vaecyclegan.workflows.settings import SR_SCALES, InferSettings
 
 DEFAULTS = InferSettings(direction="mri2ct", input="", output="")
@@ -47,6 +47,11 @@ def build_parser():
     parser.add_argument("--tile-pad", type=int, default=DEFAULTS.tile_pad,
                         help="context pixels around each tile; tiles equal untiled upscaling "
                         "wherever it covers the network's receptive field")
+    parser.add_argument("--resample", default=DEFAULTS.resample, choices=RESAMPLING,
+                        help="slices are translated at the pixel scale the weights were trained "
+                        "at (config.json) and returned to their own grid: auto, through the "
+                        "weights' RRDB-Net where its factor fits, else bicubic; bicubic; off: "
+                        "translate at the input's own scale")
     return parser
 
 

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, run_cli
+from vaecyclegan.cli.common import level_width, parse_settings, run_cli
 from vaecyclegan.names import PRECISIONS, PRESET_NAMES, REPORTED_METRICS, STAGES, STRATEGIES
 from vaecyclegan.workflows.settings import SR_DEGRADATIONS, SR_SCALES, TrainSettings
 
@@ -36,6 +36,15 @@ def _data_options(group):
     group.add_argument("--mri-dir", help="MRI training folder instead of trainB (likewise)")
     group.add_argument("--data-root", default=DEFAULTS.data_root,
                        help="where the phantom is rendered and the Kaggle dataset downloaded")
+    group.add_argument("--ct-window", type=level_width, metavar="LEVEL,WIDTH",
+                       help="the CT window in HU: what 8-bit CT grey levels mean (8-bit files "
+                       "carry no window; e.g. 40,400 for a brain window), and the window CT in "
+                       "HU is mapped through; recorded in config.json (default: -1000..2000 HU, "
+                       "i.e. 500,3000)")
+    group.add_argument("--crop-factor", type=float,
+                       help="train on --image-size crops of the slices shrunk this many times "
+                       "(1: native resolution) instead of whole slices resized to --image-size; "
+                       "inference applies the same pixel scale (default: the preset's)")
 
 
 def _schedule_options(group):
@@ -50,6 +59,12 @@ def _schedule_options(group):
     group.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
     group.add_argument("--weight-decay", type=float,
                        help="AdamW weight decay (default: the preset's)")
+    group.add_argument("--lambda-identity", type=float,
+                       help="identity loss weight, relative to the cycle loss's 10 "
+                       "(CycleGAN's 0.5; default: the preset's)")
+    group.add_argument("--lambda-structure", type=float,
+                       help="weight of the MIND structure loss between each generator's input "
+                       "and output (0: none; default: the preset's)")
     group.add_argument("--lr-decay-start", type=int,
                        help="step the learning rate starts its linear decay to zero at "
                        "(CycleGAN's rule; default: half the steps; --steps value: no decay)")

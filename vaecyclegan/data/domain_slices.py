@@ -4,6 +4,12 @@ Every scan in the folder counts (images, DICOM series, NIfTI volumes; a
 volume becomes its slices), converted exactly as inference converts its
 input. Unreadable files are skipped with a warning that lists them; blank
 slices (one value throughout, e.g. air above the head) are dropped.
+
+Slices are brought to one side: the training size itself (whole slices,
+CycleGAN's `--preprocess resize`), or, with a crop factor, the slices'
+median side divided by it (training then draws crops of the training size
+from them). Either way the pixel scale the networks see is recorded
+(`DomainSlices.resize_factor`, `mm_per_pixel`) for inference to apply.
 """
 
 import collections
@@ -32,6 +38,9 @@ class DomainSlices:
         sizes: slices per original size, e.g. {"256x256": 200}.
         skipped: one "path: problem" line per unreadable file.
         blank: slices dropped for holding a single value.
+        resize_factor: the median of original side / loaded side.
+        mm_per_pixel: the median size in mm of a loaded pixel, over the
+            slices whose file gives a spacing (None: none did).
     """
 
     slices: np.ndarray
@@ -39,6 +48,8 @@ class DomainSlices:
     sizes: dict
     skipped: list
     blank: int
+    resize_factor: float = 1.0
+    mm_per_pixel: float = None
 
     def describe(self):
         def counts(counter):
@@ -51,6 +62,10 @@ class DomainSlices:
             text += f"; {self.blank} blank slices dropped"
         if self.skipped:
             text += f"; {len(self.skipped)} unreadable files skipped"
+        side = self.slices.shape[1]
+        text += f"; loaded at {side}x{side}, {self.resize_factor:.3g} original pixels a pixel"
+        if self.mm_per_pixel:
+            text += f" ({self.mm_per_pixel:.3g} mm)"
         return text
 
 
@@ -63,11 +78,13 @@ def _resized(plane, size):
     return np.clip(resized, -1.0, 1.0)
 
 
-def load_domain_slices(folder, domain, intensity, image_size, axis="axial"):
-    """Reads every scan of a folder as `image_size` square slices.
+def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None):
+    """Reads every scan of a folder as square slices of one side.
 
-    Slices are resized (area interpolation when shrinking), as CycleGAN's
-    `--preprocess resize` does; the whole domain is kept in memory.
+    Slices are resized (area interpolation when shrinking) to `image_size`,
+    as CycleGAN's `--preprocess resize` does, or, with `crop_factor`, to
+    their median side divided by it (at least `image_size`), for training
+    on crops; the whole domain is kept in memory.
 
     Args:
         folder: the domain's folder.
@@ -75,6 +92,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial"):
         intensity: the `IntensityConfig` that inference will use too.
         image_size: training side in pixels.
         axis: the plane volumes are cut along.
+        crop_factor: original pixels per loaded pixel (1: native
+            resolution); None loads whole slices at `image_size`.
 
     Returns:
         A `DomainSlices`.
@@ -82,7 +101,7 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial"):
     Raises:
         InputError: the folder is missing, or no readable slice is left.
     """
-    slices, skipped, blank = [], [], 0
+    planes, sides, spacings, skipped, blank = [], [], [], [], 0
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
         try:
@@ -96,12 +115,21 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial"):
                 blank += 1
                 continue
             sizes[f"{plane.shape[1]}x{plane.shape[0]}"] += 1
-            slices.append(_resized(plane, image_size))
+            sides.append(max(plane.shape))
+            spacings.append(scan.pixel_mm)
+            # Whole slices shrink as they are read; crops need the median
+            # side first, so their slices are kept as they are until then.
+            planes.append(plane if crop_factor else _resized(plane, image_size))
     if skipped:
         logger.warning("skipped %d unreadable file(s) in %s:\n  %s", len(skipped), folder,
                        "\n  ".join(skipped))
-    if not slices:
+    if not planes:
         raise InputError(folder, f"no readable {domain.upper()} slice left to train on "
                          f"({len(skipped)} unreadable files, {blank} blank slices)")
-    return DomainSlices(np.stack(slices)[..., None].astype(np.float32), kinds, sizes, skipped,
-                        blank)
+    side = image_size if crop_factor is None else max(
+        image_size, int(round(float(np.median(sides)) / crop_factor)))
+    factors = [s / side for s in sides]
+    mm = [m * f for m, f in zip(spacings, factors) if m]
+    return DomainSlices(np.stack([_resized(p, side) for p in planes])[..., None]
+                        .astype(np.float32), kinds, sizes, skipped, blank,
+                        float(np.median(factors)), float(np.median(mm)) if mm else None)

@@ -1,4 +1,5 @@
-"""The pictures of a report: comparison grids, loss curves and the SynthRAD
+"""The pictures of a report: comparison grids (for CT outputs with the bone
+overlap of reference and model), loss curves and the SynthRAD
 view of synthetic CTs in HU (per case: the error map with tissue
 boundaries, bone overlap in two colours, the WEPL difference map), with
 matplotlib's object-oriented API, so no display or global pyplot state is
@@ -10,6 +11,7 @@ import matplotlib
 import numpy as np
 from matplotlib.figure import Figure
 
+from vaecyclegan.evaluation.tissue import dice
 from vaecyclegan.evaluation.uncertainty import STD_COLORMAP
 from vaecyclegan.io.atomic_write import atomic_path
 
@@ -23,8 +25,10 @@ def _save(figure, path):
 
 
 def save_comparison_grid(path, evaluation, rows=6):
-    """One row per test image: input, output, reference, |error|, and the
-    latent deviation when the evaluation sampled it.
+    """One row per test image: input, output, reference, |error|, the bone
+    overlap for CT outputs (`evaluation.bones`: reference only green,
+    predicted only magenta, both white; bone Dice below), and the latent
+    deviation when the evaluation sampled it.
 
     Args:
         path: PNG to write.
@@ -35,6 +39,9 @@ def save_comparison_grid(path, evaluation, rows=6):
     columns = [("input", "gray", 0, 255), ("output", "gray", 0, 255),
                ("reference", "gray", 0, 255),
                (f"|error| (0-{ERROR_MAP_MAX:.0f})", "inferno", 0, ERROR_MAP_MAX)]
+    bones = evaluation.bones
+    if bones is not None:
+        columns.append(("bone: ref / pred / both", None, None, None))
     if evaluation.stds is not None:
         vmax = evaluation.summary["uncertainty"]["std_map_max"]
         columns.append((f"latent std (0-{vmax:.2g})", STD_COLORMAP, 0, vmax))
@@ -43,6 +50,8 @@ def save_comparison_grid(path, evaluation, rows=6):
     for row in range(count):
         prediction, reference = evaluation.predictions[row], evaluation.references[row]
         images = [evaluation.inputs[row], prediction, reference, np.abs(prediction - reference)]
+        if bones is not None:
+            images.append(_paint_bone(reference / 255.0 * 0.45, *bones[row]))
         if evaluation.stds is not None:
             images.append(evaluation.stds[row])
         for column, (image, (title, cmap, vmin, vmax)) in enumerate(zip(images, columns)):
@@ -53,6 +62,8 @@ def save_comparison_grid(path, evaluation, rows=6):
             if row == 0:
                 axis.set_title(title, fontsize=9)
         axes[row][0].set_ylabel(evaluation.names[row], fontsize=7)
+        if bones is not None:
+            axes[row][4].set_xlabel(f"Dice {dice(*bones[row]):.3f}", fontsize=7)
     figure.suptitle(evaluation.direction, fontsize=11)
     _save(figure, path)
 
@@ -114,9 +125,13 @@ def _bone_overlap_rgb(reference, prediction, mask, threshold):
     in magenta and bone in both in white."""
     low, high = CT_DISPLAY_HU
     grey = np.clip((reference - low) / (high - low), 0, 1) * 0.45
-    rgb = np.repeat(grey[..., None], 3, axis=-1)
-    ref_bone = (reference > threshold) & mask
-    pred_bone = (prediction > threshold) & mask
+    return _paint_bone(grey, (reference > threshold) & mask, (prediction > threshold) & mask)
+
+
+def _paint_bone(grey, ref_bone, pred_bone):
+    """RGB of `grey` (0..1) with reference-only bone green, predicted-only
+    bone magenta and bone in both white."""
+    rgb = np.repeat(np.asarray(grey, np.float64)[..., None], 3, axis=-1)
     rgb[ref_bone & ~pred_bone] = (0.1, 0.85, 0.2)
     rgb[pred_bone & ~ref_bone] = (0.9, 0.2, 0.9)
     rgb[ref_bone & pred_bone] = (1.0, 1.0, 1.0)

@@ -75,7 +75,8 @@ def _aggregate(per_image, reduce):
 def mean_metrics(per_image):
     """Means over images of each metric, ignoring non-finite values (an
     image without both classes has no AUC, identical images an infinite
-    PSNR); a metric with no finite value stays NaN."""
+    PSNR, a CT reference without a tissue class no MAE of that class); a
+    metric with no finite value stays NaN."""
     return _aggregate(per_image, np.mean)
 
 

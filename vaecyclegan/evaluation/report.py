@@ -3,7 +3,9 @@ grids, loss curves and a static `index.html` that opens from disk; where
 an evaluation has SynthRAD metrics in HU (`DirectionEvaluation.synthrad`),
 also `metrics_per_case.csv`, the figure `synthrad_<direction>.png` (per
 case: error map with tissue boundaries, bone overlap, WEPL difference) and
-a table with the SynthRAD 2023 and 2025 columns on the page."""
+a table with the SynthRAD 2023 and 2025 columns on the page. Directions
+that make CT get a second 8-bit table: MAE per tissue in HU and bone Dice
+(`scoring`), beside a bone-overlap column in their comparison grid."""
 
 import csv
 import datetime
@@ -21,9 +23,14 @@ from vaecyclegan.evaluation.figures import (
     save_synthrad_figure,
 )
 from vaecyclegan.evaluation.scoring import METHODS
+from vaecyclegan.evaluation.tissue import BONE_SATURATION_HU, WINDOW_MARGIN, WINDOWED_KEYS
 from vaecyclegan.io.atomic_write import atomic_write_text
+from vaecyclegan.names import REPORTED_METRICS
 
-TABLE_KEYS = ("psnr", "ssim", "mae", "mae_hu", "bce", "auc", "f1")
+TABLE_KEYS = REPORTED_METRICS
+# The per-tissue table's columns: (key, header).
+TISSUE_COLUMNS = (("mae_air", "MAE air, HU"), ("mae_soft", "MAE soft tissue, HU"),
+                  ("mae_bone", "MAE bone, HU"), ("bone_dice", "bone Dice"))
 
 
 def _json_safe(value):
@@ -141,9 +148,13 @@ def _cell(mean, std):
     return f"{mean:.3f} &plusmn; {std:.3f}"
 
 
-def _html_table(summary):
-    keys = [k for k in TABLE_KEYS if k in summary["model"]]
-    head = "".join(f"<th>{k}</th>" for k in keys)
+def _html_table(summary, columns=None):
+    """Methods against `columns` ((key, header) pairs; default: the
+    `TABLE_KEYS` outside the tissue table) that the model has."""
+    if columns is None:
+        columns = [(k, k) for k in TABLE_KEYS if k not in WINDOWED_KEYS]
+    keys = [k for k, _ in columns if k in summary["model"]]
+    head = "".join(f"<th>{title}</th>" for k, title in columns if k in keys)
     body = []
     for method in METHODS:
         means, stds = summary[method], summary["std"][method]
@@ -152,6 +163,28 @@ def _html_table(summary):
         body.append(f"<tr{css}><th>{method.replace('_', ' ')}</th>{cells}</tr>")
     return (f"<table><tr><th>method (n = {summary['n']})</th>{head}</tr>"
             + "".join(body) + "</table>")
+
+
+def _tissue_html(summary):
+    """The per-tissue table and how its classes were split, or ""."""
+    tissue = summary.get("tissue")
+    if not tissue or "model" not in summary:
+        return ""
+    low, high = tissue["thresholds_hu"]
+    window = tissue["window_hu"]
+    source = "" if tissue["window"] == "given" else f" ({html.escape(tissue['window'])})"
+    hu = tissue["hu_references"]
+    references = (f"; {hu} reference(s) in HU, clipped to the window" if hu else "")
+    return (f"<h3>Per tissue and bone (HU through the CT window {window[0]:g} to "
+            f"{window[1]:g} HU{source})</h3>"
+            f"<p>Classes split on the reference: air below {low:g} HU, soft tissue "
+            f"{low:g} to {high:g} HU, bone above {high:g} HU (the tissue thresholds, moved "
+            f"{WINDOW_MARGIN:.0%} of the window's width inside it where it does not reach "
+            f"them; in a window topping out below {BONE_SATURATION_HU:g} HU bone is its "
+            f"saturated band); bone Dice "
+            f"of bone above {tissue['bone_threshold_hu']:g} HU on the reference and the "
+            f"image{references}. An image without a class is left out of that class's "
+            f"mean; n/a: no image had it.</p>{_html_table(summary, TISSUE_COLUMNS)}")
 
 
 def _uncertainty_paragraph(summary):
@@ -194,6 +227,7 @@ def write_index_html(path, title, evaluations, images, links):
                    f'{evaluation.direction}">' if grid else "")
         table = _html_table(evaluation.summary) if "model" in evaluation.summary else ""
         sections.append(f"<h2>{evaluation.direction}</h2>{table}"
+                        f"{_tissue_html(evaluation.summary)}"
                         f"{_uncertainty_paragraph(evaluation.summary)}{picture}"
                         f"{_synthrad_html(evaluation, images)}")
     for caption, name in images.items():

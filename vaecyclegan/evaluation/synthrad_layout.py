@@ -125,7 +125,8 @@ def read_volume(path, domain):
 def translate_mr(scan, translator, intensity, batch_size=8):
     """The synthetic CT of an MRI `Scan`, in HU: (slices, H, W) float32,
     rounded to whole HU as `infer.py` writes it."""
-    means, _ = translator.translate_stacks([scan.to_unit(intensity)], batch_size)
+    means, _ = translator.translate_stacks([scan.to_unit(intensity)], batch_size,
+                                           pixel_mm=[scan.pixel_mm])
     return means[0], np.round(unit_to_values(means[0], "hu", intensity))
 
 

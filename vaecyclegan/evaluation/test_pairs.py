@@ -15,9 +15,9 @@ from vaecyclegan.evaluation.scoring import HISTOGRAM_POOL_SIZE, evaluate_scans, 
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import list_images, read_grey, read_image_scan
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET
-from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS
+from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS, WEIGHT_FILES
 from vaecyclegan.networks import load_network
-from vaecyclegan.translation.translator import Translator
+from vaecyclegan.translation.translator import make_translator
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
     inputs = [read_image_scan(a, domain_in) for a, _ in pairs]
     references = [read_image_scan(b, domain_out) for _, b in pairs]
     means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
-                                              batch_size, samples)
+                                              batch_size, samples, [s.pixel_mm for s in inputs])
     names = [os.path.basename(a) for a, _ in pairs]
     # Each HU reference is read once: as it is for SynthRAD's metrics, and
     # clipped to the window for `mae_hu` (a windowed prediction cannot
@@ -96,11 +96,14 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
 
 
 def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
-                        baselines=True):
-    """Evaluates both directions of in-memory generators on the test pairs.
+                        baselines=True, rrdbnet=None):
+    """Evaluates both directions of in-memory generators on the test pairs,
+    each input translated at the training pixel scale as `infer.py` does.
 
     Args:
         generators: `{"g_target": model, "g_source": model}`.
+        rrdbnet: the trained RRDB-Net that brings translations back to the
+            input's grid where its factor fits (None: bicubic).
         samples: latent draws per image (above 1: mean scored, uncertainty
             correlated with the error).
         baselines: also score identity and histogram matching, and add the
@@ -126,8 +129,7 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
             logger.info(f"Skipping {direction} evaluation: no file name is in both "
                         f"{source_test} and {target_test}")
             continue
-        translator = Translator(generators[DIRECTIONS[direction]], config.generator.stride,
-                                config.channels)
+        translator = make_translator(generators[DIRECTIONS[direction]], config, rrdbnet)
         target_domain = DIRECTION_DOMAINS[direction][1]
         hu_folder = folders.ct_test_hu if target_domain == "ct" else None
         pool = histogram_pool(target_train, target_domain, config.intensity) if baselines else None
@@ -138,8 +140,13 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
     return evaluations
 
 
-def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1):
-    """`evaluate_generators` on the generators saved in `weights_dir`."""
+def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1, upscaler=True):
+    """`evaluate_generators` on the generators saved in `weights_dir`, with
+    its RRDB-Net when it has one and `upscaler` is True."""
     generators = {name: load_network(weights_dir, name, config)
                   for name in ("g_target", "g_source")}
-    return evaluate_generators(generators, folders, config, batch_size, samples)
+    rrdbnet = None
+    if upscaler and os.path.isfile(os.path.join(weights_dir, WEIGHT_FILES["rrdbnet"])):
+        rrdbnet = load_network(weights_dir, "rrdbnet", config)
+    return evaluate_generators(generators, folders, config, batch_size, samples,
+                               rrdbnet=rrdbnet)

@@ -35,6 +35,14 @@ Nearest surface voxels are found with a k-d tree over the surface voxels'
 coordinates in mm, which gives the same distances as `scipy.ndimage.
 distance_transform_edt(sampling=spacing)` read at the surface voxels while
 holding only the surfaces in memory.
+
+Windowed CT (8-bit images, or HU clipped to the weights' CT window) cannot
+show HU beyond the window: a brain window (-160..240 HU) draws all air at
+-160. `tissue_thresholds_in_window` moves each threshold into the window,
+2 % of its width (`WINDOW_MARGIN`) from either end; in a window whose top
+lies below `BONE_SATURATION_HU` bone is its saturated band
+(`windowed_thresholds`); `windowed_scores` gives the per-tissue MAE and
+bone Dice of one windowed image with them.
 """
 
 import math
@@ -49,6 +57,13 @@ TISSUE_THRESHOLDS_HU = (-200.0, 200.0)
 BONE_THRESHOLD_HU = 200.0
 TISSUE_CLASSES = ("air", "soft", "bone")
 HD95_CONVENTIONS = ("max", "union")
+# Thresholds keep this fraction of a CT window's width from its ends.
+WINDOW_MARGIN = 0.02
+# Partial-volume skull edges pass through 200-400 HU and cortical bone lies
+# far above; a window topping out below this cannot tell them apart.
+BONE_SATURATION_HU = 400.0
+# The keys of `windowed_scores`, in report order.
+WINDOWED_KEYS = ("mae_air", "mae_soft", "mae_bone", "bone_dice")
 # Voxels per slab of the slab-by-slab loops (16 slices of 512 x 512).
 _SLAB_VOXELS = 1 << 22
 
@@ -105,6 +120,89 @@ def tissue_errors(prediction_hu, reference_hu, mask=None, thresholds=TISSUE_THRE
         result[f"mae_{name}"] = absolute / count if count else math.nan
         result[f"me_{name}"] = signed / count if count else math.nan
     return result
+
+
+def tissue_thresholds_in_window(window_hu, thresholds=TISSUE_THRESHOLDS_HU):
+    """Thresholds in HU moved into a CT window, `WINDOW_MARGIN` of its width
+    from either end, so that a class the window saturates stays visible.
+
+    A threshold inside the window's inner part is kept. In a brain window
+    (-160..240 HU; margin 8 HU) air below -200 HU is drawn at -160, so air
+    becomes "below -152 HU" (8-bit levels 0..5); 200 HU is inside, so bone
+    stays "above 200 HU" (8-bit levels 230..255). A wide window
+    (-1000..2000 HU) keeps -200 and 200.
+
+    Args:
+        window_hu: (low, high) HU of the window, low < high.
+        thresholds: HU values, any number (default `TISSUE_THRESHOLDS_HU`).
+
+    Returns:
+        A tuple of floats, one per threshold, in the same order.
+
+    Example:
+        >>> tissue_thresholds_in_window((-160.0, 240.0))
+        (-152.0, 200.0)
+        >>> tissue_thresholds_in_window((-160.0, 240.0), (BONE_THRESHOLD_HU,))
+        (200.0,)
+        >>> tissue_thresholds_in_window((0.0, 100.0))
+        (2.0, 98.0)
+    """
+    low, high = (float(v) for v in window_hu)
+    margin = WINDOW_MARGIN * (high - low)
+    return tuple(min(max(float(t), low + margin), high - margin) for t in thresholds)
+
+
+def windowed_thresholds(window_hu):
+    """The (air, bone) thresholds in HU that split a windowed CT's classes.
+
+    Air is `tissue_thresholds_in_window`'s. Bone too, unless the window's
+    top lies below `BONE_SATURATION_HU`: such a window (a brain window,
+    -160..240 HU) draws every bone pixel and the dense soft tissue and
+    partial-volume edges beside it alike near white, and only its
+    saturated band says "bone", as readers of those images use it: bone is
+    then above the top minus `WINDOW_MARGIN` of the width (232 HU, 8-bit
+    levels 250..255).
+
+    Example:
+        >>> windowed_thresholds((-160.0, 240.0))
+        (-152.0, 232.0)
+        >>> windowed_thresholds((-1000.0, 2000.0))
+        (-200.0, 200.0)
+    """
+    low, high = (float(v) for v in window_hu)
+    air, bone = tissue_thresholds_in_window(window_hu)
+    if high < BONE_SATURATION_HU:
+        bone = high - WINDOW_MARGIN * (high - low)
+    return air, bone
+
+
+def windowed_scores(prediction_hu, reference_hu, window_hu):
+    """MAE per tissue class (HU) and bone Dice of one windowed CT image.
+
+    Both images are in HU inside the window (8-bit levels mapped through
+    it, or HU clipped to it). Classes are split on the reference at
+    `windowed_thresholds` (air, and bone on both images for the Dice).
+
+    Args:
+        prediction_hu, reference_hu: (H, W) arrays in HU, same shape.
+        window_hu: (low, high) HU of the CT window.
+
+    Returns:
+        `{"mae_air", "mae_soft", "mae_bone", "bone_dice"}`: NaN for a class
+        the reference lacks; Dice 1 when neither image has bone (`dice`).
+
+    Example:
+        >>> reference = np.array([[-160.0, 40.0], [240.0, 40.0]])
+        >>> scores = windowed_scores(reference + [[0, 10], [-100, 10]], reference,
+        ...                          (-160.0, 240.0))
+        >>> scores["mae_soft"], scores["mae_bone"], scores["bone_dice"]
+        (10.0, 100.0, 0.0)
+    """
+    low, bone = windowed_thresholds(window_hu)
+    errors = tissue_errors(prediction_hu, reference_hu, thresholds=(low, bone))
+    scores = {key: errors[key] for key in WINDOWED_KEYS[:3]}
+    scores["bone_dice"] = dice(np.asarray(prediction_hu) > bone, np.asarray(reference_hu) > bone)
+    return scores
 
 
 def bone_overlap(prediction_hu, reference_hu, mask=None, spacing=None, *,

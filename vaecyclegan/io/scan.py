@@ -130,6 +130,14 @@ class Scan:
     def slice_count(self):
         return self.values.shape[0]
 
+    @property
+    def pixel_mm(self):
+        """The in-plane pixel size in mm (the mean of rows and columns), or
+        None where the file gives no spacing."""
+        if not self.spacing:
+            return None
+        return float(np.mean(self.spacing[1:]))
+
 
 class ScanFormat:
     """One file format: which files are its own, how they group into scans,

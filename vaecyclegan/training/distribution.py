@@ -7,6 +7,13 @@ TPU the environment names. Only the chief writes files.
 
 `auto` precision: mixed_float16 on a GPU; on a CPU with bfloat16 vector
 instructions (AVX512-BF16 or AMX-BF16), mixed_bfloat16; else float32.
+
+On Keras' JAX backend (`KERAS_BACKEND=jax`) nothing here imports
+TensorFlow: the strategy is a `jax_loop.JaxStrategy`
+(`keras.distribution.DataParallel` over the local devices: `auto` and
+`mirrored` all of them, `default` the first; `multiworker` and `tpu` are
+TensorFlow's), and `auto` precision is mixed_bfloat16 on a GPU or TPU (no
+loss scale to manage; mixed_float16 works too, with a `LossScaleOptimizer`).
 """
 
 import json
@@ -14,7 +21,8 @@ import os
 import tempfile
 
 import keras
-import tensorflow as tf
+
+from vaecyclegan.errors import InputError
 
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
 
@@ -25,6 +33,10 @@ def make_strategy(name):
     Must run before any other TensorFlow work for `multiworker`, which
     configures the collective runtime.
     """
+    if on_jax():
+        return _jax_strategy(name)
+    import tensorflow as tf
+
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
@@ -37,8 +49,29 @@ def make_strategy(name):
     return tf.distribute.get_strategy()
 
 
+def on_jax():
+    """Whether Keras runs on JAX (the stateless trainers, no TensorFlow)."""
+    return keras.backend.backend() == "jax"
+
+
+def _jax_strategy(name):
+    from vaecyclegan.training.jax_loop import JaxStrategy
+
+    if name in ("multiworker", "tpu"):
+        raise InputError("--strategy", f"{name} is a TensorFlow strategy; on JAX use auto "
+                         "(keras.distribution.DataParallel over the local devices) or default")
+    strategy = JaxStrategy()
+    if name == "default":
+        strategy = JaxStrategy(strategy.devices[:1])
+    return strategy
+
+
 def strategy_label(strategy):
     """A readable name for the strategy in use."""
+    if hasattr(strategy, "label"):  # a JaxStrategy
+        return strategy.label()
+    import tensorflow as tf
+
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return "MultiWorkerMirroredStrategy"
     name = type(strategy).__name__
@@ -48,6 +81,10 @@ def strategy_label(strategy):
 def is_chief(strategy):
     """True unless this process is a non-chief worker of a multi-worker run."""
     resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return True
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) or resolver is None:
         return True
     task_type, task_id = resolver.task_type, resolver.task_id
@@ -76,6 +113,14 @@ def resolve_precision(name):
     """The Keras dtype policy for `--precision name`."""
     if name != "auto":
         return name
+    if on_jax():
+        import jax
+
+        if jax.devices()[0].platform != "cpu":
+            return "mixed_bfloat16"
+        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    import tensorflow as tf
+
     if tf.config.list_logical_devices("GPU"):
         return "mixed_float16"
     return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
@@ -101,6 +146,8 @@ def replica_loss(optimizer, loss):
     global batch's mean whatever the device count), scaled by the
     optimiser's own loss scale under float16 (its `apply_gradients`
     unscales)."""
+    import tensorflow as tf
+
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return optimizer.scale_loss(loss / replicas)
 
@@ -108,6 +155,8 @@ def replica_loss(optimizer, loss):
 def step_logs(logs):
     """A custom `train_step`'s logs, shaped for Keras' reduction across
     replicas: a multi-worker run averages step outputs along axis 0."""
+    import tensorflow as tf
+
     strategy = tf.distribute.get_strategy()
     if (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
             and strategy.extended._in_multi_worker_mode()):

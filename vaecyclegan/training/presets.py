@@ -5,8 +5,8 @@ by augmentation, AdamW with lr 1e-4 and weight decay 6e-8, 50,000 steps.
 On a 2-core CPU a step of it takes minutes, so `quick` trains a narrower
 network on 64x64 phantom slices, with a higher learning rate, in about
 seven minutes; it is sized to learn the phantom, not to reproduce the paper.
-Its upscaler (2,000 L1 steps, under a minute) beats bicubic upsampling by
-over 4 dB PSNR on the phantom's test slices.
+Its upscaler (a 0.58 M-parameter RRDB-Net, 4,000 L1 steps, a few minutes)
+beats bicubic upsampling by 2.6 dB PSNR on realistic 256-px head slices.
 """
 
 import dataclasses
@@ -21,12 +21,17 @@ class TrainingPreset:
     Args:
         image_size: side of the training images (the phantom is rendered at
             this size).
+        crop_factor: None trains on whole slices resized to `image_size`;
+            a number F trains on `image_size` crops of the slices shrunk F
+            times (1: native resolution).
         generator, discriminator, rrdbnet: architecture configs.
         steps: translation training steps.
         batch_size: images loaded per domain and step (doubled by
             augmentation).
         lr, weight_decay, beta_1: AdamW settings of both optimisers.
         lambda_cycle, lambda_identity, kl_weight: loss weights.
+        lambda_structure: weight of the MIND structure loss between each
+            generator's input and output (0: none).
         sr_steps, sr_batch_size, sr_patch, sr_lr: RRDB-Net training (L1,
             bicubic degradation; `sr_patch` is the high-resolution crop).
         sr_gan_steps, sr_gan_lr, sr_disc_feat: ESRGAN's adversarial stage
@@ -46,6 +51,7 @@ class TrainingPreset:
     discriminator: DiscriminatorConfig
     rrdbnet: RRDBNetConfig
     steps: int
+    crop_factor: float = None
     batch_size: int = 4
     lr: float = 1e-4
     weight_decay: float = 6e-8
@@ -53,6 +59,7 @@ class TrainingPreset:
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5
     kl_weight: float = 1e-3
+    lambda_structure: float = 0.0
     sr_steps: int = 1000
     sr_batch_size: int = 8
     sr_patch: int = 64
@@ -95,10 +102,14 @@ PRESETS = {
             latent_channels=64, norm_groups=8,
         ),
         discriminator=DiscriminatorConfig(filters=16, max_filters=128, num_layers=2, norm_groups=8),
-        rrdbnet=RRDBNetConfig(num_feat=16, num_block=2, num_grow_ch=8),
+        # Measured on the realistic 256-px development set (style a, brain
+        # window): 16 features, 2 blocks and 2,000 steps beat bicubic by 0.5
+        # dB; 32 features, 3 blocks and 4,000 steps with the decaying rate,
+        # on crops that hold edges, by 2.6 dB.
+        rrdbnet=RRDBNetConfig(num_feat=32, num_block=3, num_grow_ch=16),
         steps=1200,
         lr=2e-4,
-        sr_steps=2000,
+        sr_steps=4000,
         sr_patch=64,
         sr_disc_feat=16,
         eval_every=300,

@@ -1,7 +1,6 @@
 """The training input pipeline: two domains, each shuffled on its own."""
 
 import keras
-import tensorflow as tf
 
 
 def build_augmenter(seed):
@@ -24,7 +23,7 @@ def build_augmenter(seed):
     )
 
 
-def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0):
+def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0, crop=None):
     """Yields `(mri_batch, ct_batch)`, each of `2 * batch_size` images.
 
     Each domain is shuffled on its own (unpaired) and repeated forever; each
@@ -37,16 +36,23 @@ def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0):
         batch_size: images loaded per domain and step.
         channels: channels the networks take.
         seed: makes shuffling and augmentation reproducible.
+        crop: side of a random crop drawn from each image before
+            augmentation (None or the images' side: whole images).
     """
+    import tensorflow as tf  # here: `array_batches` uses the augmenter without it
+
     augmenter = build_augmenter(seed)
 
     def domain(images, domain_seed):
-        return (
+        dataset = (
             tf.data.Dataset.from_tensor_slices(images)
             .shuffle(len(images), seed=domain_seed, reshuffle_each_iteration=True)
             .repeat()
-            .batch(batch_size, drop_remainder=True)
         )
+        if crop and crop < images.shape[1]:
+            dataset = dataset.map(lambda image: tf.image.random_crop(
+                image, (crop, crop, images.shape[-1]), seed=domain_seed + 1))
+        return dataset.batch(batch_size, drop_remainder=True)
 
     def double(batch):
         views = tf.clip_by_value(augmenter(batch, training=True), -1.0, 1.0)

@@ -6,17 +6,24 @@ function of a state pytree and a batch.
 
 Same losses and weights as `trainer.VAECycleGAN.train_step` (TensorFlow):
 least-squares adversarial loss over every discriminator scale, cycle L1
-(`lambda_cycle`), identity L1 (`lambda_cycle * lambda_identity`) and the
-mean KL term of the six generator calls (`kl_weight`); the discriminators
-on real images against translations drawn through CycleGAN's image pool.
-One device, float32 or mixed_bfloat16 (no loss scaling); not wired into
-`train.py`.
+(`lambda_cycle`), identity L1 (`lambda_cycle * lambda_identity`), the
+mean KL term of the six generator calls (`kl_weight`) and, with
+`lambda_structure`, the MIND structure loss of both translations; the
+discriminators on real images against translations drawn through
+CycleGAN's image pool. float32, mixed_bfloat16, or mixed_float16 with each
+optimiser's dynamic loss scale; over several devices under a `JaxStrategy`
+(GSPMD: one pool for the global batch, where each TensorFlow replica keeps
+its own). `train.py` uses it when `KERAS_BACKEND=jax`.
 """
 
 import jax
 import jax.numpy as jnp
 import keras
+import numpy as np
 from keras import ops
+
+from vaecyclegan.training.jax_loop import StatelessTrainer, loss_scale
+from vaecyclegan.translation.structure_loss import mind_loss
 
 
 def _lsgan_loss(logits_list, target):
@@ -35,7 +42,7 @@ def pool_query(pool, images, size):
     shown; once full, each is swapped for a random stored one half the time.
 
     Args:
-        pool: `{"images": (size, H, W, C), "count": int32, "key": PRNG key}`.
+        pool: `[images (size, H, W, C) float32, count int32, PRNG key]`.
         images: the batch of translations, (batch, H, W, C).
         size: the pool's capacity (0: `images` are returned unchanged).
 
@@ -45,42 +52,49 @@ def pool_query(pool, images, size):
     if size == 0:
         return images, pool
     images = images.astype(jnp.float32)
-    key, draw_key, slot_key = jax.random.split(pool["key"], 3)
+    stored, count, key = pool
+    key, draw_key, slot_key = jax.random.split(key, 3)
     batch = images.shape[0]
     draws = jax.random.uniform(draw_key, (batch,))
     slots = jax.random.randint(slot_key, (batch,), 0, size)
-    stored, count, shown = pool["images"], pool["count"], []
+    shown = []
     for index in range(batch):  # the batch is static under jit
         image = images[index]
         not_full = count < size
         swap = jnp.logical_and(jnp.logical_not(not_full), draws[index] > 0.5)
         slot = jnp.where(not_full, jnp.minimum(count, size - 1), slots[index])
-        shown.append(jnp.where(swap, stored[slot], image))
-        stored = jnp.where(jnp.logical_or(not_full, swap), stored.at[slot].set(image), stored)
+        old = stored[slot]
+        shown.append(jnp.where(swap, old, image))
+        # One slot written (with itself when kept): an in-place update.
+        stored = stored.at[slot].set(jnp.where(jnp.logical_or(not_full, swap), image, old))
         count = count + not_full.astype(count.dtype)
-    return jnp.stack(shown), {"images": stored, "count": count, "key": key}
+    return jnp.stack(shown), [stored, count, key]
 
 
-class JaxVAECycleGAN:
+class JaxVAECycleGAN(StatelessTrainer):
     """One stateless, jitted VAE-CycleGAN step on the JAX backend.
 
     The state is a pytree of arrays (never `keras.Variable`s): each
     network's trainable and non-trainable variables (the latent samplers'
     seed states among the latter), both optimisers' variables and the two
     image pools. `train_step` keeps it between steps; `sync_to_variables`
-    writes it back into the Keras variables (for `save_networks`, say).
+    writes it back into the Keras variables (for `save_networks`, say), and
+    `fit` runs the stage's Keras callbacks (`StatelessTrainer`).
 
     Args:
         g_target, g_source: generators from `build_vae_unet_generator`.
         d_source, d_target: discriminators from
             `build_multiscale_patchgan_discriminator`.
         g_optimizer, d_optimizer: Keras optimisers (built here, on the
-            generators' and the discriminators' trainable variables).
-        lambda_cycle, lambda_identity, kl_weight: as `VAECycleGAN`.
+            generators' and the discriminators' trainable variables); each
+            in its own `LossScaleOptimizer` under mixed_float16.
+        lambda_cycle, lambda_identity, kl_weight, lambda_structure: as
+            `VAECycleGAN`.
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
         seed: seed of the pools' random choices.
+        strategy: a `JaxStrategy` (None: one device).
 
     Example:
     >>> step = JaxVAECycleGAN(g_target, g_source, d_source, d_target,
@@ -95,71 +109,39 @@ class JaxVAECycleGAN:
     DISCRIMINATORS = ("d_target", "d_source")
 
     def __init__(self, g_target, g_source, d_source, d_target, g_optimizer, d_optimizer,
-                 lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, pool_size=0,
-                 image_size=None, seed=0):
-        if keras.backend.backend() != "jax":
-            raise RuntimeError("JaxVAECycleGAN needs KERAS_BACKEND=jax, not "
-                               f"{keras.backend.backend()}; use VAECycleGAN on TensorFlow")
+                 lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, lambda_structure=0.0,
+                 pool_size=0, image_size=None, seed=0, strategy=None):
+        super().__init__(strategy)
         self.networks = {"g_target": g_target, "g_source": g_source,
                          "d_target": d_target, "d_source": d_source}
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+        self.optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
         self.kl_weight = kl_weight
+        self.lambda_structure = lambda_structure
         self.pool_size = pool_size if image_size else 0
         channels = g_target.input_shape[-1]
-        self._pool_shape = (max(self.pool_size, 1), image_size or 1, image_size or 1, channels)
-        self._seed = seed
+        shape = (max(self.pool_size, 1), image_size or 1, image_size or 1, channels)
+        # The pools as Keras variables, in ImagePool's order (images,
+        # count, seed state): what checkpoints keep.
+        self.pools = {}
+        for index, name in enumerate(("pool_ct", "pool_mri")):
+            key = np.asarray(jax.random.PRNGKey(seed + 101 + index), np.uint32)
+            self.pools[name] = [
+                keras.Variable(np.zeros(shape, np.float32), dtype="float32", trainable=False,
+                               name=f"{name}_images"),
+                keras.Variable(0, dtype="int32", trainable=False, name=f"{name}_count"),
+                keras.Variable(key, dtype="uint32", trainable=False, name=f"{name}_seed")]
         # The same variable order as VAECycleGAN.compile builds them in.
         g_optimizer.build(self._trainable(self.GENERATORS))
         d_optimizer.build(self._trainable(self.DISCRIMINATORS))
-        self.state = None
-        self._step = jax.jit(self.stateless_train_step)
 
     def _trainable(self, names):
         return [v for name in names for v in self.networks[name].trainable_variables]
 
-    def initial_state(self):
-        """The state from the current Keras variables, with empty pools."""
-        def values(variables):
-            return [v.value for v in variables]
-
-        state = {
-            "trainable": {n: values(m.trainable_variables) for n, m in self.networks.items()},
-            "non_trainable": {n: values(m.non_trainable_variables)
-                              for n, m in self.networks.items()},
-            "g_optimizer": values(self.g_optimizer.variables),
-            "d_optimizer": values(self.d_optimizer.variables),
-        }
-        for index, name in enumerate(("pool_ct", "pool_mri")):
-            state[name] = {"images": jnp.zeros(self._pool_shape, jnp.float32),
-                           "count": jnp.zeros((), jnp.int32),
-                           "key": jax.random.PRNGKey(self._seed + 101 + index)}
-        return state
-
-    def train_step(self, batch):
-        """One jitted step on `(mri, ct)`; returns its losses as floats."""
-        if self.state is None:
-            self.state = self.initial_state()
-        logs, self.state = self._step(self.state, tuple(jnp.asarray(x) for x in batch))
-        return {key: float(value) for key, value in logs.items()}
-
-    def sync_to_variables(self):
-        """Writes the state's weights, sampler and optimiser states back
-        into the Keras variables."""
-        if self.state is None:
-            return
-        for name, model in self.networks.items():
-            for variable, value in zip(model.trainable_variables,
-                                       self.state["trainable"][name]):
-                variable.assign(value)
-            for variable, value in zip(model.non_trainable_variables,
-                                       self.state["non_trainable"][name]):
-                variable.assign(value)
-        for optimizer, key in ((self.g_optimizer, "g_optimizer"),
-                               (self.d_optimizer, "d_optimizer")):
-            for variable, value in zip(optimizer.variables, self.state[key]):
-                variable.assign(value)
+    def extra_variables(self):
+        return dict(self.pools)
 
     # long: one pure function is what jax.jit traces; its parts follow
     # trainer.py's train_step in the same order, to be compared line by line.
@@ -200,10 +182,15 @@ class JaxVAECycleGAN:
                       + self.lambda_cycle * self.lambda_identity * identity
                       + self.kl_weight * kl)
             logs = {"adversarial": adversarial, "cycle": cycle, "identity": identity, "kl": kl}
-            return g_loss, (logs, fake_ct, fake_mri, non_trainable)
+            if self.lambda_structure:
+                structure = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
+                g_loss = g_loss + self.lambda_structure * structure
+                logs["structure"] = structure
+            scaled = loss_scale(self.g_optimizer, state["g_optimizer"], g_loss)
+            return scaled, (g_loss, logs, fake_ct, fake_mri, non_trainable)
 
         g_params = {name: trainable[name] for name in self.GENERATORS}
-        (g_loss, (logs, fake_ct, fake_mri, non_trainable)), g_grads = jax.value_and_grad(
+        (_, (g_loss, logs, fake_ct, fake_mri, non_trainable)), g_grads = jax.value_and_grad(
             generator_loss, has_aux=True)(g_params, non_trainable)
 
         # Translated images are fixed inputs to the discriminators, drawn
@@ -225,17 +212,19 @@ class JaxVAECycleGAN:
                                    + _lsgan_loss(judge("d_target", fake_ct_d), 0.0))
             d_source_loss = 0.5 * (_lsgan_loss(judge("d_source", mri), 1.0)
                                    + _lsgan_loss(judge("d_source", fake_mri_d), 0.0))
-            return d_target_loss + d_source_loss, non_trainable
+            d_loss = d_target_loss + d_source_loss
+            scaled = loss_scale(self.d_optimizer, state["d_optimizer"], d_loss)
+            return scaled, (d_loss, non_trainable)
 
         d_params = {name: trainable[name] for name in self.DISCRIMINATORS}
-        (d_loss, non_trainable), d_grads = jax.value_and_grad(
+        (_, (d_loss, non_trainable)), d_grads = jax.value_and_grad(
             discriminator_loss, has_aux=True)(d_params, non_trainable)
 
         new_trainable = dict(trainable)
-        g_values, g_optimizer = self._apply(self.g_optimizer, state["g_optimizer"],
-                                            self.GENERATORS, g_grads, trainable)
-        d_values, d_optimizer = self._apply(self.d_optimizer, state["d_optimizer"],
-                                            self.DISCRIMINATORS, d_grads, trainable)
+        g_values, g_optimizer = apply_gradients(self.g_optimizer, state["g_optimizer"],
+                                                self.GENERATORS, g_grads, trainable)
+        d_values, d_optimizer = apply_gradients(self.d_optimizer, state["d_optimizer"],
+                                                self.DISCRIMINATORS, d_grads, trainable)
         new_trainable.update(g_values)
         new_trainable.update(d_values)
         logs = {"g_loss": g_loss, "d_loss": d_loss, **logs}
@@ -243,15 +232,17 @@ class JaxVAECycleGAN:
                       "g_optimizer": g_optimizer, "d_optimizer": d_optimizer,
                       "pool_ct": pool_ct, "pool_mri": pool_mri}
 
-    @staticmethod
-    def _apply(optimizer, optimizer_state, names, grads, trainable):
-        flat_grads = [g for name in names for g in grads[name]]
-        flat_values = [v for name in names for v in trainable[name]]
-        flat_values, optimizer_state = optimizer.stateless_apply(
-            optimizer_state, flat_grads, flat_values)
-        values, start = {}, 0
-        for name in names:
-            count = len(trainable[name])
-            values[name] = list(flat_values[start:start + count])
-            start += count
-        return values, optimizer_state
+
+def apply_gradients(optimizer, optimizer_state, names, grads, trainable):
+    """`optimizer.stateless_apply` on the networks `names` (their gradients
+    and values per name, as lists): `({name: new values}, new state)`."""
+    flat_grads = [g for name in names for g in grads[name]]
+    flat_values = [v for name in names for v in trainable[name]]
+    flat_values, optimizer_state = optimizer.stateless_apply(
+        optimizer_state, flat_grads, flat_values)
+    values, start = {}, 0
+    for name in names:
+        count = len(trainable[name])
+        values[name] = list(flat_values[start:start + count])
+        start += count
+    return values, optimizer_state

@@ -4,7 +4,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from vaecyclegan.io.image_format import write_png
 
@@ -31,7 +30,11 @@ class SampleGridCallback(keras.callbacks.Callback):
         self.mri, self.ct = mri, ct
         self.every = every
         self.folder = folder
-        self.writer = tf.summary.create_file_writer(summary_dir) if summary_dir else None
+        self.writer = None
+        if summary_dir:  # TensorFlow only for TensorBoard: the JAX stage has none
+            import tensorflow as tf
+
+            self.writer = tf.summary.create_file_writer(summary_dir)
         self.step = initial_step
 
     def grid(self):
@@ -48,6 +51,8 @@ class SampleGridCallback(keras.callbacks.Callback):
         grid = self.grid()
         write_png(os.path.join(self.folder, f"step_{self.step:06d}.png"), grid)
         if self.writer is not None:
+            import tensorflow as tf
+
             with self.writer.as_default():
                 tf.summary.image("samples (MRI, MRI->CT, CT, CT->MRI)", grid[None, :, :, None],
                                  step=self.step)

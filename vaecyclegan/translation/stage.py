@@ -2,18 +2,18 @@
 strategy and a precision policy, with CycleGAN's learning-rate decay,
 checkpoints every N steps and on SIGTERM/SIGINT, resume, TensorBoard
 scalars and sample grids, the best checkpoint, and a stop on a non-finite
-loss."""
+loss. On Keras' JAX backend the same stage runs `jax_trainer.JaxVAECycleGAN`
+on `array_batches` under a `JaxStrategy`, with the same optimisers and
+callbacks but no TensorBoard scalars, and imports no TensorFlow."""
 
 import os
 
 import keras
 
-from vaecyclegan.training.distribution import wrap_optimizer
+from vaecyclegan.training.distribution import on_jax, wrap_optimizer
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.stage_runner import Stage, run_stage
-from vaecyclegan.translation.dataset import make_unpaired_dataset
 from vaecyclegan.translation.sample_grid_callback import SampleGridCallback
-from vaecyclegan.translation.trainer import VAECycleGAN
 
 SAMPLES_IN_GRID = 4
 
@@ -21,7 +21,7 @@ SAMPLES_IN_GRID = 4
 def build_trainer(networks, preset, settings):
     """The compiled `VAECycleGAN`, in the strategy's scope."""
     with settings.strategy.scope():
-        return _compiled_trainer(networks, preset, settings)
+        return _trainer(networks, preset, settings)
 
 
 def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_callback=None):
@@ -46,8 +46,8 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
     stage = Stage(
         "translation", preset.steps, images_per_step=4 * preset.batch_size,
         losses_csv="losses.csv", description="translate", shown=["g_loss", "d_loss", "cycle"],
-        make_dataset=lambda offset: make_unpaired_dataset(mri, ct, preset.batch_size, channels,
-                                                          seed + offset))
+        make_dataset=lambda offset: _batches(mri, ct, preset.batch_size, channels,
+                                             seed + offset, preset.image_size))
     best = None
 
     def callbacks(start, extra):
@@ -55,27 +55,58 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
         best = best_callback(extra.get("best")) if best_callback else None
         return ([best] if best else []) + _log_callbacks(networks, mri, ct, logdir, settings, start)
 
-    progress = run_stage(lambda: _compiled_trainer(networks, preset, settings), stage, logdir,
+    progress = run_stage(lambda: _trainer(networks, preset, settings), stage, logdir,
                          settings, callbacks,
                          extra_state=lambda: {"best": best.state() if best else None})
     return progress, best
 
 
+def _batches(*args):
+    """tf.data batches; numpy ones on JAX (`array_batches`)."""
+    if on_jax():
+        from vaecyclegan.translation.array_batches import unpaired_batches
+
+        return unpaired_batches(*args)
+    from vaecyclegan.translation.dataset import make_unpaired_dataset
+
+    return make_unpaired_dataset(*args)
+
+
+def _trainer(networks, preset, settings):
+    """The compiled `VAECycleGAN`, or on JAX the `JaxVAECycleGAN`."""
+    if not on_jax():
+        return _compiled_trainer(networks, preset, settings)
+    from vaecyclegan.translation.jax_trainer import JaxVAECycleGAN
+
+    return JaxVAECycleGAN(
+        networks["g_target"], networks["g_source"], networks["d_source"],
+        networks["d_target"], _optimizer(preset, settings), _optimizer(preset, settings),
+        lambda_cycle=preset.lambda_cycle, lambda_identity=preset.lambda_identity,
+        kl_weight=preset.kl_weight, lambda_structure=preset.lambda_structure,
+        pool_size=preset.pool_size, image_size=preset.image_size, seed=settings.seed,
+        strategy=settings.strategy)
+
+
+def _optimizer(preset, settings):
+    """AdamW on CycleGAN's schedule, loss-scaled under mixed_float16."""
+    decay_start = preset.steps // 2 if settings.decay_start is None else settings.decay_start
+    schedule = ConstantThenLinearDecay(preset.lr, decay_start, preset.steps)
+    return wrap_optimizer(keras.optimizers.AdamW(
+        schedule, weight_decay=preset.weight_decay, beta_1=preset.beta_1), settings.policy)
+
+
 def _compiled_trainer(networks, preset, settings):
+    from vaecyclegan.translation.trainer import VAECycleGAN  # TensorFlow's
+
     model = VAECycleGAN(
         networks["g_target"], networks["g_source"], networks["d_source"],
         networks["d_target"], lambda_cycle=preset.lambda_cycle,
         lambda_identity=preset.lambda_identity, kl_weight=preset.kl_weight,
         pool_size=preset.pool_size, image_size=preset.image_size, seed=settings.seed,
+        lambda_structure=preset.lambda_structure,
     )
-    decay_start = preset.steps // 2 if settings.decay_start is None else settings.decay_start
-
-    def optimizer():
-        schedule = ConstantThenLinearDecay(preset.lr, decay_start, preset.steps)
-        return wrap_optimizer(keras.optimizers.AdamW(
-            schedule, weight_decay=preset.weight_decay, beta_1=preset.beta_1), settings.policy)
-
-    model.compile(g_optimizer=optimizer(), d_optimizer=optimizer())
+    model.compile(g_optimizer=_optimizer(preset, settings),
+                  d_optimizer=_optimizer(preset, settings))
     return model
 
 
@@ -83,12 +114,15 @@ def _log_callbacks(networks, mri, ct, logdir, settings, start):
     """TensorBoard scalars and sample grids every `settings.log_every` steps."""
     if not settings.log_every:
         return []
-    board = os.path.join(logdir, "tensorboard")
-    return [
-        keras.callbacks.TensorBoard(board, update_freq=settings.log_every, write_graph=False),
-        SampleGridCallback(networks, _grid_samples(mri, networks), _grid_samples(ct, networks),
-                           settings.log_every, os.path.join(logdir, "samples"), board, start),
-    ]
+    # TensorBoard's writer is TensorFlow's: on JAX, the grids' PNGs only.
+    board = None if on_jax() else os.path.join(logdir, "tensorboard")
+    grids = SampleGridCallback(networks, _grid_samples(mri, networks),
+                               _grid_samples(ct, networks), settings.log_every,
+                               os.path.join(logdir, "samples"), board, start)
+    if board is None:
+        return [grids]
+    return [keras.callbacks.TensorBoard(board, update_freq=settings.log_every,
+                                        write_graph=False), grids]
 
 
 def _grid_samples(images, networks):

@@ -6,6 +6,7 @@ from keras import ops
 from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 from vaecyclegan.translation.image_pool import ImagePool
+from vaecyclegan.translation.structure_loss import mind_loss
 
 
 def _lsgan_loss(logits_list, target):
@@ -25,7 +26,11 @@ class VAECycleGAN(PrebuiltTrainer):
     together on the least-squares adversarial loss over every discriminator
     scale, the cycle L1 loss (weight `lambda_cycle`), the identity L1 loss
     (weight `lambda_cycle * lambda_identity`, CycleGAN's convention) and
-    the VAE's KL term from `model.losses` (weight `kl_weight`).
+    the VAE's KL term from `model.losses` (weight `kl_weight`) and, with
+    `lambda_structure` above 0, the MIND structure loss between each
+    generator's input and its translation (`structure_loss.mind_loss`,
+    logged as `structure`), which keeps edges in place whatever happens
+    to the intensities on either side of them.
     Discriminators: `d_source` (MRI) and `d_target` (CT), trained on the
     least-squares loss of real against translated images.
 
@@ -40,6 +45,7 @@ class VAECycleGAN(PrebuiltTrainer):
         lambda_cycle: weight of the cycle loss.
         lambda_identity: identity weight relative to `lambda_cycle`.
         kl_weight: weight of the KL term.
+        lambda_structure: weight of the MIND structure loss (0: none).
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
@@ -55,7 +61,7 @@ class VAECycleGAN(PrebuiltTrainer):
     def __init__(
         self, g_target, g_source, d_source, d_target,
         lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, pool_size=0, image_size=None,
-        seed=0, **kwargs,
+        seed=0, lambda_structure=0.0, **kwargs,
     ):
         super().__init__(**kwargs)
         channels = g_target.input_shape[-1]
@@ -70,6 +76,7 @@ class VAECycleGAN(PrebuiltTrainer):
         self.lambda_cycle = lambda_cycle
         self.lambda_identity = lambda_identity
         self.kl_weight = kl_weight
+        self.lambda_structure = lambda_structure
 
     def checkpoint_variables(self):
         """Everything training needs to continue, in a fixed order: the four
@@ -124,6 +131,10 @@ class VAECycleGAN(PrebuiltTrainer):
                 + self.lambda_cycle * self.lambda_identity * identity
                 + self.kl_weight * kl
             )
+            logs = {"adversarial": adversarial, "cycle": cycle, "identity": identity, "kl": kl}
+            if self.lambda_structure:
+                logs["structure"] = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
+                g_loss = g_loss + self.lambda_structure * logs["structure"]
 
             # Translated images are fixed inputs to the discriminators,
             # drawn through the pools of earlier translations.
@@ -147,5 +158,4 @@ class VAECycleGAN(PrebuiltTrainer):
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
         del tape
-        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "adversarial": adversarial,
-                          "cycle": cycle, "identity": identity, "kl": kl})
+        return step_logs({"g_loss": g_loss, "d_loss": d_loss, **logs})

@@ -1,9 +1,17 @@
-"""Applying a trained generator to images of any size."""
+"""Applying a trained generator to images of any size, at the pixel scale
+it was trained at: each slice is resampled to that scale, translated, and
+returned on its own grid (through the RRDB-Net upscaler where its factor
+fits, else by bicubic interpolation)."""
 
+import os
+
+import cv2
 import numpy as np
 
 from vaecyclegan.io.intensity import stored_to_unit, unit_to_stored
-from vaecyclegan.networks import run_network
+from vaecyclegan.names import DIRECTIONS, WEIGHT_FILES
+from vaecyclegan.networks import load_network, run_network
+from vaecyclegan.upscaler.tiling import TiledUpscaler
 
 
 def pad_to_multiple(image, multiple):
@@ -47,6 +55,11 @@ class Translator:
         tile: slices with a side above this are translated in tiles of
             this side (0: never).
         overlap: pixels shared by neighbouring tiles.
+        pixel_scale: the `PixelScaleConfig` of the training slices; each
+            slice is translated at that scale (None: at its own).
+        upscaler: a `TiledUpscaler` that brings translations back to the
+            input's grid when its factor is the one to undo (within 5 %);
+            None, or another factor: bicubic interpolation.
 
     Example:
     >>> translator = Translator(g_target, stride=8, channels=3)
@@ -55,12 +68,29 @@ class Translator:
     >>> [ct_unit], _ = translator.translate_stacks([mri_volume_unit])
     """
 
-    def __init__(self, generator, stride, channels, tile=1024, overlap=128):
+    def __init__(self, generator, stride, channels, tile=1024, overlap=128, pixel_scale=None,
+                 upscaler=None):
         self.generator = generator
         self.stride = stride
         self.channels = channels
         self.tile = tile
         self.overlap = overlap
+        self.pixel_scale = pixel_scale
+        self.upscaler = upscaler
+
+    def factor_for(self, pixel_mm=None):
+        """Input pixels per network pixel for a slice of `pixel_mm` mm pixels
+        (None: unknown); 1.0 without a pixel scale."""
+        return 1.0 if self.pixel_scale is None else self.pixel_scale.factor_for(pixel_mm)
+
+    def return_path(self, factor):
+        """How a translation made `factor` times smaller comes back:
+        "none", "upscaler" or "bicubic"."""
+        if _same_scale(factor):
+            return "none"
+        if self.upscaler is not None and abs(factor / self.upscaler.scale - 1.0) <= 0.05:
+            return "upscaler"
+        return "bicubic"
 
     def translate_unit(self, images, batch_size=8, sample=False):
         """Translates same-size 2-D images in [-1, 1].
@@ -113,20 +143,56 @@ class Translator:
         output = np.concatenate(outputs)[:, :height, :width, :]
         return output.mean(axis=-1)
 
-    def translate_stacks(self, stacks, batch_size=8, samples=1):
-        """Translates stacks of slices in [-1, 1]; slices of one size share
-        forward passes across stacks.
+    def translate_stacks(self, stacks, batch_size=8, samples=1, pixel_mm=None):
+        """Translates stacks of slices in [-1, 1] at the training pixel scale;
+        slices of one size share forward passes across stacks.
 
         Args:
             stacks: a list of arrays (slices, H, W) in [-1, 1], any sizes.
             samples: latent draws per slice; 1 is the deterministic
                 translation (latent mean).
+            pixel_mm: per stack, its pixel size in mm, or None where the
+                file gives none (then `pixel_scale.resize_factor` applies).
 
         Returns:
-            `(means, stds)`: per stack, the translation (the mean of the
-            draws) in [-1, 1], and the per-pixel standard deviation of the
-            draws in [-1, 1] units (None when `samples` is 1).
+            `(means, stds)`: per stack, on its own grid, the translation
+            (the mean of the draws) in [-1, 1], and the per-pixel standard
+            deviation of the draws in [-1, 1] units (None when `samples`
+            is 1).
         """
+        pixel_mm = pixel_mm or [None] * len(stacks)
+        factors = [self.factor_for(mm) for mm in pixel_mm]
+        shrunk = [stack if _same_scale(f) else _resample(stack, _scaled_shape(stack, f))
+                  for stack, f in zip(stacks, factors)]
+        means, stds = self._translate_as_given(shrunk, batch_size, samples)
+        for index, (stack, factor) in enumerate(zip(stacks, factors)):
+            if not _same_scale(factor):
+                means[index] = self._back_to_grid(means[index], stack.shape[1:], factor)
+                if stds[index] is not None:
+                    stds[index] = np.maximum(_resample(stds[index], stack.shape[1:]), 0.0)
+        return means, stds
+
+    def describe(self, shape, pixel_mm=None):
+        """One line on how a slice of `shape` (H, W) is translated."""
+        factor = self.factor_for(pixel_mm)
+        if _same_scale(factor):
+            return f"{shape[1]}x{shape[0]} slices translated at their own pixel scale"
+        height, width = _scaled_shape(np.empty((1, *shape)), factor)
+        path = self.return_path(factor)
+        back = f"the RRDB-Net x{self.upscaler.scale}" if path == "upscaler" else "bicubic"
+        return (f"{shape[1]}x{shape[0]} slices translated at the training pixel scale "
+                f"({width}x{height}, {factor:.3g} input pixels a network pixel), returned to "
+                f"their grid by {back}")
+
+    def _back_to_grid(self, translation, shape, factor):
+        if self.return_path(factor) != "upscaler":
+            return _resample(translation, shape)
+        # The upscaler works in [0, 1] (ESRGAN's range).
+        planes = [self.upscaler.upscale((plane + 1.0) / 2.0) * 2.0 - 1.0
+                  for plane in translation]
+        return _resample(np.stack(planes), shape)
+
+    def _translate_as_given(self, stacks, batch_size, samples):
         groups = {}
         for index, stack in enumerate(stacks):
             groups.setdefault(stack.shape[1:], []).append(index)
@@ -172,3 +238,56 @@ class Translator:
         return ([unit_to_stored(m[0], p.dtype) for m, p in zip(means, images)],
                 [np.zeros(p.shape, np.float32) if s is None else (s[0] * 127.5).astype(np.float32)
                  for s, p in zip(stds, images)])
+
+
+def make_translator(generator, config, rrdbnet=None, resample="auto", tile=1024, overlap=128):
+    """A `Translator` for `generator` at the pixel scale of `config`.
+
+    Args:
+        config: the weights' `ModelConfig`.
+        rrdbnet: the weights' trained RRDB-Net, or None.
+        resample: "auto" (back through `rrdbnet` where its factor fits,
+            else bicubic), "bicubic", or "off" (each slice translated at its
+            own pixel scale, as weights without a recorded scale are).
+    """
+    upscaler = None
+    if rrdbnet is not None and resample == "auto":
+        upscaler = TiledUpscaler(rrdbnet, config.rrdbnet.scale, config.channels)
+    return Translator(generator, config.generator.stride, config.channels, tile, overlap,
+                      pixel_scale=None if resample == "off" else config.pixel_scale,
+                      upscaler=upscaler)
+
+
+def load_translator(weights_dir, direction, config, resample="auto", tile=1024, overlap=128,
+                    rrdbnet=None):
+    """`make_translator` for a direction's generator in `weights_dir`, with
+    `rrdbnet` or, when `resample` is "auto", the folder's RRDB-Net if it
+    has one."""
+    generator = load_network(weights_dir, DIRECTIONS[direction], config)
+    if rrdbnet is None and resample == "auto" and os.path.isfile(
+            os.path.join(weights_dir, WEIGHT_FILES["rrdbnet"])):
+        rrdbnet = load_network(weights_dir, "rrdbnet", config)
+    return make_translator(generator, config, rrdbnet, resample, tile, overlap)
+
+
+def _same_scale(factor):
+    # Within 2 %, resampling would blur more than the scale differs.
+    return abs(factor - 1.0) <= 0.02
+
+
+def _scaled_shape(stack, factor):
+    return tuple(max(1, int(round(side / factor))) for side in stack.shape[1:])
+
+
+def _resample(stack, shape):
+    """Slices (n, h, w) resampled to `shape` (H, W): area averaging when
+    shrinking, bicubic when enlarging, clipped to [-1, 1] after bicubic
+    overshoot; a stack already of that shape is returned as it is."""
+    stack = np.asarray(stack, np.float32)
+    if stack.shape[1:] == tuple(shape):
+        return stack
+    shrink = shape[0] < stack.shape[1] or shape[1] < stack.shape[2]
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
+    return np.clip(np.stack([cv2.resize(plane, (shape[1], shape[0]),
+                                        interpolation=interpolation)
+                             for plane in stack]), -1.0, 1.0)

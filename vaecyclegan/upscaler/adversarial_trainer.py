@@ -18,28 +18,8 @@ import tensorflow as tf
 
 from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
-
-ESRGAN_PIXEL_WEIGHT = 1e-2
-
-
-def _bce_with_logits(logits, label):
-    targets = tf.fill(tf.shape(logits), float(label))
-    return tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(targets, logits))
-
-
-def relativistic_losses(real_logits, fake_logits):
-    """`(discriminator_loss, generator_loss)` of the relativistic average GAN.
-
-    Args:
-        real_logits, fake_logits: (batch, 1) float32 logits of C.
-    """
-    real_mean, fake_mean = tf.reduce_mean(real_logits), tf.reduce_mean(fake_logits)
-    # As BasicSR: each term sees the other side's mean as a constant.
-    d_loss = 0.5 * (_bce_with_logits(real_logits - tf.stop_gradient(fake_mean), 1.0)
-                    + _bce_with_logits(fake_logits - tf.stop_gradient(real_mean), 0.0))
-    g_loss = 0.5 * (_bce_with_logits(real_logits - fake_mean, 0.0)
-                    + _bce_with_logits(fake_logits - real_mean, 1.0))
-    return d_loss, g_loss
+from vaecyclegan.upscaler.relativistic_loss import relativistic_losses
+from vaecyclegan.upscaler.stage import ESRGAN_PIXEL_WEIGHT
 
 
 class RelativisticSRGAN(PrebuiltTrainer):

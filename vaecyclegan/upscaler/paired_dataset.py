@@ -10,7 +10,6 @@ image must be exactly `scale` times its partner's size. Every tenth pair
 import os
 
 import numpy as np
-import tensorflow as tf
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.image_format import list_images, read_grey
@@ -73,6 +72,8 @@ def make_paired_sr_dataset(pairs, patch, scale, batch_size, channels=3, seed=0):
             image at least `patch // scale` on each side.
         patch: high-resolution crop side, divisible by `scale`.
     """
+    import tensorflow as tf  # here: training on JAX reads pairs without it
+
     small = patch // scale
     for name, low, _ in pairs:
         if min(low.shape) < small:

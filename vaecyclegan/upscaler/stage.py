@@ -1,15 +1,16 @@
 """The upscaler stage of a run: RRDB-Net with L1 loss (ESRGAN's
 PSNR-oriented stage), then, for `preset.sr_gan_steps`, ESRGAN's adversarial
-stage; each resumable, under the run's strategy and precision."""
+stage; each resumable, under the run's strategy and precision. On Keras'
+JAX backend the stages run `jax_trainers` (the batches still come from
+tf.data, so TensorFlow must be installed there for this stage)."""
 
 import logging
 
 import keras
 
-from vaecyclegan.training.distribution import wrap_optimizer
+from vaecyclegan.training.distribution import on_jax, wrap_optimizer
+from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.stage_runner import Stage, run_stage
-from vaecyclegan.upscaler.adversarial_trainer import ESRGAN_PIXEL_WEIGHT, RelativisticSRGAN
-from vaecyclegan.upscaler.l1_trainer import L1UpscalerTrainer
 from vaecyclegan.upscaler.vgg_perceptual_loss import (
     VGG19_NOTOP_FILE,
     build_vgg_feature_extractor,
@@ -17,10 +18,15 @@ from vaecyclegan.upscaler.vgg_perceptual_loss import (
 )
 from vaecyclegan.upscaler.vgg_style_discriminator import build_vgg_style_discriminator
 
+# ESRGAN's L1 weight in the adversarial stage (both backends' trainers);
+# here, so that importing this stage on JAX imports no TensorFlow.
+ESRGAN_PIXEL_WEIGHT = 1e-2
+
 
 def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=None):
-    """Trains RRDB-Net: `preset.sr_steps` L1 steps (Adam `preset.sr_lr`),
-    then `preset.sr_gan_steps` adversarial ones.
+    """Trains RRDB-Net: `preset.sr_steps` L1 steps (Adam `preset.sr_lr`,
+    constant for half the steps, then decaying linearly to zero), then
+    `preset.sr_gan_steps` adversarial ones.
 
     Each stage has its checkpoint in the run folder (`upscaler.npz`,
     `upscaler_gan.npz`) and resumes from it as the translation stage does.
@@ -44,9 +50,18 @@ def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=
             became non-finite.
     """
     def l1_trainer():
+        # Half the steps at the full rate, then a linear decay to zero (the
+        # translation stage's rule): the last steps refine instead of jumping.
+        schedule = ConstantThenLinearDecay(preset.sr_lr, preset.sr_steps // 2, preset.sr_steps)
+        optimizer = wrap_optimizer(keras.optimizers.Adam(schedule), settings.policy)
+        if on_jax():
+            from vaecyclegan.upscaler.jax_trainers import JaxL1Upscaler
+
+            return JaxL1Upscaler(rrdbnet, optimizer, settings.strategy)
+        from vaecyclegan.upscaler.l1_trainer import L1UpscalerTrainer
+
         trainer = L1UpscalerTrainer(rrdbnet)
-        trainer.compile(optimizer=wrap_optimizer(keras.optimizers.Adam(preset.sr_lr),
-                                                 settings.policy))
+        trainer.compile(optimizer=optimizer)
         return trainer
 
     stage = Stage("upscaler", preset.sr_steps, images_per_step=preset.sr_batch_size,
@@ -73,10 +88,19 @@ def _train_adversarial(rrdbnet, preset, make_dataset, logdir, settings, vgg_weig
     channels = rrdbnet.input_shape[-1]
 
     def gan_trainer():
-        gan = RelativisticSRGAN(
-            rrdbnet,
-            build_vgg_style_discriminator(preset.sr_patch, preset.sr_disc_feat, channels),
-            build_vgg_feature_extractor(weights) if weights else None, pixel_weight=pixel_weight)
+        discriminator = build_vgg_style_discriminator(preset.sr_patch, preset.sr_disc_feat,
+                                                      channels)
+        features = build_vgg_feature_extractor(weights) if weights else None
+        if on_jax():
+            from vaecyclegan.upscaler.jax_trainers import JaxRelativisticSRGAN
+
+            return JaxRelativisticSRGAN(
+                rrdbnet, discriminator, _gan_optimizer(preset, settings),
+                _gan_optimizer(preset, settings), features, pixel_weight=pixel_weight,
+                strategy=settings.strategy)
+        from vaecyclegan.upscaler.adversarial_trainer import RelativisticSRGAN
+
+        gan = RelativisticSRGAN(rrdbnet, discriminator, features, pixel_weight=pixel_weight)
         gan.compile(g_optimizer=_gan_optimizer(preset, settings),
                     d_optimizer=_gan_optimizer(preset, settings))
         return gan

@@ -45,6 +45,7 @@ from vaecyclegan.evaluation.scoring import (
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
 from vaecyclegan.io.image_format import read_grey
 from vaecyclegan.workflows.run_folder import read_run_file
+from vaecyclegan.workflows.settings import window_bounds
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def evaluate_run(run_dir, out_dir, samples=1):
     return evaluations
 
 
-def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction):
+def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, window=None):
     """The 8-bit evaluation of images paired by file name, with baselines."""
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
@@ -109,7 +110,7 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction):
             raise InputError(name, f"prediction {a.shape}, reference {b.shape} and input "
                              f"{c.shape} differ in size")
     return evaluate_predictions(direction, names, input_images, predictions, references,
-                                pooled_pixels(references))
+                                pooled_pixels(references), ct_window=window)
 
 
 def evaluate_given(settings):
@@ -117,7 +118,8 @@ def evaluate_given(settings):
     `--inputs`), the SynthRAD metrics in HU, or both (module docstring)."""
     if settings.inputs:
         evaluation = _folder_evaluation(settings.predictions, settings.references,
-                                        settings.inputs, settings.direction)
+                                        settings.inputs, settings.direction,
+                                        window_bounds(settings.ct_window))
         if not (settings.direction == "mri2ct" and _hu_references(settings)):
             return _finish(settings, evaluation, f"vaecyclegan {settings.direction} evaluation")
         pairs = pair_cases(settings.predictions, settings.references)
@@ -249,12 +251,9 @@ def evaluate_synthrad(settings):
 
 
 def _mri2ct_translator(weights_dir, config):
-    from vaecyclegan.names import DIRECTIONS
-    from vaecyclegan.networks import load_network
-    from vaecyclegan.translation.translator import Translator
+    from vaecyclegan.translation.translator import load_translator
 
-    generator = load_network(weights_dir, DIRECTIONS["mri2ct"], config)
-    return Translator(generator, config.generator.stride, config.channels)
+    return load_translator(weights_dir, "mri2ct", config)
 
 
 def _synthrad_patient(settings, options, patient, translator, intensity, count):

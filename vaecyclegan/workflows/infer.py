@@ -38,9 +38,9 @@ from vaecyclegan.io.image_format import (
     read_image_scan,
     write_png,
 )
-from vaecyclegan.names import DIRECTION_DOMAINS, DIRECTIONS
+from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.networks import load_network
-from vaecyclegan.translation.translator import Translator
+from vaecyclegan.translation.translator import load_translator
 from vaecyclegan.upscaler.tiling import TiledUpscaler
 from vaecyclegan.workflows.output_staging import (
     check_writable,
@@ -82,6 +82,9 @@ def run_inference(settings):
     for scan in scans:
         if not is_planar(scan):
             logger.info(_describe(scan))
+    if translator is not None:
+        for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
+            logger.info(line)
 
     started = time.perf_counter()
     means, stds, writers = _translate(scans, translator, upscaler, settings, config.intensity,
@@ -131,19 +134,19 @@ def _planar_only(sources, option):
 def _load_networks(settings, config):
     """The direction's `Translator` and the `TiledUpscaler`, each None when
     the settings do not ask for it."""
-    translator = upscaler = None
-    if settings.direction != "none":
-        generator = load_network(settings.weights_dir, DIRECTIONS[settings.direction], config)
-        translator = Translator(generator, config.generator.stride, config.channels,
-                                settings.translate_tile, max(16, settings.translate_tile // 8))
+    translator = upscaler = rrdbnet = None
     if settings.upscale:
         if config.rrdbnet.scale != settings.upscale:
             raise InputError(os.path.join(settings.weights_dir, "config.json"),
                              f"holds an x{config.rrdbnet.scale} upscaler, --upscale "
                              f"{settings.upscale} was asked")
-        model = load_network(settings.weights_dir, "rrdbnet", config)
-        upscaler = TiledUpscaler(model, config.rrdbnet.scale, config.channels, settings.tile,
+        rrdbnet = load_network(settings.weights_dir, "rrdbnet", config)
+        upscaler = TiledUpscaler(rrdbnet, config.rrdbnet.scale, config.channels, settings.tile,
                                  settings.tile_pad)
+    if settings.direction != "none":
+        translator = load_translator(settings.weights_dir, settings.direction, config,
+                                     settings.resample, settings.translate_tile,
+                                     max(16, settings.translate_tile // 8), rrdbnet)
     return translator, upscaler
 
 
@@ -173,7 +176,8 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
         means, stds = [None] * len(scans), [None] * len(scans)
     else:
         means, stds = translator.translate_stacks(
-            [scan.to_unit(intensity) for scan in scans], settings.batch_size, settings.samples)
+            [scan.to_unit(intensity) for scan in scans], settings.batch_size, settings.samples,
+            [scan.pixel_mm for scan in scans])
     writers = []
     for index, (scan, mean) in enumerate(zip(scans, means)):
         if upscaler is None:

@@ -16,6 +16,7 @@ from vaecyclegan.names import (
     PRECISIONS,
     PRESET_NAMES,
     REPORTED_METRICS,
+    RESAMPLING,
     SLICE_AXES,
     STAGES,
     STRATEGIES,
@@ -23,6 +24,21 @@ from vaecyclegan.names import (
 
 SR_DEGRADATIONS = ("blur", "noise")
 SR_SCALES = (2, 4)
+
+
+def window_bounds(level_width):
+    """(level, width) in HU as the window's (low, high); None stays None."""
+    if level_width is None:
+        return None
+    level, width = level_width
+    return (level - width / 2.0, level + width / 2.0)
+
+
+def _check_window(level_width):
+    _check(level_width is None or (
+        len(level_width) == 2 and all(math.isfinite(v) for v in level_width)
+        and level_width[1] > 0), "--ct-window must be LEVEL,WIDTH in HU with a "
+        "positive width, e.g. 40,400")
 
 
 def _check(condition, message):
@@ -41,7 +57,8 @@ class TrainSettings:
 
     `None` means "the preset's value" for the preset-backed fields (`steps`,
     `batch_size`, `image_size`, `lr`, `weight_decay`, `checkpoint_every`,
-    `sr_steps`, `sr_scale`, `sr_gan_steps`, `eval_every`).
+    `sr_steps`, `sr_scale`, `sr_gan_steps`, `eval_every`, `crop_factor`,
+    `lambda_identity`, `lambda_structure`).
 
     Args:
         data: "phantom", "kaggle", or a dataset folder in the Kaggle layout.
@@ -49,6 +66,14 @@ class TrainSettings:
         data_root: where the phantom is rendered and Kaggle downloaded.
         preset: "smoke", "quick" or "paper".
         steps, batch_size, image_size, lr, weight_decay: overrides.
+        crop_factor: train on `image_size` crops of slices shrunk this many
+            times (1: native resolution) instead of whole resized slices.
+        lambda_identity, lambda_structure: loss weights (the identity
+            weight relative to the cycle weight; the MIND structure loss's).
+        ct_window: (level, width) in HU of the CT the data holds: 8-bit CT
+            carries no window, so this says what its grey levels mean (for
+            HU metrics and DICOM/NIfTI output); CT in HU is mapped through
+            it. None: the default window (-1000..2000 HU).
         lr_decay_start: step the learning rate starts decaying at (None:
             half the steps).
         precision: one of `names.PRECISIONS`.
@@ -80,6 +105,10 @@ class TrainSettings:
     image_size: int = None
     lr: float = None
     weight_decay: float = None
+    crop_factor: float = None
+    lambda_identity: float = None
+    lambda_structure: float = None
+    ct_window: tuple = None
     lr_decay_start: int = None
     precision: str = "auto"
     strategy: str = "auto"
@@ -110,16 +139,21 @@ class TrainSettings:
             _choice(self.sr_scale, SR_SCALES, "--sr-scale")
         for degradation in self.sr_degradations:
             _choice(degradation, SR_DEGRADATIONS, "--sr-degradations")
-        for name in ("steps", "sr_steps", "batch_size", "image_size", "lr"):
+        for name in ("steps", "sr_steps", "batch_size", "image_size", "lr", "crop_factor"):
             value = getattr(self, name)
             _check(value is None or value > 0, f"--{name.replace('_', '-')} must be positive")
         for name in ("weight_decay", "checkpoint_every", "log_every", "lr_decay_start",
-                     "sr_gan_steps", "eval_every"):
+                     "sr_gan_steps", "eval_every", "lambda_identity", "lambda_structure"):
             value = getattr(self, name)
             _check(value is None or value >= 0,
                    f"--{name.replace('_', '-')} must be 0 or positive")
+        _check_window(self.ct_window)
         self._check_architecture()
         return self
+
+    def ct_window_hu(self):
+        """The CT window as (low, high) HU, or None for the default."""
+        return window_bounds(self.ct_window)
 
     def _check_architecture(self):
         # Checked here, before any folder is made: a U-Net whose side is not
@@ -153,6 +187,10 @@ class InferSettings:
         reference: a reference image or folder: paired metrics and a report.
         upscale: 2 or 4: upscale with the weights' RRDB-Net (None: no).
         tile, tile_pad: the upscaler's tile side and context pixels.
+        resample: how slices reach the pixel scale the weights were
+            trained at and come back (`names.RESAMPLING`): "auto" returns
+            through the weights' RRDB-Net where its factor fits, else
+            bicubic; "bicubic"; "off" translates at the input's own scale.
 
     Example:
     >>> run_inference(InferSettings("mri2ct", "scans/mri", "out/ct"))
@@ -170,10 +208,12 @@ class InferSettings:
     upscale: int = None
     tile: int = 128
     tile_pad: int = 32
+    resample: str = "auto"
 
     def validate(self):
         """Raises ValueError naming the first option out of range."""
         _choice(self.direction, (*DIRECTIONS, "none"), "--direction")
+        _choice(self.resample, RESAMPLING, "--resample")
         _choice(self.axis, SLICE_AXES, "--axis")
         if self.upscale is not None:
             _choice(self.upscale, SR_SCALES, "--upscale")
@@ -202,6 +242,9 @@ class EvalSettings:
             the SynthRAD metrics; 8-bit images need `inputs`.
         inputs: folder of the images the predictions were made from, for
             the 8-bit metrics and their baselines (2-D images only).
+        ct_window: with `inputs`, (level, width) in HU of 8-bit CT: what
+            its grey levels mean for the per-tissue errors and bone Dice
+            (None: the default window, -1000..2000 HU).
         direction: with `predictions`, the direction for the report (HU
             metrics: mri2ct).
         out: the report folder (default with `run`: the run folder).
@@ -236,6 +279,7 @@ class EvalSettings:
     predictions: str = None
     references: str = None
     inputs: str = None
+    ct_window: tuple = None
     direction: str = "mri2ct"
     out: str = None
     synthrad: str = None
@@ -257,6 +301,7 @@ class EvalSettings:
 
     def validate(self):
         """Raises ValueError naming the first problem with the options."""
+        _check_window(self.ct_window)
         folders = bool(self.predictions or self.references or self.inputs)
         _check(sum((bool(self.run), folders, bool(self.synthrad))) == 1,
                "give either --run, or --predictions with --references, or --synthrad")

@@ -17,6 +17,7 @@ import numpy as np
 import vaecyclegan
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
+from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.report import write_metrics_json, write_report
 from vaecyclegan.evaluation.scoring import format_table
 from vaecyclegan.evaluation.test_pairs import evaluate_generators, evaluate_weights
@@ -81,7 +82,7 @@ def resolve_preset(settings):
     if settings.sr_scale is not None:
         preset.rrdbnet.scale = settings.sr_scale
     for key in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
-                "sr_gan_steps"):
+                "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure"):
         if getattr(settings, key) is not None:
             setattr(preset, key, getattr(settings, key))
     return preset
@@ -119,6 +120,7 @@ def _start(settings, scratch):
     nothing behind."""
     # The strategy first: a multi-worker one must configure TensorFlow's
     # collectives before anything else runs.
+    _check_backend(settings)
     strategy = make_strategy(settings.strategy)
     chief = is_chief(strategy)
     if not chief:
@@ -159,7 +161,7 @@ def _start(settings, scratch):
 
 def _dataset(settings, preset):
     """The dataset folder and its `DatasetFolders`."""
-    data_dir = resolve_data_option(settings, preset, IntensityConfig())
+    data_dir = resolve_data_option(settings, preset, _intensity(settings))
     folders = resolve_dataset(data_dir, settings.ct_dir, settings.mri_dir)
     mapping = ("A = CT, B = MRI" if not (settings.ct_dir or settings.mri_dir)
                else "--ct-dir/--mri-dir")
@@ -173,11 +175,15 @@ def _read_training_data(run):
     translation, the upscaler's images or real pairs."""
     settings, preset, config = run.settings, run.preset, run.config
     if settings.stage != "sr":
-        run.slices = load_training_domains(run.folders, config.intensity, preset.image_size)
+        loaded = load_training_domains(run.folders, config.intensity, preset.image_size,
+                                       preset.crop_factor)
+        run.slices, config.pixel_scale = loaded
         mri, ct = run.slices
-        logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {preset.image_size}px; "
+        crops = f", {preset.image_size}px crops" if mri.shape[1] > preset.image_size else ""
+        logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {mri.shape[1]}px{crops}; "
                     f"an epoch (the larger domain) is "
-                    f"{max(len(mri), len(ct)) // preset.batch_size} steps")
+                    f"{max(len(mri), len(ct)) // preset.batch_size} steps; inference applies "
+                    f"{_describe_scale(config.pixel_scale)}")
     if settings.stage == "translate":
         return
     sr_train_pairs = None
@@ -187,7 +193,21 @@ def _read_training_data(run):
                     f"{len(run.sr_held_out)} held out")
     run.make_sr_dataset = make_upscaler_dataset(
         preset, run.folders, config.intensity, config.rrdbnet.scale, config.channels,
-        settings.seed, settings.sr_degradations, sr_train_pairs, run.slices)
+        settings.seed, settings.sr_degradations, sr_train_pairs,
+        None if run.slices is None else (run.slices, config.pixel_scale))
+
+
+def _describe_scale(scale):
+    text = f"{scale.resize_factor:.3g} input pixels a network pixel"
+    if scale.mm_per_pixel:
+        text += f" ({scale.mm_per_pixel:.3g} mm a network pixel where the file gives a spacing)"
+    return text
+
+
+def _intensity(settings):
+    """The run's `IntensityConfig`: the default one, with `--ct-window`."""
+    window = settings.ct_window_hu()
+    return IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
 
 
 def _model_config(settings, preset):
@@ -202,7 +222,8 @@ def _model_config(settings, preset):
     return ModelConfig(
         image_size=preset.image_size,
         generator=dataclasses.replace(preset.generator, seed=settings.seed),
-        discriminator=preset.discriminator, rrdbnet=preset.rrdbnet, intensity=IntensityConfig())
+        discriminator=preset.discriminator, rrdbnet=preset.rrdbnet,
+        intensity=_intensity(settings))
 
 
 def _log_parameter_counts(networks):
@@ -213,9 +234,32 @@ def _log_parameter_counts(networks):
     logger.info("\n".join(lines))
 
 
-def _provenance(run):
+def _backend_versions():
+    """The Keras backend and its library's version: TensorFlow's, or on
+    JAX, JAX's (TensorFlow may be absent there)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return {"keras_backend": "jax", "jax": jax.__version__}
     import tensorflow as tf  # the training workflow's backend
 
+    return {"keras_backend": keras.backend.backend(), "tensorflow": tf.__version__}
+
+
+def _check_backend(settings):
+    """On JAX, the upscaler's stage needs TensorFlow for its tf.data
+    batches: refused up front where it is not installed."""
+    if keras.backend.backend() != "jax" or settings.stage == "translate":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("tensorflow") is None:
+        raise InputError("--stage", f"{settings.stage} trains the upscaler, whose batches come "
+                         "from tf.data: TensorFlow is not installed; on JAX without it use "
+                         "--stage translate")
+
+
+def _provenance(run):
     settings, preset = run.settings, run.preset
     return {
         "dataset": run.data_dir,
@@ -233,11 +277,14 @@ def _provenance(run):
         else settings.lr_decay_start,
         "precision": keras.mixed_precision.global_policy().name,
         "weight_decay": preset.weight_decay,
+        "crop_factor": preset.crop_factor,
+        "lambda_identity": preset.lambda_identity,
+        "lambda_structure": preset.lambda_structure,
         "seed": settings.seed,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": {
             "vaecyclegan": vaecyclegan.__version__,
-            "tensorflow": tf.__version__,
+            **_backend_versions(),
             "keras": keras.__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),
@@ -298,7 +345,10 @@ def _finish(run):
                     f"{run.best.best_step}: {run.best.best_dir}")
     if "g_target" not in run.networks:
         return None
-    evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config)
+    # A translation-only run leaves any RRDB-Net in the folder out: it was
+    # not trained with these translators.
+    evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config,
+                                   upscaler="rrdbnet" in run.networks)
     if not evaluations:
         return None
     written = write_report(

@@ -8,13 +8,13 @@ import os
 
 import numpy as np
 
+from vaecyclegan.config import PixelScaleConfig
 from vaecyclegan.data.domain_slices import load_domain_slices
 from vaecyclegan.data.kaggle import ensure_kaggle_dataset
 from vaecyclegan.data.phantom import write_phantom_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.image_format import list_images
-from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
 from vaecyclegan.upscaler.paired_dataset import make_paired_sr_dataset
 
 logger = logging.getLogger(__name__)
@@ -53,29 +53,51 @@ def resolve_data_option(settings, preset, intensity):
     return settings.data
 
 
-def load_training_domains(folders, intensity, image_size):
-    """Both domains' training slices, `(mri, ct)`, with a summary of what
-    was read."""
-    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size)
-    ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size)
+def load_training_domains(folders, intensity, image_size, crop_factor=None):
+    """Both domains' training slices, `(mri, ct)`, and the pixel scale they
+    were loaded at (a `PixelScaleConfig`), with a summary of what was read.
+
+    Args:
+        crop_factor: as `load_domain_slices` (None: whole slices resized
+            to `image_size`).
+    """
+    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size,
+                             crop_factor=crop_factor)
+    ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size,
+                            crop_factor=crop_factor)
     logger.info(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
                 f"  MRI ({folders.mri_train}): {mri.describe()}")
-    return mri.slices, ct.slices
+    if abs(mri.resize_factor - ct.resize_factor) > 0.1 * max(mri.resize_factor,
+                                                             ct.resize_factor):
+        logger.warning("the MRI and CT training slices are shrunk by different factors "
+                       f"({mri.resize_factor:.3g} and {ct.resize_factor:.3g}); inference "
+                       "applies their mean to both")
+    spaced = [d.mm_per_pixel for d in (mri, ct) if d.mm_per_pixel]
+    scale = PixelScaleConfig(
+        resize_factor=round((mri.resize_factor + ct.resize_factor) / 2.0, 6),
+        mm_per_pixel=round(float(np.mean(spaced)), 6) if spaced else None)
+    return (mri.slices, ct.slices), scale
 
 
 def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, degradations=(),
                           sr_pairs=None, loaded=None):
     """`seed_offset -> dataset` of the upscaler's `(low, high)` batches:
-    real pairs, or both domains' training images degraded. `loaded`: the
-    `(mri, ct)` slices already read, if any."""
+    real pairs, or both domains' training images at their native
+    resolution, degraded (the detail the upscaler restores is the detail
+    those images have). `loaded`: `load_training_domains`' result for the
+    translation stage, if any (used when its slices were not shrunk).
+    """
+    # tf.data's (TensorFlow), imported here: the translation stage on JAX
+    # runs without it.
+    from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
+
     if sr_pairs is not None:
         return lambda offset: make_paired_sr_dataset(
             sr_pairs, preset.sr_patch, scale, preset.sr_batch_size, channels, seed + offset)
-    size = max(preset.image_size, preset.sr_patch)
-    # The translation stage's slices serve when they have this size.
-    if loaded is None or loaded[0].shape[1] != size:
-        loaded = load_training_domains(folders, intensity, size)
-    images = np.concatenate(loaded)
+    # The translation stage's slices serve when they were not shrunk.
+    if loaded is None or loaded[1].resize_factor > 1.0 + 1e-6:
+        loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1)
+    images = np.concatenate(loaded[0])
     return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
                                           channels, seed + offset, degradations)
 

@@ -1,0 +1,52 @@
+"""`vaecyclegan-data realistic` end to end: options, window, files."""
+
+import os
+
+import numpy as np
+import pytest
+
+from vaecyclegan.cli.common import run_cli
+from vaecyclegan.cli.data import main
+from vaecyclegan.io.image_format import read_grey
+from vaecyclegan.io.intensity import PNG16_HU_OFFSET
+
+
+def _images(out):
+    return os.path.join(out, "Dataset", "images")
+
+
+def test_realistic_writes_a_wide_window_dataset(tmp_path, capsys):
+    out = str(tmp_path / "wide")
+    assert run_cli(main, ["realistic", "--out", out, "--size", "64", "--train", "2", "--test",
+                          "1", "--style", "b", "--seed", "3", "--ct-window", "wide"]) == 0
+    printed = capsys.readouterr().out
+    assert "ct_window: wide" in printed and "-1000..2000 HU" in printed
+    assert sorted(os.listdir(_images(out))) == ["testA", "testA_hu", "testB", "trainA", "trainB"]
+    assert len(os.listdir(os.path.join(_images(out), "trainB"))) == 2
+    name = "realistic_test_00000.png"
+    ct8 = read_grey(os.path.join(_images(out), "testA", name)).astype(float)
+    hu = read_grey(os.path.join(_images(out), "testA_hu", name)).astype(float) - PNG16_HU_OFFSET
+    # Through -1000..2000 HU nothing inside saturates, bone included.
+    expected = (np.clip(hu, -1000, 2000) + 1000) / 3000 * 255
+    assert np.abs(ct8 - expected).max() <= 1.0
+    assert read_grey(os.path.join(_images(out), "testB", name)).shape == (64, 64)
+
+
+def test_realistic_defaults_to_the_brain_window(tmp_path):
+    out = str(tmp_path / "brain")
+    assert run_cli(main, ["realistic", "--out", out, "--size", "64", "--train", "1",
+                          "--test", "1"]) == 0
+    name = "realistic_test_00000.png"
+    ct8 = read_grey(os.path.join(_images(out), "testA", name)).astype(float)
+    hu = read_grey(os.path.join(_images(out), "testA_hu", name)).astype(float) - PNG16_HU_OFFSET
+    expected = (np.clip(hu, -160, 240) + 160) / 400 * 255
+    assert np.abs(ct8 - expected).max() <= 1.0
+
+
+@pytest.mark.parametrize("window", ["40", "40,0", "40,-5", "brain", "nan,400"])
+def test_a_bad_window_is_a_usage_error(tmp_path, capsys, window):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["realistic", "--out", str(tmp_path / "x"), "--ct-window", window])
+    assert exit_info.value.code == 2
+    assert "--ct-window must be LEVEL,WIDTH" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "x")
