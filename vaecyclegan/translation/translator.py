@@ -162,7 +162,7 @@ class Translator:
         """
         pixel_mm = pixel_mm or [None] * len(stacks)
         factors = [self.factor_for(mm) for mm in pixel_mm]
-        shrunk = [stack if _same_scale(f) else _resample(stack, _scaled_shape(stack, f))
+        shrunk = [stack if _same_scale(f) else _resample(stack, _scaled_shape(stack.shape[1:], f))
                   for stack, f in zip(stacks, factors)]
         means, stds = self._translate_as_given(shrunk, batch_size, samples)
         for index, (stack, factor) in enumerate(zip(stacks, factors)):
@@ -177,7 +177,7 @@ class Translator:
         factor = self.factor_for(pixel_mm)
         if _same_scale(factor):
             return f"{shape[1]}x{shape[0]} slices translated at their own pixel scale"
-        height, width = _scaled_shape(np.empty((1, *shape)), factor)
+        height, width = _scaled_shape(shape, factor)
         path = self.return_path(factor)
         back = f"the RRDB-Net x{self.upscaler.scale}" if path == "upscaler" else "bicubic"
         return (f"{shape[1]}x{shape[0]} slices translated at the training pixel scale "
@@ -275,8 +275,9 @@ def _same_scale(factor):
     return abs(factor - 1.0) <= 0.02
 
 
-def _scaled_shape(stack, factor):
-    return tuple(max(1, int(round(side / factor))) for side in stack.shape[1:])
+def _scaled_shape(shape, factor):
+    # (H, W) seen at `factor` input pixels a network pixel.
+    return tuple(max(1, int(round(side / factor))) for side in shape)
 
 
 def _resample(stack, shape):
