@@ -2,7 +2,9 @@
 slices, converted as inference converts them; bad files are skipped."""
 
 import shutil
+import types
 
+import cv2
 import nibabel as nib
 import numpy as np
 import pytest
@@ -13,8 +15,10 @@ from vaecyclegan.config import IntensityConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.data.domain_slices import load_domain_slices
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET, hu_to_unit
+from vaecyclegan.workflows.training_data import load_training_domains
 
 
 def _mixed_ct_folder(folder):
@@ -124,3 +128,141 @@ def test_a_spacing_gives_millimetres_per_training_pixel(tmp_path):
     domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 20)
     # 40 pixels of 0.5 mm shrunk to 20: a training pixel is 1 mm.
     assert domain.resize_factor == 2.0 and domain.mm_per_pixel == pytest.approx(1.0)
+
+
+DISC_MM = 60.0
+
+
+def _disc_volume(path, pixel_mm, columns, rows=None, slices=2, inside=1000.0, outside=-1000.0,
+                 texture=0.0):
+    """A NIfTI volume of `pixel_mm` mm pixels whose axial slices, `rows` x
+    `columns`, hold a 60 mm disc (`inside`) centred in `outside` (air), with
+    a random `texture` added."""
+    rows = rows or columns
+    x = (np.arange(columns) + 0.5 - columns / 2) * pixel_mm
+    y = (np.arange(rows) + 0.5 - rows / 2) * pixel_mm
+    disc = x[:, None] ** 2 + y[None, :] ** 2 <= (DISC_MM / 2) ** 2  # (x, y), as NIfTI stores
+    volume = np.where(disc, inside, outside)[:, :, None].repeat(slices, axis=2)
+    volume = volume + np.random.default_rng(0).uniform(0, texture, volume.shape)
+    affine = np.diag([pixel_mm, pixel_mm, 3.0, 1.0])
+    nib.save(nib.Nifti1Image(volume.astype(np.float32), affine), str(path))
+
+
+def _unit_planes(path, domain):
+    """The file's slices in [-1, 1], as the loader reads them."""
+    [source] = find_scan_sources(str(path))
+    return list(read_scan(source, domain).to_unit(IntensityConfig()))
+
+
+def _plain_resize(plane, side):
+    """The old rule: every slice resized to side x side, spacing ignored."""
+    shrink = max(plane.shape) > side
+    return np.clip(cv2.resize(plane, (side, side), interpolation=cv2.INTER_AREA if shrink
+                              else cv2.INTER_CUBIC), -1.0, 1.0)
+
+
+def _disc(plane):
+    """The pixels of the bright disc: above half-way from the slice's
+    background to its maximum."""
+    return plane > (float(plane.min()) + float(plane.max())) / 2
+
+
+def _diameter(plane):
+    """The disc's diameter in pixels, from its area."""
+    return 2.0 * np.sqrt(np.count_nonzero(_disc(plane)) / np.pi)
+
+
+@pytest.mark.parametrize("crop_factor", [None, 1])
+def test_slices_of_different_spacings_are_resampled_to_one_mm(tmp_path, crop_factor):
+    # One 60 mm disc: at 1 mm in a 128 mm field, at 2 mm in a 192 mm one.
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    _disc_volume(folder / "a_1mm.nii.gz", 1.0, 128)
+    _disc_volume(folder / "b_2mm.nii.gz", 2.0, 96)
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 64, crop_factor=crop_factor)
+    side = 64 if crop_factor is None else 112  # the median side, 112, over the factor
+    assert domain.slices.shape == (4, side, side, 1)
+    # The target: the median of the mm per pixel a plain resize would give.
+    target = float(np.median([1.0 * 128 / side] * 2 + [2.0 * 96 / side] * 2))
+    assert domain.mm_per_pixel == pytest.approx(target, rel=1e-12)
+    diameters = [_diameter(plane[..., 0]) for plane in domain.slices]
+    assert diameters == pytest.approx([DISC_MM / target] * 4, abs=1.5)
+    # Control: resized alone, the same disc spans 1.5 times more pixels at
+    # 1 mm than at 2 mm.
+    plain = [_diameter(_plain_resize(plane, side)) for name in ("a_1mm", "b_2mm")
+             for plane in _unit_planes(folder / f"{name}.nii.gz", "ct")]
+    assert plain[0] > plain[2] + 8
+    # The 1-mm field shrank within the side: padded with its air.
+    assert domain.slices[0, 0, 0, 0] == pytest.approx(-1.0)
+    assert domain.resize_factor == pytest.approx(float(np.median([target, target / 2.0])))
+
+
+@pytest.mark.parametrize("crop_factor", [None, 2])
+@pytest.mark.parametrize("volumes", [[(0.8, 100), (0.8, 100)], [(0.8, 100), (1.6, 50)]],
+                         ids=["one spacing", "one field of view"])
+def test_slices_at_one_scale_load_exactly_as_a_plain_resize(tmp_path, volumes, crop_factor):
+    folder = tmp_path / "mri"
+    folder.mkdir()
+    for index, (pixel_mm, side) in enumerate(volumes):
+        _disc_volume(folder / f"{index}.nii.gz", pixel_mm, side, inside=800.0, outside=0.0,
+                     texture=200.0)
+    domain = load_domain_slices(str(folder), "mri", IntensityConfig(), 32,
+                                crop_factor=crop_factor)
+    planes = [plane for index in range(len(volumes))
+              for plane in _unit_planes(folder / f"{index}.nii.gz", "mri")]
+    sides = [max(plane.shape) for plane in planes]
+    side = 32 if crop_factor is None else int(round(float(np.median(sides)) / crop_factor))
+    expected = np.stack([_plain_resize(plane, side) for plane in planes]).astype(np.float32)
+    np.testing.assert_array_equal(domain.slices[..., 0], expected)
+    assert domain.mm_per_pixel == pytest.approx(80.0 / side, rel=1e-6)
+    assert domain.resize_factor == pytest.approx(float(np.median(sides)) / side, rel=1e-6)
+
+
+def test_a_non_square_spaced_slice_keeps_its_aspect_and_is_padded(tmp_path):
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    _disc_volume(folder / "wide.nii.gz", 1.0, 128, rows=80)  # 128 x 80 mm
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 64)
+    assert domain.mm_per_pixel == pytest.approx(2.0)
+    plane = domain.slices[0, :, :, 0]
+    rows, columns = np.nonzero(_disc(plane))
+    assert np.ptp(rows) + 1 == pytest.approx(30, abs=1)
+    assert np.ptp(columns) + 1 == pytest.approx(30, abs=1)
+    # 40 rows of slice, 12 of air above and below.
+    np.testing.assert_array_equal(plane[:12], plane.min())
+    np.testing.assert_array_equal(plane[-12:], plane.min())
+    assert plane[12:-12].max() > plane.min()
+    # Control: a plain resize stretches the disc to 48 rows.
+    [unit, _] = _unit_planes(folder / "wide.nii.gz", "ct")
+    rows = np.nonzero(_disc(_plain_resize(unit, 64)))[0]
+    assert np.ptp(rows) + 1 >= 46
+
+
+def test_both_domains_are_loaded_at_one_mm(tmp_path, capsys):
+    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    for name in ("ct", "mri"):
+        (tmp_path / name).mkdir()
+    _disc_volume(tmp_path / "ct" / "ct.nii.gz", 1.0, 128)  # 2 mm a pixel at 64 px
+    _disc_volume(tmp_path / "mri" / "t1.nii.gz", 1.5, 128, inside=800.0, outside=0.0)  # 3 mm
+    (mri, ct), scale = load_training_domains(folders, IntensityConfig(), 64)
+    assert scale.mm_per_pixel == pytest.approx(2.0)
+    assert mri.shape == ct.shape == (2, 64, 64, 1)
+    assert [_diameter(p[..., 0]) for p in np.concatenate([mri, ct])] == pytest.approx(
+        [DISC_MM / 2.0] * 4, abs=1.5)
+    # Spaced inputs are resampled by mm: no warning about resize factors.
+    assert "different factors" not in capsys.readouterr().err
+    # Control: MRI on its own is loaded at 3 mm, its disc 20 pixels wide.
+    alone = load_domain_slices(folders.mri_train, "mri", IntensityConfig(), 64)
+    assert alone.mm_per_pixel == pytest.approx(3.0)
+    assert _diameter(alone.slices[0, :, :, 0]) == pytest.approx(20.0, abs=1.5)
+
+
+def test_image_domains_shrunk_by_different_factors_are_warned_about(tmp_path, capsys):
+    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    rng = np.random.default_rng(0)
+    for name, side in (("ct", 128), ("mri", 64)):
+        (tmp_path / name).mkdir()
+        write_png(str(tmp_path / name / "0.png"), rng.integers(0, 255, (side, side), np.uint8))
+    _, scale = load_training_domains(folders, IntensityConfig(), 32)
+    assert scale.resize_factor == 3.0 and scale.mm_per_pixel is None
+    assert "shrunk by different factors (2 and 4)" in capsys.readouterr().err

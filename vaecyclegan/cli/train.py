@@ -5,6 +5,7 @@ import sys
 
 from vaecyclegan.cli.common import level_width, parse_settings, run_cli
 from vaecyclegan.names import PRECISIONS, PRESET_NAMES, REPORTED_METRICS, STAGES, STRATEGIES
+from vaecyclegan.training.presets import PRESETS
 from vaecyclegan.workflows.settings import SR_DEGRADATIONS, SR_SCALES, TrainSettings
 
 DEFAULTS = TrainSettings()
@@ -96,7 +97,8 @@ def _run_options(group):
 
 def _upscaler_options(group):
     group.add_argument("--sr-steps", type=int,
-                       help="the upscaler's L1 steps (default: the preset's; quick: 2,000)")
+                       help="the upscaler's L1 steps (default: the preset's; quick: "
+                       f"{PRESETS['quick'].sr_steps:,})")
     group.add_argument("--sr-scale", type=int, choices=SR_SCALES,
                        help="upscaling factor of the RRDB-Net (default: the preset's, 4)")
     group.add_argument("--sr-degradations", nargs="*", default=[], choices=SR_DEGRADATIONS,
@@ -108,7 +110,8 @@ def _upscaler_options(group):
                        "every tenth pair is held out for evaluation")
     group.add_argument("--sr-gan-steps", type=int,
                        help="ESRGAN's adversarial stage after the L1 one: relativistic GAN "
-                       "with a VGG-style discriminator (default: the preset's; quick: 0)")
+                       "with a VGG-style discriminator (default: the preset's; quick: "
+                       f"{PRESETS['quick'].sr_gan_steps:,})")
     group.add_argument("--vgg-weights",
                        help="Keras VGG19 'notop' ImageNet weights for the adversarial stage's "
                        "perceptual loss (default: Keras' cache if it holds them; without "

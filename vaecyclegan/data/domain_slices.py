@@ -8,7 +8,10 @@ slices (one value throughout, e.g. air above the head) are dropped.
 Slices are brought to one side: the training size itself (whole slices,
 CycleGAN's `--preprocess resize`), or, with a crop factor, the slices'
 median side divided by it (training then draws crops of the training size
-from them). Either way the pixel scale the networks see is recorded
+from them). Slices whose file gives a spacing (DICOM, NIfTI) are first
+resampled to one size in mm of a pixel, as inference resamples them, and
+then centre-cropped or padded to that side: the networks see all of them
+at one physical scale. The pixel scale the networks see is recorded
 (`DomainSlices.resize_factor`, `mm_per_pixel`) for inference to apply.
 """
 
@@ -38,9 +41,11 @@ class DomainSlices:
         sizes: slices per original size, e.g. {"256x256": 200}.
         skipped: one "path: problem" line per unreadable file.
         blank: slices dropped for holding a single value.
-        resize_factor: the median of original side / loaded side.
-        mm_per_pixel: the median size in mm of a loaded pixel, over the
-            slices whose file gives a spacing (None: none did).
+        resize_factor: the median over slices of original pixels per
+            loaded pixel (for a slice without spacing: original side /
+            loaded side).
+        mm_per_pixel: the size in mm of a loaded pixel of every slice
+            whose file gives a spacing (None: none did).
     """
 
     slices: np.ndarray
@@ -69,22 +74,58 @@ class DomainSlices:
         return text
 
 
-def _resized(plane, size):
-    if plane.shape == (size, size):
+def _resized(plane, shape):
+    """`plane` resampled to `shape` (rows, columns) as inference resamples:
+    area averaging when shrinking, bicubic when enlarging, clipped back to
+    [-1, 1] after bicubic overshoot."""
+    shape = tuple(shape)
+    if plane.shape == shape:
         return plane
-    shrink = plane.shape[0] > size or plane.shape[1] > size
-    resized = cv2.resize(plane, (size, size),
+    shrink = plane.shape[0] > shape[0] or plane.shape[1] > shape[1]
+    resized = cv2.resize(plane, (shape[1], shape[0]),
                          interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
     return np.clip(resized, -1.0, 1.0)
 
 
-def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None):
+def _at_mm(plane, pixel_mm, mm_per_pixel):
+    """A slice of `pixel_mm` mm pixels resampled to `mm_per_pixel` mm pixels;
+    both axes by one factor, rounded as inference rounds its shape."""
+    factor = mm_per_pixel / pixel_mm
+    return _resized(plane, [max(1, int(round(n / factor))) for n in plane.shape])
+
+
+def _square(plane, side):
+    """`plane` centre-cropped or padded to `side` x `side`. Padding takes
+    the slice's minimum, its background (air): a slice that shrank to less
+    than the side shows the field of view it had, not invented anatomy."""
+    background = float(plane.min())
+    top, left = (max(0, (n - side) // 2) for n in plane.shape)
+    plane = plane[top:top + side, left:left + side]
+    pad = [((side - n) // 2, side - n - (side - n) // 2) for n in plane.shape]
+    if not any(before or after for before, after in pad):
+        return plane
+    return np.pad(plane, pad, constant_values=background)
+
+
+def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None,
+                       mm_per_pixel=None):
     """Reads every scan of a folder as square slices of one side.
 
-    Slices are resized (area interpolation when shrinking) to `image_size`,
-    as CycleGAN's `--preprocess resize` does, or, with `crop_factor`, to
-    their median side divided by it (at least `image_size`), for training
-    on crops; the whole domain is kept in memory.
+    The side is `image_size` (whole slices, as CycleGAN's `--preprocess
+    resize`), or, with `crop_factor`, the slices' median side divided by it
+    (at least `image_size`), for training on crops; the whole domain is
+    kept in memory. A slice without spacing (an image file) is resized to
+    the side (area interpolation when shrinking). Slices with a spacing are
+    resampled to one size of pixel in mm, keeping their aspect, and then
+    centre-cropped or padded with their background to the side; that size
+    is `mm_per_pixel` if given, else the median over them of what resizing
+    to the side would give (so square slices of one spacing and size load
+    exactly as a plain resize loads them; a non-square one is no longer
+    stretched). Inference resamples a spaced input to the recorded mm the
+    same way, so a millimetre of anatomy spans as many network pixels in
+    training as in use, whatever each file's spacing. Spaced slices wait
+    at their own size until that mm is known (as all slices wait for the
+    side with a crop factor); given `mm_per_pixel`, they shrink as read.
 
     Args:
         folder: the domain's folder.
@@ -94,6 +135,10 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
         axis: the plane volumes are cut along.
         crop_factor: original pixels per loaded pixel (1: native
             resolution); None loads whole slices at `image_size`.
+        mm_per_pixel: the mm per loaded pixel for spaced slices, e.g. the
+            other domain's, so that both share one scale; None: this
+            domain's own (see above). With a crop factor, the side is then
+            the slices' median side at that scale.
 
     Returns:
         A `DomainSlices`.
@@ -110,16 +155,23 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
             skipped.append(str(error))
             continue
         kinds[format_of(scan).describe(scan)] += len(source.paths)
+        pixel_mm = scan.pixel_mm or None
         for plane in scan.to_unit(intensity):
             if float(plane.max() - plane.min()) < BLANK_RANGE:
                 blank += 1
                 continue
             sizes[f"{plane.shape[1]}x{plane.shape[0]}"] += 1
             sides.append(max(plane.shape))
-            spacings.append(scan.pixel_mm)
-            # Whole slices shrink as they are read; crops need the median
-            # side first, so their slices are kept as they are until then.
-            planes.append(plane if crop_factor else _resized(plane, image_size))
+            spacings.append(pixel_mm)
+            # Slices shrink as they are read where their scale is known
+            # already, to hold less; the others wait for the medians. Each
+            # is kept with the mm of its pixels now (None: no spacing).
+            if pixel_mm and mm_per_pixel:
+                planes.append((_at_mm(plane, pixel_mm, mm_per_pixel), mm_per_pixel))
+            elif not (pixel_mm or crop_factor):
+                planes.append((_resized(plane, (image_size, image_size)), None))
+            else:
+                planes.append((plane, pixel_mm))
     if skipped:
         logger.warning("skipped %d unreadable file(s) in %s:\n  %s", len(skipped), folder,
                        "\n  ".join(skipped))
@@ -128,8 +180,17 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
                          f"({len(skipped)} unreadable files, {blank} blank slices)")
     side = image_size if crop_factor is None else max(
         image_size, int(round(float(np.median(sides)) / crop_factor)))
-    factors = [s / side for s in sides]
-    mm = [m * f for m, f in zip(spacings, factors) if m]
-    return DomainSlices(np.stack([_resized(p, side) for p in planes])[..., None]
-                        .astype(np.float32), kinds, sizes, skipped, blank,
-                        float(np.median(factors)), float(np.median(mm)) if mm else None)
+    spaced = [(n, m) for n, m in zip(sides, spacings) if m]
+    target = mm_per_pixel or (float(np.median([m * n / side for n, m in spaced]))
+                              if spaced else None)
+    if crop_factor is not None and spaced:
+        # The median slice at the loaded scale fills the side: with this
+        # domain's own mm and every slice spaced, the side above; with
+        # another domain's, no wide margin of padding around small slices.
+        side = max(image_size, int(round(float(np.median(
+            [n * m / target if m else n / crop_factor for n, m in zip(sides, spacings)])))))
+    slices = [_square(_at_mm(p, m, target), side) if m else _resized(p, (side, side))
+              for p, m in planes]
+    factors = [target / m if m else n / side for n, m in zip(sides, spacings)]
+    return DomainSlices(np.stack(slices)[..., None].astype(np.float32), kinds, sizes, skipped,
+                        blank, float(np.median(factors)), target if spaced else None)

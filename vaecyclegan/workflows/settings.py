@@ -11,6 +11,7 @@ would; the workflows call it before doing anything.
 import dataclasses
 import math
 
+from vaecyclegan.evaluation.tissue import BONE_THRESHOLD_HU, TISSUE_THRESHOLDS_HU
 from vaecyclegan.names import (
     DIRECTIONS,
     PRECISIONS,
@@ -289,8 +290,9 @@ class EvalSettings:
     mask_dilation_mm: float = 0.0
     body_threshold: float = -500.0
     spacing: list = None
-    tissue_thresholds: list = dataclasses.field(default_factory=lambda: [-200.0, 200.0])
-    bone_threshold: float = 200.0
+    tissue_thresholds: list = dataclasses.field(
+        default_factory=lambda: list(TISSUE_THRESHOLDS_HU))
+    bone_threshold: float = BONE_THRESHOLD_HU
     wepl: bool = None
     hu_to_rsp: str = None
     beam_angles: list = None

@@ -53,29 +53,40 @@ def resolve_data_option(settings, preset, intensity):
     return settings.data
 
 
-def load_training_domains(folders, intensity, image_size, crop_factor=None):
+def load_training_domains(folders, intensity, image_size, crop_factor=None, common_mm=True):
     """Both domains' training slices, `(mri, ct)`, and the pixel scale they
     were loaded at (a `PixelScaleConfig`), with a summary of what was read.
 
     Args:
+        folders: the `DatasetFolders` (`mri_train`, `ct_train`).
+        intensity: the `IntensityConfig` inference will use too.
+        image_size: training side in pixels.
         crop_factor: as `load_domain_slices` (None: whole slices resized
             to `image_size`).
+        common_mm: where both domains give spacings, resample MRI to the
+            mm per pixel CT was loaded at (False: each its own; for images
+            at their native detail rather than at one scale).
     """
-    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size,
-                             crop_factor=crop_factor)
+    # CT first: its mm per pixel becomes MRI's, so that the one scale
+    # config.json records (and inference applies to either direction's
+    # input) is the scale both translators saw.
     ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size,
                             crop_factor=crop_factor)
+    mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size,
+                             crop_factor=crop_factor,
+                             mm_per_pixel=ct.mm_per_pixel if common_mm else None)
     logger.info(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
                 f"  MRI ({folders.mri_train}): {mri.describe()}")
-    if abs(mri.resize_factor - ct.resize_factor) > 0.1 * max(mri.resize_factor,
-                                                             ct.resize_factor):
+    # Spaced inputs are resampled by mm; the factor serves images alone.
+    if not (mri.mm_per_pixel and ct.mm_per_pixel) and abs(
+            mri.resize_factor - ct.resize_factor) > 0.1 * max(mri.resize_factor,
+                                                              ct.resize_factor):
         logger.warning("the MRI and CT training slices are shrunk by different factors "
                        f"({mri.resize_factor:.3g} and {ct.resize_factor:.3g}); inference "
                        "applies their mean to both")
-    spaced = [d.mm_per_pixel for d in (mri, ct) if d.mm_per_pixel]
     scale = PixelScaleConfig(
         resize_factor=round((mri.resize_factor + ct.resize_factor) / 2.0, 6),
-        mm_per_pixel=round(float(np.mean(spaced)), 6) if spaced else None)
+        mm_per_pixel=ct.mm_per_pixel or mri.mm_per_pixel)
     return (mri.slices, ct.slices), scale
 
 
@@ -85,7 +96,8 @@ def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, deg
     real pairs, or both domains' training images at their native
     resolution, degraded (the detail the upscaler restores is the detail
     those images have). `loaded`: `load_training_domains`' result for the
-    translation stage, if any (used when its slices were not shrunk).
+    translation stage, if any (used when its slices were neither shrunk
+    nor resampled to one mm).
     """
     # tf.data's (TensorFlow), imported here: the translation stage on JAX
     # runs without it.
@@ -94,9 +106,12 @@ def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, deg
     if sr_pairs is not None:
         return lambda offset: make_paired_sr_dataset(
             sr_pairs, preset.sr_patch, scale, preset.sr_batch_size, channels, seed + offset)
-    # The translation stage's slices serve when they were not shrunk.
-    if loaded is None or loaded[1].resize_factor > 1.0 + 1e-6:
-        loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1)
+    # The translation stage's slices serve when they were not shrunk, nor
+    # resampled to one mm (which may have enlarged one domain's: blurred
+    # images would teach the upscaler blur).
+    if loaded is None or loaded[1].resize_factor > 1.0 + 1e-6 or loaded[1].mm_per_pixel:
+        loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1,
+                                       common_mm=False)
     images = np.concatenate(loaded[0])
     return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
                                           channels, seed + offset, degradations)
