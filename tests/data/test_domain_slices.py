@@ -266,3 +266,32 @@ def test_image_domains_shrunk_by_different_factors_are_warned_about(tmp_path, ca
     _, scale = load_training_domains(folders, IntensityConfig(), 32)
     assert scale.resize_factor == 3.0 and scale.mm_per_pixel is None
     assert "shrunk by different factors (2 and 4)" in capsys.readouterr().err
+
+
+def test_the_upscaler_learns_each_domain_at_its_own_detail(tmp_path, monkeypatch):
+    """Translation slices resampled to one mm are not reused for the
+    upscaler: MRI at 1.5 mm would have been enlarged to CT's 1 mm, and the
+    upscaler would learn that blur as high resolution."""
+    import vaecyclegan.upscaler.degraded_dataset as degraded_dataset
+    from vaecyclegan.training.presets import PRESETS
+    from vaecyclegan.workflows.training_data import make_upscaler_dataset
+
+    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    for name in ("ct", "mri"):
+        (tmp_path / name).mkdir()
+    _disc_volume(tmp_path / "ct" / "ct.nii.gz", 1.0, 128)
+    _disc_volume(tmp_path / "mri" / "t1.nii.gz", 1.5, 128, inside=800.0, outside=0.0)
+    loaded = load_training_domains(folders, IntensityConfig(), 64)
+    seen = []
+    monkeypatch.setattr(degraded_dataset, "make_sr_dataset",
+                        lambda images, *args, **kwargs: seen.append(images))
+    make_upscaler_dataset(PRESETS["smoke"], folders, IntensityConfig(), 4, 1, 0,
+                          loaded=loaded)(0)
+    [images] = seen
+    assert images.shape == (4, 128, 128, 1)  # both at their native 128 px
+    mri_width, ct_width = _diameter(images[0, ..., 0]), _diameter(images[2, ..., 0])
+    assert mri_width == pytest.approx(DISC_MM / 1.5, abs=1.5)
+    assert ct_width == pytest.approx(DISC_MM / 1.0, abs=1.5)
+    # Control: loaded at one mm, MRI is enlarged to 1 mm (its disc 60 px wide).
+    (mri, _), _ = load_training_domains(folders, IntensityConfig(), 32, crop_factor=1)
+    assert _diameter(mri[0, ..., 0]) == pytest.approx(DISC_MM, abs=1.5)
