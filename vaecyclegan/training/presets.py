@@ -101,7 +101,10 @@ PRESETS = {
             filters=16, max_filters=128, num_downsamples=3, num_res_blocks=4,
             latent_channels=64, norm_groups=8,
         ),
-        discriminator=DiscriminatorConfig(filters=16, max_filters=128, num_layers=2, norm_groups=8),
+        # 3 stride-2 layers a scale, not 2: on the wide-window realistic set
+        # +0.9 dB PSNR, +0.025 SSIM and 81 HU less soft-tissue MAE; on the
+        # brain-window set the same within noise.
+        discriminator=DiscriminatorConfig(filters=16, max_filters=128, num_layers=3, norm_groups=8),
         # Measured on the realistic 256-px development set (style a, brain
         # window): 16 features, 2 blocks and 2,000 steps beat bicubic by 0.5
         # dB; 32 features, 3 blocks and 4,000 steps with the decaying rate,
