@@ -19,11 +19,11 @@ import collections
 import dataclasses
 import logging
 
-import cv2
 import numpy as np
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
+from vaecyclegan.io.resampling import resample_planes, scaled_shape
 
 logger = logging.getLogger(__name__)
 
@@ -75,23 +75,15 @@ class DomainSlices:
 
 
 def _resized(plane, shape):
-    """`plane` resampled to `shape` (rows, columns) as inference resamples:
-    area averaging when shrinking, bicubic when enlarging, clipped back to
-    [-1, 1] after bicubic overshoot."""
-    shape = tuple(shape)
-    if plane.shape == shape:
-        return plane
-    shrink = plane.shape[0] > shape[0] or plane.shape[1] > shape[1]
-    resized = cv2.resize(plane, (shape[1], shape[0]),
-                         interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
-    return np.clip(resized, -1.0, 1.0)
+    """One slice resampled to `shape` (rows, columns) as inference
+    resamples its input, in the slice's own precision."""
+    return resample_planes(plane[None], shape, dtype=None)[0]
 
 
 def _at_mm(plane, pixel_mm, mm_per_pixel):
     """A slice of `pixel_mm` mm pixels resampled to `mm_per_pixel` mm pixels;
     both axes by one factor, rounded as inference rounds its shape."""
-    factor = mm_per_pixel / pixel_mm
-    return _resized(plane, [max(1, int(round(n / factor))) for n in plane.shape])
+    return _resized(plane, scaled_shape(plane.shape, mm_per_pixel / pixel_mm))
 
 
 def _square(plane, side):

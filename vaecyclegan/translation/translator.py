@@ -5,10 +5,10 @@ fits, else by bicubic interpolation)."""
 
 import os
 
-import cv2
 import numpy as np
 
 from vaecyclegan.io.intensity import stored_to_unit, unit_to_stored
+from vaecyclegan.io.resampling import resample_planes, scaled_shape
 from vaecyclegan.names import DIRECTIONS, WEIGHT_FILES
 from vaecyclegan.networks import load_network, run_network
 from vaecyclegan.upscaler.tiling import TiledUpscaler
@@ -162,14 +162,15 @@ class Translator:
         """
         pixel_mm = pixel_mm or [None] * len(stacks)
         factors = [self.factor_for(mm) for mm in pixel_mm]
-        shrunk = [stack if _same_scale(f) else _resample(stack, _scaled_shape(stack.shape[1:], f))
+        shrunk = [stack if _same_scale(f)
+                  else resample_planes(stack, scaled_shape(stack.shape[1:], f))
                   for stack, f in zip(stacks, factors)]
         means, stds = self._translate_as_given(shrunk, batch_size, samples)
         for index, (stack, factor) in enumerate(zip(stacks, factors)):
             if not _same_scale(factor):
                 means[index] = self._back_to_grid(means[index], stack.shape[1:], factor)
                 if stds[index] is not None:
-                    stds[index] = np.maximum(_resample(stds[index], stack.shape[1:]), 0.0)
+                    stds[index] = np.maximum(resample_planes(stds[index], stack.shape[1:]), 0.0)
         return means, stds
 
     def describe(self, shape, pixel_mm=None):
@@ -177,7 +178,7 @@ class Translator:
         factor = self.factor_for(pixel_mm)
         if _same_scale(factor):
             return f"{shape[1]}x{shape[0]} slices translated at their own pixel scale"
-        height, width = _scaled_shape(shape, factor)
+        height, width = scaled_shape(shape, factor)
         path = self.return_path(factor)
         back = f"the RRDB-Net x{self.upscaler.scale}" if path == "upscaler" else "bicubic"
         return (f"{shape[1]}x{shape[0]} slices translated at the training pixel scale "
@@ -186,11 +187,11 @@ class Translator:
 
     def _back_to_grid(self, translation, shape, factor):
         if self.return_path(factor) != "upscaler":
-            return _resample(translation, shape)
+            return resample_planes(translation, shape)
         # The upscaler works in [0, 1] (ESRGAN's range).
         planes = [self.upscaler.upscale((plane + 1.0) / 2.0) * 2.0 - 1.0
                   for plane in translation]
-        return _resample(np.stack(planes), shape)
+        return resample_planes(np.stack(planes), shape)
 
     def _translate_as_given(self, stacks, batch_size, samples):
         groups = {}
@@ -273,22 +274,3 @@ def load_translator(weights_dir, direction, config, resample="auto", tile=1024, 
 def _same_scale(factor):
     # Within 2 %, resampling would blur more than the scale differs.
     return abs(factor - 1.0) <= 0.02
-
-
-def _scaled_shape(shape, factor):
-    # (H, W) seen at `factor` input pixels a network pixel.
-    return tuple(max(1, int(round(side / factor))) for side in shape)
-
-
-def _resample(stack, shape):
-    """Slices (n, h, w) resampled to `shape` (H, W): area averaging when
-    shrinking, bicubic when enlarging, clipped to [-1, 1] after bicubic
-    overshoot; a stack already of that shape is returned as it is."""
-    stack = np.asarray(stack, np.float32)
-    if stack.shape[1:] == tuple(shape):
-        return stack
-    shrink = shape[0] < stack.shape[1] or shape[1] < stack.shape[2]
-    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_CUBIC
-    return np.clip(np.stack([cv2.resize(plane, (shape[1], shape[0]),
-                                        interpolation=interpolation)
-                             for plane in stack]), -1.0, 1.0)
