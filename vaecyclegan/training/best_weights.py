@@ -62,6 +62,9 @@ class BestWeightsCallback(keras.callbacks.Callback):
         self.step += 1
         if self.step % self.every:
             return
+        # On JAX, Keras' `Callback.model` writes the trainer's state into the
+        # networks (the trainer no longer does so after every step).
+        self.model  # noqa: B018
         summaries = self.evaluate()
         values = [s["model"][self.metric] for s in summaries.values()
                   if self.metric in s["model"]]

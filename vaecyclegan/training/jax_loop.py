@@ -12,9 +12,13 @@ arrays that one `jax.jit` step function maps to the next, and a `fit` that
 drives the same Keras callbacks as `Model.fit` (`ProgressCallback`,
 `CheckpointCallback`, `BestWeightsCallback`, `SampleGridCallback`), so that
 `training.stage_runner.run_stage` runs a JAX stage as it runs a TensorFlow
-one. After each step the state is written back into the Keras variables
-(on JAX an assignment swaps array references, no copy), so that callbacks,
-checkpoints and weight files see the current weights.
+one. The state is written back into the Keras variables when something
+reads them, not after every step: `jax_state_sync()` (which Keras'
+`Callback.model` calls on JAX, and which the callbacks that run the
+networks call themselves) and the end of `fit`. Writing back is an
+assignment per variable (a reference swap, no copy) but some 600 Python
+calls for the translators, which on an H200 cost more than the quick
+networks' step itself.
 """
 
 import keras
@@ -122,6 +126,7 @@ class StatelessTrainer:
                                f"{keras.backend.backend()}; use the TensorFlow trainers")
         self.strategy = strategy
         self.state = None
+        self.synced = True  # the Keras variables hold `state`
         self.stop_training = False
         self._log_keys = None
         self._step = jax.jit(self._traced_step)
@@ -161,6 +166,7 @@ class StatelessTrainer:
 
     def sync_to_variables(self):
         """Writes the state back into the Keras variables."""
+        self.synced = True
         if self.state is None:
             return
         pairs = []
@@ -175,14 +181,17 @@ class StatelessTrainer:
             variable.assign(value)
 
     def jax_state_sync(self):
-        # What Keras' callbacks call before they read `self.model` on JAX.
-        self.sync_to_variables()
+        """The state into the Keras variables, where a step has changed it
+        since the last time (what Keras' callbacks call before they read
+        `self.model` on JAX)."""
+        if not self.synced:
+            self.sync_to_variables()
 
     def checkpoint_variables(self):
         """Everything training needs to continue, in the order of the
         TensorFlow trainer's checkpoint: the networks' variables, the
         optimisers', the trainer's own."""
-        self.sync_to_variables()
+        self.jax_state_sync()
         variables = []
         for model in self.networks.values():
             variables += model.variables
@@ -203,16 +212,19 @@ class StatelessTrainer:
         else:
             batch = tuple(jnp.asarray(x) for x in batch)
         logs, self.state = self._step(self.state, batch)
+        self.synced = False
         return {key: float(logs[key]) for key in self._log_keys}
 
     def fit(self, dataset, steps_per_epoch, epochs=1, verbose=0, shuffle=False, callbacks=()):
         """`Model.fit` for one epoch of `steps_per_epoch` steps: the
         callbacks' `on_train_begin`, `on_train_batch_end` after every step
-        (the state already in the Keras variables) and `on_train_end`; a
-        callback that sets `stop_training` ends the loop."""
+        (a callback that reads the networks calls `jax_state_sync()` first)
+        and `on_train_end` (the state in the Keras variables); a callback
+        that sets `stop_training` ends the loop."""
         del epochs, verbose, shuffle  # one epoch, quiet: as the stages call fit
         # The variables may have been restored from a checkpoint.
         self.state = self.initial_state()
+        self.synced = True
         self.stop_training = False
         for callback in callbacks:
             callback.set_model(self)
@@ -221,11 +233,11 @@ class StatelessTrainer:
             batches = _batches(dataset)
             for step in range(steps_per_epoch):
                 logs = self.train_step(next(batches))
-                self.sync_to_variables()
                 for callback in callbacks:
                     callback.on_train_batch_end(step, logs)
                 if self.stop_training:
                     break
         finally:
+            self.jax_state_sync()
             for callback in callbacks:
                 callback.on_train_end()

@@ -2,6 +2,13 @@
 
 import keras
 
+# The augmentation's ranges, as fractions in Keras' terms: a rotation of up
+# to 0.03 of a turn (about 11 degrees), a shift of up to 6 % of the side, a
+# zoom of up to 8 % in or out. `array_batches` draws the same geometry.
+ROTATION = 0.03
+SHIFT = 0.06
+ZOOM = 0.08
+
 
 def build_augmenter(seed):
     """Random geometry that a head scan can plausibly take: left-right flip,
@@ -12,11 +19,11 @@ def build_augmenter(seed):
             # float32 whatever the global policy: this runs in the input
             # pipeline, not in the network.
             keras.layers.RandomFlip("horizontal", seed=seed, name="flip", dtype="float32"),
-            keras.layers.RandomRotation(0.03, fill_mode="reflect", seed=seed + 1, name="rotate",
+            keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=seed + 1, name="rotate",
                                         dtype="float32"),
-            keras.layers.RandomTranslation(0.06, 0.06, fill_mode="reflect", seed=seed + 2,
+            keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="reflect", seed=seed + 2,
                                            name="shift", dtype="float32"),
-            keras.layers.RandomZoom(0.08, fill_mode="reflect", seed=seed + 3, name="zoom",
+            keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=seed + 3, name="zoom",
                                     dtype="float32"),
         ],
         name="augmenter",

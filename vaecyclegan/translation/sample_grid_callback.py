@@ -48,6 +48,9 @@ class SampleGridCallback(keras.callbacks.Callback):
         self.step += 1
         if self.step % self.every:
             return
+        # On JAX, Keras' `Callback.model` writes the trainer's state into the
+        # networks (the trainer no longer does so after every step).
+        self.model  # noqa: B018
         grid = self.grid()
         write_png(os.path.join(self.folder, f"step_{self.step:06d}.png"), grid)
         if self.writer is not None:
