@@ -10,7 +10,9 @@ over the datasets and each run gets the steps that fit, with a safety
 margin, so that every run keeps the preset's learning-rate schedule (the
 linear decay from half the steps) instead of being cut off mid-schedule.
 A run that still overruns is stopped with SIGINT (its checkpoint is
-written) and its best weights so far are packed instead.
+written) and its best weights so far are packed instead: these exist only
+where the runs evaluate (`--eval-every N` among the train.py options), so
+with `--eval-every 0` a stopped run brings back its figures and log alone.
 
 JAX's persistent compilation cache is shared by the runs, so that only the
 calibration pays for compiling a step of a given shape.
@@ -33,6 +35,7 @@ import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SAFETY = 0.85  # the fraction of a run's measured room that its steps may fill
+GRACE_S = 30  # after SIGINT: the step in flight and the checkpoint's writing
 
 
 def parse_set(text):
@@ -61,7 +64,7 @@ def train(folder, window, workdir, steps, extra, guard_s, log):
         except subprocess.TimeoutExpired:
             process.send_signal(2)  # SIGINT: the checkpoint is written, then it stops
             try:
-                process.wait(timeout=60)
+                process.wait(timeout=GRACE_S)
             except subprocess.TimeoutExpired:
                 process.kill()
             stopped = True
@@ -85,6 +88,8 @@ def pack(name, workdir, out_dir, stopped):
     weights = os.path.join(workdir, "weights")
     final = os.path.join(weights, "g_target_weights.h5")
     source = weights if os.path.exists(final) and not stopped else os.path.join(weights, "best")
+    if not os.path.isdir(source):
+        print(f"{name}: stopped before any evaluation kept weights: packing its figures alone")
     archive = os.path.join(out_dir, f"{name}.tar.gz")
     with tarfile.open(archive, "w:gz") as tar:
         for file in ("g_target_weights.h5", "g_source_weights.h5", "config.json"):
@@ -122,7 +127,8 @@ def main():
                         help="NAME=FOLDER@LEVEL,WIDTH (repeat)")
     parser.add_argument("--budget", type=float, required=True,
                         help="seconds for all the runs, the calibration included")
-    parser.add_argument("--calibrate-steps", type=int, default=100)
+    parser.add_argument("--calibrate-steps", type=int, default=100,
+                        help="steps of the calibration run (at least 4)")
     parser.add_argument("--steps", type=int, default=None,
                         help="steps of every run, with no calibration (a run that "
                              "overruns its share of the budget is stopped)")
@@ -132,6 +138,8 @@ def main():
                                                        "train_realistic"))
     parser.add_argument("extra", nargs="*", help="train.py options (after --)")
     args = parser.parse_args()
+    if args.calibrate_steps < 4:
+        parser.error("--calibrate-steps: at least 4 (the step time is read off the second half)")
     deadline = time.monotonic() + args.budget
     os.makedirs(args.out, exist_ok=True)
     os.makedirs(args.work, exist_ok=True)
@@ -163,7 +171,9 @@ def main():
             log(f"{name}: {room:.0f} s left for it, too little for a step: skipped")
             continue
         workdir = os.path.join(args.work, name)
-        wall, stopped = train(folder, window, workdir, run_steps, args.extra, room, log)
+        # Stopped early enough that the grace after SIGINT stays in the budget.
+        guard_s = max(room - GRACE_S, 1.0)
+        wall, stopped = train(folder, window, workdir, run_steps, args.extra, guard_s, log)
         archive = pack(name, workdir, args.out, stopped)
         metrics_path = os.path.join(workdir, "run", "metrics.json")
         metrics = json.load(open(metrics_path)) if os.path.exists(metrics_path) else None

@@ -29,3 +29,24 @@ def test_keeps_the_best_by_the_chosen_metric(tiny_config, tmp_path, metric, scor
     assert sorted(os.listdir(tmp_path / "best")) == sorted(
         [f"{n}_weights.h5" for n in TRANSLATION_NETWORKS] + ["config.json"])
     assert tiny_config.training["best"] == {"step": 4, "metric": metric, "score": scores[1]}
+
+
+@pytest.mark.parametrize("loss,kept", [(float("nan"), False), (float("inf"), False), (1.5, True)])
+def test_a_step_whose_loss_is_not_finite_is_neither_evaluated_nor_kept(tiny_config, tmp_path,
+                                                                        loss, kept):
+    # Training stops after such a step, but the callbacks after the
+    # checkpoint's still see it; its weights must not become the best.
+    networks = {n: build_network(tiny_config, n) for n in TRANSLATION_NETWORKS}
+    evaluated = []
+
+    def evaluate():
+        evaluated.append(True)
+        return {"mri2ct": {"model": {"ssim": 0.5}}}
+
+    callback = BestWeightsCallback(evaluate, networks, tiny_config, every=1, metric="ssim",
+                                   best_dir=str(tmp_path / "best"),
+                                   history_csv=str(tmp_path / "evals.csv"))
+    callback.on_train_batch_end(0, {"g_loss": loss, "d_loss": 0.7})
+    assert bool(evaluated) == kept
+    assert (tmp_path / "best").exists() == kept
+    assert callback.best_step == (1 if kept else None)

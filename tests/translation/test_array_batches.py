@@ -109,3 +109,44 @@ def test_crops_come_from_the_images(crop):
     assert batch.shape == (2, side, side, 1)
     top, left = divmod(int(round(batch[0, 0, 0, 0] * 256)), 16)
     np.testing.assert_array_equal(batch[0], images[0, top:top + side, left:left + side])
+
+
+class _Draws:
+    """A stand-in for numpy's generator that returns fixed draws, in the
+    order `augmented_views` takes them: flip, rotation, zoom, shift."""
+
+    def __init__(self, flip, rotation, zoom, shift):
+        self.flip, self.scalars, self.shift = flip, [rotation, zoom], shift
+
+    def random(self):
+        return 0.0 if self.flip else 1.0
+
+    def uniform(self, low, high, size=None):
+        return np.array(self.shift) if size else self.scalars.pop(0)
+
+
+def _keras_views(image, rotation, zoom, shift):
+    import keras
+
+    layers = keras.Sequential([
+        keras.layers.RandomRotation((rotation, rotation), fill_mode="reflect"),
+        keras.layers.RandomTranslation((shift[1], shift[1]), (shift[0], shift[0]),
+                                       fill_mode="reflect"),
+        keras.layers.RandomZoom((zoom, zoom), fill_mode="reflect"),
+    ])
+    return np.asarray(layers(image, training=True))
+
+
+@pytest.mark.parametrize("keras_zoom_sign,matches", [(1, True), (-1, False)])
+def test_a_view_is_the_keras_layers_geometry(keras_zoom_sign, matches):
+    # The same draws through OpenCV and through the Keras layers agree inside
+    # the image (at the edges Keras reflects three times, OpenCV once).
+    # Control: the zoom the other way round does not agree.
+    size = 64
+    ramp = np.add.outer(0.7 * np.arange(size), 1.3 * np.arange(size)) / (2 * size)
+    ramp = ramp.astype(np.float32)[None, :, :, None]
+    rotation, zoom, shift = 0.02, 0.05, (0.04, -0.03)
+    ours = augmented_views(ramp, _Draws(False, rotation, zoom, shift))
+    theirs = _keras_views(ramp, rotation, keras_zoom_sign * zoom, shift)
+    inside = np.abs(ours - theirs)[:, 10:-10, 10:-10].max()
+    assert (inside < 1e-5) == matches, inside

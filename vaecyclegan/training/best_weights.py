@@ -1,6 +1,7 @@
 """Evaluate on the test pairs during training and keep the best weights."""
 
 import csv
+import math
 import os
 
 import keras
@@ -61,6 +62,11 @@ class BestWeightsCallback(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
         if self.step % self.every:
+            return
+        if any(not math.isfinite(float(value)) for value in (logs or {}).values()):
+            # The step whose loss is not finite stops training (the
+            # checkpoint callback sees it first); weights it left are not
+            # evaluated, let alone kept as the best.
             return
         # On JAX, Keras' `Callback.model` writes the trainer's state into the
         # networks (the trainer no longer does so after every step).

@@ -17,8 +17,8 @@ reads them, not after every step: `jax_state_sync()` (which Keras'
 `Callback.model` calls on JAX, and which the callbacks that run the
 networks call themselves) and the end of `fit`. Writing back is an
 assignment per variable (a reference swap, no copy) but some 600 Python
-calls for the translators, which on an H200 cost more than the quick
-networks' step itself.
+calls for the translators: 43 ms a step on a 2-core CPU, as much as the
+step itself of small networks on a GPU.
 """
 
 import keras

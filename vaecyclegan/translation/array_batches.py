@@ -9,8 +9,9 @@ The augmented view is `build_augmenter`'s geometry (flip, rotation, shift,
 zoom, reflected edges, its ranges) drawn as one affine warp an image by
 `cv2.warpAffine`, not by the Keras layers: on JAX those run op by op,
 un-jitted, and on a GPU each op is a launch and each batch a round trip,
-which made the input, not the network, the step's cost (231 ms a step of
-the quick networks at 256 px on an H200)."""
+which made the input, not the network, the step's cost (the quick
+networks at 256 px on an H200: 56 ms a batch through the Keras layers
+against 0.5 through OpenCV, 193 ms a step before, 86 after)."""
 
 import cv2
 import numpy as np
@@ -23,8 +24,10 @@ def augmented_views(batch, rng):
     geometry: a left-right flip with probability 1/2, then a rotation about
     the centre of up to `ROTATION` of a turn, a zoom by a factor 1/(1 + z),
     z up to `ZOOM` either way (positive: out, as Keras' RandomZoom), and a
-    shift of up to `SHIFT` of each side, bilinear, edges reflected
-    (d c b a | a b c d, Keras' "reflect").
+    shift of up to `SHIFT` of each side (made before the zoom, as Keras'
+    layers make it), bilinear, edges reflected (d c b a | a b c d, Keras'
+    "reflect"). One resampling where the Keras layers make three, so the
+    views are a little sharper than theirs.
 
     Example:
     >>> views = augmented_views(batch, np.random.default_rng(0))
@@ -39,7 +42,8 @@ def augmented_views(batch, rng):
         degrees = np.degrees(rng.uniform(-ROTATION, ROTATION) * 2 * np.pi)
         scale = 1.0 / (1.0 + rng.uniform(-ZOOM, ZOOM))
         matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, scale)
-        matrix[:, 2] += rng.uniform(-SHIFT, SHIFT, 2) * (width, height)
+        # Keras shifts before it zooms, so the zoom scales the shift too.
+        matrix[:, 2] += rng.uniform(-SHIFT, SHIFT, 2) * (width, height) * scale
         warped = cv2.warpAffine(np.ascontiguousarray(image), matrix, (width, height),
                                 flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
         views[index] = warped.reshape(views.shape[1:])
