@@ -28,6 +28,7 @@ import argparse
 import csv
 import json
 import os
+import signal
 import subprocess
 import sys
 import tarfile
@@ -56,13 +57,13 @@ def train(folder, window, workdir, steps, extra, guard_s, log):
                "--log-every", "0", *extra]
     log(f"$ {' '.join(command)}  (stopped after {guard_s:.0f} s)")
     start = time.monotonic()
-    with open(os.path.join(workdir + ".log"), "w") as out:
+    with open(workdir + ".log", "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
         try:
             process.wait(timeout=guard_s)
             stopped = False
         except subprocess.TimeoutExpired:
-            process.send_signal(2)  # SIGINT: the checkpoint is written, then it stops
+            process.send_signal(signal.SIGINT)  # the checkpoint is written, then it stops
             try:
                 process.wait(timeout=GRACE_S)
             except subprocess.TimeoutExpired:
