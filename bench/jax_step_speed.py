@@ -48,14 +48,17 @@ def worker(options):
     """One backend's timings: prints `first_step_s ms_per_step`."""
     import keras
 
+    from vaecyclegan.training.presets import PRESETS
+
     networks, batch, size = _setup(options.preset)
+    structure = PRESETS[options.preset].lambda_structure
     g_optimizer, d_optimizer = _optimizers()
     if keras.backend.backend() == "jax":
         from vaecyclegan.translation.jax_trainer import JaxVAECycleGAN
 
         step = JaxVAECycleGAN(networks["g_target"], networks["g_source"], networks["d_source"],
                               networks["d_target"], g_optimizer, d_optimizer, pool_size=50,
-                              image_size=size)
+                              image_size=size, lambda_structure=structure)
         ends = []
         started = time.perf_counter()
         for _ in range(options.warmup + options.steps):
@@ -68,7 +71,7 @@ def worker(options):
         from vaecyclegan.translation.trainer import VAECycleGAN
 
         model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50,
-                            image_size=size)
+                            image_size=size, lambda_structure=structure)
         model.compile(g_optimizer=g_optimizer, d_optimizer=d_optimizer)
         ends = []
         clock = keras.callbacks.LambdaCallback(

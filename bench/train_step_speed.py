@@ -61,7 +61,8 @@ def build_translation_trainer(preset_name, image_size, batch_size, xla=False):
     size = image_size or preset.image_size
     config = ModelConfig(image_size=size, generator=preset.generator,
                          discriminator=preset.discriminator)
-    model = VAECycleGAN(*(build_network(config, name) for name in TRANSLATION_NETWORKS))
+    model = VAECycleGAN(*(build_network(config, name) for name in TRANSLATION_NETWORKS),
+                        lambda_structure=preset.lambda_structure)
     model.compile(g_optimizer=keras.optimizers.AdamW(1e-4),
                   d_optimizer=keras.optimizers.AdamW(1e-4), jit_compile=xla)
     rng = np.random.default_rng(0)
@@ -116,7 +117,8 @@ def pipeline(options):
 
     size = options.image_size or PRESETS[options.preset].image_size
     images = np.random.default_rng(0).uniform(-1, 1, (64, size, size, 1)).astype("float32")
-    dataset = iter(make_unpaired_dataset(images, images, options.batch_size, 3, 0))
+    dataset = iter(make_unpaired_dataset(images, images, options.batch_size, 3, 0,
+                                         augmentation=PRESETS[options.preset].augmentation))
     next(dataset)
     batches = 20
     started = time.perf_counter()

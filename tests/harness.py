@@ -34,6 +34,24 @@ def train_options(**overrides):
 LAS_AFFINE = [[-0.9, 0, 0, 90.0], [0, 0.9, 0, -110.0], [0, 0, 2.5, -40.0], [0, 0, 0, 1]]
 
 
+def kinds_of_view(doubled_batch):
+    """For each loaded image of a doubled training batch (the images, then
+    their augmented views), whether its view is the image ("same"), its
+    left-right mirror ("mirrored") or neither ("moved")."""
+    import numpy as np
+
+    half = len(doubled_batch) // 2
+    kinds = []
+    for image, view in zip(doubled_batch[:half], doubled_batch[half:]):
+        if np.allclose(view, image, atol=1e-6):
+            kinds.append("same")
+        elif np.allclose(view, image[:, ::-1], atol=1e-6):
+            kinds.append("mirrored")
+        else:
+            kinds.append("moved")
+    return kinds
+
+
 def write_image(path, pixels):
     """Writes `pixels` with OpenCV, creating the folder."""
     import cv2

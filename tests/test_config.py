@@ -94,6 +94,20 @@ def test_level_and_block_counts_may_be_zero_not_negative(path):
     _refused(_with(path, "2"), f'{path} must be an integer >= 0, not "2"')
 
 
+def test_levels_without_skip_run_from_0_to_the_generators_levels():
+    # The smoke generator has 2 levels; a config without the key (0.1.0's)
+    # keeps every skip, as its weights were trained.
+    assert ModelConfig.from_dict(_with("generator.levels_without_skip", 2)).generator \
+        .levels_without_skip == 2
+    assert ModelConfig.load(FIXTURE).generator.levels_without_skip == 0
+    _refused(_with("generator.levels_without_skip", 3), "generator.levels_without_skip 3 is "
+             "more than the generator's 2 levels (generator.num_downsamples)")
+    _refused(_with("generator.levels_without_skip", -1),
+             "generator.levels_without_skip must be an integer >= 0, not -1")
+    _refused(_with("generator.levels_without_skip", True),
+             "generator.levels_without_skip must be an integer >= 0, not true")
+
+
 @pytest.mark.parametrize("value,shown", [("0", '"0"'), (1.5, "1.5"), (2**63, str(2**63))])
 def test_the_seed_must_be_a_64_bit_integer(value, shown):
     _refused(_with("generator.seed", value),

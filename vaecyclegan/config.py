@@ -34,6 +34,12 @@ class GeneratorConfig:
         norm_groups: groups of every GroupNormalization (clipped to the
             channel count where a level has fewer channels).
         seed: seed of the latent sampler's `keras.random.SeedGenerator`.
+        levels_without_skip: decoder levels, counted from full resolution,
+            that get no skip connection from the encoder (0: every level
+            has its skip, the plain U-Net; `num_downsamples`: none has).
+            A full-resolution skip can carry MRI intensities straight to
+            the CT output, which draws bright scalp where CT has bright
+            bone.
     """
 
     filters: int = 64
@@ -43,6 +49,7 @@ class GeneratorConfig:
     latent_channels: int = 256
     norm_groups: int = 32
     seed: int = 0
+    levels_without_skip: int = 0
 
     @property
     def stride(self):
@@ -194,6 +201,11 @@ class ModelConfig:
                 f"image_size {self.image_size} is not a multiple of the generator's stride "
                 f"{stride} (2 ** generator.num_downsamples = 2 ** "
                 f"{self.generator.num_downsamples})")
+        if self.generator.levels_without_skip > self.generator.num_downsamples:
+            raise ValueError(
+                f"generator.levels_without_skip {self.generator.levels_without_skip} is more "
+                f"than the generator's {self.generator.num_downsamples} levels "
+                f"(generator.num_downsamples)")
         if not isinstance(self.domains, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in self.domains.items()):
             raise ValueError(f"domains must be an object of strings (e.g. "
@@ -341,7 +353,7 @@ _FIELD_CHECKS = {
     "generator": {"filters": _positive_int, "max_filters": _positive_int,
                   "num_downsamples": _non_negative_int, "num_res_blocks": _non_negative_int,
                   "latent_channels": _positive_int, "norm_groups": _positive_int,
-                  "seed": _seed},
+                  "seed": _seed, "levels_without_skip": _non_negative_int},
     "discriminator": {"filters": _positive_int, "max_filters": _positive_int,
                       "num_layers": _positive_int, "num_scales": _positive_int,
                       "norm_groups": _positive_int},

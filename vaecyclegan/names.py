@@ -32,3 +32,6 @@ SLICE_AXES = ("axial", "coronal", "sagittal")
 # grid: the RRDB-Net where its factor fits, else bicubic ("auto"); always
 # bicubic; or no resampling at all (translated at the input's own scale).
 RESAMPLING = ("auto", "bicubic", "off")
+# The augmented view that doubles each training batch: a left-right flip
+# with a small rotation, shift and zoom ("affine"), or the flip alone.
+AUGMENTATIONS = ("affine", "flips")

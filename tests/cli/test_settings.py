@@ -10,7 +10,9 @@ from vaecyclegan.cli.evaluate import build_parser as eval_parser
 from vaecyclegan.cli.infer import build_parser as infer_parser
 from vaecyclegan.cli.train import build_parser as train_parser
 from vaecyclegan.cli.train import main as train_main
+from vaecyclegan.training.presets import PRESETS
 from vaecyclegan.workflows.settings import EvalSettings, InferSettings, TrainSettings
+from vaecyclegan.workflows.train import _model_config, resolve_preset
 
 REQUIRED_INFER = ["--direction", "mri2ct", "--input", "in", "--output", "out"]
 
@@ -39,6 +41,25 @@ def test_options_reach_the_settings():
     assert settings.sr_degradations == ["blur"] and settings.lr == 3e-4
 
 
+def test_levels_without_skip_reach_the_generators_of_this_run_only():
+    options = train_parser().parse_args(["--levels-without-skip", "0"])
+    preset = resolve_preset(TrainSettings(**vars(options)))
+    assert preset.generator.levels_without_skip == 0
+    assert PRESETS["quick"].generator.levels_without_skip == 2  # the preset is left as it was
+    assert resolve_preset(TrainSettings()).generator.levels_without_skip == 2
+    # and reach the run's config.json.
+    settings = TrainSettings(levels_without_skip=1)
+    assert _model_config(settings, resolve_preset(settings)).generator.levels_without_skip == 1
+    with pytest.raises(ValueError, match="--levels-without-skip"):
+        TrainSettings(levels_without_skip=True).validate()
+
+
+def test_the_augmentation_option_reaches_the_preset():
+    options = train_parser().parse_args(["--augmentation", "flips"])
+    assert resolve_preset(TrainSettings(**vars(options))).augmentation == "flips"
+    assert resolve_preset(TrainSettings()).augmentation == PRESETS["quick"].augmentation
+
+
 @pytest.mark.parametrize("changes, option", [
     ({"steps": 0}, "--steps"),
     ({"batch_size": -1}, "--batch-size"),
@@ -51,6 +72,9 @@ def test_options_reach_the_settings():
     ({"best_metric": "dice"}, "--best-metric"),
     ({"image_size": 30}, "--image-size 30 is not a multiple of the quick generator's stride 8"),
     ({"image_size": 18, "preset": "smoke"}, "use 16 or 20"),
+    ({"levels_without_skip": 4}, "--levels-without-skip must be 0 to 3 "),
+    ({"augmentation": "elastic"}, "--augmentation must be one of affine, flips"),
+    ({"levels_without_skip": -1}, "--levels-without-skip must be 0 to 3 "),
 ])
 def test_train_settings_name_the_option_out_of_range(changes, option):
     with pytest.raises(ValueError, match=option):

@@ -4,6 +4,7 @@ augmented views with the Keras augmenter's geometry."""
 import numpy as np
 import pytest
 
+from tests.harness import kinds_of_view
 from vaecyclegan.translation import array_batches
 from vaecyclegan.translation.array_batches import augmented_views, unpaired_batches
 from vaecyclegan.translation.dataset import ROTATION, SHIFT, ZOOM
@@ -42,6 +43,23 @@ def _bound(size=64, row=24, col=22):
     angle = ROTATION * 2 * np.pi
     zoom = 1 / (1 - ZOOM)
     return radius * (abs(zoom - 1) + zoom * angle) + np.hypot(SHIFT * size, SHIFT * size) + 1
+
+
+@pytest.mark.parametrize("augmentation,expected", [
+    ("flips", {"same", "mirrored"}), ("affine", {"moved"})])
+def test_flips_alone_views_are_the_image_or_its_mirror(augmentation, expected):
+    images = np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)).astype(np.float32)
+    batches = unpaired_batches(images, images, 3, channels=1, seed=2, augmentation=augmentation)
+    kinds = set()
+    for _ in range(4):
+        mri, ct = next(batches)
+        kinds |= set(kinds_of_view(mri)) | set(kinds_of_view(ct))
+    assert kinds == expected
+
+
+def test_an_unknown_augmentation_is_refused():
+    with pytest.raises(ValueError, match="must be one of affine, flips, not 'elastic'"):
+        augmented_views(_dot(), np.random.default_rng(0), "elastic")
 
 
 def test_views_keep_shape_dtype_and_constant_images():

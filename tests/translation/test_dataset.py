@@ -1,7 +1,9 @@
 """The unpaired training batches: whole images or random crops of them."""
 
 import numpy as np
+import pytest
 
+from tests.harness import kinds_of_view
 from vaecyclegan.translation.dataset import make_unpaired_dataset
 
 
@@ -35,3 +37,17 @@ def test_without_a_crop_whole_images_are_batched():
     # A crop of the images' own side is no crop.
     mri, _ = next(iter(make_unpaired_dataset(images, images, 2, channels=1, seed=0, crop=16)))
     assert mri.shape == (4, 16, 16, 1)
+
+
+@pytest.mark.parametrize("augmentation,expected", [
+    ("flips", {"same", "mirrored"}), ("affine", {"moved"})])
+def test_flips_alone_views_are_the_image_or_its_mirror(augmentation, expected):
+    # Random images: a rotated, shifted or zoomed view equals neither the
+    # image nor its mirror.
+    images = np.random.default_rng(1).uniform(-1, 1, (6, 16, 16, 1)).astype(np.float32)
+    batches = make_unpaired_dataset(images, images, 3, channels=1, seed=2,
+                                    augmentation=augmentation)
+    kinds = set()
+    for mri, ct in batches.take(4):
+        kinds |= set(kinds_of_view(mri.numpy())) | set(kinds_of_view(ct.numpy()))
+    assert kinds == expected

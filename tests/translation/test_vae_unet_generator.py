@@ -1,3 +1,4 @@
+import dataclasses
 import re
 
 import keras
@@ -34,6 +35,18 @@ def test_single_channel_generator():
 def test_stride_is_two_to_the_downsamples():
     assert SMALL.stride == 4
     assert GeneratorConfig().stride == 16
+
+
+@pytest.mark.parametrize("levels_without_skip", [0, 1, 2])
+def test_levels_without_skip_drop_the_finest_skips(levels_without_skip):
+    config = dataclasses.replace(SMALL, levels_without_skip=levels_without_skip)
+    g = build_vae_unet_generator(config, name="g_target")
+    skips = sorted(layer.name for layer in g.layers if isinstance(layer, keras.layers.Concatenate))
+    assert skips == [f"up{level}_skip" for level in range(levels_without_skip + 1, 3)]
+    # Level 1 fuses 8 upsampled channels, plus the stem's 8 where it has its skip.
+    fused = g.get_layer("up1_fuse_conv").input.shape[-1]
+    assert fused == (8 if levels_without_skip >= 1 else 16)
+    assert g(_images((1, 32, 32, 3))).shape == (1, 32, 32, 3)
 
 
 def _automatic_name(layer):

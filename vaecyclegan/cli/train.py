@@ -4,7 +4,14 @@ import argparse
 import sys
 
 from vaecyclegan.cli.common import level_width, parse_settings, run_cli
-from vaecyclegan.names import PRECISIONS, PRESET_NAMES, REPORTED_METRICS, STAGES, STRATEGIES
+from vaecyclegan.names import (
+    AUGMENTATIONS,
+    PRECISIONS,
+    PRESET_NAMES,
+    REPORTED_METRICS,
+    STAGES,
+    STRATEGIES,
+)
 from vaecyclegan.training.presets import PRESETS
 from vaecyclegan.workflows.settings import SR_DEGRADATIONS, SR_SCALES, TrainSettings
 
@@ -56,6 +63,9 @@ def _schedule_options(group):
     group.add_argument("--batch-size", type=int,
                        help="images loaded per domain and step over all replicas, doubled "
                        "by augmentation (default: the preset's)")
+    group.add_argument("--augmentation", choices=AUGMENTATIONS,
+                       help="the view that doubles each batch: affine (left-right flip, "
+                       "rotation, shift, zoom) or flips (the flip alone; default: the preset's)")
     group.add_argument("--image-size", type=int, help="training image side (default: the preset's)")
     group.add_argument("--lr", type=float, help="AdamW learning rate (default: the preset's)")
     group.add_argument("--weight-decay", type=float,
@@ -66,6 +76,9 @@ def _schedule_options(group):
     group.add_argument("--lambda-structure", type=float,
                        help="weight of the MIND structure loss between each generator's input "
                        "and output (0: none; default: the preset's)")
+    group.add_argument("--levels-without-skip", type=int,
+                       help="the generators' finest decoder levels that get no skip from the "
+                       "encoder (0: the plain U-Net; default: the preset's)")
     group.add_argument("--lr-decay-start", type=int,
                        help="step the learning rate starts its linear decay to zero at "
                        "(CycleGAN's rule; default: half the steps; --steps value: no decay)")

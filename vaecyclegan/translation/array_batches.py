@@ -6,7 +6,8 @@ training on JAX where TensorFlow is not installed. Same recipe and
 distributions, other random draws than tf.data's for one seed.
 
 The augmented view is `build_augmenter`'s geometry (flip, rotation, shift,
-zoom, reflected edges, its ranges) drawn as one affine warp an image by
+zoom, reflected edges, its ranges; for "flips" the flip alone, no warp) drawn
+as one affine warp an image by
 `cv2.warpAffine`, not by the Keras layers: on JAX those run op by op,
 un-jitted, and on a GPU each op is a launch and each batch a round trip,
 which made the input, not the network, the step's cost (the quick
@@ -16,12 +17,14 @@ against 0.5 through OpenCV, 193 ms a step before, 86 after)."""
 import cv2
 import numpy as np
 
+from vaecyclegan.names import AUGMENTATIONS
 from vaecyclegan.translation.dataset import ROTATION, SHIFT, ZOOM
 
 
-def augmented_views(batch, rng):
+def augmented_views(batch, rng, augmentation="affine"):
     """`batch` (n, H, W, C) float32, each image under its own random
-    geometry: a left-right flip with probability 1/2, then a rotation about
+    geometry: a left-right flip with probability 1/2, then (for "affine",
+    not for "flips"; `names.AUGMENTATIONS`) a rotation about
     the centre of up to `ROTATION` of a turn, a zoom by a factor 1/(1 + z),
     z up to `ZOOM` either way (positive: out, as Keras' RandomZoom), and a
     shift of up to `SHIFT` of each side (made before the zoom, as Keras'
@@ -34,11 +37,17 @@ def augmented_views(batch, rng):
     >>> views.shape == batch.shape
     True
     """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, "
+                         f"not {augmentation!r}")
     views = np.empty_like(batch)
     height, width = batch.shape[1:3]
     for index, image in enumerate(batch):
         if rng.random() < 0.5:
             image = image[:, ::-1]
+        if augmentation == "flips":
+            views[index] = image
+            continue
         degrees = np.degrees(rng.uniform(-ROTATION, ROTATION) * 2 * np.pi)
         scale = 1.0 / (1.0 + rng.uniform(-ZOOM, ZOOM))
         matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), degrees, scale)
@@ -50,7 +59,8 @@ def augmented_views(batch, rng):
     return views
 
 
-def unpaired_batches(mri, ct, batch_size, channels=3, seed=0, crop=None):
+def unpaired_batches(mri, ct, batch_size, channels=3, seed=0, crop=None,
+                     augmentation="affine"):
     """Yields `(mri_batch, ct_batch)` numpy arrays of `2 * batch_size` images.
 
     Args: as `make_unpaired_dataset`.
@@ -80,7 +90,7 @@ def unpaired_batches(mri, ct, batch_size, channels=3, seed=0, crop=None):
             yield np.stack(batch).astype(np.float32)
 
     def double(batch):
-        views = np.clip(augmented_views(batch, augment_rng), -1.0, 1.0)
+        views = np.clip(augmented_views(batch, augment_rng, augmentation), -1.0, 1.0)
         both = np.concatenate([batch, views], axis=0)
         return np.repeat(both, channels, axis=-1) if channels > 1 else both
 

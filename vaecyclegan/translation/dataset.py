@@ -2,6 +2,8 @@
 
 import keras
 
+from vaecyclegan.names import AUGMENTATIONS
+
 # The augmentation's ranges, as fractions in Keras' terms: a rotation of up
 # to 0.03 of a turn (about 11 degrees), a shift of up to 6 % of the side, a
 # zoom of up to 8 % in or out. `array_batches` draws the same geometry.
@@ -10,27 +12,35 @@ SHIFT = 0.06
 ZOOM = 0.08
 
 
-def build_augmenter(seed):
+def build_augmenter(seed, augmentation="affine"):
     """Random geometry that a head scan can plausibly take: left-right flip,
-    small rotation, shift and zoom, edges filled by reflection. Intensities
-    are left alone, so CT keeps its HU mapping."""
-    return keras.Sequential(
-        [
-            # float32 whatever the global policy: this runs in the input
-            # pipeline, not in the network.
-            keras.layers.RandomFlip("horizontal", seed=seed, name="flip", dtype="float32"),
+    and for "affine" a small rotation, shift and zoom, edges filled by
+    reflection. Intensities are left alone, so CT keeps its HU mapping.
+
+    Args:
+        seed: seeds each random layer.
+        augmentation: one of `names.AUGMENTATIONS`.
+    """
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, "
+                         f"not {augmentation!r}")
+    # float32 whatever the global policy: this runs in the input pipeline,
+    # not in the network.
+    layers = [keras.layers.RandomFlip("horizontal", seed=seed, name="flip", dtype="float32")]
+    if augmentation == "affine":
+        layers += [
             keras.layers.RandomRotation(ROTATION, fill_mode="reflect", seed=seed + 1, name="rotate",
                                         dtype="float32"),
             keras.layers.RandomTranslation(SHIFT, SHIFT, fill_mode="reflect", seed=seed + 2,
                                            name="shift", dtype="float32"),
             keras.layers.RandomZoom(ZOOM, fill_mode="reflect", seed=seed + 3, name="zoom",
                                     dtype="float32"),
-        ],
-        name="augmenter",
-    )
+        ]
+    return keras.Sequential(layers, name="augmenter")
 
 
-def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0, crop=None):
+def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0, crop=None,
+                          augmentation="affine"):
     """Yields `(mri_batch, ct_batch)`, each of `2 * batch_size` images.
 
     Each domain is shuffled on its own (unpaired) and repeated forever; each
@@ -45,10 +55,12 @@ def make_unpaired_dataset(mri, ct, batch_size, channels=3, seed=0, crop=None):
         seed: makes shuffling and augmentation reproducible.
         crop: side of a random crop drawn from each image before
             augmentation (None or the images' side: whole images).
+        augmentation: the augmented view's geometry, one of
+            `names.AUGMENTATIONS` (`build_augmenter`).
     """
     import tensorflow as tf  # here: `array_batches` uses the augmenter without it
 
-    augmenter = build_augmenter(seed)
+    augmenter = build_augmenter(seed, augmentation)
 
     def domain(images, domain_seed):
         dataset = (

@@ -47,7 +47,8 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
         "translation", preset.steps, images_per_step=4 * preset.batch_size,
         losses_csv="losses.csv", description="translate", shown=["g_loss", "d_loss", "cycle"],
         make_dataset=lambda offset: _batches(mri, ct, preset.batch_size, channels,
-                                             seed + offset, preset.image_size))
+                                             seed + offset, preset.image_size,
+                                             preset.augmentation))
     best = None
 
     def callbacks(start, extra):

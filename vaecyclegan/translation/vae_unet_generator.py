@@ -31,7 +31,8 @@ def build_vae_unet_generator(config, channels=3, name="generator"):
     1x1 convolutions to `mu` and `logvar`, the reparameterised sample,
     a projection back, more residual blocks. Decoder: per level, nearest x2
     upsampling and a 3x3 convolution (no checkerboard artefacts), the
-    encoder's skip concatenated, a fusing 3x3 convolution. Output: a 7x7
+    encoder's skip concatenated (except at the `levels_without_skip` finest
+    levels), a fusing 3x3 convolution. Output: a 7x7
     convolution and tanh, in float32 under mixed precision.
 
     Every normalisation is GroupNormalization, so results do not depend on
@@ -83,7 +84,8 @@ def build_vae_unet_generator(config, channels=3, name="generator"):
         filters = level_filters[level - 1]
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_upsample")(x)
         x = _conv_norm_relu(x, filters, 3, 1, groups, f"up{level}")
-        x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level - 1]])
+        if level > config.levels_without_skip:
+            x = layers.Concatenate(name=f"up{level}_skip")([x, skips[level - 1]])
         x = _conv_norm_relu(x, filters, 3, 1, groups, f"up{level}_fuse")
 
     x = layers.Conv2D(channels, 7, padding="same", name="output_conv")(x)

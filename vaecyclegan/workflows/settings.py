@@ -13,6 +13,7 @@ import math
 
 from vaecyclegan.evaluation.tissue import BONE_THRESHOLD_HU, TISSUE_THRESHOLDS_HU
 from vaecyclegan.names import (
+    AUGMENTATIONS,
     DIRECTIONS,
     PRECISIONS,
     PRESET_NAMES,
@@ -59,7 +60,8 @@ class TrainSettings:
     `None` means "the preset's value" for the preset-backed fields (`steps`,
     `batch_size`, `image_size`, `lr`, `weight_decay`, `checkpoint_every`,
     `sr_steps`, `sr_scale`, `sr_gan_steps`, `eval_every`, `crop_factor`,
-    `lambda_identity`, `lambda_structure`).
+    `lambda_identity`, `lambda_structure`, `levels_without_skip`,
+    `augmentation`).
 
     Args:
         data: "phantom", "kaggle", or a dataset folder in the Kaggle layout.
@@ -71,6 +73,10 @@ class TrainSettings:
             times (1: native resolution) instead of whole resized slices.
         lambda_identity, lambda_structure: loss weights (the identity
             weight relative to the cycle weight; the MIND structure loss's).
+        levels_without_skip: the generators' finest decoder levels that get
+            no skip from the encoder (0: the plain U-Net).
+        augmentation: the augmented view's geometry, one of
+            `names.AUGMENTATIONS`.
         ct_window: (level, width) in HU of the CT the data holds: 8-bit CT
             carries no window, so this says what its grey levels mean (for
             HU metrics and DICOM/NIfTI output); CT in HU is mapped through
@@ -109,6 +115,8 @@ class TrainSettings:
     crop_factor: float = None
     lambda_identity: float = None
     lambda_structure: float = None
+    levels_without_skip: int = None
+    augmentation: str = None
     ct_window: tuple = None
     lr_decay_start: int = None
     precision: str = "auto"
@@ -136,6 +144,8 @@ class TrainSettings:
         _choice(self.strategy, STRATEGIES, "--strategy")
         _choice(self.stage, STAGES, "--stage")
         _choice(self.best_metric, REPORTED_METRICS, "--best-metric")
+        if self.augmentation is not None:
+            _choice(self.augmentation, AUGMENTATIONS, "--augmentation")
         if self.sr_scale is not None:
             _choice(self.sr_scale, SR_SCALES, "--sr-scale")
         for degradation in self.sr_degradations:
@@ -163,6 +173,12 @@ class TrainSettings:
 
         preset = PRESETS[self.preset]
         size = self.image_size or preset.image_size
+        levels = preset.generator.num_downsamples
+        value = self.levels_without_skip
+        _check(value is None or (isinstance(value, int) and not isinstance(value, bool)
+                                 and 0 <= value <= levels),
+               f"--levels-without-skip must be 0 to {levels} (the {self.preset} generator's "
+               f"levels), not {self.levels_without_skip}")
         stride = preset.generator.stride
         _check(self.stage == "sr" or size % stride == 0,
                f"--image-size {size} is not a multiple of the {self.preset} generator's stride "

@@ -82,9 +82,12 @@ def resolve_preset(settings):
     if settings.sr_scale is not None:
         preset.rrdbnet.scale = settings.sr_scale
     for key in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
-                "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure"):
+                "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure",
+                "augmentation"):
         if getattr(settings, key) is not None:
             setattr(preset, key, getattr(settings, key))
+    if settings.levels_without_skip is not None:
+        preset.generator.levels_without_skip = settings.levels_without_skip
     return preset
 
 
@@ -280,6 +283,7 @@ def _provenance(run):
         "crop_factor": preset.crop_factor,
         "lambda_identity": preset.lambda_identity,
         "lambda_structure": preset.lambda_structure,
+        "augmentation": preset.augmentation,
         "seed": settings.seed,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": {
