@@ -55,11 +55,13 @@ def test_the_config_round_trips():
     with open(os.path.join(FOLDER, "config.json"), encoding="utf-8") as f:
         written = json.load(f)
     config = ModelConfig.load(FOLDER)
-    # 0.1.0 knew no pixel scale and translated every slice at its own: the
-    # default says exactly that, and nothing else changes.
-    assert "pixel_scale" not in written
-    assert config.to_dict() == {**written,
-                                "pixel_scale": {"resize_factor": 1.0, "mm_per_pixel": None}}
+    # 0.1.0 knew no pixel scale and translated every slice at its own, and
+    # gave every decoder level its skip: the defaults say exactly that, and
+    # nothing else changes.
+    assert "pixel_scale" not in written and "levels_without_skip" not in written["generator"]
+    assert config.to_dict() == {
+        **written, "generator": {**written["generator"], "levels_without_skip": 0},
+        "pixel_scale": {"resize_factor": 1.0, "mm_per_pixel": None}}
     assert ModelConfig.from_dict(config.to_dict()) == config
 
 
