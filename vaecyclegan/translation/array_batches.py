@@ -17,8 +17,7 @@ against 0.5 through OpenCV, 193 ms a step before, 86 after)."""
 import cv2
 import numpy as np
 
-from vaecyclegan.names import AUGMENTATIONS
-from vaecyclegan.translation.dataset import ROTATION, SHIFT, ZOOM
+from vaecyclegan.translation.dataset import ROTATION, SHIFT, ZOOM, check_augmentation
 
 
 def augmented_views(batch, rng, augmentation="affine"):
@@ -37,9 +36,7 @@ def augmented_views(batch, rng, augmentation="affine"):
     >>> views.shape == batch.shape
     True
     """
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, "
-                         f"not {augmentation!r}")
+    check_augmentation(augmentation)
     views = np.empty_like(batch)
     height, width = batch.shape[1:3]
     for index, image in enumerate(batch):

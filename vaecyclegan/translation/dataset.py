@@ -12,6 +12,13 @@ SHIFT = 0.06
 ZOOM = 0.08
 
 
+def check_augmentation(augmentation):
+    """Raises ValueError unless `augmentation` is one of `names.AUGMENTATIONS`."""
+    if augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, "
+                         f"not {augmentation!r}")
+
+
 def build_augmenter(seed, augmentation="affine"):
     """Random geometry that a head scan can plausibly take: left-right flip,
     and for "affine" a small rotation, shift and zoom, edges filled by
@@ -21,9 +28,7 @@ def build_augmenter(seed, augmentation="affine"):
         seed: seeds each random layer.
         augmentation: one of `names.AUGMENTATIONS`.
     """
-    if augmentation not in AUGMENTATIONS:
-        raise ValueError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, "
-                         f"not {augmentation!r}")
+    check_augmentation(augmentation)
     # float32 whatever the global policy: this runs in the input pipeline,
     # not in the network.
     layers = [keras.layers.RandomFlip("horizontal", seed=seed, name="flip", dtype="float32")]
