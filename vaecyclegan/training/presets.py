@@ -107,8 +107,13 @@ PRESETS = {
         # seed 0 against an RRDB-returned baseline: +1.4 dB there and +0.7
         # dB on the wide-window one), soft-tissue and bone MAE better; bone
         # Dice unchanged. The finest skips carried MRI intensities to the CT.
+        # 32 filters at 64 px, not 16 (2.04 M parameters, not 1.49 M; on a
+        # 2-core CPU 0.46 s a step, not 0.30): on both realistic sets +0.2 dB
+        # PSNR, bone Dice +0.05 and +0.02, ct2mri SSIM +0.03. Without the
+        # finest skips the decoder rebuilds the fine levels from the 16-px
+        # one, and 16 channels there were few.
         generator=GeneratorConfig(
-            filters=16, max_filters=128, num_downsamples=3, num_res_blocks=4,
+            filters=32, max_filters=128, num_downsamples=3, num_res_blocks=4,
             latent_channels=64, norm_groups=8, levels_without_skip=2,
         ),
         # 3 stride-2 layers a scale, not 2: on the wide-window realistic set
