@@ -3,9 +3,10 @@
 `paper` is the original recipe: 256x256x3, 4 images per domain doubled to 8
 by augmentation, AdamW with lr 1e-4 and weight decay 6e-8, 50,000 steps.
 On a 2-core CPU a step of it takes minutes, so `quick` trains a narrower
-network on 64x64 slices, with a higher learning rate, in about ten minutes;
-its skips, augmentation and structure loss were chosen on realistic 256-px
-head slices (README, "On realistic heads"); it does not reproduce the paper.
+network on 64x64 slices, with a higher learning rate, in about a quarter
+of an hour; its width, skips, augmentation and structure loss were chosen
+on realistic 256-px head slices (README, "On realistic heads"); it does not
+reproduce the paper.
 Its upscaler (a 0.58 M-parameter RRDB-Net, 4,000 L1 steps, a few minutes)
 beats bicubic upsampling by 2.6 dB PSNR on realistic 256-px head slices.
 """
@@ -102,16 +103,18 @@ PRESETS = {
     "quick": TrainingPreset(
         image_size=64,
         # No skip at the 64- and 32-px levels, only at 16 px: over the plain
-        # U-Net on the realistic development sets, +0.8 dB PSNR and +0.012
+        # U-Net (both 16 filters wide) on the realistic development sets, +0.8 dB PSNR and +0.012
         # SSIM on the brain-window one (seed 1, both returned bicubically;
         # seed 0 against an RRDB-returned baseline: +1.4 dB there and +0.7
         # dB on the wide-window one), soft-tissue and bone MAE better; bone
         # Dice unchanged. The finest skips carried MRI intensities to the CT.
-        # 32 filters at 64 px, not 16 (2.04 M parameters, not 1.49 M; on a
-        # 2-core CPU 0.46 s a step, not 0.30): on both realistic sets +0.2 dB
-        # PSNR, bone Dice +0.05 and +0.02, ct2mri SSIM +0.03. Without the
-        # finest skips the decoder rebuilds the fine levels from the 16-px
-        # one, and 16 channels there were few.
+        # 32 filters at 64 px, not 16 (so 64 at 32 px and 128 at 16 px; 2.04
+        # M parameters a generator, not 1.49 M; on a 2-core CPU 0.46 s a
+        # step, not 0.30): on both realistic sets bone Dice +0.05 and +0.02
+        # and ct2mri SSIM +0.03, on a second seed of the brain-window one
+        # too; PSNR +0.2 dB, within seed noise. Probably because, without the
+        # finest skips, the decoder rebuilds the 64-px level from the 16-px
+        # one, and 16 channels at 64 px were few for it.
         generator=GeneratorConfig(
             filters=32, max_filters=128, num_downsamples=3, num_res_blocks=4,
             latent_channels=64, norm_groups=8, levels_without_skip=2,
@@ -127,7 +130,7 @@ PRESETS = {
         rrdbnet=RRDBNetConfig(num_feat=32, num_block=3, num_grow_ch=16),
         steps=1200,
         # Flips alone, no rotation, shift or zoom, and the MIND structure
-        # loss: with the generator above, bone Dice 0.05 to 0.25 on the
+        # loss: with the generator above at 16 filters, bone Dice 0.05 to 0.25 on the
         # brain-window set and 0.66 to 0.73 on the wide-window one, bone MAE
         # and SSIM better on both; ct2mri SSIM 0.02-0.04 lower. Rotated and
         # zoomed CT let a generator change the head's pose, which the other
