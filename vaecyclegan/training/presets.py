@@ -110,11 +110,12 @@ PRESETS = {
         # Dice unchanged. The finest skips carried MRI intensities to the CT.
         # 32 filters at 64 px, not 16 (so 64 at 32 px and 128 at 16 px; 2.04
         # M parameters a generator, not 1.49 M; on a 2-core CPU 0.46 s a
-        # step, not 0.30): on both realistic sets bone Dice +0.05 and +0.02
-        # and ct2mri SSIM +0.03, on a second seed of the brain-window one
-        # too; PSNR +0.2 dB, within seed noise. Probably because, without the
-        # finest skips, the decoder rebuilds the 64-px level from the 16-px
-        # one, and 16 channels at 64 px were few for it.
+        # step, not 0.30): on both realistic sets and two seeds ct2mri SSIM
+        # +0.03 to +0.09, SSIM and soft-tissue MAE better; bone Dice +0.05
+        # and +0.07 on the brain-window set, +0.02 and +0.00 on the
+        # wide-window one; PSNR +0.1 to +0.3 dB, within seed noise. Probably
+        # because, without the finest skips, the decoder rebuilds the 64-px
+        # level from the 16-px one, and 16 channels at 64 px were few for it.
         generator=GeneratorConfig(
             filters=32, max_filters=128, num_downsamples=3, num_res_blocks=4,
             latent_channels=64, norm_groups=8, levels_without_skip=2,
