@@ -103,8 +103,8 @@ PRESETS = {
     "quick": TrainingPreset(
         image_size=64,
         # No skip at the 64- and 32-px levels, only at 16 px: over the plain
-        # U-Net (both 16 filters wide) on the realistic development sets, +0.8 dB PSNR and +0.012
-        # SSIM on the brain-window one (seed 1, both returned bicubically;
+        # U-Net (both 16 filters wide) on the realistic development sets,
+        # +0.8 dB PSNR and +0.012 SSIM on the brain-window one (seed 1, both returned bicubically;
         # seed 0 against an RRDB-returned baseline: +1.4 dB there and +0.7
         # dB on the wide-window one), soft-tissue and bone MAE better; bone
         # Dice unchanged. The finest skips carried MRI intensities to the CT.
@@ -131,8 +131,8 @@ PRESETS = {
         rrdbnet=RRDBNetConfig(num_feat=32, num_block=3, num_grow_ch=16),
         steps=1200,
         # Flips alone, no rotation, shift or zoom, and the MIND structure
-        # loss: with the generator above at 16 filters, bone Dice 0.05 to 0.25 on the
-        # brain-window set and 0.66 to 0.73 on the wide-window one, bone MAE
+        # loss: with the generator above at 16 filters, bone Dice 0.05 to
+        # 0.25 on the brain-window set and 0.66 to 0.73 on the wide-window one, bone MAE
         # and SSIM better on both; ct2mri SSIM 0.02-0.04 lower. Rotated and
         # zoomed CT let a generator change the head's pose, which the other
         # generator undoes; MIND ties each output's structure to its input.
