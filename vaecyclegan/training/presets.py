@@ -104,9 +104,10 @@ PRESETS = {
         image_size=64,
         # No skip at the 64- and 32-px levels, only at 16 px: over the plain
         # U-Net (both 16 filters wide) on the realistic development sets,
-        # +0.8 dB PSNR and +0.012 SSIM on the brain-window one (seed 1, both returned bicubically;
-        # seed 0 against an RRDB-returned baseline: +1.4 dB there and +0.7
-        # dB on the wide-window one), soft-tissue and bone MAE better; bone
+        # +0.8 dB PSNR and +0.012 SSIM on the brain-window one (seed 1,
+        # both returned bicubically; seed 0 against an RRDB-returned
+        # baseline: +1.4 dB there and +0.7 dB on the wide-window one),
+        # soft-tissue and bone MAE better; bone
         # Dice unchanged. The finest skips carried MRI intensities to the CT.
         # 32 filters at 64 px, not 16 (so 64 at 32 px and 128 at 16 px; 2.04
         # M parameters a generator, not 1.49 M; on a 2-core CPU 0.46 s a
