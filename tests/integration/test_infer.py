@@ -192,6 +192,25 @@ def test_upscale_with_samples_and_a_high_resolution_reference(trained_smoke, tmp
     assert {"model", "identity", "histogram_matching"} <= set(metrics)
 
 
+def test_upscale_alone_against_a_reference(trained_smoke, tmp_path):
+    # `--direction none --upscale` with `--reference` crashed in the report
+    # (no domain to look SynthRAD's metrics up by); it scores the upscaled
+    # images against the references, with bicubic as the identity baseline.
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    ct = read_grey(os.path.join(images, "testA", "phantom_test_00000.png"))
+    write_image(tmp_path / "in" / "a.png", cv2.resize(ct, (8, 8), interpolation=cv2.INTER_AREA))
+    write_image(tmp_path / "ref" / "a.png", ct)
+    out = tmp_path / "out"
+    assert infer("--direction", "none", "--upscale", "4", "--input", str(tmp_path / "in"),
+                 "--reference", str(tmp_path / "ref"), "--output", str(out),
+                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert read_grey(str(out / "a.png")).shape == ct.shape
+    with open(out / "metrics.json", encoding="utf-8") as f:
+        metrics = json.load(f)["none"]
+    assert metrics["n"] == 1 and {"model", "identity"} <= set(metrics)
+    assert "synthrad" not in metrics
+
+
 def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
                                                                    capsys):
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))

@@ -230,7 +230,8 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
         predictions, targets, target_pool,
         hu_references if any(h is not None for h in hu_references) else None,
         window, None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
-    if synthrad and DIRECTION_DOMAINS[direction][1] == "ct":
+    # Upscaling alone (`direction` "none") makes no known domain.
+    if synthrad and DIRECTION_DOMAINS.get(direction, (None, None))[1] == "ct":
         if synthrad_references is None:
             synthrad_references = [r.values[0] if r.units == "hu" else None for r in references]
         add_synthrad(evaluation, synthrad_references, window)
