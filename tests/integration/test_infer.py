@@ -211,6 +211,22 @@ def test_upscale_alone_against_a_reference(trained_smoke, tmp_path):
     assert "synthrad" not in metrics
 
 
+def test_a_failure_while_scoring_writes_no_outputs(trained_smoke, tmp_path, monkeypatch):
+    # Scoring runs before the outputs are published: a failure in it (the
+    # crash above was one) leaves no translated images without a report.
+    def failing(*args, **kwargs):
+        raise RuntimeError("scoring failed")
+
+    monkeypatch.setattr("vaecyclegan.workflows.infer.evaluate_scans", failing)
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
+    with pytest.raises(RuntimeError, match="scoring failed"):
+        infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+              str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+              "--weights-dir", trained_smoke.weights_dir)
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
                                                                    capsys):
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))

@@ -96,12 +96,19 @@ def run_inference(settings):
         writers += [lambda target, s=scan, d=std: write_std(s, d, scale, domain_out,
                                                             config.intensity, target)
                     for scan, std in zip(scans, stds)]
+    # Scored before anything is written, so that a failure there leaves no
+    # outputs without their report.
+    evaluation = _evaluate(settings, pairs, scans, means, references, stds,
+                           config.intensity) if pairs else None
     stage_and_publish(settings.output, writers)
     if scale is not None:
         _write_std_scale(settings, stds, scale)
     _log_done(settings, scans, seconds, translator, upscaler, scale)
-    if pairs:
-        _report(settings, pairs, scans, means, references, stds, config.intensity)
+    if evaluation is not None:
+        written = write_report(settings.output, [evaluation],
+                               f"vaecyclegan {settings.direction} evaluation")
+        logger.info(f"\n{format_table({settings.direction: evaluation.summary})}\n"
+                    f"Report: {written['html']}")
     return [os.path.join(settings.output, name) for group in names for name in group]
 
 
@@ -240,7 +247,7 @@ def _resized(scan, factor, interpolation):
     return dataclasses.replace(scan, values=plane[None])
 
 
-def _report(settings, pairs, scans, means, references, stds, intensity):
+def _evaluate(settings, pairs, scans, means, references, stds, intensity):
     indices = [index for index, _ in pairs]
     inputs, deviations = [scans[i] for i in indices], [stds[i] for i in indices]
     if settings.upscale:
@@ -248,14 +255,10 @@ def _report(settings, pairs, scans, means, references, stds, intensity):
         deviations = [None if d is None else np.stack([
             cv2.resize(p, None, fx=settings.upscale, fy=settings.upscale,
                        interpolation=cv2.INTER_NEAREST) for p in d]) for d in deviations]
-    evaluation = evaluate_scans(
+    return evaluate_scans(
         settings.direction, [scans[i].output_name for i in indices], inputs,
         [means[i] for i in indices], deviations,
         references,
         # No training data is known here: the baseline is matched to the
         # references' own histogram, which can only flatter it.
         "references", intensity, samples=settings.samples)
-    written = write_report(settings.output, [evaluation],
-                           f"vaecyclegan {settings.direction} evaluation")
-    logger.info(f"\n{format_table({settings.direction: evaluation.summary})}\n"
-                f"Report: {written['html']}")
