@@ -75,6 +75,12 @@ def test_the_augmentation_option_reaches_the_preset():
     ({"levels_without_skip": 4}, "--levels-without-skip must be 0 to 3 "),
     ({"augmentation": "elastic"}, "--augmentation must be one of affine, flips"),
     ({"levels_without_skip": -1}, "--levels-without-skip must be 0 to 3 "),
+    # Each was a traceback (Keras' seed check) or weights whose window
+    # infer.py refused (an infinite top end).
+    ({"seed": -1}, "--seed must be between 0 and 4294967295"),
+    ({"seed": 2**32}, "--seed must be between 0 and 4294967295"),
+    ({"ct_window": (1e308, 1.7e308)}, "--ct-window"),
+    ({"ct_window": (1e17, 1.0)}, "--ct-window"),
 ])
 def test_train_settings_name_the_option_out_of_range(changes, option):
     with pytest.raises(ValueError, match=option):
@@ -86,6 +92,8 @@ def test_train_settings_name_the_option_out_of_range(changes, option):
     ({"batch_size": 0}, "--batch-size"),
     ({"samples": 0}, "--samples"),
     ({"direction": "none"}, "--direction none needs --upscale"),
+    # Was a traceback: no translation, no latent samples.
+    ({"direction": "none", "upscale": 4, "samples": 3}, "--samples draws latent samples"),
     ({"translate_tile": 16}, "--translate-tile"),
     ({"tile": 1}, "--tile"),
     ({"upscale": 3}, "--upscale"),

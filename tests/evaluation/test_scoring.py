@@ -145,6 +145,34 @@ def test_eval_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
         f"error: {tmp_path}: no run.json: not a run folder written by train.py")
 
 
+@pytest.mark.parametrize("text", ["{not json", "[]", '{"data_dir": 5, "weights_dir": null}',
+                                  '{"data_dir": "d"}', "\udcff"])
+def test_eval_refuses_a_run_file_it_cannot_use(tmp_path, capsys, text):
+    # Each was a traceback (JSONDecodeError, TypeError).
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.evaluate import main
+
+    (tmp_path / "run.json").write_bytes(text.encode("utf-8", "surrogateescape"))
+    code = run_cli(main, ["--run", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith(f"error: {tmp_path / 'run.json'}: not a r")
+    assert sorted(os.listdir(tmp_path)) == ["run.json"]
+
+
+def test_eval_refuses_an_output_that_is_a_file_before_scoring(tmp_path, capsys):
+    # Was a FileExistsError after all the scoring.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.evaluate import main
+
+    (tmp_path / "out.png").write_bytes(b"keep")
+    (tmp_path / "run.json").write_text("{not json")
+    assert run_cli(main, ["--run", str(tmp_path), "--out", str(tmp_path / "out.png")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path / 'out.png'}: output exists and is not a folder")
+    assert (tmp_path / "out.png").read_bytes() == b"keep"
+
+
 def test_without_a_pool_only_the_model_is_scored():
     inputs, references = _images(0), _images(1)
     result = evaluate_predictions("ct2mri", ["a", "b", "c"], inputs, references, references, None)

@@ -227,6 +227,29 @@ def test_a_failure_while_scoring_writes_no_outputs(trained_smoke, tmp_path, monk
     assert not (tmp_path / "out").exists()
 
 
+def test_the_reference_folder_as_output_is_refused(trained_smoke, tmp_path, capsys):
+    # The references were replaced by the translations, and scored as such.
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.png", np.full((16, 16), 7, np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "ref"), "--output", str(tmp_path / "ref"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "a.png", "would overwrite an input or a reference")
+    assert os.listdir(tmp_path / "ref") == ["a.png"]
+    assert (read_grey(str(tmp_path / "ref" / "a.png")) == 7).all()
+
+
+def test_an_input_named_like_a_report_file_is_refused(trained_smoke, tmp_path, capsys):
+    # Its translation was silently replaced by the comparison grid.
+    write_image(tmp_path / "in" / "grid_mri2ct.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "grid_mri2ct.png", np.zeros((16, 16), np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "grid_mri2ct.png", "two outputs would be written")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
                                                                    capsys):
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))

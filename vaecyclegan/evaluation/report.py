@@ -253,7 +253,8 @@ img {{ max-width: 100%; }}
     atomic_write_text(path, page)
 
 
-def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthrad_rows=12):
+def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthrad_rows=12,
+                 target=None):
     """Writes every report file into `out_dir`.
 
     Args:
@@ -263,53 +264,61 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
         loss_csvs: `(label, path)` of training loss logs, plotted when present.
         grid_rows: images per comparison grid.
         synthrad_rows: cases in a SynthRAD figure.
+        target: maps a file name to the path to write it to (a staging
+            folder's, see `workflows.output_staging`); default: in
+            `out_dir`.
 
     Returns:
         `{kind: path}` of what was written.
     """
-    os.makedirs(out_dir, exist_ok=True)
-    written = {"metrics": os.path.join(out_dir, "metrics.json")}
+    if target is None:
+        os.makedirs(out_dir, exist_ok=True)
+
+        def target(name):
+            return os.path.join(out_dir, name)
+
+    written = {"metrics": target("metrics.json")}
     write_metrics_json(written["metrics"], {e.direction: e.summary for e in evaluations})
     scored = [e for e in evaluations if "model" in e.summary]
     links = {"metrics.json": "metrics.json"}
     if scored:
-        written["per_image"] = os.path.join(out_dir, "metrics_per_image.csv")
+        written["per_image"] = target("metrics_per_image.csv")
         write_per_image_csv(written["per_image"], scored)
         links["per-image metrics (CSV)"] = "metrics_per_image.csv"
-    images = _synthrad_files(out_dir, evaluations, written, links, synthrad_rows)
+    images = _synthrad_files(target, evaluations, written, links, synthrad_rows)
     for evaluation in scored:
         name = f"grid_{evaluation.direction}.png"
-        save_comparison_grid(os.path.join(out_dir, name), evaluation, grid_rows)
+        written[f"grid_{evaluation.direction}"] = target(name)
+        save_comparison_grid(written[f"grid_{evaluation.direction}"], evaluation, grid_rows)
         images[f"grid {evaluation.direction}"] = name
-        written[f"grid_{evaluation.direction}"] = os.path.join(out_dir, name)
     curves = {}
     for label, path in loss_csvs:
         if os.path.isfile(path):
             curves.update({f"{label}: {k}": v for k, v in read_loss_csv(path).items()})
     if curves:
-        written["loss_curves"] = os.path.join(out_dir, "loss_curves.png")
+        written["loss_curves"] = target("loss_curves.png")
         save_loss_curves(written["loss_curves"], curves)
         images["loss curves"] = "loss_curves.png"
-    written["html"] = os.path.join(out_dir, "index.html")
+    written["html"] = target("index.html")
     write_index_html(written["html"], title, evaluations, images, links)
     return written
 
 
-def _synthrad_files(out_dir, evaluations, written, links, rows):
+def _synthrad_files(target, evaluations, written, links, rows):
     """`metrics_per_case.csv` and one figure per direction with SynthRAD
     cases; returns `{"synthrad <direction>": figure name}`."""
     images = {}
     with_cases = [e for e in evaluations if e.synthrad]
     if not with_cases:
         return images
-    written["per_case"] = os.path.join(out_dir, "metrics_per_case.csv")
+    written["per_case"] = target("metrics_per_case.csv")
     write_per_case_csv(written["per_case"], with_cases)
     links["per-case SynthRAD metrics (CSV)"] = "metrics_per_case.csv"
     for evaluation in with_cases:
         settings = evaluation.summary["synthrad"]["settings"]
         name = f"synthrad_{evaluation.direction}.png"
-        written[f"synthrad_{evaluation.direction}"] = os.path.join(out_dir, name)
-        save_synthrad_figure(os.path.join(out_dir, name), evaluation.synthrad,
+        written[f"synthrad_{evaluation.direction}"] = target(name)
+        save_synthrad_figure(written[f"synthrad_{evaluation.direction}"], evaluation.synthrad,
                              settings["tissue_thresholds_hu"], settings["bone_threshold_hu"],
                              rows)
         images[f"synthrad {evaluation.direction}"] = name

@@ -44,6 +44,7 @@ from vaecyclegan.evaluation.scoring import (
 )
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
 from vaecyclegan.io.image_format import read_grey
+from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import read_run_file
 from vaecyclegan.workflows.settings import window_bounds
 
@@ -62,6 +63,12 @@ def evaluate(settings):
         The `DirectionEvaluation`s (a list for a run, one otherwise).
     """
     settings.validate()
+    out = settings.out or settings.run
+    if out:
+        # Before any scoring: the report could not be written there.
+        if os.path.exists(out) and not os.path.isdir(out):
+            raise InputError(out, "output exists and is not a folder")
+        check_writable(out)
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
     if settings.synthrad:

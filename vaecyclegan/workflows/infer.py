@@ -66,13 +66,14 @@ def run_inference(settings):
     """
     settings.validate()
     sources = find_scan_sources(settings.input)
-    names = output_names(sources, settings.output)
-    check_writable(settings.output)
     for option, given in (("--upscale", settings.upscale), ("--reference", settings.reference)):
         if given:
             _planar_only(sources, option)
     pairs = reference_pairs([s.paths[0] for s in sources], settings.reference) \
         if settings.reference else []
+    protected = [p for s in sources for p in s.paths] + [path for _, path in pairs]
+    names = output_names(sources, settings.output, protected)
+    check_writable(settings.output)
     config = ModelConfig.load(settings.weights_dir)
     translator, upscaler = _load_networks(settings, config)
     # Upscaling alone keeps stored grey levels as they are ("mri" reads them raw).
@@ -96,19 +97,21 @@ def run_inference(settings):
         writers += [lambda target, s=scan, d=std: write_std(s, d, scale, domain_out,
                                                             config.intensity, target)
                     for scan, std in zip(scans, stds)]
-    # Scored before anything is written, so that a failure there leaves no
-    # outputs without their report.
-    evaluation = _evaluate(settings, pairs, scans, means, references, stds,
-                           config.intensity) if pairs else None
-    stage_and_publish(settings.output, writers)
-    if scale is not None:
-        _write_std_scale(settings, stds, scale)
+        writers.append(lambda target: _write_std_scale(settings, stds, scale, target))
+    evaluation = None
+    if pairs:
+        evaluation = _evaluate(settings, pairs, scans, means, references, stds,
+                               config.intensity)
+        writers.append(lambda target: write_report(
+            settings.output, [evaluation], f"vaecyclegan {settings.direction} evaluation",
+            target=target))
+    # Results, deviation maps and the report are published together, or
+    # nothing is.
+    stage_and_publish(settings.output, writers, protected)
     _log_done(settings, scans, seconds, translator, upscaler, scale)
     if evaluation is not None:
-        written = write_report(settings.output, [evaluation],
-                               f"vaecyclegan {settings.direction} evaluation")
         logger.info(f"\n{format_table({settings.direction: evaluation.summary})}\n"
-                    f"Report: {written['html']}")
+                    f"Report: {os.path.join(settings.output, 'index.html')}")
     return [os.path.join(settings.output, name) for group in names for name in group]
 
 
@@ -215,8 +218,8 @@ def _describe(scan):
             f"{scan.slice_count} slice(s) of {size}, {unit} {low:.0f}..{high:.0f}")
 
 
-def _write_std_scale(settings, stds, scale):
-    atomic_write_text(os.path.join(settings.output, STD_FOLDER, "scale.json"), json.dumps({
+def _write_std_scale(settings, stds, scale, target):
+    atomic_write_text(target(os.path.join(STD_FOLDER, "scale.json")), json.dumps({
         "samples": settings.samples, "colormap": STD_COLORMAP,
         "black": 0.0, "saturated_at": scale, "unit": "grey levels of an 8-bit image",
         "mean_std": float(np.mean([float(s.mean()) * 127.5 for s in stds])),

@@ -12,13 +12,15 @@ import tempfile
 from vaecyclegan.errors import InputError
 
 
-def output_names(sources, output_dir):
+def output_names(sources, output_dir, protected=()):
     """The files each source's result is written to; refuses to overwrite
-    any input or to write two results under one name.
+    any input (or other `protected` path, such as a reference) or to write
+    two results under one name.
 
     Args:
         sources: `ScanSource`s (each with `paths` and `output_names()`).
         output_dir: the output folder.
+        protected: more paths no result may replace.
 
     Returns:
         One list of file names per source.
@@ -26,12 +28,14 @@ def output_names(sources, output_dir):
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise InputError(output_dir, "output exists and is not a folder")
     real_inputs = {os.path.realpath(p) for source in sources for p in source.paths}
+    real_inputs |= {os.path.realpath(p) for p in protected}
     seen = {}
     for source in sources:
         for name in source.output_names():
             target = os.path.join(output_dir, name)
             if os.path.realpath(target) in real_inputs:
-                raise InputError(target, "output would overwrite an input; choose another --output")
+                raise InputError(target, "output would overwrite an input or a reference; "
+                                 "choose another --output")
             if name in seen:
                 raise InputError(source.paths[0], f"{seen[name]} and this input would both be "
                                  f"written as {name}")
@@ -68,18 +72,33 @@ def _writable_folder(folder):
     return probe
 
 
-def stage_and_publish(output_dir, writers):
+def stage_and_publish(output_dir, writers, protected=()):
     """Runs each `writer(target)` into a hidden staging folder inside
     `output_dir` (`target(relative_name)` gives the path to write), then
     moves every written file into place.
 
+    Nothing is moved until every writer has finished and every destination
+    is known to be free: two outputs under one name (an input's result and
+    a report file, a result named like the `std/` folder), a folder where a
+    file goes, a file where a folder goes, or a destination in `protected`
+    (the inputs and references) end the command with an `InputError` and
+    nothing written.
+
+    Args:
+        output_dir: the output folder.
+        writers: callables taking `target`.
+        protected: paths that no output may replace.
+
     Example:
     >>> stage_and_publish("out", [lambda target: write_png(target("a.png"), pixels)])
     """
+    created = _missing_folders(output_dir)
     staging = _writable_folder(output_dir)
     written = []
 
     def target(relative):
+        relative = os.path.normpath(relative)
+        _claim(output_dir, written, relative)
         written.append(relative)
         path = os.path.join(staging, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -88,9 +107,64 @@ def stage_and_publish(output_dir, writers):
     try:
         for write in writers:
             write(target)
+        _check_destinations(output_dir, written, protected)
         for relative in written:
             final = os.path.join(output_dir, relative)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(os.path.join(staging, relative), final)
-    finally:
+    except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        # A refused command leaves no empty output folder behind either.
+        for folder in created:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                break
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _missing_folders(folder):
+    """The folders `os.makedirs(folder)` would create, deepest first."""
+    missing = []
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def _claim(output_dir, written, relative):
+    """Refuses a second output under a name already written, or a name that
+    is a folder of another output's (or the reverse)."""
+    for other in written:
+        if other == relative:
+            raise InputError(os.path.join(output_dir, relative),
+                             "two outputs would be written under this name (an input's "
+                             "result and a report file?); rename the input")
+        if other.startswith(relative + os.sep) or relative.startswith(other + os.sep):
+            short, long = sorted((other, relative), key=len)
+            raise InputError(os.path.join(output_dir, short),
+                             f"would be written both as a file and as the folder of {long}; "
+                             f"rename the input")
+
+
+def _check_destinations(output_dir, written, protected):
+    """Refuses destinations that are inputs, folders, or under a file."""
+    protected = {os.path.realpath(p) for p in protected}
+    for relative in written:
+        final = os.path.join(output_dir, relative)
+        if os.path.realpath(final) in protected:
+            raise InputError(final, "output would overwrite an input or a reference; "
+                             "choose another --output")
+        if os.path.isdir(final):
+            raise InputError(final, "a folder is in the way of an output; move it or choose "
+                             "another --output")
+        parent = os.path.dirname(relative)
+        while parent:
+            if os.path.exists(os.path.join(output_dir, parent)) and \
+                    not os.path.isdir(os.path.join(output_dir, parent)):
+                raise InputError(os.path.join(output_dir, parent),
+                                 "a file is in the way of an output folder; move it or choose "
+                                 "another --output")
+            parent = os.path.dirname(parent)

@@ -44,5 +44,14 @@ def read_run_file(run_dir):
     path = os.path.join(run_dir, RUN_FILE)
     if not os.path.isfile(path):
         raise InputError(run_dir, f"no {RUN_FILE}: not a run folder written by train.py")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    try:
+        with open(path, encoding="utf-8") as f:
+            run = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(path, f"not a readable {RUN_FILE} ({error})") from None
+    if not isinstance(run, dict) or not isinstance(run.get("weights_dir"), str) or any(
+            not isinstance(run.get(key), (str, type(None)))
+            for key in ("data_dir", "ct_dir", "mri_dir")):
+        raise InputError(path, "not a run file written by train.py: it needs weights_dir, "
+                         "and data_dir, ct_dir and mri_dir as folder names or null")
+    return run

@@ -39,8 +39,11 @@ def window_bounds(level_width):
 def _check_window(level_width):
     _check(level_width is None or (
         len(level_width) == 2 and all(math.isfinite(v) for v in level_width)
-        and level_width[1] > 0), "--ct-window must be LEVEL,WIDTH in HU with a "
-        "positive width, e.g. 40,400")
+        and level_width[1] > 0
+        # The ends too: a huge level or width can overflow them.
+        and all(math.isfinite(v) for v in window_bounds(level_width))
+        and window_bounds(level_width)[0] < window_bounds(level_width)[1]),
+        "--ct-window must be LEVEL,WIDTH in HU with a positive width, e.g. 40,400")
 
 
 def _check(condition, message):
@@ -159,6 +162,8 @@ class TrainSettings:
             _check(value is None or value >= 0,
                    f"--{name.replace('_', '-')} must be 0 or positive")
         _check_window(self.ct_window)
+        # Keras' (and NumPy's) seeds are unsigned 32-bit.
+        _check(0 <= self.seed < 2**32, "--seed must be between 0 and 4294967295")
         self._check_architecture()
         return self
 
@@ -237,6 +242,9 @@ class InferSettings:
         _check(self.batch_size > 0 and self.samples > 0,
                "--batch-size and --samples must be positive")
         _check(self.direction != "none" or self.upscale, "--direction none needs --upscale")
+        _check(self.direction != "none" or self.samples == 1,
+               "--samples draws latent samples of a translation; --direction none translates "
+               "nothing")
         _check(self.translate_tile == 0 or self.translate_tile >= 32,
                "--translate-tile must be 0 or at least 32")
         _check(self.tile >= 2 and self.tile_pad >= 0,
