@@ -250,6 +250,30 @@ def test_an_input_named_like_a_report_file_is_refused(trained_smoke, tmp_path, c
     assert not (tmp_path / "out").exists()
 
 
+def test_two_references_of_one_name_are_refused(trained_smoke, tmp_path, capsys):
+    # One of them was picked silently.
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.jpg", np.zeros((16, 16), np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "a.png", "a.jpg has the same name")
+    assert not (tmp_path / "out").exists()
+
+
+def test_inputs_without_a_reference_are_named_in_a_warning(trained_smoke, tmp_path, caplog):
+    for name in ("a.png", "b.png"):
+        write_image(tmp_path / "in" / name, np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
+    assert infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert "1 of 2 inputs have no reference" in caplog.text
+    with open(tmp_path / "out" / "metrics.json", encoding="utf-8") as f:
+        assert json.load(f)["mri2ct"]["n"] == 1
+
+
 def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
                                                                    capsys):
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))

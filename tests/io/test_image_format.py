@@ -233,3 +233,13 @@ def test_an_image_of_floats_is_refused(tmp_path):
     (tmp_path / "f.tif").write_bytes(encoded.tobytes())
     with pytest.raises(InputError, match="unsupported pixel type float32"):
         read_grey(str(tmp_path / "f.tif"))
+
+
+def test_a_file_where_a_folder_of_images_is_needed_is_named_as_such(tmp_path):
+    # It was reported as "folder not found" although the path existed
+    # (vaecyclegan-eval --predictions FILE --inputs ...).
+    write_png(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    with pytest.raises(InputError, match="not a folder; a folder of images is needed here"):
+        list_images(str(tmp_path / "a.png"))
+    with pytest.raises(InputError, match="folder not found"):
+        list_images(str(tmp_path / "missing"))

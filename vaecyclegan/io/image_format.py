@@ -69,7 +69,8 @@ def list_images(folder):
     """
     folder = file_path(folder)
     if not os.path.isdir(folder):
-        raise InputError(folder, "folder not found")
+        raise InputError(folder, "not a folder; a folder of images is needed here"
+                         if os.path.exists(folder) else "folder not found")
     try:
         entries = os.listdir(folder)
     except OSError as error:

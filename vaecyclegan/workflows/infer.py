@@ -126,11 +126,20 @@ def reference_pairs(inputs, reference):
             raise InputError(reference, "a single reference file needs a single input file; "
                              "pass a folder of references for a folder of inputs")
         return [(0, reference)]
-    by_stem = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(reference)}
+    by_stem = {}
+    for path in list_images(reference):
+        stem = os.path.splitext(os.path.basename(path))[0]
+        if stem in by_stem:
+            raise InputError(path, f"{os.path.basename(by_stem[stem])} has the same name; "
+                             f"which one is the reference is unclear")
+        by_stem[stem] = path
     pairs = [(i, by_stem[stem]) for i, path in enumerate(inputs)
              if (stem := os.path.splitext(os.path.basename(path))[0]) in by_stem]
     if not pairs:
         raise InputError(reference, "no reference has the file name of an input")
+    if len(pairs) < len(inputs):
+        logger.warning(f"{len(inputs) - len(pairs)} of {len(inputs)} inputs have no reference "
+                       f"of their file name in {reference}: they are translated, not scored")
     return pairs
 
 
