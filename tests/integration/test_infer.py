@@ -274,6 +274,20 @@ def test_inputs_without_a_reference_are_named_in_a_warning(trained_smoke, tmp_pa
         assert json.load(f)["mri2ct"]["n"] == 1
 
 
+def test_a_dicom_reference_file_is_refused_as_such(trained_smoke, tmp_path, capsys):
+    # It was called "not a readable image (corrupt, truncated or not an image)".
+    from pydicom.data import get_testdata_file
+
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    reference = tmp_path / "CT_small.dcm"
+    shutil.copy(get_testdata_file("CT_small.dcm"), reference)
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in" / "a.png"),
+                 "--reference", str(reference), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "CT_small.dcm", "2-D image files only, not on a DICOM")
+    assert not (tmp_path / "out").exists()
+
+
 def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke, tmp_path,
                                                                    capsys):
     write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))

@@ -26,6 +26,7 @@ from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.formats import (
     STD_FOLDER,
     find_scan_sources,
+    format_for_path,
     is_planar,
     read_scan,
     write_result,
@@ -125,6 +126,10 @@ def reference_pairs(inputs, reference):
         if len(inputs) != 1:
             raise InputError(reference, "a single reference file needs a single input file; "
                              "pass a folder of references for a folder of inputs")
+        fmt = format_for_path(reference)
+        if fmt is not None and fmt.name != "image":
+            raise InputError(reference, f"--reference works on 2-D image files only, not on "
+                             f"a {fmt.name.upper()} file")
         return [(0, reference)]
     by_stem = {}
     for path in list_images(reference):
