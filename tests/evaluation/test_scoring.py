@@ -146,7 +146,8 @@ def test_eval_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("text", ["{not json", "[]", '{"data_dir": 5, "weights_dir": null}',
-                                  '{"data_dir": "d"}', "\udcff"])
+                                  '{"data_dir": "d"}', "\udcff", '{"weights_dir": "w"}',
+                                  '{"weights_dir": "w", "data_dir": null, "ct_dir": "c"}'])
 def test_eval_refuses_a_run_file_it_cannot_use(tmp_path, capsys, text):
     # Each was a traceback (JSONDecodeError, TypeError).
     from vaecyclegan.cli.common import run_cli
@@ -169,7 +170,8 @@ def test_eval_refuses_an_output_that_is_a_file_before_scoring(tmp_path, capsys):
     (tmp_path / "run.json").write_text("{not json")
     assert run_cli(main, ["--run", str(tmp_path), "--out", str(tmp_path / "out.png")]) == 2
     assert capsys.readouterr().err.strip() == (
-        f"error: {tmp_path / 'out.png'}: output exists and is not a folder")
+        f"error: {tmp_path / 'out.png'}: cannot be created: {tmp_path / 'out.png'} is a file, "
+        f"not a folder")
     assert (tmp_path / "out.png").read_bytes() == b"keep"
 
 

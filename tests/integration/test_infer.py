@@ -234,9 +234,21 @@ def test_the_reference_folder_as_output_is_refused(trained_smoke, tmp_path, caps
     code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
                  str(tmp_path / "ref"), "--output", str(tmp_path / "ref"),
                  "--weights-dir", trained_smoke.weights_dir)
-    assert_one_line_error(capsys, code, "a.png", "would overwrite an input or a reference")
+    assert_one_line_error(capsys, code, "--output is the --reference folder")
     assert os.listdir(tmp_path / "ref") == ["a.png"]
     assert (read_grey(str(tmp_path / "ref" / "a.png")) == 7).all()
+
+
+def test_no_output_replaces_a_reference(trained_smoke, tmp_path, capsys):
+    # A reference that pairs with no input but has a report file's name.
+    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
+    write_image(tmp_path / "out" / "a.png", np.full((16, 16), 7, np.uint8))
+    write_image(tmp_path / "out" / "grid_mri2ct.png", np.full((16, 16), 7, np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+                 str(tmp_path / "out" / "a.png"), "--output", str(tmp_path / "out"),
+                 "--weights-dir", trained_smoke.weights_dir)
+    assert_one_line_error(capsys, code, "a.png", "would overwrite an input or a reference")
+    assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "grid_mri2ct.png"]
 
 
 def test_an_input_named_like_a_report_file_is_refused(trained_smoke, tmp_path, capsys):
@@ -258,11 +270,11 @@ def test_two_references_of_one_name_are_refused(trained_smoke, tmp_path, capsys)
     code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
                  str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
                  "--weights-dir", trained_smoke.weights_dir)
-    assert_one_line_error(capsys, code, "a.png", "a.jpg has the same name")
+    assert_one_line_error(capsys, code, "a.png", "a.jpg has the same name without extension")
     assert not (tmp_path / "out").exists()
 
 
-def test_inputs_without_a_reference_are_named_in_a_warning(trained_smoke, tmp_path, caplog):
+def test_inputs_without_a_reference_are_counted_in_a_warning(trained_smoke, tmp_path, caplog):
     for name in ("a.png", "b.png"):
         write_image(tmp_path / "in" / name, np.zeros((16, 16), np.uint8))
     write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))

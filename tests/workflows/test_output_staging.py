@@ -24,6 +24,7 @@ def test_every_output_is_moved_into_place(tmp_path):
     out = tmp_path / "a" / "out"
     stage_and_publish(str(out), [_writer("x.png"), _writer(os.path.join("std", "x.png"))])
     assert _files(out) == ["std/x.png", "x.png"]
+    assert sorted(os.listdir(out)) == ["std", "x.png"]  # no staging folder left
 
 
 @pytest.mark.parametrize("writers, message", [
@@ -34,7 +35,7 @@ def test_every_output_is_moved_into_place(tmp_path):
     ([_writer("std"), _writer(os.path.join("std", "std.png"))],
      "both as a file and as the folder of std/std.png"),
     ([_writer(os.path.join("std", "std.png")), _writer("std")],
-     "both as a file and as the folder of std/std.png"),
+     "both as a file and as a folder of other outputs"),
 ])
 def test_clashing_outputs_are_refused_and_nothing_is_written(tmp_path, writers, message):
     out = tmp_path / "new" / "out"
@@ -64,3 +65,15 @@ def test_a_protected_path_is_never_replaced(tmp_path):
     with pytest.raises(InputError, match="would overwrite an input or a reference"):
         stage_and_publish(str(tmp_path), [_writer("a.png")], protected=[str(tmp_path / "a.png")])
     assert (tmp_path / "a.png").read_text() == "reference" and _files(tmp_path) == ["a.png"]
+
+
+def test_a_destination_folder_that_cannot_be_written_is_refused(tmp_path, monkeypatch):
+    # Was an OSError traceback after the results had been moved. Tests may
+    # run as root, whom permissions do not stop: the check is what is tested.
+    (tmp_path / "std").mkdir()
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: real_access(path, mode) and
+                        os.path.basename(path) != "std")
+    with pytest.raises(InputError, match="output folder is not writable"):
+        stage_and_publish(str(tmp_path), [_writer("a.png"), _writer(os.path.join("std", "a.png"))])
+    assert _files(tmp_path) == []

@@ -63,12 +63,9 @@ def evaluate(settings):
         The `DirectionEvaluation`s (a list for a run, one otherwise).
     """
     settings.validate()
-    out = settings.out or settings.run
-    if out:
+    if settings.out:
         # Before any scoring: the report could not be written there.
-        if os.path.exists(out) and not os.path.isdir(out):
-            raise InputError(out, "output exists and is not a folder")
-        check_writable(out)
+        check_writable(settings.out)
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
     if settings.synthrad:

@@ -72,7 +72,10 @@ def run_inference(settings):
             _planar_only(sources, option)
     pairs = reference_pairs([s.paths[0] for s in sources], settings.reference) \
         if settings.reference else []
-    protected = [p for s in sources for p in s.paths] + [path for _, path in pairs]
+    if settings.reference and os.path.realpath(settings.output) == os.path.realpath(
+            settings.reference):
+        raise InputError(settings.output, "--output is the --reference folder; choose another")
+    protected = [p for s in sources for p in s.paths] + _reference_files(settings.reference)
     names = output_names(sources, settings.output, protected)
     check_writable(settings.output)
     config = ModelConfig.load(settings.weights_dir)
@@ -131,13 +134,14 @@ def reference_pairs(inputs, reference):
             raise InputError(reference, f"--reference works on 2-D image files only, not on "
                              f"a {fmt.name.upper()} file")
         return [(0, reference)]
+    wanted = {os.path.splitext(os.path.basename(path))[0] for path in inputs}
     by_stem = {}
     for path in list_images(reference):
         stem = os.path.splitext(os.path.basename(path))[0]
-        if stem in by_stem:
-            raise InputError(path, f"{os.path.basename(by_stem[stem])} has the same name; "
-                             f"which one is the reference is unclear")
-        by_stem[stem] = path
+        if stem in by_stem and stem in wanted:
+            raise InputError(path, f"{os.path.basename(by_stem[stem])} has the same name "
+                             f"without extension; which one is the reference is unclear")
+        by_stem.setdefault(stem, path)
     pairs = [(i, by_stem[stem]) for i, path in enumerate(inputs)
              if (stem := os.path.splitext(os.path.basename(path))[0]) in by_stem]
     if not pairs:
@@ -146,6 +150,14 @@ def reference_pairs(inputs, reference):
         logger.warning(f"{len(inputs) - len(pairs)} of {len(inputs)} inputs have no reference "
                        f"of their file name in {reference}: they are translated, not scored")
     return pairs
+
+
+def _reference_files(reference):
+    """Every file of `--reference` (paired with an input or not): no output
+    may replace one."""
+    if not reference:
+        return []
+    return list_images(reference) if os.path.isdir(reference) else [reference]
 
 
 def _planar_only(sources, option):

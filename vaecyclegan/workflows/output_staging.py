@@ -1,8 +1,11 @@
 """Writing a command's outputs all at once, or not at all.
 
 Each output is written into a hidden staging folder inside the output
-folder, and moved into place only after every writer has finished, so a
-failure leaves no partial output; no output may take an input's path.
+folder, and moved into place only after every writer has finished and every
+destination has been checked, so a failure or a refused destination leaves
+no partial output; no output may take an input's path. (Only an error while
+moving, after the checks, such as a destination folder on another file
+system, can leave the outputs before it in place; it is named in one line.)
 """
 
 import os
@@ -80,9 +83,10 @@ def stage_and_publish(output_dir, writers, protected=()):
     Nothing is moved until every writer has finished and every destination
     is known to be free: two outputs under one name (an input's result and
     a report file, a result named like the `std/` folder), a folder where a
-    file goes, a file where a folder goes, or a destination in `protected`
-    (the inputs and references) end the command with an `InputError` and
-    nothing written.
+    file goes, a file where a folder goes, a destination folder that cannot
+    be written, or a destination in `protected` (the inputs and references)
+    end the command with an `InputError` and nothing written. These are
+    found once the writers have run, that is, after the work.
 
     Args:
         output_dir: the output folder.
@@ -93,27 +97,36 @@ def stage_and_publish(output_dir, writers, protected=()):
     >>> stage_and_publish("out", [lambda target: write_png(target("a.png"), pixels)])
     """
     created = _missing_folders(output_dir)
-    staging = _writable_folder(output_dir)
-    written = []
+    staging = None
+    claims = _Claims(output_dir)
 
     def target(relative):
         relative = os.path.normpath(relative)
-        _claim(output_dir, written, relative)
-        written.append(relative)
+        # Names come from the project, never from outside the output folder.
+        assert not os.path.isabs(relative) and not relative.startswith(os.pardir), relative
+        claims.claim(relative)
         path = os.path.join(staging, relative)
         os.makedirs(os.path.dirname(path), exist_ok=True)
         return path
 
     try:
+        staging = _writable_folder(output_dir)
         for write in writers:
             write(target)
-        _check_destinations(output_dir, written, protected)
-        for relative in written:
+        _check_destinations(output_dir, claims.files, protected)
+        for relative in claims.files:
             final = os.path.join(output_dir, relative)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(os.path.join(staging, relative), final)
+            try:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                os.replace(os.path.join(staging, relative), final)
+            except OSError as error:
+                # Checked above; what remains is a race or a folder on
+                # another file system.
+                raise InputError(final, f"cannot be written ({error.strerror or error}); "
+                                 f"outputs before it in {output_dir} are in place") from None
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
         # A refused command leaves no empty output folder behind either.
         for folder in created:
             try:
@@ -134,23 +147,43 @@ def _missing_folders(folder):
     return missing
 
 
-def _claim(output_dir, written, relative):
-    """Refuses a second output under a name already written, or a name that
-    is a folder of another output's (or the reverse)."""
-    for other in written:
-        if other == relative:
-            raise InputError(os.path.join(output_dir, relative),
-                             "two outputs would be written under this name (an input's "
-                             "result and a report file?); rename the input")
-        if other.startswith(relative + os.sep) or relative.startswith(other + os.sep):
-            short, long = sorted((other, relative), key=len)
-            raise InputError(os.path.join(output_dir, short),
-                             f"would be written both as a file and as the folder of {long}; "
-                             f"rename the input")
+class _Claims:
+    """The output files written so far, and the folders they are in:
+    refuses a second output under one name, or a name that is both a file
+    and a folder of other outputs."""
+
+    def __init__(self, output_dir):
+        self.output_dir = output_dir
+        self.files = []
+        self._files = set()
+        self._folders = set()
+
+    def claim(self, relative):
+        where = os.path.join(self.output_dir, relative)
+        if relative in self._files:
+            raise InputError(where, "two outputs would be written under this name (two inputs "
+                             "of one name, or an input named like a report file); rename "
+                             "the input")
+        if relative in self._folders:
+            raise InputError(where, "would be written both as a file and as a folder of other "
+                             "outputs; rename the input")
+        folders = []
+        parent = os.path.dirname(relative)
+        while parent:
+            if parent in self._files:
+                raise InputError(os.path.join(self.output_dir, parent),
+                                 f"would be written both as a file and as the folder of "
+                                 f"{relative}; rename the input")
+            folders.append(parent)
+            parent = os.path.dirname(parent)
+        self.files.append(relative)
+        self._files.add(relative)
+        self._folders.update(folders)
 
 
 def _check_destinations(output_dir, written, protected):
-    """Refuses destinations that are inputs, folders, or under a file."""
+    """Refuses destinations that are inputs, folders, under a file, or in a
+    folder that cannot be written."""
     protected = {os.path.realpath(p) for p in protected}
     for relative in written:
         final = os.path.join(output_dir, relative)
@@ -162,9 +195,10 @@ def _check_destinations(output_dir, written, protected):
                              "another --output")
         parent = os.path.dirname(relative)
         while parent:
-            if os.path.exists(os.path.join(output_dir, parent)) and \
-                    not os.path.isdir(os.path.join(output_dir, parent)):
-                raise InputError(os.path.join(output_dir, parent),
-                                 "a file is in the way of an output folder; move it or choose "
-                                 "another --output")
+            folder = os.path.join(output_dir, parent)
+            if os.path.exists(folder) and not os.path.isdir(folder):
+                raise InputError(folder, "a file is in the way of an output folder; move it or "
+                                 "choose another --output")
+            if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
+                raise InputError(folder, "output folder is not writable")
             parent = os.path.dirname(parent)

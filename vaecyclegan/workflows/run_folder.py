@@ -51,7 +51,8 @@ def read_run_file(run_dir):
         raise InputError(path, f"not a readable {RUN_FILE} ({error})") from None
     if not isinstance(run, dict) or not isinstance(run.get("weights_dir"), str) or any(
             not isinstance(run.get(key), (str, type(None)))
-            for key in ("data_dir", "ct_dir", "mri_dir")):
+            for key in ("data_dir", "ct_dir", "mri_dir")) or "data_dir" not in run or not (
+            run["data_dir"] or (run.get("ct_dir") and run.get("mri_dir"))):
         raise InputError(path, "not a run file written by train.py: it needs weights_dir, "
-                         "and data_dir, ct_dir and mri_dir as folder names or null")
+                         "and data_dir (or ct_dir and mri_dir) as folder names")
     return run

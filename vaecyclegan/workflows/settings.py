@@ -43,7 +43,8 @@ def _check_window(level_width):
         # The ends too: a huge level or width can overflow them.
         and all(math.isfinite(v) for v in window_bounds(level_width))
         and window_bounds(level_width)[0] < window_bounds(level_width)[1]),
-        "--ct-window must be LEVEL,WIDTH in HU with a positive width, e.g. 40,400")
+        "--ct-window must be LEVEL,WIDTH in HU with a positive width and finite, distinct "
+        "ends, e.g. 40,400")
 
 
 def _check(condition, message):
