@@ -46,3 +46,24 @@ def test_train_sr_on_real_pairs_reports_held_out_metrics(trained_smoke, tmp_path
         summary = json.load(f)
     assert summary["n"] == 1 and {"model", "bicubic", "nearest"} <= set(summary)
     assert os.path.isfile(tmp_path / "run" / "sr_metrics.json")
+
+
+def test_the_upscaler_trains_on_domains_of_different_sizes(trained_smoke, tmp_path):
+    # Real CT and MRI rarely share a size; the upscaler stage joined them
+    # into one array and crashed (`train.py --stage all` on most DICOM data).
+    import numpy as np
+
+    from tests.harness import write_image
+
+    rng = np.random.default_rng(0)
+    for domain, side in (("ct", 48), ("mri", 32)):
+        for index in range(3):
+            write_image(tmp_path / domain / f"{index}.png",
+                        rng.integers(0, 256, (side, side), dtype=np.uint8))
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    run_training(train_options(stage="sr", ct_dir=str(tmp_path / "ct"),
+                               mri_dir=str(tmp_path / "mri"), weights_dir=str(weights),
+                               logdir=str(tmp_path / "run"), data_root=str(tmp_path / "data")))
+    assert ModelConfig.load(str(weights)).rrdbnet.scale == 4
+    assert os.path.isfile(weights / "rrdbnet_weights.h5")

@@ -2,6 +2,7 @@
 images and their degraded (bicubic, optionally blurred and noisy)
 low-resolution versions."""
 
+import numpy as np
 import tensorflow as tf
 
 
@@ -79,7 +80,10 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0, degrad
     after an optional random blur and before optional random noise.
 
     Args:
-        images: float32 array (n, H, W, 1) in [-1, 1], H and W >= patch.
+        images: float32 array (n, H, W, 1) in [-1, 1], H and W >= patch;
+            or a list of such arrays whose sizes differ (CT and MRI loaded
+            at their own native sizes), each image drawn as often as in
+            one shuffled array.
         patch: high-resolution crop side, divisible by `scale`.
         scale: the upscaling factor.
         batch_size: patches per batch.
@@ -103,12 +107,35 @@ def make_sr_dataset(images, patch, scale, batch_size, channels=3, seed=0, degrad
             hr, lr = tf.repeat(hr, channels, -1), tf.repeat(lr, channels, -1)
         return lr, hr
 
-    return (
-        tf.data.Dataset.from_tensor_slices(images)
-        .shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-        .repeat()
-        .enumerate()
-        .map(lambda index, image: crop(image, index), num_parallel_calls=tf.data.AUTOTUNE)
-        .batch(batch_size, drop_remainder=True)
-        .prefetch(tf.data.AUTOTUNE)
-    )
+    stacks = _stacks_by_size(images)
+
+    def patches(stack, stream):
+        return (
+            tf.data.Dataset.from_tensor_slices(stack)
+            .shuffle(len(stack), seed=seed + stream, reshuffle_each_iteration=True)
+            .repeat()
+            .enumerate()
+            # Streams of different sizes get disjoint crop seeds.
+            .map(lambda index, image: crop(image, index * len(stacks) + stream),
+                 num_parallel_calls=tf.data.AUTOTUNE)
+        )
+
+    if len(stacks) == 1:
+        dataset = patches(stacks[0], 0)
+    else:
+        total = sum(len(stack) for stack in stacks)
+        dataset = tf.data.Dataset.sample_from_datasets(
+            [patches(stack, k) for k, stack in enumerate(stacks)],
+            weights=[len(stack) / total for stack in stacks], seed=seed)
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def _stacks_by_size(images):
+    """`images` as a list of arrays of one size each (one array where all
+    are one size, so that a single stack trains exactly as before)."""
+    if not isinstance(images, (list, tuple)):
+        return [images]
+    by_size = {}
+    for stack in images:
+        by_size.setdefault(tuple(stack.shape[1:]), []).append(stack)
+    return [np.concatenate(group) for group in by_size.values()]

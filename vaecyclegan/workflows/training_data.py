@@ -6,8 +6,6 @@ import json
 import logging
 import os
 
-import numpy as np
-
 from vaecyclegan.config import PixelScaleConfig
 from vaecyclegan.data.domain_slices import load_domain_slices
 from vaecyclegan.data.kaggle import ensure_kaggle_dataset
@@ -112,7 +110,8 @@ def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, deg
     if loaded is None or loaded[1].resize_factor > 1.0 + 1e-6 or loaded[1].mm_per_pixel:
         loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1,
                                        common_mm=False)
-    images = np.concatenate(loaded[0])
+    # Each domain at its own native size: CT and MRI sizes often differ.
+    images = list(loaded[0])
     return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
                                           channels, seed + offset, degradations)
 
