@@ -50,3 +50,18 @@ def test_a_bad_window_is_a_usage_error(tmp_path, capsys, window):
     assert exit_info.value.code == 2
     assert "--ct-window must be LEVEL,WIDTH" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "x")
+
+
+@pytest.mark.parametrize("command", ["phantom", "realistic"])
+def test_a_dataset_is_rendered_into_a_new_or_empty_folder_only(tmp_path, capsys, command):
+    # A file was a NotADirectoryError; an old dataset got new images mixed in.
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("x")
+    for out, problem in (("file", "is a file, not a folder"),
+                         ("old", "exists and is not empty; name a new folder")):
+        code = run_cli(main, [command, "--out", str(tmp_path / out), "--size", "32",
+                              "--train", "1", "--test", "1"])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert code == 2 and err == [f"error: {tmp_path / out}: {problem}"]
+    assert sorted(os.listdir(tmp_path / "old")) == ["keep.txt"]

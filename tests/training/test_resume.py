@@ -80,6 +80,17 @@ def test_a_checkpoint_of_other_networks_is_refused(tmp_path):
         load_checkpoint(str(tmp_path / "c.npz"), other)
 
 
+@pytest.mark.parametrize("cut", [0, 100, -20])
+def test_an_empty_or_truncated_checkpoint_is_one_clear_error(tmp_path, cut):
+    # An empty file was an EOFError, a truncated one a BadZipFile.
+    model = build_trainer(_networks(0), PRESETS["smoke"], _settings())
+    save_checkpoint(str(tmp_path / "c.npz"), model, 1)
+    data = (tmp_path / "c.npz").read_bytes()
+    (tmp_path / "c.npz").write_bytes(data[:cut])
+    with pytest.raises(InputError, match="not a readable training checkpoint"):
+        load_checkpoint(str(tmp_path / "c.npz"), model)
+
+
 def test_a_non_finite_loss_stops_without_writing(tmp_path):
     images = np.random.default_rng(0).uniform(-1, 1, (4, 32, 32, 1)).astype("float32")
     broken = images.copy()

@@ -5,6 +5,7 @@ development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
 import argparse
 import math
+import os
 import sys
 
 from vaecyclegan.cli.common import print_options, run_cli
@@ -79,6 +80,7 @@ def main(argv=None):
         return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
+    _check_new_dataset_folder(options.out)
     if options.command == "realistic":
         return _realistic(parser, options)
     print_options(parser, options)
@@ -89,6 +91,17 @@ def main(argv=None):
                                    options.train, options.test, options.seed)
     print(f"Wrote {options.train} + {options.train} training and {options.test} paired "
           f"test images into {images}")
+
+
+def _check_new_dataset_folder(folder):
+    """A dataset is rendered into a new or empty folder: rendered into an
+    old one, its images would mix with the old ones of other names."""
+    from vaecyclegan.errors import InputError
+
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise InputError(folder, "is a file, not a folder")
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise InputError(folder, "exists and is not empty; name a new folder")
 
 
 def _ct_window(text):

@@ -81,6 +81,9 @@ def resolve_dataset(data_dir, ct_dir=None, mri_dir=None):
         root = data_dir if data_dir and os.path.isdir(data_dir) else None
     ct_train = _override(root, ct_dir) if ct_dir else layout.ct_train
     mri_train = _override(root, mri_dir) if mri_dir else layout.mri_train
+    if os.path.realpath(ct_train) == os.path.realpath(mri_train):
+        # It trained CT -> CT and scored testA against itself.
+        raise InputError(ct_train, "is both the CT and the MRI training folder")
     ct_test = _test_sibling(ct_train)
     hu = layout.ct_test_hu if layout is not None and ct_test == layout.ct_test else None
     return DatasetFolders(ct_train, mri_train, ct_test, _test_sibling(mri_train), hu)

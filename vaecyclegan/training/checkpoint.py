@@ -11,6 +11,7 @@ any moment leaves the previous checkpoint whole.
 
 import json
 import os
+import zipfile
 
 import keras
 import numpy as np
@@ -52,7 +53,8 @@ def load_checkpoint(path, model):
         with np.load(path) as data:
             meta = json.loads(bytes(data["meta"]).decode("utf-8"))
             arrays = [data[f"v{i:05d}"] for i in range(len(meta["variables"]))]
-    except (OSError, ValueError, KeyError) as error:
+    # A truncated file is a BadZipFile, an empty one an EOFError.
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise InputError(path, f"not a readable training checkpoint ({error})") from None
     variables = list(model.checkpoint_variables())
     if len(variables) != len(arrays):

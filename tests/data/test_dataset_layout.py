@@ -1,0 +1,19 @@
+"""`resolve_dataset`: the domain folders of a dataset."""
+
+import pytest
+
+from vaecyclegan.data.dataset_layout import resolve_dataset
+from vaecyclegan.errors import InputError
+
+
+def test_one_folder_as_both_domains_is_refused(tmp_path):
+    # It trained CT -> CT and scored testA against itself.
+    (tmp_path / "trainA").mkdir()
+    (tmp_path / "trainB").mkdir()
+    with pytest.raises(InputError, match="is both the CT and the MRI training folder"):
+        resolve_dataset(None, str(tmp_path / "trainA"), str(tmp_path / "trainA"))
+    with pytest.raises(InputError, match="is both the CT and the MRI training folder"):
+        resolve_dataset(str(tmp_path), mri_dir=str(tmp_path / "trainA"))
+    folders = resolve_dataset(str(tmp_path))
+    assert (folders.ct_train, folders.mri_train) == (str(tmp_path / "trainA"),
+                                                     str(tmp_path / "trainB"))
