@@ -338,3 +338,25 @@ def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(tmp_path, monk
     assert str(error.value) == f"{written}: cannot write it: No space left on device"
     assert not out.parent.exists()  # the folder it created is gone again
     assert pth.read_bytes() == original
+
+
+@pytest.mark.parametrize("change, message", [
+    # Each was a traceback (IndexError, a transpose's ValueError, an unpack's
+    # ValueError), or NaN weights written without a word.
+    (lambda s: s.update({"conv_first.weight": torch.zeros(8)}),
+     "conv_first.weight has 1 dimensions; a convolution's weight has 4"),
+    (lambda s: s.update({"trunk_conv.weight": torch.zeros(8, 8)}),
+     "trunk_conv.weight has 2 dimensions"),
+    (lambda s: s.update({"nodot": torch.zeros(1)}), "unexpected key 'nodot'"),
+    (lambda s: s.update({"conv_first.weight": torch.full_like(s["conv_first.weight"],
+                                                               float("nan"))}),
+     "conv_first.weight holds NaN or infinite values"),
+])
+def test_malformed_tensors_are_refused(tmp_path, change, message):
+    state = TorchRRDBNet(nf=8, nb=1, gc=4).state_dict()
+    change(state)
+    pth = tmp_path / "m.pth"
+    torch.save(state, pth)
+    with pytest.raises(InputError, match=re.escape(message)):
+        convert_esrgan(str(pth), str(tmp_path / "out.h5"))
+    assert not (tmp_path / "out.h5").exists()

@@ -67,6 +67,24 @@ def load_state_dict(path):
     return arrays
 
 
+def _checked_tensors(state_dict, path):
+    """Refuses what no RRDB-Net holds before anything reads shapes: a name
+    that is not `<layer>.weight` or `<layer>.bias`, a kernel that is not
+    4-D or a bias that is not 1-D, values that are not finite."""
+    for key, value in state_dict.items():
+        kind = key.rsplit(".", 1)[-1] if isinstance(key, str) and "." in key else None
+        if kind not in ("weight", "bias"):
+            raise InputError(path, f"unexpected key {key!r}: an RRDB-Net holds convolution "
+                             f"weights and biases only")
+        dimensions = 4 if kind == "weight" else 1
+        if value.ndim != dimensions:
+            raise InputError(path, f"{key} has {value.ndim} dimensions; a convolution's {kind} "
+                             f"has {dimensions}")
+        if not np.isfinite(value).all():
+            raise InputError(path, f"{key} holds NaN or infinite values")
+    return state_dict
+
+
 def to_esrgan_names(state_dict, path="weights"):
     """Renames any of the three namings to ESRGAN's current one.
 
@@ -236,7 +254,8 @@ def convert_esrgan(pth_path, h5_path):
     from vaecyclegan.io.weight_files import save_weights_h5
 
     check_output(pth_path, h5_path)
-    state_dict = to_esrgan_names(load_state_dict(pth_path), pth_path)
+    state_dict = to_esrgan_names(_checked_tensors(load_state_dict(pth_path), pth_path),
+                                 pth_path)
     rrdb_config, channels = infer_rrdbnet_config(state_dict, pth_path)
     model = build_rrdbnet(rrdb_config, channels, name="rrdbnet")
     model.set_weights(keras_weights(model, state_dict, pth_path))
