@@ -61,7 +61,7 @@ def test_case_names_drop_double_extensions():
     assert case_name("IM0001") == "IM0001" and case_name("folder/") == "folder"
 
 
-def test_folders_of_files_and_of_series_pair_by_name(tmp_path):
+def test_folders_of_files_and_of_series_pair_by_name(tmp_path, caplog):
     volume = np.zeros((3, 16, 16))
     for side in ("p", "r"):
         _nifti(tmp_path / side / "a.nii.gz", volume)
@@ -72,6 +72,9 @@ def test_folders_of_files_and_of_series_pair_by_name(tmp_path):
     assert [name for name, _, _ in pairs] == ["a", "b", "series1"]
     assert [p.kind for _, p, _ in pairs] == ["nifti", "nifti", "dicom"]
     assert len(pairs[2][1].paths) == 2
+    # A case left out changes the means: a warning names it.
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert "1 prediction(s) and 0 reference(s) have no partner: only_here" in caplog.text
 
 
 def test_single_cases_pair_whatever_their_names(tmp_path):

@@ -126,10 +126,13 @@ def pair_cases(predictions, references):
     if not names:
         raise InputError(predictions, f"no case name is also in {references} "
                          f"(cases here: {', '.join(sorted(predicted)[:5])})")
-    left = len(predicted) - len(names), len(referenced) - len(names)
-    if any(left):
-        logger.info(f"Scoring {len(names)} case(s) found in both folders; {left[0]} "
-                    f"prediction(s) and {left[1]} reference(s) have no partner")
+    alone = sorted(set(predicted) - set(names)), sorted(set(referenced) - set(names))
+    if any(alone):
+        # A left-out patient changes the means: said where it cannot be missed.
+        logger.warning(f"Scoring {len(names)} case(s) found in both folders; "
+                       f"{len(alone[0])} prediction(s) and {len(alone[1])} reference(s) have "
+                       f"no partner: {', '.join((alone[0] + alone[1])[:5])}"
+                       f"{', ...' if len(alone[0]) + len(alone[1]) > 5 else ''}")
     return [(name, predicted[name], referenced[name]) for name in names]
 
 
