@@ -120,3 +120,38 @@ def test_an_output_folder_that_cannot_be_made_stops_the_run_first(tmp_path, caps
         f"error: {tmp_path / 'afile' / 'weights'}: cannot be created: "
         f"{tmp_path / 'afile'} is a file, not a folder")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
+
+
+def test_a_blocked_checkpoint_path_stops_the_run_first(tmp_path, capsys):
+    # It trained every step, then crashed writing the checkpoint.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    common = ["--preset", "smoke", "--data-root", str(tmp_path / "data"),
+              "--logdir", str(run), "--weights-dir", str(tmp_path / "w")]
+    run.mkdir()
+    (run / "checkpoint").write_text("x")
+    assert run_cli(main, common) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {run / 'checkpoint'}: cannot be created: {run / 'checkpoint'} is a file, "
+        f"not a folder")
+    (run / "checkpoint").unlink()
+    (run / "checkpoint" / "translation.npz").mkdir(parents=True)
+    assert run_cli(main, common) == 2
+    assert "a folder is in the way of the checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists() and not (tmp_path / "data").exists()
+
+
+def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsys):
+    # The weights and config.json were written among the training images.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    train_a = resolve_dataset(phantom_dir).ct_train
+    before = sorted(os.listdir(train_a))
+    assert run_cli(main, ["--preset", "smoke", "--data", phantom_dir, "--logdir",
+                          str(tmp_path / "run"), "--weights-dir", train_a]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {train_a}: --weights-dir is a data folder; choose another")
+    assert sorted(os.listdir(train_a)) == before

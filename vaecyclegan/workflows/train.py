@@ -24,6 +24,7 @@ from vaecyclegan.evaluation.test_pairs import evaluate_generators, evaluate_weig
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
+from vaecyclegan.training.checkpoint import CHECKPOINT_FOLDER, checkpoint_path
 from vaecyclegan.training.distribution import (
     is_chief,
     make_strategy,
@@ -142,8 +143,13 @@ def _start(settings, scratch):
     # The run's outputs come minutes to hours later: refuse folders that
     # could not take them before any work.
     logdir = run_folder(settings.logdir)
-    for folder in (settings.weights_dir, logdir, settings.data_root):
+    for folder in (settings.weights_dir, logdir, settings.data_root,
+                   os.path.join(logdir, CHECKPOINT_FOLDER)):
         check_writable(folder)
+    for stage in ("translation", "upscaler", "upscaler_gan"):
+        if os.path.isdir(checkpoint_path(logdir, stage)):
+            raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
+                             "checkpoint; move it or use another --logdir")
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
         preset.checkpoint_every if settings.checkpoint_every is None
@@ -151,6 +157,7 @@ def _start(settings, scratch):
         settings.lr_decay_start, settings.log_every, settings.seed)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
+    _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
     write_options(run.logdir, settings)
     write_run_file(run.logdir, run.data_dir, run.folders, settings)
@@ -160,6 +167,14 @@ def _start(settings, scratch):
     _log_parameter_counts(run.networks)
     run.config.training = _provenance(run)
     return run
+
+
+def _check_weights_apart_from_data(weights_dir, folders):
+    """Weights written into a data folder would be read back as data."""
+    data = [f for f in (folders.ct_train, folders.mri_train, folders.ct_test,
+                        folders.mri_test) if f]
+    if os.path.realpath(weights_dir) in {os.path.realpath(f) for f in data}:
+        raise InputError(weights_dir, "--weights-dir is a data folder; choose another")
 
 
 def _dataset(settings, preset):
