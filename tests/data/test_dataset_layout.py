@@ -17,3 +17,13 @@ def test_one_folder_as_both_domains_is_refused(tmp_path):
     folders = resolve_dataset(str(tmp_path))
     assert (folders.ct_train, folders.mri_train) == (str(tmp_path / "trainA"),
                                                      str(tmp_path / "trainB"))
+
+
+def test_a_file_given_as_a_training_folder_is_named_as_such(tmp_path):
+    # It was reported as "folder not found".
+    (tmp_path / "ct.png").write_bytes(b"x")
+    (tmp_path / "mri").mkdir()
+    with pytest.raises(InputError, match="is a file, not a folder of training scans"):
+        resolve_dataset(None, str(tmp_path / "ct.png"), str(tmp_path / "mri"))
+    with pytest.raises(InputError, match="folder not found"):
+        resolve_dataset(None, str(tmp_path / "missing"), str(tmp_path / "mri"))

@@ -182,6 +182,10 @@ def test_convert_cli_is_one_line_on_a_missing_file(tmp_path, capsys):
 
     assert run_cli(main, ["esrgan", str(tmp_path / "absent.pth"), str(tmp_path / "o.h5")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'absent.pth'}: file not found"
+    # A folder was "file not found" too.
+    assert run_cli(main, ["esrgan", str(tmp_path), str(tmp_path / "o.h5")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {tmp_path}: is a folder, not a weights file")
 
 
 # The output never overwrites the input, and an unwritable output is one

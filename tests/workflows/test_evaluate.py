@@ -337,3 +337,12 @@ def test_the_mean_ignores_an_infinite_hd95(tmp_path):
     assert section["cases"]["case1"]["dice_bone"] == 0.0
     assert section["mean"]["hd95_bone_mm"] == 0.0 and section["mean"]["dice_bone"] == 0.5
     assert not math.isnan(section["mean"]["mae"])
+
+
+def test_a_file_given_as_the_synthrad_folder_is_named_as_such(tmp_path, capsys):
+    # It was "SynthRAD folder not found" although the path existed.
+    (tmp_path / "ct.nii.gz").write_bytes(b"x")
+    code = run_cli(main, ["--synthrad", str(tmp_path / "ct.nii.gz"), "--out",
+                          str(tmp_path / "out")])
+    assert_one_line_error(capsys, code, "ct.nii.gz", "is a file, not a SynthRAD folder")
+    assert not (tmp_path / "out").exists()

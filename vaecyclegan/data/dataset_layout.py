@@ -47,6 +47,8 @@ def _override(root, path):
     candidate = os.path.join(root, path) if root else path
     folder = candidate if os.path.isdir(candidate) else path
     if not os.path.isdir(folder):
+        if os.path.exists(candidate) or os.path.exists(path):
+            raise InputError(path, "is a file, not a folder of training scans")
         raise InputError(path, "folder not found (looked in the dataset and the current folder)")
     return folder
 

@@ -70,7 +70,8 @@ def find_patients(root):
             files without SimpleITK.
     """
     if not os.path.isdir(root):
-        raise InputError(root, "SynthRAD folder not found")
+        raise InputError(root, "is a file, not a SynthRAD folder" if os.path.exists(root)
+                         else "SynthRAD folder not found")
     patient = _patient(root)
     if patient is not None:
         return [patient]

@@ -46,7 +46,8 @@ def load_state_dict(path):
         raise InputError(path, "converting PyTorch weights needs torch: "
                          "pip install 'vaecyclegan[convert]'") from None
     if not os.path.isfile(path):
-        raise InputError(path, "file not found")
+        raise InputError(path, "is a folder, not a weights file" if os.path.isdir(path)
+                         else "file not found")
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad or unsafe pickles
