@@ -251,36 +251,33 @@ def test_no_output_replaces_a_reference(trained_smoke, tmp_path, capsys):
     assert sorted(os.listdir(tmp_path / "out")) == ["a.png", "grid_mri2ct.png"]
 
 
-def test_an_input_named_like_a_report_file_is_refused(trained_smoke, tmp_path, capsys):
-    # Its translation was silently replaced by the comparison grid.
-    write_image(tmp_path / "in" / "grid_mri2ct.png", np.zeros((16, 16), np.uint8))
-    write_image(tmp_path / "ref" / "grid_mri2ct.png", np.zeros((16, 16), np.uint8))
-    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
+def _infer_blank_pairs(trained_smoke, tmp_path, inputs, references):
+    """infer.py mri2ct from `in/` (blank 16-px `inputs`) against `ref/`
+    (blank `references`) into `out/`; returns the exit code."""
+    for folder, names in (("in", inputs), ("ref", references)):
+        for name in names:
+            write_image(tmp_path / folder / name, np.zeros((16, 16), np.uint8))
+    return infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
                  str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
                  "--weights-dir", trained_smoke.weights_dir)
+
+
+def test_an_input_named_like_a_report_file_is_refused(trained_smoke, tmp_path, capsys):
+    # Its translation was silently replaced by the comparison grid.
+    code = _infer_blank_pairs(trained_smoke, tmp_path, ["grid_mri2ct.png"], ["grid_mri2ct.png"])
     assert_one_line_error(capsys, code, "grid_mri2ct.png", "two outputs would be written")
     assert not (tmp_path / "out").exists()
 
 
 def test_two_references_of_one_name_are_refused(trained_smoke, tmp_path, capsys):
     # One of them was picked silently.
-    write_image(tmp_path / "in" / "a.png", np.zeros((16, 16), np.uint8))
-    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
-    write_image(tmp_path / "ref" / "a.jpg", np.zeros((16, 16), np.uint8))
-    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
-                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
-                 "--weights-dir", trained_smoke.weights_dir)
+    code = _infer_blank_pairs(trained_smoke, tmp_path, ["a.png"], ["a.png", "a.jpg"])
     assert_one_line_error(capsys, code, "a.png", "a.jpg has the same name without extension")
     assert not (tmp_path / "out").exists()
 
 
 def test_inputs_without_a_reference_are_counted_in_a_warning(trained_smoke, tmp_path, caplog):
-    for name in ("a.png", "b.png"):
-        write_image(tmp_path / "in" / name, np.zeros((16, 16), np.uint8))
-    write_image(tmp_path / "ref" / "a.png", np.zeros((16, 16), np.uint8))
-    assert infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--reference",
-                 str(tmp_path / "ref"), "--output", str(tmp_path / "out"),
-                 "--weights-dir", trained_smoke.weights_dir) == 0
+    assert _infer_blank_pairs(trained_smoke, tmp_path, ["a.png", "b.png"], ["a.png"]) == 0
     assert "1 of 2 inputs have no reference" in caplog.text
     with open(tmp_path / "out" / "metrics.json", encoding="utf-8") as f:
         assert json.load(f)["mri2ct"]["n"] == 1
