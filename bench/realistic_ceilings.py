@@ -19,7 +19,7 @@ asserts nothing. The README's figures ("On realistic heads") come from
         --style b --weights-dir W_B --out /tmp/ceil_b
 
 where W_A and W_B are weights of the quick preset trained on those sets
-(about 2.5 min on a 2-core CPU for 2,000 paired steps, each).
+(about 4 min each on a 2-core CPU, 2,000 paired steps included).
 """
 
 import argparse
