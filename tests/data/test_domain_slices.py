@@ -287,9 +287,9 @@ def test_the_upscaler_learns_each_domain_at_its_own_detail(tmp_path, monkeypatch
                         lambda images, *args, **kwargs: seen.append(images))
     make_upscaler_dataset(PRESETS["smoke"], folders, IntensityConfig(), 4, 1, 0,
                           loaded=loaded)(0)
-    [images] = seen
-    assert images.shape == (4, 128, 128, 1)  # both at their native 128 px
-    mri_width, ct_width = _diameter(images[0, ..., 0]), _diameter(images[2, ..., 0])
+    [(mri, ct)] = seen  # one stack a domain
+    assert mri.shape == ct.shape == (2, 128, 128, 1)  # both at their native 128 px
+    mri_width, ct_width = _diameter(mri[0, ..., 0]), _diameter(ct[0, ..., 0])
     assert mri_width == pytest.approx(DISC_MM / 1.5, abs=1.5)
     assert ct_width == pytest.approx(DISC_MM / 1.0, abs=1.5)
     # Control: loaded at one mm, MRI is enlarged to 1 mm (its disc 60 px wide).

@@ -128,8 +128,9 @@ def pair_cases(predictions, references):
                          f"(cases here: {', '.join(sorted(predicted)[:5])})")
     alone = sorted(set(predicted) - set(names)), sorted(set(referenced) - set(names))
     if any(alone):
-        # A left-out patient changes the means: said where it cannot be missed.
-        logger.warning(f"Scoring {len(names)} case(s) found in both folders; "
+        # A left-out patient changes the means: each is named (on stdout,
+        # so that an error after it stays the one line on stderr).
+        logger.info(f"Scoring {len(names)} case(s) found in both folders; "
                        f"{len(alone[0])} prediction(s) and {len(alone[1])} reference(s) have "
                        f"no partner: {', '.join((alone[0] + alone[1])[:5])}"
                        f"{', ...' if len(alone[0]) + len(alone[1]) > 5 else ''}")

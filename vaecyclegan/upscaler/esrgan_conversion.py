@@ -73,14 +73,14 @@ def _checked_tensors(state_dict, path):
     that is not `<layer>.weight` or `<layer>.bias`, a kernel that is not
     4-D or a bias that is not 1-D, values that are not finite."""
     for key, value in state_dict.items():
-        kind = key.rsplit(".", 1)[-1] if isinstance(key, str) and "." in key else None
-        if kind not in ("weight", "bias"):
+        parameter = key.rsplit(".", 1)[-1] if isinstance(key, str) and "." in key else None
+        if parameter not in ("weight", "bias"):
             raise InputError(path, f"unexpected key {key!r}: an RRDB-Net holds convolution "
                              f"weights and biases only")
-        dimensions = 4 if kind == "weight" else 1
+        dimensions = 4 if parameter == "weight" else 1
         if value.ndim != dimensions:
-            raise InputError(path, f"{key} has {value.ndim} dimensions; a convolution's {kind} "
-                             f"has {dimensions}")
+            raise InputError(path, f"{key} has {value.ndim} dimensions; a convolution's "
+                             f"{parameter} has {dimensions}")
         if not np.isfinite(value).all():
             raise InputError(path, f"{key} holds NaN or infinite values")
     return state_dict
