@@ -154,13 +154,12 @@ class _Claims:
 
     def __init__(self, output_dir):
         self.output_dir = output_dir
-        self.files = []
-        self._files = set()
+        self.files = {}  # a dict: the claim order, and lookups without a second copy
         self._folders = set()
 
     def claim(self, relative):
         where = os.path.join(self.output_dir, relative)
-        if relative in self._files:
+        if relative in self.files:
             raise InputError(where, "two outputs would be written under this name (two inputs "
                              "of one name, or an input named like a report file); rename "
                              "the input")
@@ -170,14 +169,13 @@ class _Claims:
         folders = []
         parent = os.path.dirname(relative)
         while parent:
-            if parent in self._files:
+            if parent in self.files:
                 raise InputError(os.path.join(self.output_dir, parent),
                                  f"would be written both as a file and as the folder of "
                                  f"{relative}; rename the input")
             folders.append(parent)
             parent = os.path.dirname(parent)
-        self.files.append(relative)
-        self._files.add(relative)
+        self.files[relative] = None
         self._folders.update(folders)
 
 
