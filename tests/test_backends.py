@@ -169,8 +169,13 @@ def _group_norm_on_jax():
 # moves the gradients of the layers before it. In float64 no input comes
 # that close, and what is left is the step's arithmetic.
 
-# The MIND structure loss takes part in the step (logged as `structure`).
+# The MIND structure loss takes part in the step (logged as `structure`),
+# and so does PatchNCE (`patch_nce`), comparing every location of every
+# encoder level (32 x 32 at most): the backends draw different random
+# locations, and the loss of all of them does not depend on their order.
 STEP_LAMBDA_STRUCTURE = 1.0
+STEP_LAMBDA_NCE = 1.0
+STEP_NCE_PATCHES = 32 * 32
 
 
 def _step_batch():
@@ -188,13 +193,8 @@ def _step_networks(initial=None):
     from vaecyclegan.translation.group_normalization import FusedGroupNormalization
 
     keras.utils.set_random_seed(0)
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float64")
-    try:
-        networks = {name: build_network(tiny_model_config(), name)
-                    for name in TRANSLATION_NETWORKS}
-    finally:
-        keras.config.set_dtype_policy(previous)
+    networks = _in_float64(lambda: {name: build_network(tiny_model_config(), name)
+                                    for name in TRANSLATION_NETWORKS})
     for model in networks.values():
         for layer in model.layers:
             if isinstance(layer, FusedGroupNormalization):
@@ -202,6 +202,18 @@ def _step_networks(initial=None):
         if initial:
             load_weights_h5(model, os.path.join(initial, f"{model.name}.h5"))
     return networks
+
+
+def _in_float64(build):
+    """`build()` with float64 as the global dtype policy."""
+    import keras
+
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float64")
+    try:
+        return build()
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def _step_weights(networks):
@@ -242,8 +254,15 @@ def _tensorflow_step(folder):
     for name, model in networks.items():
         save_weights_h5(model, os.path.join(folder, "step_initial", f"{name}.h5"))
     np.savez(os.path.join(folder, "step_before.npz"), **_step_weights(networks))
-    model = VAECycleGAN(*(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50,
-                        image_size=32, lambda_structure=STEP_LAMBDA_STRUCTURE)
+    # The PatchNCE heads in float64 too.
+    model = _in_float64(lambda: VAECycleGAN(
+        *(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50, image_size=32,
+        lambda_structure=STEP_LAMBDA_STRUCTURE, lambda_nce=STEP_LAMBDA_NCE,
+        nce_patches=STEP_NCE_PATCHES))
+    np.savez(os.path.join(folder, "step_initial", "patch_projectors.npz"),
+             **{f"{name}/{index}": np.asarray(weight)
+                for name, nce in model.patch_nce.items()
+                for index, weight in enumerate(nce.projector.get_weights())})
     model.compile(g_optimizer=_sgd(), d_optimizer=_sgd())
     history = model.fit(tf.data.Dataset.from_tensors(_step_batch()).repeat(), steps_per_epoch=1,
                         epochs=1, verbose=0, shuffle=False)
@@ -262,9 +281,14 @@ def _jax_step(folder, tensorflow_folder):
     jax.config.update("jax_enable_x64", True)
     networks = _step_networks(os.path.join(tensorflow_folder, "step_initial"))
     assert networks["g_target"].trainable_variables[0].value.dtype == np.float64
-    step = JaxVAECycleGAN(networks["g_target"], networks["g_source"], networks["d_source"],
-                          networks["d_target"], _sgd(), _sgd(), pool_size=50, image_size=32,
-                          lambda_structure=STEP_LAMBDA_STRUCTURE)
+    step = _in_float64(lambda: JaxVAECycleGAN(
+        networks["g_target"], networks["g_source"], networks["d_source"], networks["d_target"],
+        _sgd(), _sgd(), pool_size=50, image_size=32, lambda_structure=STEP_LAMBDA_STRUCTURE,
+        lambda_nce=STEP_LAMBDA_NCE, nce_patches=STEP_NCE_PATCHES))
+    with np.load(os.path.join(tensorflow_folder, "step_initial", "patch_projectors.npz")) as data:
+        for name, (nce, _) in step.patch_nce.items():
+            nce.projector.set_weights([data[f"{name}/{index}"]
+                                       for index in range(len(nce.projector.weights))])
     logs = step.train_step(_step_batch())
     step.sync_to_variables()
     np.savez(os.path.join(folder, "step_after.npz"), **_step_weights(networks))
@@ -439,6 +463,6 @@ def test_one_jax_training_step_equals_tensorflows(runs):
     tensorflow_logs = results["tensorflow"][1]["step_logs"]
     jax_logs = results["jax"][1]["step_logs"]
     assert sorted(jax_logs) == sorted(tensorflow_logs)
-    assert "structure" in jax_logs
+    assert "structure" in jax_logs and "patch_nce" in jax_logs
     for key, value in tensorflow_logs.items():
         assert jax_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

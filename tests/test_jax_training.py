@@ -54,7 +54,8 @@ def jax_child(weights_dirs, out, checkpoint):
     schedule = ConstantThenLinearDecay(1e-4, 2, 4)
     trainer = JaxVAECycleGAN(networks["g_target"], networks["g_source"], networks["d_source"],
                              networks["d_target"], keras.optimizers.AdamW(schedule),
-                             keras.optimizers.AdamW(schedule), pool_size=50, image_size=32)
+                             keras.optimizers.AdamW(schedule), pool_size=50, image_size=32,
+                             lambda_nce=1.0)
     step, _ = load_checkpoint(checkpoint, trainer)
     trainer.state = trainer.initial_state()  # what fit starts from
     trainer.sync_to_variables()
@@ -96,7 +97,10 @@ def jax_run(tmp_path_factory):
     common = [os.path.join(REPO, "train.py"), "--preset", "smoke", "--stage", "translate",
               "--logdir", str(root / "run"), "--weights-dir", str(root / "weights"),
               "--data-root", str(root / "data"), "--precision", "float32",
-              "--eval-every", "0", "--log-every", "0"]
+              "--eval-every", "0", "--log-every", "0",
+              # PatchNCE on: its heads are trained, checkpointed and resumed,
+              # and at 32 px it draws 256 of the stem's 1,024 locations.
+              "--lambda-nce", "1"]
     first = _run([*common, "--steps", "2"], env, root)
     first_rows = _losses(root / "run")
     shutil.copytree(root / "weights", root / "weights_step2")
@@ -121,7 +125,8 @@ def test_the_smoke_preset_trains_on_jax_without_tensorflow(jax_run):
     rows = jax_run["first_rows"]
     assert [row["step"] for row in rows] == ["1", "2"]
     # The TensorFlow trainer's columns, in its order.
-    assert list(rows[0])[2:] == ["g_loss", "d_loss", "adversarial", "cycle", "identity", "kl"]
+    assert list(rows[0])[2:] == ["g_loss", "d_loss", "adversarial", "cycle", "identity", "kl",
+                                 "patch_nce"]
     for row in rows:
         assert all(math.isfinite(float(v)) for v in row.values())
     with open(jax_run["root"] / "weights" / "config.json", encoding="utf-8") as f:
@@ -136,8 +141,8 @@ def test_a_resumed_run_continues_from_the_checkpoint(jax_run):
     assert rows[:2] == jax_run["first_rows"]
     assert all(math.isfinite(float(row["g_loss"])) for row in rows)
     report = jax_run["report"]
-    # Every variable (weights, AdamW moments and step, pools, sampler
-    # seeds) comes back bit for bit; the pools hold two steps' images.
+    # Every variable (weights, PatchNCE heads, AdamW moments and step,
+    # pools, sampler seeds) comes back bit for bit; the pools hold two steps' images.
     assert report["step"] == 2 and report["roundtrip"] == 0.0
     assert report["pool_counts"] == [8, 8]
 

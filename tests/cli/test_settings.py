@@ -54,9 +54,11 @@ def test_levels_without_skip_reach_the_generators_of_this_run_only():
         TrainSettings(levels_without_skip=True).validate()
 
 
-def test_the_augmentation_option_reaches_the_preset():
+def test_the_augmentation_and_patch_nce_options_reach_the_preset():
     options = train_parser().parse_args(["--augmentation", "flips"])
     assert resolve_preset(TrainSettings(**vars(options))).augmentation == "flips"
+    options = train_parser().parse_args(["--lambda-nce", "2"])
+    assert resolve_preset(TrainSettings(**vars(options))).lambda_nce == 2.0
     assert resolve_preset(TrainSettings()).augmentation == PRESETS["quick"].augmentation
 
 
@@ -75,6 +77,7 @@ def test_the_augmentation_option_reaches_the_preset():
     ({"levels_without_skip": 4}, "--levels-without-skip must be 0 to 3 "),
     ({"augmentation": "elastic"}, "--augmentation must be one of affine, flips"),
     ({"levels_without_skip": -1}, "--levels-without-skip must be 0 to 3 "),
+    ({"lambda_nce": -1.0}, "--lambda-nce must be 0 or positive"),
     # Each was a traceback (Keras' seed check) or weights whose window
     # infer.py refused (an infinite top end).
     ({"seed": -1}, "--seed must be between 0 and 4294967295"),

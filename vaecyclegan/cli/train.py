@@ -76,6 +76,9 @@ def _schedule_options(group):
     group.add_argument("--lambda-structure", type=float,
                        help="weight of the MIND structure loss between each generator's input "
                        "and output (0: none; default: the preset's)")
+    group.add_argument("--lambda-nce", type=float,
+                       help="weight of CUT's contrastive patch loss (PatchNCE) between each "
+                       "generator's input and output (0: none; default: the preset's)")
     group.add_argument("--levels-without-skip", type=int,
                        help="the generators' finest decoder levels that get no skip from the "
                        "encoder (0: the plain U-Net; default: the preset's)")

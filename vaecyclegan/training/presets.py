@@ -36,6 +36,8 @@ class TrainingPreset:
         lambda_cycle, lambda_identity, kl_weight: loss weights.
         lambda_structure: weight of the MIND structure loss between each
             generator's input and output (0: none).
+        lambda_nce: weight of CUT's contrastive patch loss between each
+            generator's input and output (0: none).
         sr_steps, sr_batch_size, sr_patch, sr_lr: RRDB-Net training (L1,
             bicubic degradation; `sr_patch` is the high-resolution crop).
         sr_gan_steps, sr_gan_lr, sr_disc_feat: ESRGAN's adversarial stage
@@ -65,6 +67,7 @@ class TrainingPreset:
     lambda_identity: float = 0.5
     kl_weight: float = 1e-3
     lambda_structure: float = 0.0
+    lambda_nce: float = 0.0
     sr_steps: int = 1000
     sr_batch_size: int = 8
     sr_patch: int = 64

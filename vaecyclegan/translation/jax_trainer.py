@@ -8,7 +8,9 @@ Same losses and weights as `trainer.VAECycleGAN.train_step` (TensorFlow):
 least-squares adversarial loss over every discriminator scale, cycle L1
 (`lambda_cycle`), identity L1 (`lambda_cycle * lambda_identity`), the
 mean KL term of the six generator calls (`kl_weight`) and, with
-`lambda_structure`, the MIND structure loss of both translations; the
+`lambda_structure`, the MIND structure loss of both translations, with
+`lambda_nce` CUT's contrastive patch loss of both (its projection heads
+trained with the generators, the locations drawn by `jax.random`); the
 discriminators on real images against translations drawn through
 CycleGAN's image pool. float32, mixed_bfloat16, or mixed_float16 with each
 optimiser's dynamic loss scale; over several devices under a `JaxStrategy`
@@ -23,6 +25,7 @@ import numpy as np
 from keras import ops
 
 from vaecyclegan.training.jax_loop import StatelessTrainer, loss_scale
+from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, PatchNCE, patch_nce_loss
 from vaecyclegan.translation.structure_loss import mind_loss
 
 
@@ -88,8 +91,8 @@ class JaxVAECycleGAN(StatelessTrainer):
         g_optimizer, d_optimizer: Keras optimisers (built here, on the
             generators' and the discriminators' trainable variables); each
             in its own `LossScaleOptimizer` under mixed_float16.
-        lambda_cycle, lambda_identity, kl_weight, lambda_structure: as
-            `VAECycleGAN`.
+        lambda_cycle, lambda_identity, kl_weight, lambda_structure,
+            lambda_nce, nce_patches: as `VAECycleGAN`.
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
@@ -110,10 +113,25 @@ class JaxVAECycleGAN(StatelessTrainer):
 
     def __init__(self, g_target, g_source, d_source, d_target, g_optimizer, d_optimizer,
                  lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, lambda_structure=0.0,
-                 pool_size=0, image_size=None, seed=0, strategy=None):
+                 pool_size=0, image_size=None, seed=0, strategy=None, lambda_nce=0.0,
+                 nce_patches=NUM_PATCHES):
         super().__init__(strategy)
         self.networks = {"g_target": g_target, "g_source": g_source,
                          "d_target": d_target, "d_source": d_source}
+        self.lambda_nce = lambda_nce
+        self.seed = seed
+        self.patch_nce = {}
+        self.generator_names = self.GENERATORS
+        if lambda_nce:
+            if not image_size:
+                raise ValueError("lambda_nce needs image_size (its patch counts)")
+            for name in self.GENERATORS:
+                nce = PatchNCE(self.networks[name], image_size, nce_patches)
+                self.patch_nce[name] = (nce, _positions(nce.encoder, self.networks[name]))
+                self.networks[nce.projector.name] = nce.projector
+            # Trained with the generators, by their optimiser.
+            self.generator_names = self.GENERATORS + tuple(
+                nce.projector.name for nce, _ in self.patch_nce.values())
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
         self.lambda_cycle = lambda_cycle
@@ -134,7 +152,7 @@ class JaxVAECycleGAN(StatelessTrainer):
                 keras.Variable(0, dtype="int32", trainable=False, name=f"{name}_count"),
                 keras.Variable(key, dtype="uint32", trainable=False, name=f"{name}_seed")]
         # The same variable order as VAECycleGAN.compile builds them in.
-        g_optimizer.build(self._trainable(self.GENERATORS))
+        g_optimizer.build(self._trainable(self.generator_names))
         d_optimizer.build(self._trainable(self.DISCRIMINATORS))
 
     def _trainable(self, names):
@@ -186,10 +204,18 @@ class JaxVAECycleGAN(StatelessTrainer):
                 structure = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
                 g_loss = g_loss + self.lambda_structure * structure
                 logs["structure"] = structure
+            if self.lambda_nce:
+                indices = self._patch_indices(state["g_optimizer"])
+                patch_nce = (self._patch_nce("g_target", g_params, non_trainable, mri, fake_ct,
+                                             indices)
+                             + self._patch_nce("g_source", g_params, non_trainable, ct, fake_mri,
+                                               indices))
+                g_loss = g_loss + self.lambda_nce * patch_nce
+                logs["patch_nce"] = patch_nce
             scaled = loss_scale(self.g_optimizer, state["g_optimizer"], g_loss)
             return scaled, (g_loss, logs, fake_ct, fake_mri, non_trainable)
 
-        g_params = {name: trainable[name] for name in self.GENERATORS}
+        g_params = {name: trainable[name] for name in self.generator_names}
         (_, (g_loss, logs, fake_ct, fake_mri, non_trainable)), g_grads = jax.value_and_grad(
             generator_loss, has_aux=True)(g_params, non_trainable)
 
@@ -222,7 +248,7 @@ class JaxVAECycleGAN(StatelessTrainer):
 
         new_trainable = dict(trainable)
         g_values, g_optimizer = apply_gradients(self.g_optimizer, state["g_optimizer"],
-                                                self.GENERATORS, g_grads, trainable)
+                                                self.generator_names, g_grads, trainable)
         d_values, d_optimizer = apply_gradients(self.d_optimizer, state["d_optimizer"],
                                                 self.DISCRIMINATORS, d_grads, trainable)
         new_trainable.update(g_values)
@@ -231,6 +257,54 @@ class JaxVAECycleGAN(StatelessTrainer):
         return logs, {"trainable": new_trainable, "non_trainable": non_trainable,
                       "g_optimizer": g_optimizer, "d_optimizer": d_optimizer,
                       "pool_ct": pool_ct, "pool_mri": pool_mri}
+
+    def _patch_nce(self, name, g_params, non_trainable, images, translations, indices):
+        """`patch_nce_loss` of generator `name`, its encoder and projection
+        head run statelessly on the step's parameters."""
+        nce, (trainable_at, non_trainable_at) = self.patch_nce[name]
+        encoder_values = ([g_params[name][i] for i in trainable_at],
+                          [non_trainable[name][i] for i in non_trainable_at])
+
+        def encode(batch):
+            outputs, _ = nce.encoder.stateless_call(*encoder_values, batch, training=True)
+            return list(outputs)
+
+        projector = nce.projector.name
+
+        def project(patches):
+            outputs, _ = nce.projector.stateless_call(
+                g_params[projector], non_trainable[projector], patches, training=True)
+            return list(outputs)
+
+        return patch_nce_loss(encode(images), encode(translations), project, indices)
+
+    def _patch_indices(self, optimizer_state):
+        """The TensorFlow trainer's `_patch_indices`, drawn by `jax.random`
+        from the run's seed and the generator optimiser's step count."""
+        step = optimizer_state[_iterations_index(self.g_optimizer)]
+        nce, _ = self.patch_nce["g_target"]
+        indices = []
+        for level, (locations, patches) in enumerate(nce.counts):
+            if patches == locations:
+                indices.append(jnp.arange(locations, dtype=jnp.int32))
+                continue
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed + level), step)
+            indices.append(jax.random.permutation(key, locations)[:patches].astype(jnp.int32))
+        return indices
+
+
+def _positions(part, model):
+    """Where `part`'s variables (a model sharing `model`'s layers) sit in
+    `model`'s trainable and non-trainable lists."""
+    trainable = {id(v): i for i, v in enumerate(model.trainable_variables)}
+    non_trainable = {id(v): i for i, v in enumerate(model.non_trainable_variables)}
+    return ([trainable[id(v)] for v in part.trainable_variables],
+            [non_trainable[id(v)] for v in part.non_trainable_variables])
+
+
+def _iterations_index(optimizer):
+    """The place of the optimiser's step count among its variables."""
+    return [v is optimizer.iterations for v in optimizer.variables].index(True)
 
 
 def apply_gradients(optimizer, optimizer_state, names, grads, trainable):

@@ -84,8 +84,8 @@ def _trainer(networks, preset, settings):
         networks["d_target"], _optimizer(preset, settings), _optimizer(preset, settings),
         lambda_cycle=preset.lambda_cycle, lambda_identity=preset.lambda_identity,
         kl_weight=preset.kl_weight, lambda_structure=preset.lambda_structure,
-        pool_size=preset.pool_size, image_size=preset.image_size, seed=settings.seed,
-        strategy=settings.strategy)
+        lambda_nce=preset.lambda_nce, pool_size=preset.pool_size, image_size=preset.image_size,
+        seed=settings.seed, strategy=settings.strategy)
 
 
 def _optimizer(preset, settings):
@@ -104,7 +104,7 @@ def _compiled_trainer(networks, preset, settings):
         networks["d_target"], lambda_cycle=preset.lambda_cycle,
         lambda_identity=preset.lambda_identity, kl_weight=preset.kl_weight,
         pool_size=preset.pool_size, image_size=preset.image_size, seed=settings.seed,
-        lambda_structure=preset.lambda_structure,
+        lambda_structure=preset.lambda_structure, lambda_nce=preset.lambda_nce,
     )
     model.compile(g_optimizer=_optimizer(preset, settings),
                   d_optimizer=_optimizer(preset, settings))

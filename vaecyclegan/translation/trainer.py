@@ -6,6 +6,7 @@ from keras import ops
 from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 from vaecyclegan.translation.image_pool import ImagePool
+from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, PatchNCE
 from vaecyclegan.translation.structure_loss import mind_loss
 
 
@@ -30,7 +31,10 @@ class VAECycleGAN(PrebuiltTrainer):
     `lambda_structure` above 0, the MIND structure loss between each
     generator's input and its translation (`structure_loss.mind_loss`,
     logged as `structure`), which keeps edges in place whatever happens
-    to the intensities on either side of them.
+    to the intensities on either side of them, and, with `lambda_nce`
+    above 0, CUT's contrastive patch loss of both translations
+    (`patch_nce_loss`, logged as `patch_nce`; its projection heads are
+    trained with the generators).
     Discriminators: `d_source` (MRI) and `d_target` (CT), trained on the
     least-squares loss of real against translated images.
 
@@ -46,6 +50,9 @@ class VAECycleGAN(PrebuiltTrainer):
         lambda_identity: identity weight relative to `lambda_cycle`.
         kl_weight: weight of the KL term.
         lambda_structure: weight of the MIND structure loss (0: none).
+        lambda_nce: weight of the PatchNCE loss (0: none). Needs
+            `image_size`.
+        nce_patches: locations PatchNCE compares per encoder level.
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
@@ -61,7 +68,7 @@ class VAECycleGAN(PrebuiltTrainer):
     def __init__(
         self, g_target, g_source, d_source, d_target,
         lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, pool_size=0, image_size=None,
-        seed=0, lambda_structure=0.0, **kwargs,
+        seed=0, lambda_structure=0.0, lambda_nce=0.0, nce_patches=NUM_PATCHES, **kwargs,
     ):
         super().__init__(**kwargs)
         channels = g_target.input_shape[-1]
@@ -77,13 +84,32 @@ class VAECycleGAN(PrebuiltTrainer):
         self.lambda_identity = lambda_identity
         self.kl_weight = kl_weight
         self.lambda_structure = lambda_structure
+        self.lambda_nce = lambda_nce
+        self.seed = seed
+        self.patch_nce = {}
+        if lambda_nce:
+            if not image_size:
+                raise ValueError("lambda_nce needs image_size (its patch counts)")
+            self.patch_nce = {name: PatchNCE(generator, image_size, nce_patches)
+                              for name, generator in (("g_target", g_target),
+                                                      ("g_source", g_source))}
+
+    def _generator_variables(self):
+        # The generators' and their PatchNCE projection heads' weights.
+        variables = self.g_target.trainable_variables + self.g_source.trainable_variables
+        for nce in self.patch_nce.values():
+            variables += nce.projector.trainable_variables
+        return variables
 
     def checkpoint_variables(self):
         """Everything training needs to continue, in a fixed order: the four
-        networks' variables, both optimisers' and the image pools'."""
+        networks' variables, the PatchNCE heads', both optimisers' and the
+        image pools'."""
         variables = []
         for network in (self.g_target, self.g_source, self.d_source, self.d_target):
             variables += network.variables
+        for nce in self.patch_nce.values():
+            variables += nce.projector.variables
         return (variables + list(self.g_optimizer.variables) + list(self.d_optimizer.variables)
                 + self.pool_ct.variables + self.pool_mri.variables)
 
@@ -93,7 +119,7 @@ class VAECycleGAN(PrebuiltTrainer):
         self.d_optimizer = d_optimizer
         # Built here, in the caller's strategy scope, not lazily inside the
         # first distributed step.
-        g_optimizer.build(self.g_target.trainable_variables + self.g_source.trainable_variables)
+        g_optimizer.build(self._generator_variables())
         d_optimizer.build(self.d_target.trainable_variables + self.d_source.trainable_variables)
 
     def call(self, inputs, training=False):
@@ -135,6 +161,11 @@ class VAECycleGAN(PrebuiltTrainer):
             if self.lambda_structure:
                 logs["structure"] = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
                 g_loss = g_loss + self.lambda_structure * logs["structure"]
+            if self.lambda_nce:
+                indices = self._patch_indices()
+                logs["patch_nce"] = (self.patch_nce["g_target"].loss(mri, fake_ct, indices)
+                                     + self.patch_nce["g_source"].loss(ct, fake_mri, indices))
+                g_loss = g_loss + self.lambda_nce * logs["patch_nce"]
 
             # Translated images are fixed inputs to the discriminators,
             # drawn through the pools of earlier translations.
@@ -153,9 +184,24 @@ class VAECycleGAN(PrebuiltTrainer):
             g_scaled = replica_loss(self.g_optimizer, g_loss)
             d_scaled = replica_loss(self.d_optimizer, d_loss)
 
-        g_vars = self.g_target.trainable_variables + self.g_source.trainable_variables
+        g_vars = self._generator_variables()
         d_vars = self.d_target.trainable_variables + self.d_source.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
         self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
         del tape
         return step_logs({"g_loss": g_loss, "d_loss": d_loss, **logs})
+
+    def _patch_indices(self):
+        """Per encoder level, the locations PatchNCE compares this step:
+        all of a level with no more than `nce_patches`, else a random
+        choice drawn from the run's seed and the step."""
+        step = tf.cast(self.g_optimizer.iterations, tf.int32)
+        indices = []
+        for level, (locations, patches) in enumerate(self.patch_nce["g_target"].counts):
+            if patches == locations:
+                indices.append(tf.range(locations, dtype=tf.int32))
+                continue
+            seed = tf.stack([tf.constant((self.seed + level) % 2**31, tf.int32), step])
+            scores = tf.random.stateless_uniform([locations], seed=seed)
+            indices.append(tf.cast(tf.argsort(scores)[:patches], tf.int32))
+        return indices

@@ -64,7 +64,7 @@ class TrainSettings:
     `None` means "the preset's value" for the preset-backed fields (`steps`,
     `batch_size`, `image_size`, `lr`, `weight_decay`, `checkpoint_every`,
     `sr_steps`, `sr_scale`, `sr_gan_steps`, `eval_every`, `crop_factor`,
-    `lambda_identity`, `lambda_structure`, `levels_without_skip`,
+    `lambda_identity`, `lambda_structure`, `lambda_nce`, `levels_without_skip`,
     `augmentation`).
 
     Args:
@@ -75,8 +75,9 @@ class TrainSettings:
         steps, batch_size, image_size, lr, weight_decay: overrides.
         crop_factor: train on `image_size` crops of slices shrunk this many
             times (1: native resolution) instead of whole resized slices.
-        lambda_identity, lambda_structure: loss weights (the identity
-            weight relative to the cycle weight; the MIND structure loss's).
+        lambda_identity, lambda_structure, lambda_nce: loss weights (the
+            identity weight relative to the cycle weight; the MIND
+            structure loss's; CUT's contrastive patch loss's).
         levels_without_skip: the generators' finest decoder levels that get
             no skip from the encoder (0: the plain U-Net).
         augmentation: the augmented view's geometry, one of
@@ -119,6 +120,7 @@ class TrainSettings:
     crop_factor: float = None
     lambda_identity: float = None
     lambda_structure: float = None
+    lambda_nce: float = None
     levels_without_skip: int = None
     augmentation: str = None
     ct_window: tuple = None
@@ -158,7 +160,8 @@ class TrainSettings:
             value = getattr(self, name)
             _check(value is None or value > 0, f"--{name.replace('_', '-')} must be positive")
         for name in ("weight_decay", "checkpoint_every", "log_every", "lr_decay_start",
-                     "sr_gan_steps", "eval_every", "lambda_identity", "lambda_structure"):
+                     "sr_gan_steps", "eval_every", "lambda_identity", "lambda_structure",
+                     "lambda_nce"):
             value = getattr(self, name)
             _check(value is None or value >= 0,
                    f"--{name.replace('_', '-')} must be 0 or positive")

@@ -84,7 +84,7 @@ def resolve_preset(settings):
         preset.rrdbnet.scale = settings.sr_scale
     for key in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
                 "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure",
-                "augmentation"):
+                "lambda_nce", "augmentation"):
         if getattr(settings, key) is not None:
             setattr(preset, key, getattr(settings, key))
     if settings.levels_without_skip is not None:
