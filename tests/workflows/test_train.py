@@ -143,6 +143,22 @@ def test_a_blocked_checkpoint_path_stops_the_run_first(tmp_path, capsys):
     assert not (tmp_path / "w").exists() and not (tmp_path / "data").exists()
 
 
+def test_resume_without_a_checkpoint_stops_before_anything_is_written(tmp_path, capsys):
+    # It wrote options.json and run.json into the run folder, rendered the
+    # phantom, then stopped at the first stage.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    assert run_cli(main, ["--preset", "smoke", "--resume", "--logdir", str(run),
+                          "--data-root", str(tmp_path / "data"),
+                          "--weights-dir", str(tmp_path / "w")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {run / 'checkpoint' / 'translation.npz'}: no checkpoint to resume from in "
+        "this run folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
 def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsys):
     # The weights and config.json were written among the training images.
     from vaecyclegan.cli.common import run_cli

@@ -150,6 +150,13 @@ def _start(settings, scratch):
         if os.path.isdir(checkpoint_path(logdir, stage)):
             raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
                              "checkpoint; move it or use another --logdir")
+    if settings.resume and not any(os.path.isfile(checkpoint_path(logdir, stage))
+                                   for stage in ("translation", "upscaler", "upscaler_gan")):
+        # Found here, not when the first stage starts: by then the run's
+        # options.json and run.json were written into the folder.
+        first = "upscaler" if settings.stage == "sr" else "translation"
+        raise InputError(checkpoint_path(logdir, first),
+                         "no checkpoint to resume from in this run folder")
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
         preset.checkpoint_every if settings.checkpoint_every is None
