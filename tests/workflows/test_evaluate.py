@@ -346,3 +346,25 @@ def test_a_file_given_as_the_synthrad_folder_is_named_as_such(tmp_path, capsys):
                           str(tmp_path / "out")])
     assert_one_line_error(capsys, code, "ct.nii.gz", "is a file, not a SynthRAD folder")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("inside", ["pred", "pred/report", "ref", "sr", "sr/1BA001"])
+def test_a_report_folder_among_the_inputs_is_refused(tmp_path, capsys, inside):
+    # The report's figures and masks (and, with --synthrad, the synthetic
+    # CTs) were written among the cases the next run would read.
+    _offset_cases(tmp_path)
+    _nifti(tmp_path / "sr" / "1BA001" / "ct.nii.gz", _head())
+    _nifti(tmp_path / "sr" / "1BA001" / "mr.nii.gz", _head())
+    before = sorted(str(p) for p in tmp_path.rglob("*"))
+    if inside.startswith("sr"):
+        args = ["--synthrad", tmp_path / "sr", "--weights-dir", tmp_path / "weights"]
+        option = "--synthrad"
+    else:
+        args = ["--predictions", tmp_path / "pred", "--references", tmp_path / "ref"]
+        option = "--predictions" if inside.startswith("pred") else "--references"
+    code = _eval(*args, "--out", tmp_path / inside)
+    assert_one_line_error(capsys, code, "--out is inside the " + option)
+    assert sorted(str(p) for p in tmp_path.rglob("*")) == before
+    # Control: beside the inputs, the same cases are scored.
+    if not inside.startswith("sr"):
+        assert _eval(*args, "--out", tmp_path / "out", "--no-wepl") == 0

@@ -66,11 +66,28 @@ def evaluate(settings):
     if settings.out:
         # Before any scoring: the report could not be written there.
         check_writable(settings.out)
+        if not settings.run:
+            _check_out_apart_from_inputs(settings)
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
     if settings.synthrad:
         return evaluate_synthrad(settings)
     return evaluate_given(settings)
+
+
+def _check_out_apart_from_inputs(settings):
+    """Refuses an `--out` that is, or lies inside, a folder the command
+    reads: its figures, masks and synthetic CTs would mix with the inputs
+    and be read as cases by the next run."""
+    out = os.path.realpath(settings.out)
+    for option in ("synthrad", "predictions", "references", "inputs", "mask", "target"):
+        folder = getattr(settings, option)
+        if not folder or not os.path.isdir(folder):
+            continue
+        root = os.path.realpath(folder)
+        if os.path.commonpath([root, out]) == root:
+            raise InputError(settings.out, f"--out is inside the --{option} folder {folder}; "
+                             "write the report apart from the inputs")
 
 
 def _log_summary(summaries, written):
