@@ -139,7 +139,7 @@ def test_a_dicom_series_and_nibabels_volume_against_themselves(tmp_path):
         dataset.save_as(series / f"IM{index}", enforce_file_format=True)
     for path, shape, spacing in ((series, [3, 128, 128], [3.0, 0.661468, 0.661468]),
                                  (ANATOMICAL, [25, 41, 33], [2.0, 2.0, 2.0])):
-        out = tmp_path / os.path.basename(str(path))
+        out = tmp_path / f"out_{os.path.basename(str(path))}"
         assert _eval("--predictions", path, "--references", path, "--out", out,
                      "--no-wepl") == 0
         [case] = _metrics(out)["synthrad"]["cases"].values()
