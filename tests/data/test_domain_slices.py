@@ -63,6 +63,29 @@ def test_a_domain_with_no_readable_slice_stops_the_run(tmp_path):
         load_domain_slices(str(tmp_path / "mri"), "mri", IntensityConfig(), 32)
 
 
+def test_scans_in_subfolders_are_named_not_silently_left_out(tmp_path, caplog):
+    # A patient's DICOM series in a subfolder of the training folder was
+    # left out without a word.
+    _mixed_ct_folder(tmp_path / "ct")
+    series = tmp_path / "ct" / "patient7"
+    series.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), series / "IM0001")
+    with caplog.at_level("INFO"):
+        domain = load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(), 32)
+    assert len(domain.slices) == 5  # the folder's own scans, as before
+    assert "1 subfolder(s) of" in caplog.text and "not read" in caplog.text
+    assert "patient7" in caplog.text
+    # A folder of subfolders only: the error says where the scans are.
+    with pytest.raises(InputError, match="its 1 subfolder.*'ct'.*are not read: give one of "
+                       "them"):
+        load_domain_slices(str(tmp_path), "ct", IntensityConfig(), 32)
+    # Control: a folder without subfolders says nothing of them.
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        load_domain_slices(str(series), "ct", IntensityConfig(), 32)
+    assert "subfolder" not in caplog.text
+
+
 def test_ct_dir_and_mri_dir_override_the_mapping(phantom_dir, tmp_path):
     swapped = resolve_dataset(phantom_dir, ct_dir="trainB", mri_dir="trainA")
     assert swapped.ct_train.endswith("trainB") and swapped.mri_train.endswith("trainA")

@@ -22,7 +22,7 @@ import logging
 import numpy as np
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
+from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan, subfolders_not_read
 from vaecyclegan.io.resampling import resample_planes, scaled_shape
 
 logger = logging.getLogger(__name__)
@@ -167,6 +167,11 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     if skipped:
         logger.warning("skipped %d unreadable file(s) in %s:\n  %s", len(skipped), folder,
                        "\n  ".join(skipped))
+    subfolders = subfolders_not_read(folder)
+    if subfolders:
+        # Said, not refused: a folder of scans may hold other things too.
+        logger.info("%d subfolder(s) of %s not read (training reads the scans directly in "
+                    "it): %s", len(subfolders), folder, ", ".join(subfolders))
     if not planes:
         raise InputError(folder, f"no readable {domain.upper()} slice left to train on "
                          f"({len(skipped)} unreadable files, {blank} blank slices)")

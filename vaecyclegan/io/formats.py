@@ -124,8 +124,24 @@ def _folder_sources(path):
             rank = (fmt.series, position[group[0]])
             ranked.append((rank, ScanSource(fmt.name, group, name)))
     if not ranked:
-        raise InputError(path, f"no image, DICOM or NIfTI file in this folder ({SUPPORTED})")
+        subfolders = subfolders_not_read(path)
+        hint = (f"; its {len(subfolders)} subfolder(s), such as {subfolders[0]!r}, are not "
+                "read: give one of them, or put the scans in this folder"
+                if subfolders else "")
+        raise InputError(path, f"no image, DICOM or NIfTI file in this folder "
+                         f"({SUPPORTED}){hint}")
     return [source for _, source in sorted(ranked, key=lambda item: item[0])]
+
+
+def subfolders_not_read(path):
+    """The visible subfolders of folder `path`, sorted: a folder's scans
+    are the files directly inside it, so these are never read."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return []
+    return sorted(name for name in names if not name.startswith(".")
+                  and os.path.isdir(os.path.join(path, name)))
 
 
 def read_scan(source, domain, axis="axial"):
