@@ -316,6 +316,7 @@ def test_synthrad_folders_missing_a_file_or_needing_simpleitk(tmp_path, capsys):
     (["--synthrad", "s", "--out", "o", "--tissue-thresholds", "200", "-200"], "low <= high"),
     (["--synthrad", "s", "--out", "o", "--dose-ct", "d"], "go together"),
     (["--synthrad", "s", "--out", "o", "--spacing", "1", "2", "3"], "--spacing"),
+    (["--synthrad", "s", "--out", "o", "--prescription-gy", "60"], "give --dose-ct and"),
 ])
 def test_option_problems_are_usage_errors(capsys, argv, words):
     with pytest.raises(SystemExit) as stopped:

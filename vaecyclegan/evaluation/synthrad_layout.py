@@ -14,6 +14,7 @@ MRI's affine and header, or `.mha` with its geometry).
 """
 
 import dataclasses
+import logging
 import os
 
 import numpy as np
@@ -23,6 +24,8 @@ from vaecyclegan.evaluation.cases import HuImage
 from vaecyclegan.io.formats import find_scan_sources, read_scan, write_result
 from vaecyclegan.io.intensity import unit_to_values
 from vaecyclegan.io.scan import Scan
+
+logger = logging.getLogger(__name__)
 
 SUFFIXES = (".nii.gz", ".nii", ".mha")
 MHA_NEEDS = ".mha files need SimpleITK: pip install SimpleITK"
@@ -43,6 +46,11 @@ def _file(folder, stem):
         path = os.path.join(folder, stem + suffix)
         if os.path.isfile(path):
             return path
+        if os.path.lexists(path):
+            # A folder (or a broken link) of the file's name was passed over,
+            # and the patient scored without it (a mask) or called incomplete.
+            raise InputError(path, "is a folder, not a file" if os.path.isdir(path)
+                             else "is not a regular file")
     return None
 
 
@@ -75,12 +83,21 @@ def find_patients(root):
     patient = _patient(root)
     if patient is not None:
         return [patient]
-    patients = [p for entry in sorted(os.listdir(root)) if not entry.startswith(".")
-                and os.path.isdir(os.path.join(root, entry))
-                and (p := _patient(os.path.join(root, entry))) is not None]
+    patients, passed = [], []
+    for entry in sorted(os.listdir(root)):
+        if entry.startswith(".") or not os.path.isdir(os.path.join(root, entry)):
+            continue
+        patient = _patient(os.path.join(root, entry))
+        if patient is None:
+            passed.append(entry)
+        else:
+            patients.append(patient)
     if not patients:
         raise InputError(root, "no SynthRAD patient folder here (one folder per patient "
                          "holding ct.nii.gz, mr.nii.gz and mask.nii.gz)")
+    if passed:
+        logger.info("%d folder(s) of %s hold neither ct nor mr and are not patients: %s",
+                    len(passed), root, ", ".join(passed))
     return patients
 
 

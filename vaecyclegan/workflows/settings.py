@@ -373,6 +373,10 @@ class EvalSettings:
         _check(self.prescription_gy is None or (_finite(self.prescription_gy)
                                                 and self.prescription_gy > 0),
                "--prescription-gy must be a positive dose in Gy")
+        # It scales the dose grids' comparison; alone it did nothing, silently.
+        _check(self.prescription_gy is None or self.dose_ct is not None,
+               "--prescription-gy applies to the dose comparison: give --dose-ct and "
+               "--dose-sct too")
 
     @property
     def spacing_2d(self):
