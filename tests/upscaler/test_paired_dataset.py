@@ -31,3 +31,30 @@ def test_crops_stay_aligned(tmp_path):
     # Each low-resolution pixel is the mean of its 4x4 high-resolution block (to 1 grey level).
     pooled = np.asarray(high)[..., 0].reshape(2, 8, 4, 8, 4).mean(axis=(2, 4))
     assert np.abs(pooled - np.asarray(low)[..., 0]).max() <= 1.5 / 255
+
+
+@pytest.mark.parametrize("side, extra", [("HR", "0001.tif"), ("LR", "0001.png")])
+def test_two_images_of_one_name_are_refused_not_one_picked(tmp_path, side, extra):
+    # 0001.png and 0001.tif in HR: one of them was paired, the other dropped.
+    import cv2
+
+    sr_pairs_folder(tmp_path, 3)
+    image = cv2.imread(str(tmp_path / side / ("0001.png" if side == "HR" else "0001x4.png")),
+                       cv2.IMREAD_UNCHANGED)
+    assert cv2.imwrite(str(tmp_path / side / extra), image)
+    with pytest.raises(InputError, match="two .*-resolution images of one name"):
+        load_sr_pairs(str(tmp_path), 4)
+
+
+def test_images_without_a_partner_are_named(tmp_path, caplog):
+    sr_pairs_folder(tmp_path, 3)
+    (tmp_path / "LR" / "0002x4.png").unlink()
+    with caplog.at_level("INFO"):
+        train, _ = load_sr_pairs(str(tmp_path), 4)
+    assert [name for name, _, _ in train] == ["0000", "0001"]
+    assert "1 high-resolution image(s) without a partner, not used: 0002.png" in caplog.text
+    # Control: complete pairs, nothing said.
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        load_sr_pairs(str(sr_pairs_folder(tmp_path / "full", 3)), 4)
+    assert "without a partner" not in caplog.text

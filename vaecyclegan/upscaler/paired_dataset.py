@@ -7,6 +7,7 @@ image must be exactly `scale` times its partner's size. Every tenth pair
 (by name) is held out for evaluation when there are at least ten.
 """
 
+import logging
 import os
 
 import numpy as np
@@ -17,6 +18,8 @@ from vaecyclegan.io.image_format import list_images, read_grey
 HR_NAMES = ("hr", "HR", "gt", "GT")
 LR_NAMES = ("lr", "LR", "lq", "LQ")
 HOLD_OUT_EVERY = 10
+
+logger = logging.getLogger(__name__)
 
 
 def _subfolder(folder, names):
@@ -40,15 +43,15 @@ def load_sr_pairs(folder, scale):
         images in [0, 1].
 
     Raises:
-        InputError: missing subfolders, no pair, or a pair whose sizes do
-            not differ by `scale`.
+        InputError: missing subfolders, no pair, two images of one name
+            on a side, or a pair whose sizes do not differ by `scale`.
     """
     hr_dir, lr_dir = _subfolder(folder, HR_NAMES), _subfolder(folder, LR_NAMES)
-    highs = {os.path.splitext(os.path.basename(p))[0]: p for p in list_images(hr_dir)}
+    highs = _by_stem(list_images(hr_dir), lambda stem: stem, "high-resolution")
+    lows = _by_stem(list_images(lr_dir), lambda stem: (
+        stem[:-len(f"x{scale}")] if stem.endswith(f"x{scale}") else stem), "low-resolution")
     pairs = []
-    for low_path in list_images(lr_dir):
-        stem = os.path.splitext(os.path.basename(low_path))[0]
-        stem = stem[:-len(f"x{scale}")] if stem.endswith(f"x{scale}") else stem
+    for stem, low_path in lows.items():
         if stem not in highs:
             continue
         low, high = _grey_0_1(low_path), _grey_0_1(highs[stem])
@@ -58,10 +61,29 @@ def load_sr_pairs(folder, scale):
         pairs.append((stem, low, high))
     if not pairs:
         raise InputError(folder, f"no file name is in both {hr_dir} and {lr_dir}")
+    for side, paths, other in (("high", highs, lows), ("low", lows, highs)):
+        alone = sorted(os.path.basename(paths[stem]) for stem in paths if stem not in other)
+        if alone:
+            # Said, not refused: the pairs there are still real pairs.
+            logger.info("%d %s-resolution image(s) without a partner, not used: %s", len(alone),
+                        side, ", ".join(alone[:5]) + (", ..." if len(alone) > 5 else ""))
     if len(pairs) < HOLD_OUT_EVERY:
         return pairs, []
     held = [p for i, p in enumerate(pairs) if i % HOLD_OUT_EVERY == HOLD_OUT_EVERY - 1]
     return [p for i, p in enumerate(pairs) if i % HOLD_OUT_EVERY != HOLD_OUT_EVERY - 1], held
+
+
+def _by_stem(paths, stem_of, label):
+    """`{stem: path}` in the listing's order; two images of one stem (say
+    `0001.png` and `0001.tif`) are refused, not one of them picked."""
+    found = {}
+    for path in paths:
+        stem = stem_of(os.path.splitext(os.path.basename(path))[0])
+        if stem in found:
+            raise InputError(path, f"two {label} images of one name: this and "
+                             f"{os.path.basename(found[stem])}; keep one")
+        found[stem] = path
+    return found
 
 
 def make_paired_sr_dataset(pairs, patch, scale, batch_size, channels=3, seed=0):
