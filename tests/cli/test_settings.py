@@ -129,6 +129,30 @@ def test_the_command_line_turns_a_bad_value_into_a_usage_error(tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("module, argv, message", [
+    ("train", ["--steps", "0"], "error: train.py: --steps must be positive"),
+    ("train", ["--precision", "float8"], "error: train.py: argument --precision: invalid choice"),
+    ("infer", ["--input", "x", "--output", "y"],
+     "error: infer.py: the following arguments are required: --direction"),
+    ("evaluate", ["--synthrad", "s"], "error: vaecyclegan-eval: --synthrad needs --out"),
+    ("data", ["phantom", "--out", "o", "--size", "big"],
+     "error: vaecyclegan-data phantom: argument --size: invalid int value"),
+    ("convert", [], "error: vaecyclegan-convert: "),
+])
+def test_option_errors_are_one_line_like_every_other_bad_input(capsys, module, argv, message):
+    # argparse printed its usage block first: three lines or more.
+    import importlib
+
+    main = importlib.import_module(f"vaecyclegan.cli.{module}").main
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2
+    assert err.count("\n") == 1 and err.startswith(message), err
+    prog = message.split(": ")[1]
+    assert err.rstrip().endswith(f"(see {prog} --help)")
+
+
 def test_a_size_the_generator_cannot_take_stops_before_anything_is_written(tmp_path, capsys):
     with pytest.raises(SystemExit) as stopped:
         train_main(["--image-size", "30", "--logdir", str(tmp_path / "run"),

@@ -2,9 +2,19 @@
 CycleGAN-style and turned into typed settings, the library's log lines on
 the terminal, and one clear line instead of a traceback for bad input."""
 
+import argparse
 import logging
 import os
 import sys
+
+
+class OptionParser(argparse.ArgumentParser):
+    """`argparse.ArgumentParser` whose usage errors are one line, as every
+    other bad input is: `error: <program>: <problem> (see <program> --help)`,
+    exit 2, without the usage block argparse prints first."""
+
+    def error(self, message):
+        self.exit(2, terminal_text(f"error: {self.prog}: {message} (see {self.prog} --help)\n"))
 
 
 def quiet_tensorflow():
@@ -63,7 +73,6 @@ def terminal_text(text):
 
 def level_width(text):
     """An argparse type: "LEVEL,WIDTH" (HU) as two floats."""
-    import argparse
     import math
 
     try:

@@ -1,13 +1,12 @@
 """`vaecyclegan-convert`: pretrained weights from other frameworks."""
 
-import argparse
 import sys
 
-from vaecyclegan.cli.common import print_options, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import OptionParser, print_options, quiet_tensorflow, run_cli
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="vaecyclegan-convert", description=__doc__)
+    parser = OptionParser(prog="vaecyclegan-convert", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     esrgan = commands.add_parser(
         "esrgan", help="ESRGAN / BasicSR RRDB-Net .pth (PyTorch) to the Keras HDF5 weights file "

@@ -3,12 +3,11 @@ darren2020/ct-to-mri-cgan (or installs a zip downloaded by hand); `phantom`
 renders the built-in head phantom; `realistic` renders the realistic head
 development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
-import argparse
 import math
 import os
 import sys
 
-from vaecyclegan.cli.common import print_options, run_cli
+from vaecyclegan.cli.common import OptionParser, print_options, run_cli
 from vaecyclegan.data.kaggle import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_RATIO,
@@ -17,7 +16,7 @@ from vaecyclegan.data.kaggle import (
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="vaecyclegan-data", description=__doc__)
+    parser = OptionParser(prog="vaecyclegan-data", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     phantom = commands.add_parser(
         "phantom", help="render the head phantom in the Kaggle layout (CT = A, MRI = B)")

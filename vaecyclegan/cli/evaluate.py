@@ -6,7 +6,7 @@ model on a SynthRAD folder."""
 import argparse
 import sys
 
-from vaecyclegan.cli.common import level_width, parse_settings, run_cli
+from vaecyclegan.cli.common import OptionParser, level_width, parse_settings, run_cli
 from vaecyclegan.names import DIRECTIONS
 from vaecyclegan.workflows.settings import EvalSettings
 
@@ -14,7 +14,7 @@ DEFAULTS = EvalSettings()
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="vaecyclegan-eval",
         description="Evaluate a training run (--run) on its dataset's test pairs, score "
         "predicted images or volumes (--predictions) against references by name, or "

@@ -1,9 +1,8 @@
 """`python infer.py` / `vaecyclegan-infer`."""
 
-import argparse
 import sys
 
-from vaecyclegan.cli.common import parse_settings, run_cli
+from vaecyclegan.cli.common import OptionParser, parse_settings, run_cli
 from vaecyclegan.names import DIRECTIONS, RESAMPLING, SLICE_AXES
 from vaecyclegan.workflows.settings import SR_SCALES, InferSettings
 
@@ -11,7 +10,7 @@ DEFAULTS = InferSettings(direction="mri2ct", input="", output="")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="infer.py",
         description="Translate MRI to CT (mri2ct) or CT to MRI (ct2mri) with trained weights. "
         "Reads PNG/JPEG/TIFF/BMP (8/16-bit), DICOM files and series, NIfTI volumes; each result "

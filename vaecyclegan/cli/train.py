@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import level_width, parse_settings, run_cli
+from vaecyclegan.cli.common import OptionParser, level_width, parse_settings, run_cli
 from vaecyclegan.names import (
     AUGMENTATIONS,
     PRECISIONS,
@@ -19,7 +19,7 @@ DEFAULTS = TrainSettings()
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = OptionParser(
         prog="train.py",
         description="Train the VAE-CycleGAN (MRI <-> CT) and the RRDB-Net upscaler. "
         "With no arguments: the quick preset on the built-in head phantom.",
