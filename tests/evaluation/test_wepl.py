@@ -161,7 +161,11 @@ def test_loads_a_curve_file(tmp_path):
     ("0,1.0\n-1000,0.001\n", "rise strictly"),
     ("-1000,0.001\n-1000,0.5\n", "rise strictly"),
     ("0,1.0\n", "at least two points"),
-    ("", "at least two points"),
+    ("", "holds no HU, RSP point"),
+    # Text that is not a curve at all said it had "0 points" (every line
+    # was taken for a header).
+    ("hello\nworld\n", "line 2 is not two numbers: world"),
+    ("hu,rsp\n", "holds no HU, RSP point"),
     ("-1000,0.001\n0,nan\n", "finite"),
     ("-1000,-0.1\n0,1.0\n", "negative"),
     ("-1000,0.001\n0,1.0,5\n", "two (HU, RSP)"),

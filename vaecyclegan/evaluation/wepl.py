@@ -121,7 +121,7 @@ def load_hu_to_rsp(path):
             lines = handle.read().splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise CurveError(path, f"cannot read the HU -> RSP curve ({error})") from None
-    points = []
+    points, header = [], False
     for number, line in enumerate(lines, start=1):
         text = line.strip()
         if not text or text.startswith("#"):
@@ -130,14 +130,17 @@ def load_hu_to_rsp(path):
         try:
             values = [float(field) for field in fields]
         except ValueError:
-            if not points and not any(ch.isdigit() for ch in text):
-                continue  # a header line
+            if not (points or header) and not any(ch.isdigit() for ch in text):
+                header = True  # one header line; a second is not a curve's
+                continue
             raise CurveError(path, f"line {number} is not two numbers: "
                                    f"{printable(text)[:60]}") from None
         if len(values) != 2:
             raise CurveError(path, f"line {number} has {len(values)} values, "
                                    "expected two (HU, RSP)")
         points.append(values)
+    if not points:
+        raise CurveError(path, "holds no HU, RSP point (two numbers a line, e.g. -1000,0.001)")
     try:
         return _checked_curve(np.array(points, dtype=np.float64).reshape(-1, 2))
     except ValueError as error:
