@@ -207,3 +207,17 @@ def test_mutated_headers_are_read_or_refused_with_input_error_only(tmp_path, cap
         else:
             assert np.isfinite(scan.values).all() and scan.values.shape[0] > 0
     assert capfd.readouterr().err == ""
+
+
+def test_a_cifti_file_is_named_as_such(tmp_path, capfd):
+    # nibabel's own test CIFTI-2 matrix: the reader failed inside nibabel
+    # ("from_fileobj() got an unexpected keyword argument 'check'").
+    from nibabel.testing import data_path
+
+    path = os.path.join(str(data_path), "row_major.dconn.nii")
+    with pytest.raises(InputError, match="a CIFTI-2 file .*; only NIfTI-1/-2 image volumes"):
+        read_nifti(path, "mri")
+    # Control: a NIfTI-2 volume is read (a NIfTI-1 image to nibabel).
+    nib.save(nib.Nifti2Image(np.ones((16, 16, 3), np.int16), AFFINE), str(tmp_path / "n2.nii"))
+    assert read_nifti(str(tmp_path / "n2.nii"), "mri") is not None
+    assert capfd.readouterr().err == ""

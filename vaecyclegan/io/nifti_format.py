@@ -78,6 +78,10 @@ def read_nifti(path, domain, axis="axial"):
     with _nibabel_quiet():
         try:
             image = nib.load(path)
+        except Exception as error:  # any bytes reach nibabel: nothing else may escape
+            raise InputError(path, _load_problem(error)) from None
+        _check_volume_kind(path, image)
+        try:
             shape = tuple(int(n) for n in image.shape)
             dtype = image.get_data_dtype()
             header = image.header
@@ -185,6 +189,17 @@ def _check_gzip_whole(path):
     except Exception as error:  # BadGzipFile, EOFError, zlib.error, OSError
         raise InputError(path, f"its compressed data is corrupt or cut short "
                          f"({_one_line(error)})") from None
+
+
+def _check_volume_kind(path, image):
+    """nibabel also loads CIFTI-2 files (`.dconn.nii`, `.dtseries.nii`):
+    grayordinate matrices, not images, which the volume reader then failed
+    on with nibabel's internal message."""
+    if isinstance(image, nib.Nifti1Image):  # NIfTI-2 images are NIfTI-1 ones to nibabel
+        return
+    kind = ("a CIFTI-2 file (grayordinate data, not an image volume)"
+            if isinstance(image, nib.Cifti2Image) else f"a {type(image).__name__}")
+    raise InputError(path, f"{kind}; only NIfTI-1/-2 image volumes are read")
 
 
 def _load_problem(error):
