@@ -154,7 +154,7 @@ def test_a_ct_slice_with_a_bad_rescale_is_refused_in_either_direction(tmp_path):
     # The modality check comes first for the other direction; the rescale
     # is checked whatever the direction asks once the modality fits.
     path = _bad_dicom(tmp_path, raw={"RescaleSlope": b"abc"})
-    _refused(path, "mri", "Modality is CT, this direction translates MR input")
+    _refused(path, "mri", "Modality is CT where MR is expected")
 
 
 def test_pydicoms_bad_vr_file_is_one_input_error():
@@ -227,7 +227,7 @@ def test_monochrome1_mr_is_flipped_to_look_as_a_viewer_shows_it(tmp_path):
 def test_missing_modality_falls_back_on_the_sop_class(tmp_path):
     path = _bad_dicom(tmp_path, delete=["Modality"])
     assert read_dicom_series([path], "ct", "no modality").units == "hu"
-    _refused(path, "mri", "Modality is CT, this direction translates MR input")
+    _refused(path, "mri", "Modality is CT where MR is expected")
 
 
 def test_pydicom_warnings_turned_errors_still_give_the_one_line(tmp_path):

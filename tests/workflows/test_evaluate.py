@@ -369,3 +369,15 @@ def test_a_report_folder_among_the_inputs_is_refused(tmp_path, capsys, inside):
     # Control: beside the inputs, the same cases are scored.
     if not inside.startswith("sr"):
         assert _eval(*args, "--out", tmp_path / "out", "--no-wepl") == 0
+
+
+def test_an_mr_slice_given_as_a_prediction_is_named_as_such(tmp_path, capsys):
+    # It said "this direction translates CT input": the prediction is not
+    # translated here, it is scored as a synthetic CT.
+    for folder, name in (("pred", "MR_small.dcm"), ("ref", "CT_small.dcm")):
+        (tmp_path / folder).mkdir()
+        shutil.copy(get_testdata_file(name), tmp_path / folder / "case.dcm")
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out")
+    assert_one_line_error(capsys, code, "case.dcm: Modality is MR where CT is expected")
+    assert not (tmp_path / "out").exists()

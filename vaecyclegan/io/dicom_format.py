@@ -232,8 +232,9 @@ def _checked_slice(path, header, domain):
     modality = _modality(path, header)
     expected = MODALITY[domain]
     if modality != expected:
-        raise InputError(path,
-                         f"Modality is {modality}, this direction translates {expected} input")
+        # Worded for every reader: an input to translate, a prediction or
+        # a reference to score, training data.
+        raise InputError(path, f"Modality is {modality} where {expected} is expected")
     frames = _integer(path, header, "NumberOfFrames", default=1)
     if frames < 1:
         raise InputError(path, f"NumberOfFrames is {frames}: a slice needs at least one frame")
