@@ -11,6 +11,7 @@ then the input pipeline's images/s. Prints a table; asserts nothing.
 
     python bench/train_step_speed.py                       # paper config, 2 timed steps
     python bench/train_step_speed.py --preset quick --steps 20
+    python bench/train_step_speed.py --preset quick --steps 20 --lambda-nce 1   # + PatchNCE
 """
 
 import argparse
@@ -45,7 +46,7 @@ def _step_gflops(tf, model, batch):
     return model_analyzer.profile(graph, options=options).total_float_ops / 1e9
 
 
-def build_translation_trainer(preset_name, image_size, batch_size, xla=False):
+def build_translation_trainer(preset_name, image_size, batch_size, xla=False, lambda_nce=None):
     """A preset's translation trainer, compiled, and one batch of random
     images per domain (`batch_size` loaded images doubled by augmentation),
     under the dtype policy in force."""
@@ -62,7 +63,8 @@ def build_translation_trainer(preset_name, image_size, batch_size, xla=False):
     config = ModelConfig(image_size=size, generator=preset.generator,
                          discriminator=preset.discriminator)
     model = VAECycleGAN(*(build_network(config, name) for name in TRANSLATION_NETWORKS),
-                        lambda_structure=preset.lambda_structure)
+                        lambda_structure=preset.lambda_structure, image_size=size,
+                        lambda_nce=preset.lambda_nce if lambda_nce is None else lambda_nce)
     model.compile(g_optimizer=keras.optimizers.AdamW(1e-4),
                   d_optimizer=keras.optimizers.AdamW(1e-4), jit_compile=xla)
     rng = np.random.default_rng(0)
@@ -83,7 +85,7 @@ def worker(options):
     peak_before = _matmul_peak_gflops(tf)
     set_precision(options.precision)
     model, batch = build_translation_trainer(options.preset, options.image_size,
-                                             options.batch_size, options.xla)
+                                             options.batch_size, options.xla, options.lambda_nce)
     per_domain = len(batch[0])
     gflops = _step_gflops(tf, model, batch)
     dataset = tf.data.Dataset.from_tensors(batch).repeat()
@@ -137,6 +139,7 @@ def main():
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed steps (tracing) first; at least 1")
     parser.add_argument("--precisions", default="float32,mixed_bfloat16")
+    parser.add_argument("--lambda-nce", type=float, help="PatchNCE weight (default: the preset's)")
     parser.add_argument("--xla", default="off,on", help="off, on, or both")
     parser.add_argument("--worker", choices=("step", "pipeline"), help=argparse.SUPPRESS)
     parser.add_argument("--precision", help=argparse.SUPPRESS)
@@ -150,6 +153,8 @@ def main():
         return pipeline(options)
 
     common = ["--preset", options.preset, "--batch-size", str(options.batch_size)]
+    if options.lambda_nce is not None:
+        common += ["--lambda-nce", str(options.lambda_nce)]
     if options.image_size:
         common += ["--image-size", str(options.image_size)]
     print(f"{options.preset} networks, batch {options.batch_size}+{options.batch_size} loaded "
