@@ -130,8 +130,10 @@ def test_the_smoke_preset_trains_on_jax_without_tensorflow(jax_run):
     for row in rows:
         assert all(math.isfinite(float(v)) for v in row.values())
     with open(jax_run["root"] / "weights" / "config.json", encoding="utf-8") as f:
-        versions = json.load(f)["training"]["versions"]
-    assert versions["keras_backend"] == "jax" and "tensorflow" not in versions
+        training = json.load(f)["training"]
+    assert training["versions"]["keras_backend"] == "jax"
+    assert "tensorflow" not in training["versions"]
+    assert training["lambda_nce"] == 1.0  # the weights say how they were trained
 
 
 def test_a_resumed_run_continues_from_the_checkpoint(jax_run):
@@ -165,3 +167,31 @@ def test_tensorflow_loads_the_jax_weights_and_computes_the_same(jax_run):
                 # outputs, so the comparison above can fail.
                 assert np.abs(ours - outputs[f"step2:{name}/{index}"]).max() > 100 * ATOL
     assert compared == 2 + 2 * 4
+
+
+def test_tensorflow_resumes_the_jax_checkpoint_with_every_network_in_its_place(jax_run):
+    # The JAX trainer wrote d_target's variables before d_source's, the
+    # TensorFlow trainer reads d_source's first: the shapes agree, so a run
+    # resumed on the other backend swapped its discriminators in silence.
+    import keras
+
+    from vaecyclegan.config import ModelConfig
+    from vaecyclegan.networks import build_network, load_network
+    from vaecyclegan.training.checkpoint import load_checkpoint
+    from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
+    from vaecyclegan.translation.trainer import VAECycleGAN
+
+    step2 = str(jax_run["root"] / "weights_step2")
+    config = ModelConfig.load(step2)
+    networks = {name: build_network(config, name) for name in NETWORKS}
+    schedule = ConstantThenLinearDecay(1e-4, 2, 4)  # as jax_child: AdamW on a schedule
+    model = VAECycleGAN(*(networks[name] for name in NETWORKS), pool_size=50, image_size=32,
+                        lambda_nce=1.0)
+    model.compile(g_optimizer=keras.optimizers.AdamW(schedule),
+                  d_optimizer=keras.optimizers.AdamW(schedule))
+    step, _ = load_checkpoint(str(jax_run["root"] / "step2.npz"), model)
+    assert step == 2
+    for name in NETWORKS:
+        saved = load_network(step2, name)
+        for restored, written in zip(networks[name].trainable_weights, saved.trainable_weights):
+            np.testing.assert_array_equal(np.asarray(restored), np.asarray(written), name)

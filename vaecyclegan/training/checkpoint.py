@@ -59,7 +59,8 @@ def load_checkpoint(path, model):
     variables = list(model.checkpoint_variables())
     if len(variables) != len(arrays):
         raise InputError(path, f"holds {len(arrays)} variables, this run has {len(variables)}: "
-                         "another architecture, precision or optimiser; use another --logdir")
+                         "another architecture, precision or optimiser, or PatchNCE "
+                         "(--lambda-nce) on in one and off in the other; use another --logdir")
     for variable, array, (saved_path, _) in zip(variables, arrays, meta["variables"]):
         if tuple(variable.shape) != array.shape:
             raise InputError(path, f"{saved_path} has shape {array.shape}, this run's "

@@ -25,7 +25,7 @@ import numpy as np
 from keras import ops
 
 from vaecyclegan.training.jax_loop import StatelessTrainer, loss_scale
-from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, PatchNCE, patch_nce_loss
+from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, patch_indices, patch_nce_for
 from vaecyclegan.translation.structure_loss import mind_loss
 
 
@@ -96,7 +96,7 @@ class JaxVAECycleGAN(StatelessTrainer):
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
-        seed: seed of the pools' random choices.
+        seed: seed of the pools' random choices and of PatchNCE's locations.
         strategy: a `JaxStrategy` (None: one device).
 
     Example:
@@ -116,22 +116,22 @@ class JaxVAECycleGAN(StatelessTrainer):
                  pool_size=0, image_size=None, seed=0, strategy=None, lambda_nce=0.0,
                  nce_patches=NUM_PATCHES):
         super().__init__(strategy)
+        # In the TensorFlow trainer's checkpoint order (`checkpoint_variables`).
         self.networks = {"g_target": g_target, "g_source": g_source,
-                         "d_target": d_target, "d_source": d_source}
+                         "d_source": d_source, "d_target": d_target}
         self.lambda_nce = lambda_nce
         self.seed = seed
         self.patch_nce = {}
         self.generator_names = self.GENERATORS
         if lambda_nce:
-            if not image_size:
-                raise ValueError("lambda_nce needs image_size (its patch counts)")
-            for name in self.GENERATORS:
-                nce = PatchNCE(self.networks[name], image_size, nce_patches)
+            losses = patch_nce_for({"g_target": g_target, "g_source": g_source}, image_size,
+                                   nce_patches)
+            for name, nce in losses.items():
                 self.patch_nce[name] = (nce, _positions(nce.encoder, self.networks[name]))
                 self.networks[nce.projector.name] = nce.projector
             # Trained with the generators, by their optimiser.
             self.generator_names = self.GENERATORS + tuple(
-                nce.projector.name for nce, _ in self.patch_nce.values())
+                nce.projector.name for nce in losses.values())
         self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
         self.optimizers = {"g_optimizer": g_optimizer, "d_optimizer": d_optimizer}
         self.lambda_cycle = lambda_cycle
@@ -259,38 +259,32 @@ class JaxVAECycleGAN(StatelessTrainer):
                       "pool_ct": pool_ct, "pool_mri": pool_mri}
 
     def _patch_nce(self, name, g_params, non_trainable, images, translations, indices):
-        """`patch_nce_loss` of generator `name`, its encoder and projection
+        """`PatchNCE.loss` of generator `name`, its encoder and projection
         head run statelessly on the step's parameters."""
         nce, (trainable_at, non_trainable_at) = self.patch_nce[name]
         encoder_values = ([g_params[name][i] for i in trainable_at],
                           [non_trainable[name][i] for i in non_trainable_at])
-
-        def encode(batch):
-            outputs, _ = nce.encoder.stateless_call(*encoder_values, batch, training=True)
-            return list(outputs)
-
         projector = nce.projector.name
 
-        def project(patches):
-            outputs, _ = nce.projector.stateless_call(
-                g_params[projector], non_trainable[projector], patches, training=True)
-            return list(outputs)
+        def encode(batch):
+            return nce.encoder.stateless_call(*encoder_values, batch, training=True)[0]
 
-        return patch_nce_loss(encode(images), encode(translations), project, indices)
+        def project(patches):
+            return nce.projector.stateless_call(g_params[projector], non_trainable[projector],
+                                                patches, training=True)[0]
+
+        return nce.loss(images, translations, indices, encode, project)
 
     def _patch_indices(self, optimizer_state):
         """The TensorFlow trainer's `_patch_indices`, drawn by `jax.random`
         from the run's seed and the generator optimiser's step count."""
         step = optimizer_state[_iterations_index(self.g_optimizer)]
-        nce, _ = self.patch_nce["g_target"]
-        indices = []
-        for level, (locations, patches) in enumerate(nce.counts):
-            if patches == locations:
-                indices.append(jnp.arange(locations, dtype=jnp.int32))
-                continue
+
+        def draw(level, locations, patches):
             key = jax.random.fold_in(jax.random.PRNGKey(self.seed + level), step)
-            indices.append(jax.random.permutation(key, locations)[:patches].astype(jnp.int32))
-        return indices
+            return jax.random.permutation(key, locations)[:patches].astype(jnp.int32)
+
+        return patch_indices(self.patch_nce["g_target"][0].counts, draw)
 
 
 def _positions(part, model):

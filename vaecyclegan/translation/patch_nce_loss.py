@@ -34,7 +34,15 @@ TEMPERATURE = 0.07
 def encoder_layer_names(generator):
     """The encoder levels PatchNCE reads: the stem, every stride-2 level,
     and the first residual block where it comes before the latent sampler
-    (the deterministic part of the VAE U-Net's encoder)."""
+    (the deterministic part of the VAE U-Net's encoder).
+
+    Args:
+        generator: a generator from `build_vae_unet_generator`.
+
+    Example:
+    >>> encoder_layer_names(g_target)  # 2 levels, 2 residual blocks
+    ['stem_relu', 'down1_relu', 'down2_relu', 'res0_add']
+    """
     names = ["stem_relu"]
     level = 1
     while _has_layer(generator, f"down{level}_relu"):
@@ -79,6 +87,7 @@ def build_patch_projector(channels, width=PROJECTION_WIDTH, name="patch_projecto
         tensor a level to one `(batch, patches, width)` tensor a level.
 
     Example:
+    >>> import numpy as np
     >>> projector = build_patch_projector([8, 16], width=32)
     >>> [tuple(p.shape) for p in projector([np.zeros((2, 5, 8)), np.zeros((2, 5, 16))])]
     [(2, 5, 32), (2, 5, 32)]
@@ -94,7 +103,17 @@ def build_patch_projector(channels, width=PROJECTION_WIDTH, name="patch_projecto
 
 def patch_counts(encoder, image_size, num_patches=NUM_PATCHES):
     """Per encoder level, `(locations, patches drawn)` for square training
-    images of side `image_size`."""
+    images of side `image_size`.
+
+    Args:
+        encoder: from `build_encoder`.
+        image_size: side of the training images.
+        num_patches: the most locations compared a level.
+
+    Example:
+    >>> patch_counts(build_encoder(g_target), 32)  # the smoke preset
+    [(1024, 256), (256, 256), (64, 64), (64, 64)]
+    """
     shapes = encoder.compute_output_shape((1, image_size, image_size, encoder.input_shape[-1]))
     if isinstance(shapes[0], int):  # one level: one shape, not a list of them
         shapes = [shapes]
@@ -130,7 +149,10 @@ def patch_nce_loss(source_features, translation_features, project, indices,
         own location.
 
     Example:
-    >>> loss = patch_nce_loss([features], [features], lambda xs: xs, [ops.arange(16)])
+    >>> import numpy as np
+    >>> flat = [np.ones((1, 4, 4, 8), "float32")]  # every patch alike
+    >>> round(float(patch_nce_loss(flat, flat, lambda xs: xs, [ops.arange(16)])), 3)
+    2.773
     """
     queries = project([_sample(f, i) for f, i in zip(translation_features, indices)])
     keys = project([_sample(f, i) for f, i in zip(source_features, indices)])
@@ -163,7 +185,7 @@ class PatchNCE:
 
     Example:
     >>> nce = PatchNCE(g_target, image_size=64)
-    >>> indices = [draw(locations, patches) for locations, patches in nce.counts]
+    >>> indices = patch_indices(nce.counts, draw)  # draw: the backend's random choice
     >>> loss = nce.loss(mri, fake_ct, indices)
     """
 
@@ -174,12 +196,53 @@ class PatchNCE:
             name=f"{generator.name}_patch_projector")
         self.counts = patch_counts(self.encoder, image_size, num_patches)
 
-    def loss(self, images, translations, indices):
-        """`patch_nce_loss` with the models called directly (TensorFlow)."""
-        return patch_nce_loss(
-            _as_list(self.encoder(images, training=True)),
-            _as_list(self.encoder(translations, training=True)),
-            lambda patches: _as_list(self.projector(patches, training=True)), indices)
+    def loss(self, images, translations, indices, encode=None, project=None):
+        """`patch_nce_loss` of `images` and their `translations`.
+
+        Args:
+            images, translations: (batch, H, W, C) batches.
+            indices: per level, the flat locations to compare.
+            encode, project: the encoder and the projector as functions
+                (the JAX trainer's stateless calls); None: the models
+                called directly (TensorFlow).
+        """
+        encode = encode or (lambda batch: self.encoder(batch, training=True))
+        project = project or (lambda patches: self.projector(patches, training=True))
+        # A one-level model returns its output bare, not in a list.
+        return patch_nce_loss(_as_list(encode(images)), _as_list(encode(translations)),
+                              lambda patches: _as_list(project(patches)), indices)
+
+
+def patch_nce_for(generators, image_size, num_patches=NUM_PATCHES):
+    """`{name: PatchNCE}` for the trainers' two generators.
+
+    Raises:
+        ValueError: no `image_size`, or generators whose encoders differ
+            in their levels' sizes (the trainers draw one set of locations
+            for both).
+    """
+    if not image_size:
+        raise ValueError("lambda_nce needs image_size (its patch counts)")
+    losses = {name: PatchNCE(generator, image_size, num_patches)
+              for name, generator in generators.items()}
+    if len({tuple(nce.counts) for nce in losses.values()}) != 1:
+        raise ValueError("PatchNCE needs generators with encoders of one shape")
+    return losses
+
+
+def patch_indices(counts, draw):
+    """Per level, the flat locations PatchNCE compares: every location of
+    a level with no more than the patches asked (in order, so that the
+    backends agree exactly), else `draw(level, locations, patches)`, the
+    backend's random choice of `patches` distinct ones.
+
+    Example:
+    >>> [list(i) for i in patch_indices([(4, 4)], draw=None)]
+    [[0, 1, 2, 3]]
+    """
+    return [ops.arange(locations, dtype="int32") if patches == locations
+            else draw(level, locations, patches)
+            for level, (locations, patches) in enumerate(counts)]
 
 
 def _as_list(outputs):

@@ -6,7 +6,7 @@ from keras import ops
 from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 from vaecyclegan.translation.image_pool import ImagePool
-from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, PatchNCE
+from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, patch_indices, patch_nce_for
 from vaecyclegan.translation.structure_loss import mind_loss
 
 
@@ -56,7 +56,7 @@ class VAECycleGAN(PrebuiltTrainer):
         pool_size: translated images each discriminator's pool keeps
             (CycleGAN: 50; 0: none). Needs `image_size`.
         image_size: side of the training images.
-        seed: seed of the pools' random choices.
+        seed: seed of the pools' random choices and of PatchNCE's locations.
 
     Example:
     >>> model = VAECycleGAN(g_target, g_source, d_source, d_target)
@@ -86,13 +86,8 @@ class VAECycleGAN(PrebuiltTrainer):
         self.lambda_structure = lambda_structure
         self.lambda_nce = lambda_nce
         self.seed = seed
-        self.patch_nce = {}
-        if lambda_nce:
-            if not image_size:
-                raise ValueError("lambda_nce needs image_size (its patch counts)")
-            self.patch_nce = {name: PatchNCE(generator, image_size, nce_patches)
-                              for name, generator in (("g_target", g_target),
-                                                      ("g_source", g_source))}
+        self.patch_nce = (patch_nce_for({"g_target": g_target, "g_source": g_source},
+                                        image_size, nce_patches) if lambda_nce else {})
 
     def _generator_variables(self):
         # The generators' and their PatchNCE projection heads' weights.
@@ -192,16 +187,14 @@ class VAECycleGAN(PrebuiltTrainer):
         return step_logs({"g_loss": g_loss, "d_loss": d_loss, **logs})
 
     def _patch_indices(self):
-        """Per encoder level, the locations PatchNCE compares this step:
-        all of a level with no more than `nce_patches`, else a random
-        choice drawn from the run's seed and the step."""
+        """Per encoder level, the locations PatchNCE compares this step,
+        drawn where there are more than `nce_patches` from the run's seed
+        and the step (`patch_indices`)."""
         step = tf.cast(self.g_optimizer.iterations, tf.int32)
-        indices = []
-        for level, (locations, patches) in enumerate(self.patch_nce["g_target"].counts):
-            if patches == locations:
-                indices.append(tf.range(locations, dtype=tf.int32))
-                continue
+
+        def draw(level, locations, patches):
             seed = tf.stack([tf.constant((self.seed + level) % 2**31, tf.int32), step])
             scores = tf.random.stateless_uniform([locations], seed=seed)
-            indices.append(tf.cast(tf.argsort(scores)[:patches], tf.int32))
-        return indices
+            return tf.cast(tf.argsort(scores)[:patches], tf.int32)
+
+        return patch_indices(self.patch_nce["g_target"].counts, draw)

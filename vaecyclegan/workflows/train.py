@@ -305,6 +305,7 @@ def _provenance(run):
         "crop_factor": preset.crop_factor,
         "lambda_identity": preset.lambda_identity,
         "lambda_structure": preset.lambda_structure,
+        "lambda_nce": preset.lambda_nce,
         "augmentation": preset.augmentation,
         "seed": settings.seed,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
