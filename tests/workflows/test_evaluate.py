@@ -381,3 +381,24 @@ def test_an_mr_slice_given_as_a_prediction_is_named_as_such(tmp_path, capsys):
                  "--out", tmp_path / "out")
     assert_one_line_error(capsys, code, "case.dcm: Modality is MR where CT is expected")
     assert not (tmp_path / "out").exists()
+
+
+def test_8bit_predictions_with_inputs_are_read_through_the_ct_window(tmp_path):
+    # With --inputs and HU references, an 8-bit synthetic CT (what infer.py
+    # writes from 8-bit input) was refused as "carries no HU" although
+    # --inputs was given, as the message itself advised.
+    hu = _head(1, 40)[0]
+    write_image(tmp_path / "ref" / "a.png", np.clip(hu + 1024, 0, None).astype(np.uint16))
+    low, high = -160.0, 240.0  # --ct-window 40,400
+    grey = np.clip(np.round((hu - low) / (high - low) * 255), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "pred" / "a.png", grey)
+    write_image(tmp_path / "in" / "a.png", grey)
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--ct-window", "40,400", "--out", out,
+                 "--no-wepl") == 0
+    case = _metrics(out)["synthrad"]["cases"]["a"]
+    # Soft tissue (40 HU) comes back within half a grey level (0.8 HU);
+    # bone (1000 HU) saturates at the window's top, 240 HU.
+    assert case["mae_soft"] < 0.8
+    assert case["mae_bone"] == pytest.approx(1000.0 - 240.0, abs=0.5)

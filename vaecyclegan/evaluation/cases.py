@@ -34,6 +34,7 @@ import numpy as np
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
+from vaecyclegan.io.intensity import unit_to_hu
 
 logger = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ def _folder_cases(folder, modified):
     return dict(find_cases(folder))
 
 
-def read_hu(source, name, role, spacing_2d=None):
+def read_hu(source, name, role, spacing_2d=None, grey_window=None):
     """A case's scan in HU, as a `HuImage` (see the module docstring).
 
     Args:
@@ -166,11 +167,19 @@ def read_hu(source, name, role, spacing_2d=None):
         name: the case name.
         role: "prediction" or "reference", for messages.
         spacing_2d: (row, column) mm of image files; None: 1 mm.
+        grey_window: (low, high) HU that an 8-bit image's black and white
+            stand for (a synthetic CT written by `infer.py` from 8-bit
+            input); None: 8-bit images are refused.
 
     Raises:
-        InputError: unreadable, or not in HU (an 8-bit image).
+        InputError: unreadable, or not in HU (an 8-bit image without
+            `grey_window`).
     """
     scan = read_scan(source, "ct")
+    if scan.units == "grey" and grey_window is not None:
+        unit = scan.values / scan.full_scale * 2.0 - 1.0
+        scan = dataclasses.replace(scan, values=unit_to_hu(unit, grey_window).astype(np.float32),
+                                   units="hu")
     if scan.units != "hu":
         raise InputError(scan.path, f"the {role} is an 8-bit image, which carries no HU: "
                          "give 16-bit PNGs of HU + 1024, DICOM CT or NIfTI, or --inputs "

@@ -37,6 +37,7 @@ from vaecyclegan.evaluation.cases import (
 )
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import (
+    DEFAULT_CT_WINDOW_HU,
     DirectionEvaluation,
     evaluate_predictions,
     format_table,
@@ -193,7 +194,11 @@ def hu_options(settings):
 def _score_pair(settings, options, name, prediction_source, reference_source, count):
     """Reads one case, checks its geometry, scores it and writes its mask."""
     reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
-    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d)
+    # With --inputs, 8-bit predictions are synthetic CT in the CT window
+    # (as infer.py writes them from 8-bit input): back to HU through it.
+    window = (window_bounds(settings.ct_window) or DEFAULT_CT_WINDOW_HU) if settings.inputs \
+        else None
+    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d, window)
     check_same_grid(prediction, reference)
     mask = _given_mask(settings.mask, name, reference, count, "--mask")
     target = _given_mask(settings.target, name, reference, count, "--target")
