@@ -243,3 +243,14 @@ def test_a_file_where_a_folder_of_images_is_needed_is_named_as_such(tmp_path):
         list_images(str(tmp_path / "a.png"))
     with pytest.raises(InputError, match="folder not found"):
         list_images(str(tmp_path / "missing"))
+
+
+def test_a_multi_page_tiff_is_refused_not_cut_to_its_first_page(tmp_path):
+    # OpenCV decoded page 1 of 2; the second was dropped without a word.
+    pages = [Image.fromarray(np.full((16, 16), value, np.uint8)) for value in (10, 200)]
+    pages[0].save(tmp_path / "stack.tif", save_all=True, append_images=pages[1:])
+    with pytest.raises(InputError, match=r"multi-page TIFF \(2 pages\)"):
+        read_grey(str(tmp_path / "stack.tif"))
+    # Control: one page reads.
+    pages[1].save(tmp_path / "one.tif")
+    assert read_grey(str(tmp_path / "one.tif")).max() == 200

@@ -163,8 +163,14 @@ def _check_whole_image(path, file):
             check_fits_in_memory(path, width * height, f"image is {width}x{height}")
             try:
                 image.load()
+                pages = int(getattr(image, "n_frames", 1))
             except Exception as error:  # as above
                 raise InputError(path, _decode_problem(error)) from None
+            if pages > 1:
+                # OpenCV decodes the first page only: the others were lost.
+                raise InputError(path, f"multi-page {image.format} ({pages} pages): one slice "
+                                 "a file is read; save each page as a file, or the stack as "
+                                 "a NIfTI volume")
             if image.format in _ORIENTED_BY_DECODER:
                 return None, image.format
             try:
