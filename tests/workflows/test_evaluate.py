@@ -402,3 +402,31 @@ def test_8bit_predictions_with_inputs_are_read_through_the_ct_window(tmp_path):
     # bone (1000 HU) saturates at the window's top, 240 HU.
     assert case["mae_soft"] < 0.8
     assert case["mae_bone"] == pytest.approx(1000.0 - 240.0, abs=0.5)
+
+
+def _series(folder, offsets):
+    folder.mkdir(parents=True)
+    base = pydicom.dcmread(CT_SMALL)
+    x, y, z = (float(v) for v in base.ImagePositionPatient)
+    for index, offset in enumerate(offsets):
+        dataset = pydicom.dcmread(CT_SMALL)
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+        dataset.ImagePositionPatient = [x, y, z + offset]
+        dataset.save_as(folder / f"IM{index}", enforce_file_format=True)
+
+
+@pytest.mark.parametrize("offsets, words", [
+    ([0, 2, 4, 10, 12], "unevenly spaced (2 to 6 mm apart; a slice missing?)"),
+    ([0, 3, 3, 6], "two slices of the series lie at one position"),
+])
+def test_a_series_with_a_gap_is_not_scored_on_a_wrong_grid(tmp_path, capsys, offsets, words):
+    # Its spacing was the mean distance (3 mm for both series below), and the
+    # grid check passed two series whose slices do not line up.
+    _series(tmp_path / "ref", offsets)
+    _series(tmp_path / "pred", [0, 3, 6, 9, 12][:len(offsets)])
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out", "--no-wepl")
+    assert_one_line_error(capsys, code, words, "the 3-D metrics need evenly spaced slices")
+    # Control: evenly spaced, the same series are scored.
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "pred",
+                 "--out", tmp_path / "even", "--no-wepl") == 0

@@ -184,6 +184,10 @@ def read_hu(source, name, role, spacing_2d=None, grey_window=None):
         raise InputError(scan.path, f"the {role} is an 8-bit image, which carries no HU: "
                          "give 16-bit PNGs of HU + 1024, DICOM CT or NIfTI, or --inputs "
                          "for the 8-bit evaluation")
+    if scan.spacing_problem:
+        # Masks, HD95 and WEPL are measured on a regular grid.
+        raise InputError(scan.path, f"{scan.spacing_problem}: the 3-D metrics need evenly "
+                         "spaced slices")
     return _hu_image(scan, name, spacing_2d)
 
 

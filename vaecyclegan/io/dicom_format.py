@@ -191,7 +191,8 @@ def read_dicom_series(paths, domain, name):
     source = DicomSource([item.dataset for item in slices],
                          [os.path.basename(item.path) for item in slices])
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
-                source=source, spacing=_series_spacing(slices))
+                source=source, spacing=_series_spacing(slices),
+                spacing_problem=_spacing_problem(slices))
 
 
 def _series_spacing(slices):
@@ -214,6 +215,23 @@ def _series_spacing(slices):
     if not all(math.isfinite(v) and v > 0 for v in spacing):
         return None
     return tuple(round(v, 6) for v in spacing)
+
+
+def _spacing_problem(slices):
+    """What makes a series' slices unevenly spaced, or None: the mean
+    distance `_series_spacing` gives would put a slice after a gap (a
+    missing slice) or two slices at one position (two echoes, say) in the
+    wrong place for anything measured in 3-D."""
+    if len(slices) < 3 or not all(item.position[0] == 0 for item in slices):
+        return None
+    gaps = np.diff([item.position[1] for item in slices])
+    if np.any(gaps < 1e-3):
+        return "two slices of the series lie at one position"
+    # Half a percent: positions are written with a few decimals.
+    if gaps.max() - gaps.min() > 0.005 * gaps.mean() + 1e-3:
+        return (f"the series' slices are unevenly spaced ({gaps.min():.3g} to "
+                f"{gaps.max():.3g} mm apart; a slice missing?)")
+    return None
 
 
 def _read_slice(path, domain):

@@ -106,6 +106,9 @@ class Scan:
         spacing: voxel size in mm along the axes of `values` (slices,
             rows, columns), where the file says it (NIfTI, DICOM); None
             where it does not (image files).
+        spacing_problem: why `spacing[0]` is not the distance between
+            every two neighbouring slices (a DICOM series with a gap or two
+            slices at one position), or None; 3-D measures refuse it.
 
     Example:
     >>> [source] = find_scan_sources("MR_small.dcm")  # from vaecyclegan.io.formats
@@ -122,6 +125,7 @@ class Scan:
     full_scale: float = 255.0
     source: object = None
     spacing: tuple = None
+    spacing_problem: str = None
 
     def to_unit(self, intensity):
         return values_to_unit(self.values, self.units, intensity, self.full_scale)
