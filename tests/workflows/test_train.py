@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.harness import tiny_model_config
+from tests.harness import assert_one_line_error, tiny_model_config
 from vaecyclegan.config import IntensityConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.data.domain_slices import load_domain_slices
@@ -171,3 +171,37 @@ def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsy
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         f"error: {train_a}: --weights-dir is a data folder; choose another")
     assert sorted(os.listdir(train_a)) == before
+
+
+@pytest.mark.parametrize("problem", ["size", "unreadable", "hu size"])
+def test_a_bad_test_pair_stops_the_run_before_training(phantom_dir, tmp_path, capsys, problem):
+    # A pair of two sizes crashed the first evaluation with a traceback
+    # (skimage: "Input images must have the same dimensions"); an unreadable
+    # test image stopped it there; both after minutes of training.
+    import shutil
+
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+    from vaecyclegan.io.image_format import read_grey, write_png
+
+    data = tmp_path / "data"
+    shutil.copytree(phantom_dir, data)
+    folders = resolve_dataset(str(data))
+    name = sorted(os.listdir(folders.ct_test))[0]
+    if problem == "size":
+        path = os.path.join(folders.ct_test, name)
+        write_png(path, np.zeros((40, 40), np.uint8) + 100)
+        words = ["is 40x40, its test partner", "must be one size"]
+    elif problem == "unreadable":
+        path = os.path.join(folders.mri_test, name)
+        with open(path, "wb") as f:
+            f.write(b"not an image")
+        words = ["not a readable image"]
+    else:
+        path = os.path.join(folders.ct_test_hu, name)
+        write_png(path, np.zeros((40, 40), np.uint16) + read_grey(path).max())
+        words = ["is 40x40, its test partner"]
+    code = run_cli(main, ["--preset", "smoke", "--data", str(data), "--logdir",
+                          str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w")])
+    assert_one_line_error(capsys, code, path, *words)
+    assert not (tmp_path / "run").exists() and not (tmp_path / "w").exists()

@@ -32,6 +32,35 @@ def paired_files(input_folder, reference_folder):
     ]
 
 
+def check_test_pairs(folders):
+    """Reads every test pair (and 16-bit HU reference) the evaluations will
+    score, before training, so that a bad one stops the run at its start
+    with one line, not at the first evaluation with a traceback.
+
+    Raises:
+        InputError: an unreadable file, or a pair (or HU reference) whose
+            sizes differ.
+    """
+    if not (folders.ct_test and folders.mri_test):
+        return
+    try:
+        pairs = paired_files(folders.mri_test, folders.ct_test)
+    except InputError:
+        return  # the evaluations skip the folders too, and say so
+    for mri_path, ct_path in pairs:
+        mri = read_image_scan(mri_path, "mri").values.shape[1:]
+        ct = read_image_scan(ct_path, "ct").values.shape[1:]
+        hu_path = (os.path.join(folders.ct_test_hu, os.path.basename(ct_path))
+                   if folders.ct_test_hu else None)
+        hu_image = read_hu_unclipped(hu_path) if hu_path else None
+        hu = None if hu_image is None else hu_image.shape
+        for path, shape in ((ct_path, ct), (hu_path, hu)):
+            if shape is not None and shape != mri:
+                raise InputError(path, f"is {shape[1]}x{shape[0]}, its test partner "
+                                 f"{mri_path} {mri[1]}x{mri[0]}: a test pair is scored "
+                                 "pixel by pixel and must be one size")
+
+
 def histogram_pool(folder, domain, intensity):
     """`pooled_pixels` of a domain folder's scans (the middle slice of a
     volume), read as training reads them, sampling only those it uses."""

@@ -20,7 +20,11 @@ from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.report import write_metrics_json, write_report
 from vaecyclegan.evaluation.scoring import format_table
-from vaecyclegan.evaluation.test_pairs import evaluate_generators, evaluate_weights
+from vaecyclegan.evaluation.test_pairs import (
+    check_test_pairs,
+    evaluate_generators,
+    evaluate_weights,
+)
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
@@ -209,6 +213,8 @@ def _read_training_data(run):
                     f"an epoch (the larger domain) is "
                     f"{max(len(mri), len(ct)) // preset.batch_size} steps; inference applies "
                     f"{_describe_scale(config.pixel_scale)}")
+        # The evaluations read them minutes or hours later.
+        check_test_pairs(run.folders)
     if settings.stage == "translate":
         return
     sr_train_pairs = None
