@@ -205,3 +205,25 @@ def test_a_bad_test_pair_stops_the_run_before_training(phantom_dir, tmp_path, ca
                           str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w")])
     assert_one_line_error(capsys, code, path, *words)
     assert not (tmp_path / "run").exists() and not (tmp_path / "w").exists()
+
+
+def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path, capsys):
+    # The refusal was right, but options.json had been rewritten with the
+    # refused options ("lambda_nce": null): the run's own were lost.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    common = ["--preset", "smoke", "--data", phantom_dir, "--stage", "translate",
+              "--logdir", str(run), "--weights-dir", str(tmp_path / "w"), "--eval-every", "0",
+              "--log-every", "0"]
+    assert run_cli(main, [*common, "--steps", "2", "--lambda-nce", "1"]) == 0
+    assert (run / "checkpoint" / "translation.npz").exists()
+    record = {name: (run / name).read_bytes() for name in ("options.json", "run.json")}
+    capsys.readouterr()
+    assert run_cli(main, [*common, "--steps", "4", "--resume"]) == 2
+    assert "--lambda-nce" in capsys.readouterr().err
+    assert {name: (run / name).read_bytes() for name in record} == record
+    # Control: a resume the checkpoint fits records its options.
+    assert run_cli(main, [*common, "--steps", "4", "--resume", "--lambda-nce", "1"]) == 0
+    assert b'"steps": 4' in (run / "options.json").read_bytes()

@@ -38,6 +38,10 @@ class StageSettings:
             at (None: half the steps).
         log_every: steps between TensorBoard scalars and sample grids (0: none).
         seed: seed of the image pools' choices.
+        on_started: called once the first stage has restored its
+            checkpoint (or found none to restore), before it trains; None:
+            nothing. A resumed run writes its record then, so that a
+            checkpoint it cannot take leaves the old record as it was.
     """
 
     strategy: object
@@ -48,12 +52,14 @@ class StageSettings:
     decay_start: int = None
     log_every: int = 0
     seed: int = 0
+    on_started: Callable = None
 
     def later_stage(self):
         """These settings for a stage after the run's first: `--resume`
         required the first stage's checkpoint, and a later stage's is used
         when there is one (the run may have stopped before it began)."""
-        return dataclasses.replace(self, resume=None if self.resume else self.resume)
+        return dataclasses.replace(self, resume=None if self.resume else self.resume,
+                                   on_started=None)
 
 
 @dataclasses.dataclass
@@ -108,6 +114,8 @@ def run_stage(build_trainer, stage, logdir, settings, make_callbacks=None, extra
         trainer = build_trainer()
     path = checkpoint_path(logdir, stage.checkpoint)
     start, extra = resume_from_checkpoint(trainer, path, stage.steps, settings)
+    if settings.on_started:
+        settings.on_started()
     progress = ProgressCallback(
         stage.steps, images_per_step=stage.images_per_step,
         csv_path=os.path.join(logdir, stage.losses_csv), shown=stage.shown,

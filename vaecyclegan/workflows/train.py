@@ -154,8 +154,9 @@ def _start(settings, scratch):
         if os.path.isdir(checkpoint_path(logdir, stage)):
             raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
                              "checkpoint; move it or use another --logdir")
-    if settings.resume and not any(os.path.isfile(checkpoint_path(logdir, stage))
-                                   for stage in ("translation", "upscaler", "upscaler_gan")):
+    checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage))
+                       for stage in ("translation", "upscaler", "upscaler_gan"))
+    if settings.resume and not checkpointed:
         # Found here, not when the first stage starts: by then the run's
         # options.json and run.json were written into the folder.
         first = "upscaler" if settings.stage == "sr" else "translation"
@@ -170,14 +171,25 @@ def _start(settings, scratch):
                _model_config(settings, preset), stages)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
-    write_options(run.logdir, settings)
-    write_run_file(run.logdir, run.data_dir, run.folders, settings)
+    if checkpointed and settings.resume is not False:
+        # Once the checkpoint has loaded: one this run cannot take (another
+        # architecture, --lambda-nce on or off) is refused, and the record of
+        # the run it belongs to must stay as it is.
+        run.stages.on_started = lambda: _write_record(run)
+    else:
+        _write_record(run)
     with strategy.scope():
         run.networks = {name: build_network(run.config, name)
                         for name in STAGE_NETWORKS[settings.stage]}
     _log_parameter_counts(run.networks)
     run.config.training = _provenance(run)
     return run
+
+
+def _write_record(run):
+    """The run folder's `options.json` and `run.json`."""
+    write_options(run.logdir, run.settings)
+    write_run_file(run.logdir, run.data_dir, run.folders, run.settings)
 
 
 def _check_weights_apart_from_data(weights_dir, folders):
