@@ -78,6 +78,7 @@ def test_the_augmentation_and_patch_nce_options_reach_the_preset():
     ({"augmentation": "elastic"}, "--augmentation must be one of affine, flips"),
     ({"levels_without_skip": -1}, "--levels-without-skip must be 0 to 3 "),
     ({"lambda_nce": -1.0}, "--lambda-nce must be 0 or positive"),
+    ({"sr_pairs": "pairs", "sr_degradations": ["blur"]}, "give one or the other"),
     # Each was a traceback (Keras' seed check) or weights whose window
     # infer.py refused (an infinite top end).
     ({"seed": -1}, "--seed must be between 0 and 4294967295"),

@@ -166,6 +166,10 @@ class TrainSettings:
             _check(value is None or value >= 0,
                    f"--{name.replace('_', '-')} must be 0 or positive")
         _check_window(self.ct_window)
+        # They were ignored, and config.json recorded them as applied.
+        _check(not (self.sr_pairs and self.sr_degradations),
+               "--sr-degradations degrade the training slices; with --sr-pairs the upscaler "
+               "trains on the real pairs as they are: give one or the other")
         # Keras' (and NumPy's) seeds are unsigned 32-bit.
         _check(0 <= self.seed < 2**32, "--seed must be between 0 and 4294967295")
         self._check_architecture()
