@@ -227,3 +227,26 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
     # Control: a resume the checkpoint fits records its options.
     assert run_cli(main, [*common, "--steps", "4", "--resume", "--lambda-nce", "1"]) == 0
     assert b'"steps": 4' in (run / "options.json").read_bytes()
+
+
+def test_a_resumed_run_keeps_every_evaluation_at_its_step(phantom_dir, tmp_path):
+    # The checkpoint of step 3 was written before that step's evaluation:
+    # resumed, the history lost step 3's score, labelled step 4's as 3 and
+    # never evaluated step 6.
+    import csv
+
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    common = ["--preset", "smoke", "--data", phantom_dir, "--stage", "translate",
+              "--logdir", str(run), "--weights-dir", str(tmp_path / "w"), "--log-every", "0",
+              "--checkpoint-every", "3", "--eval-every", "3"]
+    assert run_cli(main, [*common, "--steps", "3"]) == 0
+    with open(run / "checkpoint_evals.csv", encoding="utf-8") as f:
+        first = list(csv.DictReader(f))
+    assert run_cli(main, [*common, "--steps", "6", "--resume"]) == 0
+    with open(run / "checkpoint_evals.csv", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [row["step"] for row in rows] == ["3", "6"]
+    assert rows[0] == first[0]  # step 3's own score, kept

@@ -39,6 +39,8 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.saved_step = None
         self.interrupted = None
         self.diverged = None
+        self.writer = None
+        self._due = False
         self._signal = None
         self._previous = {}
 
@@ -59,11 +61,31 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
+        self._due = False
         for key, value in (logs or {}).items():
             if not math.isfinite(float(value)):
                 self.diverged = (self.step, key, float(value))
                 self.model.stop_training = True
                 return
+        self._due = True
+        if self.writer is None:  # used alone: the step's checkpoint now
+            self.write_due()
+
+    def step_end_writer(self):
+        """A callback to list after every other one of `fit`: the step's
+        checkpoint is then written once they have all seen the step, so
+        that the state they save with it (`extra_state`: the best weights'
+        score and history) is that step's. This callback itself stays
+        first, to stop on a non-finite loss before the others see it."""
+        self.writer = _StepEndWriter(self)
+        return self.writer
+
+    def write_due(self):
+        """Writes the step's checkpoint where one is due (every `every`
+        steps, or a signal), and stops training after a signal."""
+        if not self._due:
+            return
+        self._due = False
         if self._signal or (self.every and self.step % self.every == 0):
             self.save()
         if self._signal:
@@ -74,3 +96,14 @@ class CheckpointCallback(keras.callbacks.Callback):
         if self.is_chief:
             save_checkpoint(self.path, self.model, self.step, self.extra_state())
         self.saved_step = self.step
+
+
+class _StepEndWriter(keras.callbacks.Callback):
+    """`CheckpointCallback.write_due` after the step's other callbacks."""
+
+    def __init__(self, checkpoints):
+        super().__init__()
+        self.checkpoints = checkpoints
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.checkpoints.write_due()

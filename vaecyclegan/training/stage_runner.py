@@ -172,7 +172,8 @@ def resumable_fit(model, make_dataset, steps, start, path, settings, progress, c
                                      extra_state=extra_state, is_chief=settings.chief)
     if start < steps:
         model.fit(make_dataset(start), steps_per_epoch=steps - start, epochs=1, verbose=0,
-                  shuffle=False, callbacks=[progress, checkpoints, *callbacks])
+                  shuffle=False,
+                  callbacks=[progress, checkpoints, *callbacks, checkpoints.step_end_writer()])
     _raise_if_stopped(checkpoints, path)
     if checkpoints.saved_step != checkpoints.step and start < steps:
         checkpoints.save()  # the finished state, so that a re-run skips to what follows
