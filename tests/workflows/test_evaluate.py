@@ -418,6 +418,7 @@ def _series(folder, offsets):
 @pytest.mark.parametrize("offsets, words", [
     ([0, 2, 4, 10, 12], "unevenly spaced (2 to 6 mm apart; a slice missing?)"),
     ([0, 3, 3, 6], "two slices of the series lie at one position"),
+    ([0, 0], "two slices of the series lie at one position"),
 ])
 def test_a_series_with_a_gap_is_not_scored_on_a_wrong_grid(tmp_path, capsys, offsets, words):
     # Its spacing was the mean distance (3 mm for both series below), and the

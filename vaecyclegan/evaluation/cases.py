@@ -34,7 +34,7 @@ import numpy as np
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
-from vaecyclegan.io.intensity import unit_to_hu
+from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
 
 logger = logging.getLogger(__name__)
 
@@ -177,7 +177,7 @@ def read_hu(source, name, role, spacing_2d=None, grey_window=None):
     """
     scan = read_scan(source, "ct")
     if scan.units == "grey" and grey_window is not None:
-        unit = scan.values / scan.full_scale * 2.0 - 1.0
+        unit = values_to_unit(scan.values, "grey", None, scan.full_scale)
         scan = dataclasses.replace(scan, values=unit_to_hu(unit, grey_window).astype(np.float32),
                                    units="hu")
     if scan.units != "hu":

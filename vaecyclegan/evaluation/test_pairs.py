@@ -35,7 +35,7 @@ def paired_files(input_folder, reference_folder):
 def check_test_pairs(folders):
     """Reads every test pair (and 16-bit HU reference) the evaluations will
     score, before training, so that a bad one stops the run at its start
-    with one line, not at the first evaluation with a traceback.
+    with one line, not at the first evaluation.
 
     Raises:
         InputError: an unreadable file, or a pair (or HU reference) whose
@@ -48,17 +48,30 @@ def check_test_pairs(folders):
     except InputError:
         return  # the evaluations skip the folders too, and say so
     for mri_path, ct_path in pairs:
-        mri = read_image_scan(mri_path, "mri").values.shape[1:]
-        ct = read_image_scan(ct_path, "ct").values.shape[1:]
-        hu_path = (os.path.join(folders.ct_test_hu, os.path.basename(ct_path))
-                   if folders.ct_test_hu else None)
-        hu_image = read_hu_unclipped(hu_path) if hu_path else None
-        hu = None if hu_image is None else hu_image.shape
-        for path, shape in ((ct_path, ct), (hu_path, hu)):
-            if shape is not None and shape != mri:
-                raise InputError(path, f"is {shape[1]}x{shape[0]}, its test partner "
-                                 f"{mri_path} {mri[1]}x{mri[0]}: a test pair is scored "
-                                 "pixel by pixel and must be one size")
+        ct = read_image_scan(ct_path, "ct")
+        _check_one_size(mri_path, read_image_scan(mri_path, "mri").values.shape[1:],
+                        ct_path, ct.values.shape[1:])
+        _hu_reference(folders.ct_test_hu, ct_path, ct)
+
+
+def _check_one_size(input_path, input_shape, other_path, other_shape):
+    """A test pair is scored pixel by pixel (skimage raised a traceback)."""
+    if other_shape != input_shape:
+        raise InputError(other_path, f"is {other_shape[1]}x{other_shape[0]}, its test partner "
+                         f"{input_path} {input_shape[1]}x{input_shape[0]}: a test pair is "
+                         "scored pixel by pixel and must be one size")
+
+
+def _hu_reference(hu_folder, reference_path, reference):
+    """The 16-bit HU copy of a CT test reference in `hu_folder`, unclipped,
+    checked to be its size; None without one."""
+    if not hu_folder:
+        return None
+    hu_path = os.path.join(hu_folder, os.path.basename(reference_path))
+    hu = read_hu_unclipped(hu_path)
+    if hu is not None:
+        _check_one_size(reference_path, reference.values.shape[1:], hu_path, hu.shape)
+    return hu
 
 
 def histogram_pool(folder, domain, intensity):
@@ -106,14 +119,16 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
     inputs = [read_image_scan(a, domain_in) for a, _ in pairs]
     references = [read_image_scan(b, domain_out) for _, b in pairs]
+    for (a, b), scan, reference in zip(pairs, inputs, references):
+        _check_one_size(a, scan.values.shape[1:], b, reference.values.shape[1:])
     means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
                                               batch_size, samples, [s.pixel_mm for s in inputs])
     names = [os.path.basename(a) for a, _ in pairs]
     # Each HU reference is read once: as it is for SynthRAD's metrics, and
     # clipped to the window for `mae_hu` (a windowed prediction cannot
     # express HU outside it).
-    unclipped = [read_hu_unclipped(os.path.join(hu_folder, n)) for n in names] \
-        if hu_folder else None
+    unclipped = [_hu_reference(hu_folder, b, reference)
+                 for (_, b), reference in zip(pairs, references)] if hu_folder else None
     hu_references = None if unclipped is None else [
         None if hu is None else np.clip(hu.astype(np.float64), *intensity.ct_window_hu)
         for hu in unclipped]

@@ -222,7 +222,7 @@ def _spacing_problem(slices):
     distance `_series_spacing` gives would put a slice after a gap (a
     missing slice) or two slices at one position (two echoes, say) in the
     wrong place for anything measured in 3-D."""
-    if len(slices) < 3 or not all(item.position[0] == 0 for item in slices):
+    if len(slices) < 2 or not all(item.position[0] == 0 for item in slices):
         return None
     gaps = np.diff([item.position[1] for item in slices])
     if np.any(gaps < 1e-3):

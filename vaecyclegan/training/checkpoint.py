@@ -20,6 +20,10 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 
 CHECKPOINT_FOLDER = "checkpoint"
+# 2: the JAX translation trainer's discriminators in TensorFlow's order
+# (d_source, then d_target); format-1 JAX checkpoints held them the other
+# way round, which shapes alone cannot tell.
+CHECKPOINT_FORMAT = 2
 
 
 def checkpoint_path(logdir, stage="translation"):
@@ -32,7 +36,7 @@ def save_checkpoint(path, model, step, extra=None):
     """Writes the checkpoint of `model` (a compiled `PrebuiltTrainer`) at `step`."""
     variables = list(model.checkpoint_variables())
     arrays = {f"v{i:05d}": keras.ops.convert_to_numpy(v) for i, v in enumerate(variables)}
-    meta = {"step": int(step), "extra": extra or {},
+    meta = {"format": CHECKPOINT_FORMAT, "step": int(step), "extra": extra or {},
             "variables": [[v.path, list(v.shape)] for v in variables]}
     arrays["meta"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     with atomic_path(path) as tmp:
@@ -56,6 +60,10 @@ def load_checkpoint(path, model):
     # A truncated file is a BadZipFile, an empty one an EOFError.
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as error:
         raise InputError(path, f"not a readable training checkpoint ({error})") from None
+    needed = getattr(model, "oldest_checkpoint_format", 1)
+    if meta.get("format", 1) < needed:
+        raise InputError(path, f"a checkpoint of format {meta.get('format', 1)}, before "
+                         f"{needed}: this trainer would misread it; use another --logdir")
     variables = list(model.checkpoint_variables())
     if len(variables) != len(arrays):
         raise InputError(path, f"holds {len(arrays)} variables, this run has {len(variables)}: "

@@ -12,9 +12,9 @@ class CheckpointCallback(keras.callbacks.Callback):
     """Saves the run's checkpoint and watches the losses.
 
     Every `every` steps, and after the step during which SIGTERM or SIGINT
-    arrived, the checkpoint is written (then, for a signal, training stops:
-    `interrupted` names the signal). A non-finite loss stops training before
-    anything is written (`diverged` holds the step and the loss), so the
+    arrived, its `step_end_writer()` writes the checkpoint (then, for a
+    signal, training stops: `interrupted` names the signal). A non-finite
+    loss stops training before anything is written (`diverged` holds the step and the loss), so the
     last checkpoint stays the last good one.
 
     Args:
@@ -26,7 +26,8 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     Example:
     >>> callback = CheckpointCallback("runs/x/checkpoint/translation.npz", every=500)
-    >>> model.fit(dataset, steps_per_epoch=1000, callbacks=[callback])
+    >>> model.fit(dataset, steps_per_epoch=1000,
+    ...           callbacks=[callback, *others, callback.step_end_writer()])
     """
 
     def __init__(self, path, every, initial_step=0, extra_state=None, is_chief=True):
@@ -39,8 +40,6 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.saved_step = None
         self.interrupted = None
         self.diverged = None
-        self.writer = None
-        self._due = False
         self._signal = None
         self._previous = {}
 
@@ -61,31 +60,27 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
-        self._due = False
         for key, value in (logs or {}).items():
             if not math.isfinite(float(value)):
                 self.diverged = (self.step, key, float(value))
                 self.model.stop_training = True
                 return
-        self._due = True
-        if self.writer is None:  # used alone: the step's checkpoint now
-            self.write_due()
 
     def step_end_writer(self):
-        """A callback to list after every other one of `fit`: the step's
-        checkpoint is then written once they have all seen the step, so
-        that the state they save with it (`extra_state`: the best weights'
-        score and history) is that step's. This callback itself stays
-        first, to stop on a non-finite loss before the others see it."""
-        self.writer = _StepEndWriter(self)
-        return self.writer
+        """The callback that writes this one's checkpoints, to list after
+        every other callback of `fit`: a step's checkpoint is then written
+        once they have all seen the step, so that the state they save with
+        it (`extra_state`: the best weights' score and history) is that
+        step's. This callback itself goes first, to stop on a non-finite
+        loss before the others see it."""
+        return _StepEndWriter(self)
 
     def write_due(self):
         """Writes the step's checkpoint where one is due (every `every`
-        steps, or a signal), and stops training after a signal."""
-        if not self._due:
+        steps, or a signal) and the step's losses were finite, and stops
+        training after a signal."""
+        if self.diverged:
             return
-        self._due = False
         if self._signal or (self.every and self.step % self.every == 0):
             self.save()
         if self._signal:

@@ -110,6 +110,9 @@ class JaxVAECycleGAN(StatelessTrainer):
 
     GENERATORS = ("g_target", "g_source")
     DISCRIMINATORS = ("d_target", "d_source")
+    # Older checkpoints of this trainer hold its discriminators in the
+    # other order (`checkpoint.CHECKPOINT_FORMAT`): refused, not swapped.
+    oldest_checkpoint_format = 2
 
     def __init__(self, g_target, g_source, d_source, d_target, g_optimizer, d_optimizer,
                  lambda_cycle=10.0, lambda_identity=0.5, kl_weight=1e-3, lambda_structure=0.0,

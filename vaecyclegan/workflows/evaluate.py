@@ -81,13 +81,15 @@ def _check_out_apart_from_inputs(settings):
     reads: its figures, masks and synthetic CTs would mix with the inputs
     and be read as cases by the next run."""
     out = os.path.realpath(settings.out)
-    for option in ("synthrad", "predictions", "references", "inputs", "mask", "target"):
+    for option in ("synthrad", "predictions", "references", "inputs", "mask", "target",
+                   "dose_ct", "dose_sct"):
         folder = getattr(settings, option)
         if not folder or not os.path.isdir(folder):
             continue
         root = os.path.realpath(folder)
         if os.path.commonpath([root, out]) == root:
-            raise InputError(settings.out, f"--out is inside the --{option} folder {folder}; "
+            raise InputError(settings.out, f"--out is inside the --{option.replace('_', '-')} "
+                             f"folder {folder}; "
                              "write the report apart from the inputs")
 
 
@@ -194,16 +196,22 @@ def hu_options(settings):
 def _score_pair(settings, options, name, prediction_source, reference_source, count):
     """Reads one case, checks its geometry, scores it and writes its mask."""
     reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
-    # With --inputs, 8-bit predictions are synthetic CT in the CT window
-    # (as infer.py writes them from 8-bit input): back to HU through it.
-    window = (window_bounds(settings.ct_window) or DEFAULT_CT_WINDOW_HU) if settings.inputs \
-        else None
-    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d, window)
+    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d,
+                         _grey_window(settings))
     check_same_grid(prediction, reference)
     mask = _given_mask(settings.mask, name, reference, count, "--mask")
     target = _given_mask(settings.target, name, reference, count, "--target")
     return score_hu_case(settings, options, name, prediction.values, reference, mask, target,
                          _dose_files(settings, name, count))
+
+
+def _grey_window(settings):
+    """With --inputs, 8-bit predictions are synthetic CT in the CT window
+    (as infer.py writes them from 8-bit input), read back to HU through it;
+    without, they are refused."""
+    if not settings.inputs:
+        return None
+    return window_bounds(settings.ct_window) or DEFAULT_CT_WINDOW_HU
 
 
 def score_hu_case(settings, options, name, prediction, reference, mask, target=None,
