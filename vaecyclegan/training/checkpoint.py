@@ -20,6 +20,8 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 
 CHECKPOINT_FOLDER = "checkpoint"
+# The stages that checkpoint, in the order a run trains them.
+CHECKPOINT_STAGES = ("translation", "upscaler", "upscaler_gan")
 # 2: the JAX translation trainer's discriminators in TensorFlow's order
 # (d_source, then d_target); format-1 JAX checkpoints held them the other
 # way round, which shapes alone cannot tell.

@@ -28,7 +28,7 @@ from vaecyclegan.evaluation.test_pairs import (
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
-from vaecyclegan.training.checkpoint import CHECKPOINT_FOLDER, checkpoint_path
+from vaecyclegan.training.checkpoint import CHECKPOINT_FOLDER, CHECKPOINT_STAGES, checkpoint_path
 from vaecyclegan.training.distribution import (
     is_chief,
     make_strategy,
@@ -150,12 +150,12 @@ def _start(settings, scratch):
     for folder in (settings.weights_dir, logdir, settings.data_root,
                    os.path.join(logdir, CHECKPOINT_FOLDER)):
         check_writable(folder)
-    for stage in ("translation", "upscaler", "upscaler_gan"):
+    for stage in CHECKPOINT_STAGES:
         if os.path.isdir(checkpoint_path(logdir, stage)):
             raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
                              "checkpoint; move it or use another --logdir")
     checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage))
-                       for stage in ("translation", "upscaler", "upscaler_gan"))
+                       for stage in CHECKPOINT_STAGES)
     if settings.resume and not checkpointed:
         # Found here, not when the first stage starts: by then the run's
         # options.json and run.json were written into the folder.
