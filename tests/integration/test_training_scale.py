@@ -65,3 +65,19 @@ def test_native_crops_keep_the_native_scale(tmp_path, shrunk_run):
     run_training(settings)
     config = ModelConfig.load(str(tmp_path / "weights"))
     assert config.pixel_scale.resize_factor == 1.0 and config.training["crop_factor"] == 1.0
+
+
+def test_a_crop_factor_that_leaves_no_crop_is_recorded_as_whole_slices(tmp_path, shrunk_run,
+                                                                      caplog):
+    root, _ = shrunk_run
+    # 128-px slices shrunk 8 times are 16 px, under the 32-px training side:
+    # whole slices (resized to 32 px) train, as without --crop-factor.
+    settings = train_options(data=str(root / "data"), stage="translate", steps=1,
+                             eval_every=0, crop_factor=8.0,
+                             weights_dir=str(tmp_path / "weights"), logdir=str(tmp_path / "run"))
+    with caplog.at_level(logging.WARNING, logger="vaecyclegan"):
+        run_training(settings)
+    assert "--crop-factor 8 shrinks the slices to 32px or less" in caplog.text
+    config = ModelConfig.load(str(tmp_path / "weights"))
+    assert config.training["crop_factor"] is None
+    assert config.pixel_scale.resize_factor == 4.0

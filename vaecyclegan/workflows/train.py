@@ -220,6 +220,13 @@ def _read_training_data(run):
                                        preset.crop_factor)
         run.slices, config.pixel_scale = loaded
         mri, ct = run.slices
+        if preset.crop_factor is not None and max(mri.shape[1], ct.shape[1]) <= preset.image_size:
+            # The factor shrank every slice to the training side or below:
+            # whole slices are what trains, and config.json must say so.
+            logger.warning(f"--crop-factor {preset.crop_factor:g} shrinks the slices to "
+                           f"{preset.image_size}px or less: training on whole slices resized "
+                           f"to {preset.image_size}px (as without --crop-factor)")
+            run.preset = preset = dataclasses.replace(preset, crop_factor=None)
         crops = f", {preset.image_size}px crops" if mri.shape[1] > preset.image_size else ""
         logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {mri.shape[1]}px{crops}; "
                     f"an epoch (the larger domain) is "
