@@ -159,6 +159,50 @@ def test_resume_without_a_checkpoint_stops_before_anything_is_written(tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_resume_with_another_stages_checkpoint_alone_stops_first(tmp_path, capsys):
+    # An upscaler checkpoint let `--stage translate --resume` through the
+    # first check; the data was read before the translation stage refused.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "checkpoint" / "upscaler.npz").write_bytes(b"not read")
+    assert run_cli(main, ["--preset", "smoke", "--stage", "translate", "--resume",
+                          "--logdir", str(run), "--data-root", str(tmp_path / "data"),
+                          "--weights-dir", str(tmp_path / "w")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"error: {run / 'checkpoint' / 'translation.npz'}: no checkpoint to resume from in "
+        "this run folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_a_fresh_run_moves_an_earlier_runs_files_aside(phantom_dir, tmp_path):
+    # --no-resume left the earlier run's checkpoint (resumed by the next
+    # run in the folder), evaluation log and TensorBoard events beside the
+    # new run's files.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    run = tmp_path / "run"
+    (run / "checkpoint").mkdir(parents=True)
+    (run / "checkpoint" / "translation.npz").write_bytes(b"the earlier run's")
+    (run / "tensorboard").mkdir()
+    (run / "options.json").write_text("{}")
+    (run / "checkpoint_evals.csv").write_text("step,score\n100,0.5\n")
+    assert run_cli(main, ["--preset", "smoke", "--stage", "translate", "--steps", "1",
+                          "--no-resume", "--eval-every", "0", "--data", phantom_dir,
+                          "--logdir", str(run), "--weights-dir", str(run / "weights")]) == 0
+    earlier = [p for p in run.iterdir() if p.name.startswith("earlier_run_")]
+    assert len(earlier) == 1
+    assert (earlier[0] / "checkpoint" / "translation.npz").read_bytes() == b"the earlier run's"
+    assert sorted(p.name for p in earlier[0].iterdir()) == [
+        "checkpoint", "checkpoint_evals.csv", "options.json", "tensorboard"]
+    assert not (run / "checkpoint_evals.csv").exists()
+    assert (run / "checkpoint" / "translation.npz").read_bytes() != b"the earlier run's"
+    assert (run / "weights" / "g_target_weights.h5").is_file()
+
+
 def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsys):
     # The weights and config.json were written among the training images.
     from vaecyclegan.cli.common import run_cli

@@ -5,6 +5,7 @@ weights folders, which `vaecyclegan-eval --run` reads back)."""
 import dataclasses
 import datetime
 import json
+import logging
 import os
 
 from vaecyclegan.errors import InputError
@@ -12,11 +13,52 @@ from vaecyclegan.io.atomic_write import atomic_write_text
 
 OPTIONS_FILE = "options.json"
 RUN_FILE = "run.json"
+EARLIER_RUN_PREFIX = "earlier_run_"
+
+logger = logging.getLogger(__name__)
 
 
 def run_folder(logdir):
     """`logdir`, or a new `runs/<date-time>` when it is None."""
     return logdir or os.path.join("runs", datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
+
+
+def set_aside_earlier_run(logdir, keep=()):
+    """Moves an earlier run's files out of the way of a run that starts
+    afresh in its folder, into `<logdir>/earlier_run_<date-time>/`.
+
+    Left where they were, its checkpoint would be resumed by the next run
+    in the folder, and its evaluation log, TensorBoard events and report
+    would read as the new run's. Nothing is deleted.
+
+    Args:
+        logdir: the run folder.
+        keep: folders that stay where they are, and so do the entries of
+            `logdir` that hold them (weights or data kept in the run folder).
+
+    Returns:
+        The folder the files went to, or None when `logdir` holds no
+        earlier run (no `options.json`).
+    """
+    if not os.path.isfile(os.path.join(logdir, OPTIONS_FILE)):
+        return None
+    kept = [os.path.realpath(k) for k in keep if k]
+    moved = [name for name in sorted(os.listdir(logdir))
+             if not name.startswith(EARLIER_RUN_PREFIX) and not any(
+                 k == entry or k.startswith(entry + os.sep)
+                 for entry in [os.path.realpath(os.path.join(logdir, name))] for k in kept)]
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
+    target = os.path.join(logdir, EARLIER_RUN_PREFIX + stamp)
+    suffix = 1
+    while os.path.exists(target):
+        suffix += 1
+        target = os.path.join(logdir, f"{EARLIER_RUN_PREFIX}{stamp}_{suffix}")
+    os.makedirs(target)
+    for name in moved:
+        os.replace(os.path.join(logdir, name), os.path.join(target, name))
+    logger.warning(f"{logdir} held an earlier run; this one starts afresh, and that run's "
+                   f"files were moved into {target}")
+    return target
 
 
 def write_options(logdir, settings):

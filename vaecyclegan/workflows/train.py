@@ -48,7 +48,12 @@ from vaecyclegan.upscaler.evaluation import (
 from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
 from vaecyclegan.upscaler.stage import train_upscaler
 from vaecyclegan.workflows.output_staging import check_writable
-from vaecyclegan.workflows.run_folder import run_folder, write_options, write_run_file
+from vaecyclegan.workflows.run_folder import (
+    run_folder,
+    set_aside_earlier_run,
+    write_options,
+    write_run_file,
+)
 from vaecyclegan.workflows.training_data import (
     load_training_domains,
     make_upscaler_dataset,
@@ -154,13 +159,17 @@ def _start(settings, scratch):
         if os.path.isdir(checkpoint_path(logdir, stage)):
             raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
                              "checkpoint; move it or use another --logdir")
-    checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage))
-                       for stage in CHECKPOINT_STAGES)
-    if settings.resume and not checkpointed:
+    # Only the checkpoints of the stages this run trains count: another
+    # stage's (a --stage sr run's, say) is not this run's to resume.
+    stages_run = CHECKPOINT_STAGES[1:] if settings.stage == "sr" else (
+        CHECKPOINT_STAGES[:1] if settings.stage == "translate" else CHECKPOINT_STAGES)
+    checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage)) for stage in stages_run)
+    if settings.resume and not os.path.isfile(checkpoint_path(logdir, stages_run[0])):
         # Found here, not when the first stage starts: by then the run's
-        # options.json and run.json were written into the folder.
-        first = "upscaler" if settings.stage == "sr" else "translation"
-        raise InputError(checkpoint_path(logdir, first),
+        # options.json and run.json were written into the folder. A stage
+        # that was started wrote its checkpoint at its end, so a run past
+        # its first stage has the first one's too.
+        raise InputError(checkpoint_path(logdir, stages_run[0]),
                          "no checkpoint to resume from in this run folder")
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
@@ -177,6 +186,9 @@ def _start(settings, scratch):
         # the run it belongs to must stay as it is.
         run.stages.on_started = lambda: _write_record(run)
     else:
+        if chief:
+            set_aside_earlier_run(logdir, keep=(settings.weights_dir, settings.data_root,
+                                                run.data_dir, settings.ct_dir, settings.mri_dir))
         _write_record(run)
     with strategy.scope():
         run.networks = {name: build_network(run.config, name)
