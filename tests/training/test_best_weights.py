@@ -50,3 +50,19 @@ def test_a_step_whose_loss_is_not_finite_is_neither_evaluated_nor_kept(tiny_conf
     assert bool(evaluated) == kept
     assert (tmp_path / "best").exists() == kept
     assert callback.best_step == (1 if kept else None)
+
+
+def test_a_resumed_run_records_the_best_found_before_the_resume(tiny_config, tmp_path):
+    # The resumed process never beat it, so config.json had no best step.
+    networks = {n: build_network(tiny_config, n) for n in TRANSLATION_NETWORKS}
+    tiny_config.training = {}
+    resumed = {"best": 0.8, "best_step": 2, "step": 4,
+               "history": [{"step": 2, "metric": "ssim", "score": 0.8, "best": 1}]}
+    callback = BestWeightsCallback(lambda: {"mri2ct": {"model": {"ssim": 0.6}}}, networks,
+                                   tiny_config, every=2, metric="ssim",
+                                   best_dir=str(tmp_path / "best"),
+                                   history_csv=str(tmp_path / "evals.csv"), resumed=resumed)
+    callback.on_train_batch_end(4)
+    callback.on_train_batch_end(5)
+    assert callback.best_step == 2 and [h["step"] for h in callback.history] == [2, 6]
+    assert tiny_config.training["best"] == {"step": 2, "metric": "ssim", "score": 0.8}

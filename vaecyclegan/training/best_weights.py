@@ -47,12 +47,20 @@ class BestWeightsCallback(keras.callbacks.Callback):
         if resumed:
             self.best, self.best_step = resumed["best"], resumed["best_step"]
             self.step, self.history = resumed["step"], resumed["history"]
+            if self.best is not None:
+                # The final config.json names the best step even when it
+                # came before the resume and this process never beat it.
+                self._record_best()
 
     def state(self):
         """What a checkpoint keeps so that a resumed run compares with the
         best score so far."""
         return {"best": self.best, "best_step": self.best_step, "step": self.step,
                 "history": self.history}
+
+    def _record_best(self):
+        self.config.training["best"] = {"step": self.best_step, "metric": self.metric,
+                                        "score": self.best}
 
     def _better(self, score):
         if self.best is None:
@@ -80,8 +88,7 @@ class BestWeightsCallback(keras.callbacks.Callback):
         improved = self._better(score)
         if improved:
             self.best, self.best_step = score, self.step
-            self.config.training["best"] = {"step": self.step, "metric": self.metric,
-                                            "score": score}
+            self._record_best()
             save_networks(self.networks, self.config, self.best_dir)
         self.history.append({"step": self.step, "metric": self.metric, "score": score,
                              "best": int(improved),
