@@ -170,5 +170,8 @@ def run_cli(main, argv=None):
         print(f"error: {error}", file=sys.stderr)
         return getattr(error, "exit_code", 2)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        # `error: <file>: <problem>` as every other stop reads; the file
+        # is the program, as no input is at fault.
+        print(f"error: {os.path.basename(sys.argv[0]) or 'vaecyclegan'}: interrupted",
+              file=sys.stderr)
         return 130
