@@ -294,3 +294,12 @@ def test_a_resumed_run_keeps_every_evaluation_at_its_step(phantom_dir, tmp_path)
         rows = list(csv.DictReader(f))
     assert [row["step"] for row in rows] == ["3", "6"]
     assert rows[0] == first[0]  # step 3's own score, kept
+
+
+@pytest.mark.parametrize("images,batch,said", [(1, 4, "1 step"), (4, 4, "1 step"),
+                                               (5, 4, "2 steps"), (80, 4, "20 steps")])
+def test_the_epoch_is_counted_in_whole_steps(images, batch, said):
+    # One image a domain was "an epoch is 0 steps".
+    from vaecyclegan.workflows.train import _steps_per_epoch
+
+    assert _steps_per_epoch(images, batch) == said

@@ -6,6 +6,7 @@ import copy
 import dataclasses
 import datetime
 import logging
+import math
 import os
 import platform
 import shutil
@@ -242,7 +243,8 @@ def _read_training_data(run):
         crops = f", {preset.image_size}px crops" if mri.shape[1] > preset.image_size else ""
         logger.info(f"Training slices: {len(mri)} MRI, {len(ct)} CT at {mri.shape[1]}px{crops}; "
                     f"an epoch (the larger domain) is "
-                    f"{max(len(mri), len(ct)) // preset.batch_size} steps; inference applies "
+                    f"{_steps_per_epoch(max(len(mri), len(ct)), preset.batch_size)}; "
+                    f"inference applies "
                     f"{_describe_scale(config.pixel_scale)}")
         # The evaluations read them minutes or hours later.
         check_test_pairs(run.folders)
@@ -319,6 +321,14 @@ def _check_backend(settings):
         raise InputError("--stage", f"{settings.stage} trains the upscaler, whose batches come "
                          "from tf.data: TensorFlow is not installed; on JAX without it use "
                          "--stage translate")
+
+
+def _steps_per_epoch(images, batch_size):
+    """`N step(s)` a pass over `images` takes: the dataset repeats before it
+    batches, so a last partial batch is filled from the next pass (and a
+    domain smaller than a batch fills one step)."""
+    steps = max(1, math.ceil(images / batch_size))
+    return f"{steps} step{'s' if steps > 1 else ''}"
 
 
 def _provenance(run):
