@@ -303,3 +303,27 @@ def test_the_epoch_is_counted_in_whole_steps(images, batch, said):
     from vaecyclegan.workflows.train import _steps_per_epoch
 
     assert _steps_per_epoch(images, batch) == said
+
+
+def test_test_folders_without_pairs_turn_the_periodic_evaluation_off(phantom_dir, tmp_path,
+                                                                     caplog):
+    # Each periodic evaluation said "Skipping ... evaluation" again.
+    import logging
+    import shutil
+
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    data = tmp_path / "data"
+    shutil.copytree(phantom_dir, data)
+    for path in (data / "Dataset" / "images" / "testB").iterdir():
+        path.rename(path.with_name("other_" + path.name))
+    with caplog.at_level(logging.INFO, logger="vaecyclegan"):
+        assert run_cli(main, ["--preset", "smoke", "--stage", "translate", "--steps", "3",
+                              "--eval-every", "1", "--data", str(data),
+                              "--logdir", str(tmp_path / "run"),
+                              "--weights-dir", str(tmp_path / "w")]) == 0
+    assert caplog.text.count("No test pairs to score: no file name is in both") == 1
+    # The closing evaluation's, once a direction.
+    assert caplog.text.count("Skipping mri2ct evaluation") == 1
+    assert not (tmp_path / "w" / "best").exists()

@@ -37,21 +37,30 @@ def check_test_pairs(folders):
     score, before training, so that a bad one stops the run at its start
     with one line, not at the first evaluation.
 
+    Returns:
+        How many pairs there are to score (0: the evaluations will have
+        none, e.g. no test folders, or no file name in both).
+
     Raises:
         InputError: an unreadable file, or a pair (or HU reference) whose
             sizes differ.
     """
     if not (folders.ct_test and folders.mri_test):
-        return
+        return 0
     try:
         pairs = paired_files(folders.mri_test, folders.ct_test)
-    except InputError:
-        return  # the evaluations skip the folders too, and say so
+    except InputError as error:
+        logger.info(f"No test pairs to score: {error}")
+        return 0
+    if not pairs:
+        logger.info(f"No test pairs to score: no file name is in both {folders.mri_test} and "
+                    f"{folders.ct_test}")
     for mri_path, ct_path in pairs:
         ct = read_image_scan(ct_path, "ct")
         _check_one_size(mri_path, read_image_scan(mri_path, "mri").values.shape[1:],
                         ct_path, ct.values.shape[1:])
         _hu_reference(folders.ct_test_hu, ct_path, ct)
+    return len(pairs)
 
 
 def _check_one_size(input_path, input_shape, other_path, other_shape):

@@ -85,6 +85,7 @@ class _Run:
     make_sr_dataset: object = None  # seed_offset -> the upscaler's batches
     sr_held_out: list = None  # real upscaler pairs held out for scoring
     best: object = None  # the translation stage's BestWeightsCallback
+    test_pairs: int = 0  # test pairs the evaluations score
 
 
 def resolve_preset(settings):
@@ -247,7 +248,7 @@ def _read_training_data(run):
                     f"inference applies "
                     f"{_describe_scale(config.pixel_scale)}")
         # The evaluations read them minutes or hours later.
-        check_test_pairs(run.folders)
+        run.test_pairs = check_test_pairs(run.folders)
     if settings.stage == "translate":
         return
     sr_train_pairs = None
@@ -384,7 +385,8 @@ def _train_translators(run):
     settings, preset, networks = run.settings, run.preset, run.networks
     eval_every = preset.eval_every if settings.eval_every is None else settings.eval_every
     make_best = None
-    if eval_every > 0 and run.folders.ct_test and run.folders.mri_test:
+    # Without pairs every periodic evaluation would only say it skipped.
+    if eval_every > 0 and run.test_pairs:
         def make_best(resumed):
             return BestWeightsCallback(
                 lambda: {e.direction: e.summary for e in evaluate_generators(
