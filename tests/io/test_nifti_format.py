@@ -221,3 +221,25 @@ def test_a_cifti_file_is_named_as_such(tmp_path, capfd):
     nib.save(nib.Nifti2Image(np.ones((16, 16, 3), np.int16), AFFINE), str(tmp_path / "n2.nii"))
     assert read_nifti(str(tmp_path / "n2.nii"), "mri") is not None
     assert capfd.readouterr().err == ""
+
+
+@pytest.mark.parametrize("shape", [(16, 16, 3, 1), (16, 16, 3, 1, 1)])
+def test_size_one_axes_after_the_third_read_as_a_volume_and_are_written_back(tmp_path, shape):
+    # One frame with one component (5-D) was refused while one frame (4-D) read.
+    intensity = IntensityConfig()
+    hu = (np.arange(16 * 16 * 3).reshape(shape) % 1000).astype(np.int16)
+    nib.save(nib.Nifti1Image(hu, AFFINE), str(tmp_path / "ct.nii"))
+    scan = read_nifti(str(tmp_path / "ct.nii"), "ct")
+    assert scan.values.shape == (3, 16, 16)
+    write_nifti(str(tmp_path / "back.nii"), scan, scan.to_unit(intensity), "ct", intensity,
+                "round trip")
+    back = nib.load(str(tmp_path / "back.nii"))
+    assert back.shape == shape
+    assert np.abs(np.asarray(back.dataobj).astype(float) - hu).max() <= 1.0
+
+
+def test_a_volume_of_several_frames_is_still_refused(tmp_path):
+    nib.save(nib.Nifti1Image(np.zeros((16, 16, 3, 1, 2), np.int16), AFFINE),
+             str(tmp_path / "ct.nii"))
+    with pytest.raises(InputError, match="5-D NIfTI .16x16x3x1x2.: one 3-D volume is needed"):
+        read_nifti(str(tmp_path / "ct.nii"), "ct")

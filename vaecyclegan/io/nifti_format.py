@@ -137,15 +137,16 @@ def _slice_spacing(affine, to_slices):
 
 
 def _volume_shape(path, shape):
-    """The 3-D shape `shape` is read as (a 2-D image as one slice, a 4-D
-    volume of one frame as 3-D)."""
+    """The 3-D shape `shape` is read as (a 2-D image as one slice, a volume
+    with size-1 axes after the third, one frame of time or one component,
+    as 3-D)."""
     size = "x".join(str(n) for n in shape)
     if any(n <= 0 for n in shape):
         raise InputError(path, f"volume is {size}: a dimension of zero size holds no voxel")
     volume_shape = shape
-    if len(shape) == 4 and shape[3] == 1:
-        volume_shape = shape[:3]
-    elif len(shape) == 2:
+    while len(volume_shape) > 3 and volume_shape[-1] == 1:
+        volume_shape = volume_shape[:-1]
+    if len(volume_shape) == 2:
         volume_shape = shape + (1,)
     if len(volume_shape) != 3:
         raise InputError(path, f"{len(shape)}-D NIfTI ({size}): one 3-D volume is needed "
