@@ -58,10 +58,51 @@ def test_a_dataset_is_rendered_into_a_new_or_empty_folder_only(tmp_path, capsys,
     (tmp_path / "file").write_text("x")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "keep.txt").write_text("x")
-    for out, problem in (("file", "is a file, not a folder"),
+    # A folder under a file was a NotADirectoryError traceback too.
+    for out, problem in (("file", f"cannot be created: {tmp_path / 'file'} is a file, not a "
+                                  "folder"),
+                         ("file/sub", f"cannot be created: {tmp_path / 'file'} is a file, not "
+                                      "a folder"),
                          ("old", "exists and is not empty; name a new folder")):
         code = run_cli(main, [command, "--out", str(tmp_path / out), "--size", "32",
                               "--train", "1", "--test", "1"])
         err = capsys.readouterr().err.strip().splitlines()
         assert code == 2 and err == [f"error: {tmp_path / out}: {problem}"]
     assert sorted(os.listdir(tmp_path / "old")) == ["keep.txt"]
+
+
+@pytest.mark.parametrize("command", ["phantom", "realistic"])
+def test_bad_seeds_and_sizes_beyond_memory_end_in_one_line(tmp_path, capsys, command):
+    # A negative seed and --size 100000 were tracebacks from NumPy.
+    with pytest.raises(SystemExit) as exit_info:
+        main([command, "--out", str(tmp_path / "x"), "--seed", "-1"])
+    assert exit_info.value.code == 2
+    assert "--seed must be between 0 and 4294967295" in capsys.readouterr().err
+    assert run_cli(main, [command, "--out", str(tmp_path / "x"), "--size", "100000"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(
+        f"error: {tmp_path / 'x'}: --size 100000: slices of 100000x100000 (10,000 megapixels): "
+        "needs about")
+    assert os.listdir(tmp_path) == []
+
+
+def test_an_interrupted_rendering_leaves_no_half_dataset(tmp_path, capsys, monkeypatch):
+    # Ctrl-C halfway left a folder of some images, which a second run then
+    # refused as "not empty".
+    import vaecyclegan.data.phantom as phantom
+
+    def interrupted(folder, *args, **kwargs):
+        os.makedirs(os.path.join(folder, "Dataset"))
+        open(os.path.join(folder, "Dataset", "half.png"), "wb").close()
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(phantom, "write_phantom_dataset", interrupted)
+    assert run_cli(main, ["phantom", "--out", str(tmp_path / "new" / "set"), "--size", "32",
+                          "--train", "1", "--test", "1"]) == 130
+    assert os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    (tmp_path / "empty").mkdir()
+    assert run_cli(main, ["phantom", "--out", str(tmp_path / "empty"), "--size", "32",
+                          "--train", "1", "--test", "1"]) == 0
+    assert f"into {tmp_path / 'empty' / 'Dataset' / 'images'}" in capsys.readouterr().out
+    assert sorted(os.listdir(tmp_path / "empty")) == ["Dataset"]

@@ -318,3 +318,15 @@ def test_the_upscaler_learns_each_domain_at_its_own_detail(tmp_path, monkeypatch
     # Control: loaded at one mm, MRI is enlarged to 1 mm (its disc 60 px wide).
     (mri, _), _ = load_training_domains(folders, IntensityConfig(), 32, crop_factor=1)
     assert _diameter(mri[0, ..., 0]) == pytest.approx(DISC_MM, abs=1.5)
+
+
+def test_a_training_side_beyond_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    # --image-size 100000 was a cv2 traceback ("Insufficient memory").
+    import vaecyclegan.io.memory_budget as memory_budget
+
+    monkeypatch.setattr(memory_budget, "available_memory_bytes", lambda: 24 * 2**30)
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    with pytest.raises(InputError, match="a training slice of 100000x100000 .10,000 megapixels.: "
+                       "needs about 74.5 GiB"):
+        load_domain_slices(str(folder), "ct", IntensityConfig(), 100_000)

@@ -72,7 +72,7 @@ def test_a_zip_with_an_entry_outside_the_target_is_refused(tmp_path, entry):
     with pytest.raises(InputError, match="outside"):
         kaggle_dataset.download_kaggle_dataset(str(data), client_factory=lambda: api)
     assert not (tmp_path / "sub" / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
-    assert os.listdir(data) == []  # nothing extracted, nothing left behind
+    assert not data.exists()  # nothing extracted, nothing left behind, not even the folder
 
 
 def test_a_zip_with_a_symbolic_link_is_refused(tmp_path):
@@ -94,7 +94,7 @@ def test_no_token_and_no_network_each_say_what_to_do(tmp_path, capsys):
     with pytest.raises(InputError, match="cannot reach kaggle.com.*--zip"):
         kaggle_dataset.download_kaggle_dataset(
             str(tmp_path / "data"), client_factory=lambda: StandInKaggleApi(served, network=False))
-    assert os.listdir(tmp_path / "data") == []
+    assert not (tmp_path / "data").exists()
 
 
 def test_data_download_cli_and_a_zip_by_hand(tmp_path, capsys, monkeypatch):
@@ -107,6 +107,12 @@ def test_data_download_cli_and_a_zip_by_hand(tmp_path, capsys, monkeypatch):
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "c"),
                                "--zip", str(tmp_path / "absent.zip")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'absent.zip'}: zip not found"
+    # A refused archive left an empty --out folder behind.
+    (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
+    assert run_cli(data_main, ["download", "--out", str(tmp_path / "d" / "e"),
+                               "--zip", str(tmp_path / "junk.zip")]) == 2
+    assert "not a readable zip" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists()
 
 
 def test_train_data_kaggle_downloads_once_then_reuses(tmp_path, monkeypatch):
@@ -146,7 +152,7 @@ def test_a_zip_bomb_of_many_small_entries_is_refused_before_extracting(tmp_path)
     message = str(error.value)
     assert "refusing a possible zip bomb before extracting anything" in message
     assert "5,000 entries), over the limit of 200" in message and "--max-ratio" in message
-    assert os.listdir(data) == []  # nothing extracted, no staging or download folder left
+    assert not data.exists()  # nothing extracted, no staging, download or data folder left
 
 
 def test_one_large_entry_of_zeros_among_images_is_refused_by_its_own_ratio(tmp_path):
@@ -161,7 +167,7 @@ def test_one_large_entry_of_zeros_among_images_is_refused_by_its_own_ratio(tmp_p
     with pytest.raises(InputError, match=r"entry 'Dataset/images/trainA/blank.png' expands "
                        r"[\d,]+-fold \(.* to 8.0 MB\), over the limit of 200"):
         kaggle_dataset.install_zip(str(path), str(tmp_path / "data"))
-    assert os.listdir(tmp_path / "data") == []
+    assert not (tmp_path / "data").exists()
 
 
 def _rezip_deflated(path):
@@ -183,11 +189,11 @@ def test_total_size_and_entry_count_limits_and_the_options_that_raise_them(tmp_p
     assert err == [f"error: {served}: expands to 1.5 MB, over the limit of 0.001 GB: refusing "
                    "a possible zip bomb before extracting anything (if you trust this archive, "
                    "raise the limit with `vaecyclegan-data download --max-unzipped-gb`)"]
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
                                "--max-entries", "11"]) == 2
     assert "12 entries, over the limit of 11" in capsys.readouterr().err
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)
     # The defaults let it through, and so do raised limits.
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
                                "--max-unzipped-gb", "0.002", "--max-entries", "12"]) == 0
@@ -207,7 +213,7 @@ def test_max_ratio_option_lets_a_trusted_compressible_archive_in(tmp_path, capsy
     out = str(tmp_path / "data")
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served)]) == 2
     assert "--max-ratio" in capsys.readouterr().err
-    assert os.listdir(out) == []
+    assert not os.path.exists(out)
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
                                "--max-ratio", "1000"]) == 0
     assert os.listdir(out) == ["ct-to-mri-cgan"]
@@ -255,7 +261,7 @@ def test_a_central_directory_that_understates_the_sizes_is_caught_while_extracti
         assert [e.file_size for e in archive.infolist()] == [4_000] * 3
     with pytest.raises(InputError, match="cannot extract entry 'trainA/0000.png'"):
         kaggle_dataset.install_zip(str(path), str(tmp_path / "data"))
-    assert os.listdir(tmp_path / "data") == []
+    assert not (tmp_path / "data").exists()
 
 
 def test_the_extraction_stops_at_the_limit_even_if_the_directory_check_is_passed(
@@ -281,4 +287,4 @@ def test_the_extraction_stops_at_the_limit_even_if_the_directory_check_is_passed
         kaggle_dataset.install_zip(str(path), str(tmp_path / "data"),
                                    kaggle_dataset.ZipLimits(max_unzipped_gb=0.001))
     assert len(written) == 4  # the fourth entry passes 1 MB: no fifth is opened
-    assert os.listdir(tmp_path / "data") == []
+    assert not (tmp_path / "data").exists()

@@ -176,6 +176,21 @@ def test_8bit_images_with_inputs_score_as_before(tmp_path):
     assert (out / "metrics_per_image.csv").is_file() and not (out / "metrics_per_case.csv").exists()
 
 
+def test_8bit_images_without_a_partner_are_named(tmp_path, capsys):
+    # A reference without its prediction was left out of the means unsaid.
+    rng = np.random.default_rng(0)
+    for folder, names in (("pred", ("a", "b", "extra")), ("ref", ("a", "b", "c")),
+                          ("in", ("a", "b", "c", "extra"))):
+        for name in names:
+            write_image(tmp_path / folder / f"{name}.png",
+                        rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", tmp_path / "out") == 0
+    assert ("Scoring 2 image(s) found in both folders; 1 prediction(s) and 1 reference(s) have "
+            "no partner: extra.png, c.png") in capsys.readouterr().out
+    assert _metrics(tmp_path / "out")["n"] == 2
+
+
 def test_a_brain_window_names_what_8bit_grey_levels_mean(tmp_path):
     # A skull at 255 in a 40/400 window; the prediction draws it at 200 (80 HU there).
     reference = np.full((24, 24), 100, np.uint8)

@@ -4,7 +4,6 @@ renders the built-in head phantom; `realistic` renders the realistic head
 development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
 import math
-import os
 import sys
 
 from vaecyclegan.cli.common import OptionParser, print_options, run_cli
@@ -13,6 +12,11 @@ from vaecyclegan.data.kaggle import (
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_UNZIPPED_GB,
 )
+
+# Memory a rendered slice holds per pixel at its peak (the head's tissue
+# maps, noise and bias fields in float64): about 460 bytes measured for the
+# realistic heads at 2048 px, 400 for the phantom.
+RENDER_BYTES_PER_PIXEL = 512
 
 
 def build_parser():
@@ -79,28 +83,32 @@ def main(argv=None):
         return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
-    _check_new_dataset_folder(options.out)
+    # NumPy's seeds are unsigned (a negative one raised a traceback).
+    if not 0 <= options.seed < 2**32:
+        parser.error("--seed must be between 0 and 4294967295")
+    from vaecyclegan.io.memory_budget import check_fits_in_memory
+
+    check_fits_in_memory(options.out, options.size**2, f"--size {options.size}: slices of "
+                         f"{options.size}x{options.size}", bytes_per_pixel=RENDER_BYTES_PER_PIXEL)
     if options.command == "realistic":
         return _realistic(parser, options)
     print_options(parser, options)
     from vaecyclegan.config import IntensityConfig
     from vaecyclegan.data.phantom import write_phantom_dataset
 
-    images = write_phantom_dataset(options.out, IntensityConfig(), options.size,
-                                   options.train, options.test, options.seed)
+    images = _render(options.out, lambda folder: write_phantom_dataset(
+        folder, IntensityConfig(), options.size, options.train, options.test, options.seed))
     print(f"Wrote {options.train} + {options.train} training and {options.test} paired "
           f"test images into {images}")
 
 
-def _check_new_dataset_folder(folder):
-    """A dataset is rendered into a new or empty folder: rendered into an
-    old one, its images would mix with the old ones of other names."""
-    from vaecyclegan.errors import InputError
+def _render(folder, write):
+    """Renders a dataset into `folder`, new or empty (rendered into an old
+    one, its images would mix with the old ones of other names), all at
+    once: a failure or Ctrl-C leaves no half-rendered dataset."""
+    from vaecyclegan.workflows.output_staging import write_new_folder
 
-    if os.path.exists(folder) and not os.path.isdir(folder):
-        raise InputError(folder, "is a file, not a folder")
-    if os.path.isdir(folder) and os.listdir(folder):
-        raise InputError(folder, "exists and is not empty; name a new folder")
+    return write_new_folder(folder, write)
 
 
 def _ct_window(text):
@@ -124,8 +132,9 @@ def _realistic(parser, options):
     print_options(parser, options)
     from vaecyclegan.data.realistic_head import write_realistic_dataset
 
-    images = write_realistic_dataset(options.out, window, options.size, options.train,
-                                     options.test, options.seed, options.style)
+    images = _render(options.out, lambda folder: write_realistic_dataset(
+        folder, window, options.size, options.train, options.test, options.seed,
+        options.style))
     print(f"Wrote {options.train} + {options.train} realistic training and {options.test} "
           f"paired test images (style {options.style}, CT window {window[0]:g}..{window[1]:g} "
           f"HU) into {images}")

@@ -23,12 +23,16 @@ import numpy as np
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan, subfolders_not_read
+from vaecyclegan.io.memory_budget import check_fits_in_memory
 from vaecyclegan.io.resampling import resample_planes, scaled_shape
 
 logger = logging.getLogger(__name__)
 
 # Below this range (in [-1, 1] units) a slice holds nothing to learn from.
 BLANK_RANGE = 1e-3
+# Bytes a loaded training pixel holds: the float32 slice in the list and
+# its copy in the stacked array.
+HELD_BYTES_PER_PIXEL = 8
 
 
 @dataclasses.dataclass
@@ -138,6 +142,10 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     Raises:
         InputError: the folder is missing, or no readable slice is left.
     """
+    # A slice at the training side must fit (cv2 raised a traceback for a
+    # --image-size of 100,000); the whole domain is checked once read.
+    check_fits_in_memory(folder, image_size**2, f"a training slice of {image_size}x"
+                         f"{image_size}", bytes_per_pixel=HELD_BYTES_PER_PIXEL)
     planes, sides, spacings, skipped, blank = [], [], [], [], 0
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
@@ -186,6 +194,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
         # another domain's, no wide margin of padding around small slices.
         side = max(image_size, int(round(float(np.median(
             [n * m / target if m else n / crop_factor for n, m in zip(sides, spacings)])))))
+    check_fits_in_memory(folder, len(planes) * side**2, f"{len(planes)} training slices of "
+                         f"{side}x{side}", bytes_per_pixel=HELD_BYTES_PER_PIXEL)
     slices = [_square(_at_mm(p, m, target), side) if m else _resized(p, (side, side))
               for p, m in planes]
     factors = [target / m if m else n / side for n, m in zip(sides, spacings)]

@@ -27,6 +27,7 @@ from pathlib import PurePosixPath
 
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import missing_folders, remove_empty_folders
 from vaecyclegan.io.image_format import list_images
 
 logger = logging.getLogger(__name__)
@@ -256,6 +257,8 @@ def install_zip(zip_path, data_root, limits=None):
             or not the expected layout.
     """
     limits = limits or ZipLimits()
+    # A refused archive leaves no empty data folder behind.
+    created = missing_folders(data_root)
     os.makedirs(data_root, exist_ok=True)
     target = os.path.join(data_root, FOLDER_NAME)
     staging = tempfile.mkdtemp(prefix=".extract-", dir=data_root)
@@ -274,6 +277,7 @@ def install_zip(zip_path, data_root, limits=None):
         os.replace(staging, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        remove_empty_folders(created)  # those left empty: none once installed
     return target
 
 
@@ -296,12 +300,14 @@ def download_kaggle_dataset(data_root, zip_path=None, client_factory=None, limit
         return install_zip(zip_path, data_root, limits)
     client = (client_factory or make_kaggle_client)()
     _authenticate(client)
+    created = missing_folders(data_root)
     os.makedirs(data_root, exist_ok=True)
     download = tempfile.mkdtemp(prefix=".download-", dir=data_root)
     try:
         return install_zip(_download_zip(client, download), data_root, limits)
     finally:
         shutil.rmtree(download, ignore_errors=True)
+        remove_empty_folders(created)  # those left empty: none once installed
 
 
 def ensure_kaggle_dataset(data_root, client_factory=None, limits=None):

@@ -127,15 +127,26 @@ def pair_cases(predictions, references):
     if not names:
         raise InputError(predictions, f"no case name is also in {references} "
                          f"(cases here: {', '.join(sorted(predicted)[:5])})")
-    alone = sorted(set(predicted) - set(names)), sorted(set(referenced) - set(names))
-    if any(alone):
-        # A left-out patient changes the means: each is named (on stdout,
-        # so that an error after it stays the one line on stderr).
-        logger.info(f"Scoring {len(names)} case(s) found in both folders; "
-                       f"{len(alone[0])} prediction(s) and {len(alone[1])} reference(s) have "
-                       f"no partner: {', '.join((alone[0] + alone[1])[:5])}"
-                       f"{', ...' if len(alone[0]) + len(alone[1]) > 5 else ''}")
+    say_unpartnered(names, predicted, referenced, "case(s)")
     return [(name, predicted[name], referenced[name]) for name in names]
+
+
+def say_unpartnered(paired, predictions, references, what):
+    """Names the predictions and references left out of scoring for want
+    of a partner: a left-out patient changes the means. Said on stdout, so
+    that an error after it stays the one line on stderr.
+
+    Args:
+        paired: the names scored.
+        predictions, references: every name on each side.
+        what: what a name is, e.g. "case(s)", "image(s)".
+    """
+    alone = sorted(set(predictions) - set(paired)), sorted(set(references) - set(paired))
+    if any(alone):
+        logger.info(f"Scoring {len(paired)} {what} found in both folders; "
+                    f"{len(alone[0])} prediction(s) and {len(alone[1])} reference(s) have "
+                    f"no partner: {', '.join((alone[0] + alone[1])[:5])}"
+                    f"{', ...' if len(alone[0]) + len(alone[1]) > 5 else ''}")
 
 
 def aux_source(path, name, count, option):

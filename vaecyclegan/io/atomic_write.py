@@ -44,3 +44,23 @@ def _current_umask():
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def missing_folders(folder):
+    """The folders `os.makedirs(folder)` would create, deepest first."""
+    missing = []
+    folder = os.path.abspath(folder)
+    while not os.path.exists(folder):
+        missing.append(folder)
+        folder = os.path.dirname(folder)
+    return missing
+
+
+def remove_empty_folders(folders):
+    """Removes `folders` (deepest first, as `missing_folders` lists them)
+    while they are empty: what a refused command created for its output."""
+    for folder in folders:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            break

@@ -25,7 +25,7 @@ def available_memory_bytes():
         return None
 
 
-def check_fits_in_memory(path, pixels, description):
+def check_fits_in_memory(path, pixels, description, bytes_per_pixel=BYTES_PER_PIXEL):
     """Raises `InputError` when `pixels` input pixels need more memory than
     is available.
 
@@ -33,8 +33,10 @@ def check_fits_in_memory(path, pixels, description):
         path: the file, for the message.
         pixels: number of pixels (voxels) to process.
         description: what the file holds, e.g. "image is 200000x200000".
+        bytes_per_pixel: memory the work holds per pixel (default: a
+            translated slice's).
     """
-    needed = pixels * BYTES_PER_PIXEL
+    needed = pixels * bytes_per_pixel
     available = available_memory_bytes()
     if available is not None and needed > available:
         raise InputError(path, f"{description} ({pixels / 1e6:,.0f} megapixels): needs about "

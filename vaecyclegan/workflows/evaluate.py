@@ -33,6 +33,7 @@ from vaecyclegan.evaluation.cases import (
     pair_cases,
     read_hu,
     read_mask,
+    say_unpartnered,
     write_mask,
 )
 from vaecyclegan.evaluation.report import write_report
@@ -44,7 +45,7 @@ from vaecyclegan.evaluation.scoring import (
     pooled_pixels,
 )
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
-from vaecyclegan.io.image_format import read_grey
+from vaecyclegan.io.image_format import list_images, read_grey
 from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import read_run_file
 from vaecyclegan.workflows.settings import window_bounds
@@ -121,6 +122,9 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
         raise InputError(predictions_dir, f"no file name is also in {references_dir}")
+    say_unpartnered([os.path.basename(p) for p, _ in pairs],
+                    [os.path.basename(p) for p in list_images(predictions_dir)],
+                    [os.path.basename(p) for p in list_images(references_dir)], "image(s)")
     inputs = dict(paired_files(predictions_dir, inputs_dir))
     missing = [p for p, _ in pairs if p not in inputs]
     if missing:

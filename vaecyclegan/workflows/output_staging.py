@@ -13,6 +13,7 @@ import shutil
 import tempfile
 
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import missing_folders, remove_empty_folders
 
 
 def output_names(sources, output_dir, protected=()):
@@ -96,7 +97,7 @@ def stage_and_publish(output_dir, writers, protected=()):
     Example:
     >>> stage_and_publish("out", [lambda target: write_png(target("a.png"), pixels)])
     """
-    created = _missing_folders(output_dir)
+    created = missing_folders(output_dir)
     staging = None
     claims = _Claims(output_dir)
 
@@ -128,23 +129,47 @@ def stage_and_publish(output_dir, writers, protected=()):
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
         # A refused command leaves no empty output folder behind either.
-        for folder in created:
-            try:
-                os.rmdir(folder)
-            except OSError:
-                break
+        remove_empty_folders(created)
         raise
     shutil.rmtree(staging, ignore_errors=True)
 
 
-def _missing_folders(folder):
-    """The folders `os.makedirs(folder)` would create, deepest first."""
-    missing = []
-    folder = os.path.abspath(folder)
-    while not os.path.exists(folder):
-        missing.append(folder)
-        folder = os.path.dirname(folder)
-    return missing
+def write_new_folder(folder, write):
+    """Runs `write(staging)` into a hidden folder beside `folder` and renames
+    it to `folder` (absent or empty) once it has finished: an error or an
+    interrupt leaves neither a partial folder nor the parents made for it.
+
+    Args:
+        folder: the folder to create.
+        write: `staging -> result`, writing everything into `staging`; a
+            result that is a path inside `staging` is returned as the
+            same path inside `folder`.
+
+    Raises:
+        InputError: `folder` or a parent is a file, a folder that cannot be
+            written, or `folder` holds files already.
+    """
+    check_writable(folder)
+    if os.path.isdir(folder) and os.listdir(folder):
+        raise InputError(folder, "exists and is not empty; name a new folder")
+    parent = os.path.dirname(os.path.abspath(folder))
+    created = missing_folders(parent)
+    staging = None
+    try:
+        os.makedirs(parent, exist_ok=True)
+        staging = tempfile.mkdtemp(prefix=".vaecyclegan-new-", dir=parent)
+        result = write(staging)
+        # rename(2) takes the place of an empty folder, not of a full one.
+        os.replace(staging, folder)
+    except BaseException:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        remove_empty_folders(created)
+        raise
+    if isinstance(result, str) and os.path.commonpath(
+            [os.path.abspath(result), staging]) == staging:
+        return os.path.join(folder, os.path.relpath(result, staging))
+    return result
 
 
 class _Claims:
