@@ -169,6 +169,37 @@ def test_a_pickle_with_code_is_refused(tmp_path):
     assert not (tmp_path / "out.h5").exists()
 
 
+def test_a_plain_pickle_with_code_is_one_line_without_torchs_warning(tmp_path, capsys):
+    # Protocol 4 made torch warn on stderr above the error line, whose text
+    # was the first line of torch's (with its terminal colour codes).
+    import pickle
+
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.convert import main
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("true",))
+
+    with open(tmp_path / "evil.pth", "wb") as f:
+        pickle.dump({"params": Evil()}, f, protocol=4)
+    torch.save(nn.Conv2d(3, 4, 3), tmp_path / "whole.pth")
+    for name in ("evil.pth", "whole.pth"):
+        assert run_cli(main, ["esrgan", str(tmp_path / name), str(tmp_path / "o.h5")]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "\x1b" not in err, err
+        assert err.startswith(f"error: {tmp_path / name}: not a safe PyTorch weights file (")
+    assert "save the network's state_dict() and convert that" in err
+    assert not (tmp_path / "o.h5").exists()
+
+
+def test_entries_that_are_not_tensors_are_named(tmp_path):
+    # They were dropped, and the message said the file's keys were "[]".
+    torch.save({"epoch": 7, "step": 1000}, tmp_path / "meta.pth")
+    with pytest.raises(InputError, match=r"entry 'epoch' is not a tensor \(int\)"):
+        convert_esrgan(str(tmp_path / "meta.pth"), str(tmp_path / "out.h5"))
+
+
 def test_other_networks_are_refused(tmp_path):
     pth = tmp_path / "resnet.pth"
     torch.save(nn.Sequential(nn.Conv2d(3, 4, 3)).state_dict(), pth)

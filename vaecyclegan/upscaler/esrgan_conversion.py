@@ -21,6 +21,7 @@ import contextlib
 import os
 import re
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -49,11 +50,14 @@ def load_state_dict(path):
         raise InputError(path, "is a folder, not a weights file" if os.path.isdir(path)
                          else "file not found")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns of an unusual pickle protocol on stderr, beside the
+            # one line a refused file ends with.
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad or unsafe pickles
-        text = str(error).strip()
-        first_line = text.splitlines()[0] if text else type(error).__name__
-        raise InputError(path, f"not a safe PyTorch weights file ({first_line})") from None
+        raise InputError(path, f"not a safe PyTorch weights file ({_load_problem(error)})"
+                         ) from None
     if isinstance(data, dict):
         for key in ("params_ema", "params"):
             if isinstance(data.get(key), dict):
@@ -63,9 +67,22 @@ def load_state_dict(path):
         raise InputError(path, "holds no state_dict")
     arrays = {}
     for key, value in data.items():
-        if hasattr(value, "detach"):
-            arrays[key] = value.detach().cpu().float().numpy()
+        if not hasattr(value, "detach"):
+            # Dropped, it left a file of other things looking empty.
+            raise InputError(path, f"entry {key!r} is not a tensor ({type(value).__name__}): "
+                             "not a state_dict of weights")
+        arrays[key] = value.detach().cpu().float().numpy()
     return arrays
+
+
+def _load_problem(error):
+    """What `torch.load` found wrong, in a few words for one line."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    if text.startswith("Weights only load failed"):
+        # torch's own text goes on for lines about options it leaves to you.
+        return ("it holds Python objects besides tensors, such as a whole pickled model or "
+                "code, which are not loaded; save the network's state_dict() and convert that")
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _checked_tensors(state_dict, path):
