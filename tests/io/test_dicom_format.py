@@ -26,6 +26,7 @@ from vaecyclegan.io.dicom_format import (
     group_series,
     is_dicom_file,
     read_dicom_series,
+    read_header,
     write_dicom_series,
 )
 from vaecyclegan.io.formats import find_scan_sources
@@ -332,3 +333,19 @@ def test_broken_headers_end_as_one_input_error_or_a_clean_read(tmp_path):
             read += 1
         assert path.read_bytes() == data
     assert read > 20 and refused > 100, (read, refused)
+
+
+def test_a_file_that_is_not_dicom_is_named_as_such(tmp_path):
+    # Read by force, a PNG named .dcm was "DICOM without pixel data".
+    from tests.harness import write_image
+
+    write_image(tmp_path / "slice.png", np.full((8, 8), 7, np.uint8))
+    os.rename(tmp_path / "slice.png", tmp_path / "slice.dcm")
+    (tmp_path / "noise.dcm").write_bytes(bytes(range(7, 250)) * 3)
+    for name, reason in (("slice.dcm", "it is a PNG file; name it for its format"),
+                         ("noise.dcm", "no DICM preamble and no DICOM header element")):
+        with pytest.raises(InputError, match=f"not a DICOM file \\({reason}\\)"):
+            read_dicom_series([str(tmp_path / name)], "ct", name)
+    # Control: DICOM without the preamble and file meta still reads.
+    raw = get_testdata_file("ExplVR_LitEndNoMeta.dcm")
+    assert read_header(raw).preamble is None and "Modality" in read_header(raw)

@@ -73,6 +73,13 @@ RESCALE_REQUIRED = ("a CT slice needs RescaleSlope and RescaleIntercept to give 
 # What pydicom and numpy raise on malformed files: reading, converting a
 # header value, decoding pixels, rescaling (numpy's UFuncTypeError is a
 # TypeError; warnings count where a caller turned them into errors).
+# Groups of elements every image file holds (identification, patient,
+# relationship, image); a file of none is not DICOM.
+DESCRIBING_GROUPS = (0x0008, 0x0010, 0x0020, 0x0028)
+# First bytes of formats a file named .dcm may really hold.
+OTHER_FORMATS = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "TIFF"),
+                 (b"MM\x00*", "TIFF"), (b"BM", "BMP"), (b"\x1f\x8b", "gzip"),
+                 (b"PK\x03\x04", "zip"))
 READ_ERRORS = (InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, TypeError,
                AttributeError, LookupError, ArithmeticError, struct.error, MemoryError,
                RuntimeError, Warning)
@@ -127,9 +134,26 @@ def read_header(path, pixels=False):
             raise InputError(path, "empty file (0 bytes)")
         with _quiet():
             # force: files written without the 128-byte preamble are common.
-            return pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
+            header = pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
     except READ_ERRORS as error:
         raise InputError(path, f"not a readable DICOM file ({_reason(error)})") from None
+    if header.preamble is None and not any(tag.group in DESCRIBING_GROUPS
+                                           for tag in header.keys()):
+        # Read by force, any file parses as some elements: one without the
+        # preamble and without a single describing element is not DICOM (a
+        # PNG named .dcm was "DICOM without pixel data").
+        raise InputError(path, f"not a DICOM file ({_other_format(path)})")
+    return header
+
+
+def _other_format(path):
+    """What a file that is not DICOM looks like, from its first bytes."""
+    with open(path, "rb") as f:
+        start = f.read(8)
+    for magic, name in OTHER_FORMATS:
+        if start.startswith(magic):
+            return f"it is a {name} file; name it for its format"
+    return "no DICM preamble and no DICOM header element"
 
 
 def group_series(paths):
