@@ -69,3 +69,19 @@ def test_the_tensorflow_stub_blocks_tensorflow(tmp_path):
     result = _infer_on("tensorflow", ["--direction", "mri2ct", "--input", str(tmp_path),
                                       "--output", str(tmp_path / "out")], tmp_path)
     assert result.returncode != 0 and "hidden from this process" in result.stderr
+
+
+def test_training_on_pytorch_is_refused_in_one_line_before_anything_is_written(tmp_path):
+    # It failed inside the first step with a traceback from tf.data.
+    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "train.py"), "--preset", "smoke", "--logdir",
+         str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"), "--data-root",
+         str(tmp_path / "data")], cwd=str(tmp_path), capture_output=True, text=True,
+        timeout=600, env=env)
+    assert result.returncode == 2, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines() == [
+        "error: KERAS_BACKEND: training runs on the tensorflow and jax backends, not torch; "
+        "infer.py and vaecyclegan-eval run on torch, and the weights trained on either of the "
+        "others load there"]
+    assert os.listdir(tmp_path) == []

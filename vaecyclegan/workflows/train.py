@@ -312,9 +312,16 @@ def _backend_versions():
 
 
 def _check_backend(settings):
-    """On JAX, the upscaler's stage needs TensorFlow for its tf.data
-    batches: refused up front where it is not installed."""
-    if keras.backend.backend() != "jax" or settings.stage == "translate":
+    """Training runs on TensorFlow and JAX. On PyTorch it is refused up
+    front (the translation step has no PyTorch gradient code yet, and its
+    tf.data batches failed inside the first step with a traceback); on
+    JAX the upscaler's stage needs TensorFlow for its tf.data batches."""
+    backend = keras.backend.backend()
+    if backend not in ("tensorflow", "jax"):
+        raise InputError("KERAS_BACKEND", f"training runs on the tensorflow and jax backends, "
+                         f"not {backend}; infer.py and vaecyclegan-eval run on {backend}, and "
+                         "the weights trained on either of the others load there")
+    if backend != "jax" or settings.stage == "translate":
         return
     import importlib.util
 
