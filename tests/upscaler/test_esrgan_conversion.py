@@ -3,6 +3,7 @@ RRDBNet_arch.py (and BasicSR's x2 variant), under all three key namings."""
 
 import os
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -185,7 +186,11 @@ def test_a_plain_pickle_with_code_is_one_line_without_torchs_warning(tmp_path, c
         pickle.dump({"params": Evil()}, f, protocol=4)
     torch.save(nn.Conv2d(3, 4, 3), tmp_path / "whole.pth")
     for name in ("evil.pth", "whole.pth"):
-        assert run_cli(main, ["esrgan", str(tmp_path / name), str(tmp_path / "o.h5")]) == 2
+        # pytest keeps warnings off stderr: they are recorded here instead.
+        with warnings.catch_warnings(record=True) as warned:
+            warnings.simplefilter("always")
+            assert run_cli(main, ["esrgan", str(tmp_path / name), str(tmp_path / "o.h5")]) == 2
+        assert [str(w.message) for w in warned] == []
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "\x1b" not in err, err
         assert err.startswith(f"error: {tmp_path / name}: not a safe PyTorch weights file (")

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.workflows.output_staging import stage_and_publish
+from vaecyclegan.workflows.output_staging import stage_and_publish, write_new_folder
 
 
 def _writer(relative, text="result"):
@@ -77,3 +77,47 @@ def test_a_destination_folder_that_cannot_be_written_is_refused(tmp_path, monkey
     with pytest.raises(InputError, match="output folder is not writable"):
         stage_and_publish(str(tmp_path), [_writer("a.png"), _writer(os.path.join("std", "a.png"))])
     assert _files(tmp_path) == []
+
+
+def _dataset(folder):
+    os.makedirs(os.path.join(folder, "Dataset", "images"))
+    with open(os.path.join(folder, "Dataset", "images", "a.png"), "wb") as f:
+        f.write(b"png")
+    return os.path.join(folder, "Dataset", "images")
+
+
+@pytest.mark.parametrize("kind", ["new", "empty", "link", "cwd"])
+def test_a_new_folder_is_filled_whatever_names_it(tmp_path, monkeypatch, kind):
+    # Renamed from beside it, an empty folder given as a link or as "."
+    # was an OSError traceback, and the folder came out mode 0700.
+    (tmp_path / "empty").mkdir()
+    folder = {"new": tmp_path / "a" / "new", "empty": tmp_path / "empty",
+              "link": tmp_path / "link", "cwd": "."}[kind]
+    if kind == "link":
+        os.symlink(tmp_path / "empty", folder)
+    if kind == "cwd":
+        monkeypatch.chdir(tmp_path / "empty")
+    images = write_new_folder(str(folder), _dataset)
+    assert images == os.path.join(str(folder), "Dataset", "images")
+    with open(os.path.join(images, "a.png"), "rb") as f:
+        assert f.read() == b"png"
+    assert os.listdir(folder) == ["Dataset"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert os.stat(os.path.join(str(folder), "Dataset")).st_mode & 0o777 == 0o777 & ~mask
+
+
+def test_a_failed_or_interrupted_fill_leaves_nothing_it_made(tmp_path):
+    def half(folder):
+        _dataset(folder)
+        raise KeyboardInterrupt
+
+    (tmp_path / "empty").mkdir()
+    for folder in (tmp_path / "a" / "b", tmp_path / "empty"):
+        with pytest.raises(KeyboardInterrupt):
+            write_new_folder(str(folder), half)
+    assert sorted(os.listdir(tmp_path)) == ["empty"] and os.listdir(tmp_path / "empty") == []
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "keep.txt").write_text("x")
+    with pytest.raises(InputError, match="exists and is not empty"):
+        write_new_folder(str(tmp_path / "full"), _dataset)

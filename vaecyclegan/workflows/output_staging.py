@@ -135,41 +135,52 @@ def stage_and_publish(output_dir, writers, protected=()):
 
 
 def write_new_folder(folder, write):
-    """Runs `write(staging)` into a hidden folder beside `folder` and renames
-    it to `folder` (absent or empty) once it has finished: an error or an
-    interrupt leaves neither a partial folder nor the parents made for it.
+    """Runs `write(staging)` into a hidden folder inside `folder` (created,
+    or empty) and moves what it wrote up into `folder` once it has
+    finished: an error or an interrupt leaves neither a partial dataset nor
+    the folders made for it.
 
     Args:
-        folder: the folder to create.
+        folder: the folder to fill; absent or empty.
         write: `staging -> result`, writing everything into `staging`; a
             result that is a path inside `staging` is returned as the
             same path inside `folder`.
 
     Raises:
-        InputError: `folder` or a parent is a file, a folder that cannot be
-            written, or `folder` holds files already.
+        InputError: `folder` or a parent is a file, cannot be written, or
+            `folder` holds files already.
     """
     check_writable(folder)
     if os.path.isdir(folder) and os.listdir(folder):
         raise InputError(folder, "exists and is not empty; name a new folder")
-    parent = os.path.dirname(os.path.abspath(folder))
-    created = missing_folders(parent)
+    created = missing_folders(folder)
     staging = None
     try:
-        os.makedirs(parent, exist_ok=True)
-        staging = tempfile.mkdtemp(prefix=".vaecyclegan-new-", dir=parent)
+        # Inside the folder, not beside it: an empty folder that is a mount
+        # point, a link or the current folder cannot be renamed onto.
+        staging = _writable_folder(folder)
         result = write(staging)
-        # rename(2) takes the place of an empty folder, not of a full one.
-        os.replace(staging, folder)
+        for name in os.listdir(staging):
+            os.replace(os.path.join(staging, name), os.path.join(folder, name))
+    except OSError as error:
+        _discard(staging, created)
+        raise InputError(folder, f"cannot be written ({error.strerror or error})") from None
     except BaseException:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
-        remove_empty_folders(created)
+        _discard(staging, created)
         raise
+    os.rmdir(staging)
+    staging = os.path.abspath(staging)
     if isinstance(result, str) and os.path.commonpath(
             [os.path.abspath(result), staging]) == staging:
-        return os.path.join(folder, os.path.relpath(result, staging))
+        return os.path.join(folder, os.path.relpath(os.path.abspath(result), staging))
     return result
+
+
+def _discard(staging, created):
+    """What a failed `write_new_folder` leaves: nothing it made."""
+    if staging is not None:
+        shutil.rmtree(staging, ignore_errors=True)
+    remove_empty_folders(created)
 
 
 class _Claims:

@@ -4,6 +4,7 @@ weights folders, which `vaecyclegan-eval --run` reads back)."""
 
 import dataclasses
 import datetime
+import fnmatch
 import json
 import logging
 import os
@@ -14,6 +15,12 @@ from vaecyclegan.io.atomic_write import atomic_write_text
 OPTIONS_FILE = "options.json"
 RUN_FILE = "run.json"
 EARLIER_RUN_PREFIX = "earlier_run_"
+# What a training run writes into its folder (fnmatch patterns): its record,
+# loss logs, checkpoints, TensorBoard events and sample grids, and the
+# closing evaluation's report.
+RUN_WRITES = (OPTIONS_FILE, RUN_FILE, "checkpoint", "*losses.csv", "checkpoint_evals.csv",
+              "tensorboard", "samples", "*metrics.json", "metrics_per_*.csv", "grid_*.png",
+              "synthrad_*.png", "loss_curves.png", "index.html")
 
 logger = logging.getLogger(__name__)
 
@@ -23,30 +30,26 @@ def run_folder(logdir):
     return logdir or os.path.join("runs", datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S"))
 
 
-def set_aside_earlier_run(logdir, keep=()):
+def set_aside_earlier_run(logdir):
     """Moves an earlier run's files out of the way of a run that starts
     afresh in its folder, into `<logdir>/earlier_run_<date-time>/`.
 
     Left where they were, its checkpoint would be resumed by the next run
     in the folder, and its evaluation log, TensorBoard events and report
-    would read as the new run's. Nothing is deleted.
-
-    Args:
-        logdir: the run folder.
-        keep: folders that stay where they are, and so do the entries of
-            `logdir` that hold them (weights or data kept in the run folder).
+    would read as the new run's. Only the files a run writes move (the
+    table "A run folder ends up holding" in the README, by name); anything
+    else in the folder (data, weights, the user's own files) stays. Nothing
+    is deleted.
 
     Returns:
-        The folder the files went to, or None when `logdir` holds no
-        earlier run (no `options.json`).
+        The folder the files went to, or None when there were none.
     """
-    if not os.path.isfile(os.path.join(logdir, OPTIONS_FILE)):
+    if not os.path.isdir(logdir):
         return None
-    kept = [os.path.realpath(k) for k in keep if k]
-    moved = [name for name in sorted(os.listdir(logdir))
-             if not name.startswith(EARLIER_RUN_PREFIX) and not any(
-                 k == entry or k.startswith(entry + os.sep)
-                 for entry in [os.path.realpath(os.path.join(logdir, name))] for k in kept)]
+    moved = sorted(name for name in os.listdir(logdir)
+                   if any(fnmatch.fnmatchcase(name, pattern) for pattern in RUN_WRITES))
+    if not moved:
+        return None
     stamp = datetime.datetime.now().strftime("%Y-%m-%d_%H-%M-%S")
     target = os.path.join(logdir, EARLIER_RUN_PREFIX + stamp)
     suffix = 1

@@ -188,9 +188,10 @@ def _start(settings, scratch):
         # the run it belongs to must stay as it is.
         run.stages.on_started = lambda: _write_record(run)
     else:
-        if chief:
-            set_aside_earlier_run(logdir, keep=(settings.weights_dir, settings.data_root,
-                                                run.data_dir, settings.ct_dir, settings.mri_dir))
+        if checkpointed and chief:
+            # --no-resume where a checkpoint of these stages is: started
+            # afresh beside it, the next run would resume the old one.
+            set_aside_earlier_run(logdir)
         _write_record(run)
     with strategy.scope():
         run.networks = {name: build_network(run.config, name)
@@ -319,8 +320,8 @@ def _check_backend(settings):
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax"):
         raise InputError("KERAS_BACKEND", f"training runs on the tensorflow and jax backends, "
-                         f"not {backend}; infer.py and vaecyclegan-eval run on {backend}, and "
-                         "the weights trained on either of the others load there")
+                         f"not {backend} (weights trained there run in infer.py on tensorflow, "
+                         "jax and torch)")
     if backend != "jax" or settings.stage == "translate":
         return
     import importlib.util
