@@ -136,8 +136,11 @@ class PixelScaleConfig:
 
     def factor_for(self, pixel_mm):
         """Input pixels per network pixel for a slice whose pixels measure
-        `pixel_mm` millimetres (None: unknown)."""
+        `pixel_mm` millimetres: one number, or `(rows, columns)` for which
+        the factor is a pair too (None: unknown; the resize factor)."""
         if pixel_mm and self.mm_per_pixel:
+            if isinstance(pixel_mm, (tuple, list)):
+                return tuple(float(self.mm_per_pixel) / float(mm) for mm in pixel_mm)
             return float(self.mm_per_pixel) / float(pixel_mm)
         return float(self.resize_factor)
 

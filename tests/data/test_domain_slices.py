@@ -330,3 +330,20 @@ def test_a_training_side_beyond_memory_is_refused_before_reading(tmp_path, monke
     with pytest.raises(InputError, match="a training slice of 100000x100000 .10,000 megapixels.: "
                        "needs about 74.5 GiB"):
         load_domain_slices(str(folder), "ct", IntensityConfig(), 100_000)
+
+
+def test_pixels_that_are_not_square_are_resampled_axis_by_axis(tmp_path):
+    # One mean pixel size for both axes showed the anatomy squashed 2:1.
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    x = (np.arange(64) + 0.5 - 32) * 2.0  # 64 columns of 2 mm: 128 mm
+    y = (np.arange(128) + 0.5 - 64) * 1.0  # 128 rows of 1 mm: 128 mm
+    disc = x[:, None] ** 2 + y[None, :] ** 2 <= (DISC_MM / 2) ** 2
+    volume = np.where(disc, 1000.0, -1000.0)[:, :, None].repeat(2, axis=2)
+    nib.save(nib.Nifti1Image(volume.astype(np.float32), np.diag([2.0, 1.0, 3.0, 1.0])),
+             str(folder / "ct.nii.gz"))
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 32)
+    assert domain.mm_per_pixel == pytest.approx(4.0)  # the 128 mm field over 32 pixels
+    rows, columns = np.nonzero(_disc(domain.slices[0, ..., 0]))
+    height, width = np.ptp(rows) + 1, np.ptp(columns) + 1
+    assert abs(height - width) <= 1 and abs(height - DISC_MM / 4.0) <= 1.5, (height, width)

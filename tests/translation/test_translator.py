@@ -148,3 +148,18 @@ def test_a_spacing_sets_the_factor_where_training_knew_millimetres(monkeypatch):
     recorder.shapes.clear()
     translator.translate_stacks([stack], pixel_mm=[1.0])
     assert recorder.shapes == [(1, 48, 48, 3)]
+
+
+def test_pixels_that_are_not_square_are_scaled_axis_by_axis(monkeypatch):
+    # The mean of 1 and 2 mm sent a 256 x 128 mm field in at 48x24 (squashed 2:1).
+    from vaecyclegan.config import PixelScaleConfig
+
+    recorder = _ShapeRecorder()
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", recorder)
+    translator = Translator(None, 8, 3, pixel_scale=PixelScaleConfig(mm_per_pixel=8.0))
+    stack = np.zeros((1, 256, 128), np.float32)  # 256 rows of 1 mm, 128 columns of 2 mm
+    [mean], _ = translator.translate_stacks([stack], pixel_mm=[(1.0, 2.0)])
+    assert recorder.shapes == [(1, 32, 32, 3)] and mean.shape == (1, 256, 128)
+    assert translator.describe((256, 128), (1.0, 2.0)) == (
+        "128x256 slices translated at the training pixel scale (32x32, 4 across by 8 down "
+        "input pixels a network pixel), returned to their grid by bicubic")

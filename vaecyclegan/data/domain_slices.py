@@ -18,6 +18,7 @@ at one physical scale. The pixel scale the networks see is recorded
 import collections
 import dataclasses
 import logging
+import math
 
 import numpy as np
 
@@ -85,9 +86,11 @@ def _resized(plane, shape):
 
 
 def _at_mm(plane, pixel_mm, mm_per_pixel):
-    """A slice of `pixel_mm` mm pixels resampled to `mm_per_pixel` mm pixels;
-    both axes by one factor, rounded as inference rounds its shape."""
-    return _resized(plane, scaled_shape(plane.shape, mm_per_pixel / pixel_mm))
+    """A slice of `(rows, columns)` mm pixels resampled to square
+    `mm_per_pixel` mm pixels, each axis by its own factor, rounded as
+    inference rounds its shape."""
+    return _resized(plane, scaled_shape(plane.shape, tuple(mm_per_pixel / mm
+                                                           for mm in pixel_mm)))
 
 
 def _square(plane, side):
@@ -146,7 +149,9 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     # --image-size of 100,000); the whole domain is checked once read.
     check_fits_in_memory(folder, image_size**2, f"a training slice of {image_size}x"
                          f"{image_size}", bytes_per_pixel=HELD_BYTES_PER_PIXEL)
-    planes, sides, spacings, skipped, blank = [], [], [], [], 0
+    # Per slice: its longest side in pixels, its pixel size (rows, columns)
+    # in mm (None: no spacing) and that side's length in mm.
+    planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
         try:
@@ -155,7 +160,7 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
             skipped.append(str(error))
             continue
         kinds[format_of(scan).describe(scan)] += len(source.paths)
-        pixel_mm = scan.pixel_mm or None
+        pixel_mm = scan.pixel_mm
         for plane in scan.to_unit(intensity):
             if float(plane.max() - plane.min()) < BLANK_RANGE:
                 blank += 1
@@ -163,11 +168,13 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
             sizes[f"{plane.shape[1]}x{plane.shape[0]}"] += 1
             sides.append(max(plane.shape))
             spacings.append(pixel_mm)
+            extents.append(pixel_mm and max(n * mm for n, mm in zip(plane.shape, pixel_mm)))
             # Slices shrink as they are read where their scale is known
             # already, to hold less; the others wait for the medians. Each
             # is kept with the mm of its pixels now (None: no spacing).
             if pixel_mm and mm_per_pixel:
-                planes.append((_at_mm(plane, pixel_mm, mm_per_pixel), mm_per_pixel))
+                planes.append((_at_mm(plane, pixel_mm, mm_per_pixel),
+                               (mm_per_pixel, mm_per_pixel)))
             elif not (pixel_mm or crop_factor):
                 planes.append((_resized(plane, (image_size, image_size)), None))
             else:
@@ -185,19 +192,20 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
                          f"({len(skipped)} unreadable files, {blank} blank slices)")
     side = image_size if crop_factor is None else max(
         image_size, int(round(float(np.median(sides)) / crop_factor)))
-    spaced = [(n, m) for n, m in zip(sides, spacings) if m]
-    target = mm_per_pixel or (float(np.median([m * n / side for n, m in spaced]))
+    spaced = [extent for extent in extents if extent]
+    target = mm_per_pixel or (float(np.median([extent / side for extent in spaced]))
                               if spaced else None)
     if crop_factor is not None and spaced:
         # The median slice at the loaded scale fills the side: with this
         # domain's own mm and every slice spaced, the side above; with
         # another domain's, no wide margin of padding around small slices.
         side = max(image_size, int(round(float(np.median(
-            [n * m / target if m else n / crop_factor for n, m in zip(sides, spacings)])))))
+            [e / target if e else n / crop_factor for n, e in zip(sides, extents)])))))
     check_fits_in_memory(folder, len(planes) * side**2, f"{len(planes)} training slices of "
                          f"{side}x{side}", bytes_per_pixel=HELD_BYTES_PER_PIXEL)
     slices = [_square(_at_mm(p, m, target), side) if m else _resized(p, (side, side))
               for p, m in planes]
-    factors = [target / m if m else n / side for n, m in zip(sides, spacings)]
+    factors = [target / math.sqrt(m[0] * m[1]) if m else n / side
+               for n, m in zip(sides, spacings)]
     return DomainSlices(np.stack(slices)[..., None].astype(np.float32), kinds, sizes, skipped,
                         blank, float(np.median(factors)), target if spaced else None)

@@ -12,13 +12,17 @@ import numpy as np
 
 def scaled_shape(shape, factor):
     """(H, W) of a slice of `shape` seen at `factor` of its pixels a
-    resampled pixel (at least 1 a side).
+    resampled pixel (at least 1 a side); `factor` is one number, or one
+    per axis `(rows, columns)` for pixels that are not square.
 
     Example:
     >>> scaled_shape((256, 200), 4.0)
     (64, 50)
+    >>> scaled_shape((256, 128), (8.0, 4.0))
+    (32, 32)
     """
-    return tuple(max(1, int(round(side / factor))) for side in shape)
+    factors = factor if isinstance(factor, (tuple, list)) else (factor,) * len(shape)
+    return tuple(max(1, int(round(side / f))) for side, f in zip(shape, factors))
 
 
 def resample_planes(stack, shape, dtype=np.float32):

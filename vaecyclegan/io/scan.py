@@ -136,11 +136,16 @@ class Scan:
 
     @property
     def pixel_mm(self):
-        """The in-plane pixel size in mm (the mean of rows and columns), or
-        None where the file gives no spacing."""
+        """The in-plane pixel size in mm, `(rows, columns)`: the two differ
+        where pixels are not square (a coronal or sagittal cut through
+        thick slices), and each axis is resampled by its own. None where
+        the file gives no usable spacing."""
         if not self.spacing:
             return None
-        return float(np.mean(self.spacing[1:]))
+        rows, columns = (float(v) for v in self.spacing[1:3])
+        if not (np.isfinite(rows) and np.isfinite(columns) and rows > 0 and columns > 0):
+            return None
+        return (rows, columns)
 
 
 class ScanFormat:

@@ -79,16 +79,20 @@ class Translator:
         self.upscaler = upscaler
 
     def factor_for(self, pixel_mm=None):
-        """Input pixels per network pixel for a slice of `pixel_mm` mm pixels
-        (None: unknown); 1.0 without a pixel scale."""
-        return 1.0 if self.pixel_scale is None else self.pixel_scale.factor_for(pixel_mm)
+        """Input pixels per network pixel, `(rows, columns)`, for a slice of
+        `pixel_mm` mm pixels (one number or `(rows, columns)`; None:
+        unknown); (1, 1) without a pixel scale."""
+        factor = 1.0 if self.pixel_scale is None else self.pixel_scale.factor_for(pixel_mm)
+        return tuple(factor) if isinstance(factor, (tuple, list)) else (factor, factor)
 
     def return_path(self, factor):
-        """How a translation made `factor` times smaller comes back:
-        "none", "upscaler" or "bicubic"."""
-        if _same_scale(factor):
+        """How a translation made `factor` times smaller (one number, or
+        `(rows, columns)`) comes back: "none", "upscaler" or "bicubic"."""
+        factors = _pair(factor)
+        if _same_scale(factors):
             return "none"
-        if self.upscaler is not None and abs(factor / self.upscaler.scale - 1.0) <= 0.05:
+        if self.upscaler is not None and all(
+                abs(f / self.upscaler.scale - 1.0) <= 0.05 for f in factors):
             return "upscaler"
         return "bicubic"
 
@@ -181,8 +185,11 @@ class Translator:
         height, width = scaled_shape(shape, factor)
         path = self.return_path(factor)
         back = f"the RRDB-Net x{self.upscaler.scale}" if path == "upscaler" else "bicubic"
+        rows, columns = factor
+        pixels = (f"{rows:.3g}" if f"{rows:.3g}" == f"{columns:.3g}"
+                  else f"{columns:.3g} across by {rows:.3g} down")
         return (f"{shape[1]}x{shape[0]} slices translated at the training pixel scale "
-                f"({width}x{height}, {factor:.3g} input pixels a network pixel), returned to "
+                f"({width}x{height}, {pixels} input pixels a network pixel), returned to "
                 f"their grid by {back}")
 
     def _back_to_grid(self, translation, shape, factor):
@@ -273,4 +280,9 @@ def load_translator(weights_dir, direction, config, resample="auto", tile=1024, 
 
 def _same_scale(factor):
     # Within 2 %, resampling would blur more than the scale differs.
-    return abs(factor - 1.0) <= 0.02
+    return all(abs(f - 1.0) <= 0.02 for f in _pair(factor))
+
+
+def _pair(factor):
+    """`(rows, columns)` of a factor given as one number or a pair."""
+    return tuple(factor) if isinstance(factor, (tuple, list)) else (factor, factor)
