@@ -49,3 +49,16 @@ def test_on_a_terminal_it_draws_a_bar_and_logs_no_lines(monkeypatch, capsys):
     assert callback.bar is not None
     assert "upscale: step" not in captured.out
     assert "upscale" in captured.err  # tqdm's bar
+
+
+def test_a_resumed_log_counts_its_seconds_on_from_the_checkpoints_row(tmp_path):
+    # They began again from zero after a resume: time ran backwards.
+    path = tmp_path / "losses.csv"
+    path.write_text("step,seconds,loss,g_loss\n1,40.00,1.0,2.0\n2,80.50,0.5,2.0\n"
+                    "3,120.00,0.3,2.0\n")
+    _run(ProgressCallback(4, 8, str(path), initial_step=2), 2)
+    with open(path, encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
+    seconds = [float(r["seconds"]) for r in rows]
+    assert seconds[:2] == [40.0, 80.5] and 80.5 <= seconds[2] <= seconds[3] < 100.0

@@ -54,6 +54,7 @@ class ProgressCallback(keras.callbacks.Callback):
         self.smoothed = {}
         self.last_logs = {}
         self.start = None
+        self.seconds_before = 0.0  # a resumed log's last seconds
         self.line_every = line_every or max(1, min(MAX_STEPS_BETWEEN_LINES, total_steps // 10))
         self.bar = None
 
@@ -69,6 +70,8 @@ class ProgressCallback(keras.callbacks.Callback):
             # A resumed run continues the log: rows after the checkpoint's
             # step (written before a kill) are dropped.
             kept = self._rows_before(self.initial_step) if self.initial_step else []
+            # The seconds go on from the last kept row's, not from zero.
+            self.seconds_before = _seconds_of(kept[-1]) if kept else 0.0
             # Line-buffered: a killed run keeps every row it logged.
             self._file = open(self.csv_path, "w", newline="", encoding="utf-8", buffering=1)
             self._file.writelines(kept)
@@ -86,7 +89,7 @@ class ProgressCallback(keras.callbacks.Callback):
                 self._writer = csv.DictWriter(self._file, ["step", "seconds", *logs])
                 if not self._header_written:
                     self._writer.writeheader()
-            seconds = time.perf_counter() - self.start
+            seconds = time.perf_counter() - self.start + self.seconds_before
             self._writer.writerow({"step": self.step, "seconds": f"{seconds:.2f}", **logs})
         self._show()
         if self.step >= self.total_steps:
@@ -147,3 +150,12 @@ class ProgressCallback(keras.callbacks.Callback):
             if head.isdigit() and int(head) <= step:
                 kept.append(line)
         return kept if len(kept) > 1 else []
+
+
+def _seconds_of(row):
+    """The `seconds` cell of a loss-log line (0 where it is not a number)."""
+    cells = row.split(",")
+    try:
+        return float(cells[1])
+    except (IndexError, ValueError):
+        return 0.0

@@ -219,10 +219,13 @@ def _dataset(settings, preset):
     """The dataset folder and its `DatasetFolders`."""
     data_dir = resolve_data_option(settings, preset, _intensity(settings))
     folders = resolve_dataset(data_dir, settings.ct_dir, settings.mri_dir)
-    mapping = ("A = CT, B = MRI" if not (settings.ct_dir or settings.mri_dir)
-               else "--ct-dir/--mri-dir")
-    logger.info(f"Dataset {data_dir or '(the --ct-dir/--mri-dir folders)'} ({mapping}):\n"
-                f"{folders.describe()}")
+    if data_dir is None:
+        title = "Dataset: the --ct-dir and --mri-dir folders"
+    else:
+        mapping = ("A = CT, B = MRI" if not (settings.ct_dir or settings.mri_dir)
+                   else "with --ct-dir/--mri-dir")
+        title = f"Dataset {data_dir} ({mapping})"
+    logger.info(f"{title}:\n{folders.describe()}")
     return data_dir, folders
 
 
