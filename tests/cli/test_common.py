@@ -15,3 +15,16 @@ def test_an_interrupt_ends_as_one_error_line_naming_the_program(capsys, monkeypa
 
     assert run_cli(interrupted, []) == 130
     assert capsys.readouterr().err == "error: vaecyclegan-infer: interrupted\n"
+
+
+def test_a_subcommands_options_are_printed_against_its_own_defaults(capsys):
+    # vaecyclegan-data printed "seed: 0 [default: None]" for a seed left alone.
+    from vaecyclegan.cli.common import print_options
+    from vaecyclegan.cli.data import build_parser
+
+    parser = build_parser()
+    print_options(parser, parser.parse_args(["realistic", "--out", "x", "--size", "64"]))
+    lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    assert "[default" not in lines["seed"] and "[default" not in lines["style"]
+    assert "[default" not in lines["command"]
+    assert lines["size"].endswith("[default: 256]")

@@ -55,14 +55,27 @@ def _import_keras_backend():
 
 
 def print_options(parser, options):
-    """Prints every option with its value, and the default where it differs."""
+    """Prints every option with its value, and the default where it differs
+    (a subcommand's options against the subcommand's defaults)."""
     lines = ["----------------- Options ---------------"]
+    parser, command = _chosen_parser(parser, options)
     for key, value in sorted(vars(options).items()):
         default = parser.get_default(key)
-        note = f"\t[default: {default}]" if value != default else ""
+        note = f"\t[default: {default}]" if value != default and key != command else ""
         lines.append(f"{key:>25}: {str(value):<30}{note}")
     lines.append("----------------- End -------------------")
     print(terminal_text("\n".join(lines)), flush=True)
+
+
+def _chosen_parser(parser, options):
+    """`(parser, dest)`: the subcommand's parser the options came through
+    and the option naming the subcommand; `(parser, None)` without one."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = action.choices.get(getattr(options, action.dest, None))
+            if chosen is not None:
+                return chosen, action.dest
+    return parser, None
 
 
 def terminal_text(text):
