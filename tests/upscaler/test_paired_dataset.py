@@ -58,3 +58,14 @@ def test_images_without_a_partner_are_named(tmp_path, caplog):
     with caplog.at_level("INFO"):
         load_sr_pairs(str(sr_pairs_folder(tmp_path / "full", 3)), 4)
     assert "without a partner" not in caplog.text
+
+
+def test_a_pair_smaller_than_the_training_patch_is_named_when_read(tmp_path):
+    # It was found when the upscaler's batches were first drawn (after the
+    # translation stage of a --stage all run), naming the stem "0000".
+    sr_pairs_folder(tmp_path, 3)  # 16-px low-resolution images
+    with pytest.raises(InputError, match=r"LR/0000x4.png: low-resolution image 16x16 is "
+                       r"smaller than the 32-pixel training patch"):
+        load_sr_pairs(str(tmp_path), 4, patch=128)
+    train, _ = load_sr_pairs(str(tmp_path), 4, patch=64)  # control: 16 px is enough
+    assert len(train) == 3

@@ -69,6 +69,24 @@ def test_both_stages_resume_from_their_checkpoints(tmp_path):
     assert _csv_steps(tmp_path / "sr_losses.csv") == [1, 2]
 
 
+def test_more_l1_steps_after_the_adversarial_stage_train_it_again_from_them(tmp_path, caplog):
+    # The finished adversarial stage's checkpoint was resumed, putting back
+    # the RRDB-Net of the earlier L1 steps: the new ones were dropped.
+    _train(_preset(), tmp_path)
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        _, (progress, gan_progress) = _train(_preset(sr_steps=4), tmp_path, seed=1)
+    assert progress.initial_step == 2 and progress.step == 4
+    assert gan_progress.initial_step == 0 and gan_progress.step == 2
+    assert "the L1 stage went on from step 2 to 4: the adversarial stage starts again" \
+        in caplog.text
+    assert _csv_steps(tmp_path / "sr_gan_losses.csv") == [1, 2]
+    # Control: the same steps again resume both stages as they are.
+    caplog.clear()
+    _, (progress, gan_progress) = _train(_preset(sr_steps=4), tmp_path, seed=2)
+    assert progress.initial_step == 4 and gan_progress.initial_step == 2
+    assert "starts again" not in caplog.text
+
+
 def test_resume_without_an_upscaler_checkpoint_is_refused(tmp_path):
     from vaecyclegan.errors import InputError
 

@@ -327,3 +327,20 @@ def test_test_folders_without_pairs_turn_the_periodic_evaluation_off(phantom_dir
     # The closing evaluation's, once a direction.
     assert caplog.text.count("Skipping mri2ct evaluation") == 1
     assert not (tmp_path / "w" / "best").exists()
+
+
+def test_bad_vgg_weights_stop_the_run_before_anything_is_written(tmp_path, capsys):
+    # They were read when the adversarial stage began, after the translation
+    # and L1 stages had trained and written their files.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    (tmp_path / "bogus.h5").write_bytes(b"not hdf5")
+    for vgg, problem in (("bogus.h5", "not VGG19 'notop' weights ("),
+                         ("absent.h5", "VGG19 weights file not found")):
+        assert run_cli(main, ["--preset", "smoke", "--vgg-weights", str(tmp_path / vgg),
+                              "--logdir", str(tmp_path / "run"), "--weights-dir",
+                              str(tmp_path / "w"), "--data-root", str(tmp_path / "data")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / vgg}: {problem}"), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bogus.h5"]

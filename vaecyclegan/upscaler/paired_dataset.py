@@ -35,8 +35,15 @@ def _grey_0_1(path):
     return pixels.astype(np.float32) / float(np.iinfo(pixels.dtype).max)
 
 
-def load_sr_pairs(folder, scale):
+def load_sr_pairs(folder, scale, patch=None):
     """Reads the pairs of `folder`.
+
+    Args:
+        folder: the pairs' folder (`hr/` and `lr/` inside).
+        scale: the factor between a pair's images.
+        patch: the high-resolution training crop's side; each pair's
+            low-resolution image must hold one (`patch // scale` a side),
+            checked here, before training (None: not checked).
 
     Returns:
         `(train, held_out)`: lists of `(name, low, high)` with grey float32
@@ -58,6 +65,9 @@ def load_sr_pairs(folder, scale):
         if high.shape != (low.shape[0] * scale, low.shape[1] * scale):
             raise InputError(highs[stem], f"is {high.shape[1]}x{high.shape[0]}, not x{scale} of "
                              f"{low_path} ({low.shape[1]}x{low.shape[0]})")
+        if patch and min(low.shape) < patch // scale:
+            raise InputError(low_path, f"low-resolution image {low.shape[1]}x{low.shape[0]} is "
+                             f"smaller than the {patch // scale}-pixel training patch")
         pairs.append((stem, low, high))
     if not pairs:
         raise InputError(folder, f"no file name is in both {hr_dir} and {lr_dir}")
@@ -90,17 +100,13 @@ def make_paired_sr_dataset(pairs, patch, scale, batch_size, channels=3, seed=0):
     """Yields `(low_res, high_res)` batches of aligned random crops.
 
     Args:
-        pairs: `(name, low, high)` from `load_sr_pairs`; every low-resolution
-            image at least `patch // scale` on each side.
+        pairs: `(name, low, high)` from `load_sr_pairs` given `patch`, so
+            that every low-resolution image holds `patch // scale` a side.
         patch: high-resolution crop side, divisible by `scale`.
     """
     import tensorflow as tf  # here: training on JAX reads pairs without it
 
     small = patch // scale
-    for name, low, _ in pairs:
-        if min(low.shape) < small:
-            raise InputError(name, f"low-resolution image {low.shape[1]}x{low.shape[0]} is "
-                             f"smaller than the {small}-pixel training patch")
 
     def crops():
         rng = np.random.default_rng(seed)

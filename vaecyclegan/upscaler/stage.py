@@ -4,10 +4,13 @@ stage; each resumable, under the run's strategy and precision. On Keras'
 JAX backend the stages run `jax_trainers` (the batches still come from
 tf.data, so TensorFlow must be installed there for this stage)."""
 
+import dataclasses
 import logging
+import os
 
 import keras
 
+from vaecyclegan.training.checkpoint import checkpoint_path
 from vaecyclegan.training.distribution import on_jax, wrap_optimizer
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.stage_runner import Stage, run_stage
@@ -69,8 +72,19 @@ def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=
     progress = run_stage(l1_trainer, stage, logdir, settings)
     if preset.sr_gan_steps <= 0:
         return progress, None
-    return progress, _train_adversarial(rrdbnet, preset, make_dataset, logdir,
-                                        settings.later_stage(), vgg_weights)
+    later = settings.later_stage()
+    gan_checkpoint = checkpoint_path(logdir, "upscaler_gan")
+    if progress.initial_step < preset.sr_steps and os.path.isfile(gan_checkpoint) and (
+            later.resume is not False):
+        # The adversarial checkpoint went on from the L1 weights before
+        # these steps; resumed, it would put them back and drop these.
+        logging.getLogger(__name__).warning(
+            f"the L1 stage went on from step {progress.initial_step} to {preset.sr_steps}: the "
+            f"adversarial stage starts again from its weights ({gan_checkpoint}, made from "
+            "the earlier ones, is not resumed)")
+        later = dataclasses.replace(later, resume=False)
+    return progress, _train_adversarial(rrdbnet, preset, make_dataset, logdir, later,
+                                        vgg_weights)
 
 
 def _train_adversarial(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights):

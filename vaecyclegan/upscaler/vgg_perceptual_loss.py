@@ -32,6 +32,19 @@ def find_vgg19_weights(path=None):
     return cached if os.path.isfile(cached) else None
 
 
+def check_vgg19_weights(path=None):
+    """Loads the VGG19 weights `find_vgg19_weights` gives, if any, and
+    drops them: a run refuses a file the adversarial stage could not load
+    before training, not after the stages before it (hours, on `paper`).
+
+    Raises:
+        InputError: `path` is missing or not VGG19 "notop" weights.
+    """
+    weights = find_vgg19_weights(path)
+    if weights:
+        build_vgg_feature_extractor(weights)
+
+
 def build_vgg_feature_extractor(weights_path):
     """VGG19 up to conv5_4 before its activation, for [0, 1] RGB input.
 

@@ -173,6 +173,11 @@ def _start(settings, scratch):
         # its first stage has the first one's too.
         raise InputError(checkpoint_path(logdir, stages_run[0]),
                          "no checkpoint to resume from in this run folder")
+    if settings.stage != "translate" and preset.sr_gan_steps > 0:
+        # Read when the adversarial stage starts, after the others.
+        from vaecyclegan.upscaler.vgg_perceptual_loss import check_vgg19_weights
+
+        check_vgg19_weights(settings.vgg_weights)
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
         preset.checkpoint_every if settings.checkpoint_every is None
@@ -257,7 +262,8 @@ def _read_training_data(run):
         return
     sr_train_pairs = None
     if settings.sr_pairs:
-        sr_train_pairs, run.sr_held_out = load_sr_pairs(settings.sr_pairs, config.rrdbnet.scale)
+        sr_train_pairs, run.sr_held_out = load_sr_pairs(settings.sr_pairs, config.rrdbnet.scale,
+                                                        preset.sr_patch)
         logger.info(f"Upscaler pairs {settings.sr_pairs}: {len(sr_train_pairs)} for training, "
                     f"{len(run.sr_held_out)} held out")
     run.make_sr_dataset = make_upscaler_dataset(
