@@ -39,6 +39,7 @@ from vaecyclegan.io.image_format import (
     read_image_scan,
     write_png,
 )
+from vaecyclegan.io.intensity import PNG16_HU_OFFSET
 from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.networks import load_network
 from vaecyclegan.translation.translator import load_translator
@@ -269,10 +270,16 @@ def _log_done(settings, scans, seconds, translator, upscaler, scale):
 
 def _resized(scan, factor, interpolation):
     """An image scan `factor` times larger (the identity baseline of an
-    upscaled output)."""
+    upscaled output), within the values its file can hold: bicubic
+    overshoot is what no written image could have."""
     height, width = scan.values.shape[1:]
     plane = cv2.resize(scan.values[0], (width * factor, height * factor),
                        interpolation=interpolation)
+    # The file's integer range, in the scan's units (16-bit HU PNGs are
+    # offset by PNG16_HU_OFFSET).
+    stored = np.iinfo(scan.source)
+    offset = PNG16_HU_OFFSET if scan.units == "hu" else 0
+    plane = np.clip(plane, stored.min - offset, stored.max - offset)
     return dataclasses.replace(scan, values=plane[None])
 
 
