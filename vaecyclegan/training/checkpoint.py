@@ -22,6 +22,9 @@ from vaecyclegan.io.atomic_write import atomic_path
 CHECKPOINT_FOLDER = "checkpoint"
 # The stages that checkpoint, in the order a run trains them.
 CHECKPOINT_STAGES = ("translation", "upscaler", "upscaler_gan")
+# The checkpoints each `--stage` trains, in that order.
+STAGE_CHECKPOINTS = {"translate": CHECKPOINT_STAGES[:1], "sr": CHECKPOINT_STAGES[1:],
+                     "all": CHECKPOINT_STAGES}
 # 2: the JAX translation trainer's discriminators in TensorFlow's order
 # (d_source, then d_target); format-1 JAX checkpoints held them the other
 # way round, which shapes alone cannot tell.

@@ -29,7 +29,12 @@ from vaecyclegan.evaluation.test_pairs import (
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
-from vaecyclegan.training.checkpoint import CHECKPOINT_FOLDER, CHECKPOINT_STAGES, checkpoint_path
+from vaecyclegan.training.checkpoint import (
+    CHECKPOINT_FOLDER,
+    CHECKPOINT_STAGES,
+    STAGE_CHECKPOINTS,
+    checkpoint_path,
+)
 from vaecyclegan.training.distribution import (
     is_chief,
     make_strategy,
@@ -163,8 +168,7 @@ def _start(settings, scratch):
                              "checkpoint; move it or use another --logdir")
     # Only the checkpoints of the stages this run trains count: another
     # stage's (a --stage sr run's, say) is not this run's to resume.
-    stages_run = CHECKPOINT_STAGES[1:] if settings.stage == "sr" else (
-        CHECKPOINT_STAGES[:1] if settings.stage == "translate" else CHECKPOINT_STAGES)
+    stages_run = STAGE_CHECKPOINTS[settings.stage]
     checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage)) for stage in stages_run)
     if settings.resume and not os.path.isfile(checkpoint_path(logdir, stages_run[0])):
         # Found here, not when the first stage starts: by then the run's
