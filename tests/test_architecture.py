@@ -92,7 +92,7 @@ def test_the_networks_build_without_tensorflow():
 
 def test_the_control_detects_a_tensorflow_import():
     # The same check sees TensorFlow when a module the networks import loads it.
-    script = ("import sys\nimport vaecyclegan.translation.trainer\n"
+    script = ("import sys\nimport vaecyclegan.upscaler.degraded_dataset\n"
               "print('tensorflow' in sys.modules)\n")
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
                             text=True, timeout=300,

@@ -74,8 +74,9 @@ def child(backend, folder, reads, write_seed, step_from=None):
     networks, save them into `folder/written` and run them. Outputs go to
     `folder/outputs.npz` keyed `<label>:<network>[/<scale>]`, the rest to
     `folder/report.json`. On TensorFlow with `write_seed`, also one
-    translation training step (`_tensorflow_step`); on JAX with
-    `step_from` (that TensorFlow folder), the same step (`_jax_step`)."""
+    translation training step (`_tensorflow_step`); on JAX or PyTorch
+    with `step_from` (that TensorFlow folder), the same step (`_jax_step`,
+    `_torch_step`)."""
     import keras
 
     from vaecyclegan.io.weight_files import load_weights_h5, save_weights_h5
@@ -117,7 +118,8 @@ def child(backend, folder, reads, write_seed, step_from=None):
     if backend == "tensorflow" and write_seed is not None:
         report["step_logs"] = _tensorflow_step(folder)
     if step_from:
-        report["step_logs"] = _jax_step(folder, step_from)
+        take_step = _jax_step if backend == "jax" else _torch_step
+        report["step_logs"] = take_step(folder, step_from)
     report["tensorflow_imported"] = "tensorflow" in sys.modules
     np.savez(os.path.join(folder, "outputs.npz"), **outputs)
     with open(os.path.join(folder, "report.json"), "w", encoding="utf-8") as f:
@@ -295,6 +297,34 @@ def _jax_step(folder, tensorflow_folder):
     return logs
 
 
+def _torch_step(folder, tensorflow_folder):
+    """The same step with `VAECycleGAN` on PyTorch (eager, torch autograd),
+    through `fit`, from the weights TensorFlow started from; writes the
+    weights after it."""
+    from vaecyclegan.networks import TRANSLATION_NETWORKS
+    from vaecyclegan.translation.trainer import VAECycleGAN
+
+    networks = _step_networks(os.path.join(tensorflow_folder, "step_initial"))
+    assert str(networks["g_target"].trainable_variables[0].value.dtype) == "torch.float64"
+    model = _in_float64(lambda: VAECycleGAN(
+        *(networks[n] for n in TRANSLATION_NETWORKS), pool_size=50, image_size=32,
+        lambda_structure=STEP_LAMBDA_STRUCTURE, lambda_nce=STEP_LAMBDA_NCE,
+        nce_patches=STEP_NCE_PATCHES))
+    with np.load(os.path.join(tensorflow_folder, "step_initial", "patch_projectors.npz")) as data:
+        for name, nce in model.patch_nce.items():
+            nce.projector.set_weights([data[f"{name}/{index}"]
+                                       for index in range(len(nce.projector.weights))])
+    model.compile(g_optimizer=_sgd(), d_optimizer=_sgd())
+
+    def batches():
+        while True:
+            yield _step_batch()
+
+    history = model.fit(batches(), steps_per_epoch=1, epochs=1, verbose=0, shuffle=False)
+    np.savez(os.path.join(folder, "step_after.npz"), **_step_weights(networks))
+    return {key: float(values[-1]) for key, values in history.history.items()}
+
+
 def no_tensorflow_path(tmp_path):
     """A folder holding a `tensorflow` package whose import raises ImportError."""
     stub = tmp_path / "no_tensorflow" / "tensorflow"
@@ -339,7 +369,7 @@ def runs(tmp_path_factory):
         results[backend] = run_child(
             backend, root / backend, reads={"read": str(root / "tensorflow" / "written")},
             write_seed=WRITE_SEEDS[backend], tmp_path=root,
-            step_from=str(root / "tensorflow") if backend == "jax" else None)
+            step_from=str(root / "tensorflow"))
     results["tensorflow_reads"] = run_child(
         "tensorflow", root / "tensorflow_reads", block_tensorflow=False,
         reads={backend: str(root / backend / "written") for backend in OTHER_BACKENDS})
@@ -437,23 +467,25 @@ def test_tf_keras_reads_their_files(runs, backend, name):
                                    rtol=RTOL, atol=ATOL, err_msg=key)
 
 
-# One step on JAX equals one on TensorFlow, for the same float64 weights and
-# batch, to STEP_TOLERANCE in every weight (2e-7 measured: the losses are
-# float32), while the step itself moves every network by 0.09 or more.
+# One step on JAX, and one on PyTorch, equals one on TensorFlow, for the
+# same float64 weights and batch, to STEP_TOLERANCE in every weight (2e-7
+# measured: the losses are float32), while the step itself moves every
+# network by 0.09 or more.
 STEP_TOLERANCE = 1e-6
 
 
-def test_one_jax_training_step_equals_tensorflows(runs):
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+def test_one_training_step_equals_tensorflows(runs, backend):
     root, results = runs
     with np.load(root / "tensorflow" / "step_before.npz") as data:
         before = dict(data)
     with np.load(root / "tensorflow" / "step_after.npz") as data:
         tensorflow = dict(data)
-    with np.load(root / "jax" / "step_after.npz") as data:
-        jax = dict(data)
-    assert sorted(jax) == sorted(tensorflow) == sorted(before)
+    with np.load(root / backend / "step_after.npz") as data:
+        theirs = dict(data)
+    assert sorted(theirs) == sorted(tensorflow) == sorted(before)
     moved = max(float(np.abs(tensorflow[k] - before[k]).max()) for k in before)
-    difference = max(float(np.abs(jax[k] - tensorflow[k]).max()) for k in before)
+    difference = max(float(np.abs(theirs[k] - tensorflow[k]).max()) for k in before)
     assert moved > 10000 * STEP_TOLERANCE, moved
     assert difference <= STEP_TOLERANCE, (difference, moved)
     # Every network moved, each the same way.
@@ -461,8 +493,8 @@ def test_one_jax_training_step_equals_tensorflows(runs):
         keys = [k for k in before if k.startswith(f"{name}/")]
         assert max(float(np.abs(tensorflow[k] - before[k]).max()) for k in keys) > 0.01, name
     tensorflow_logs = results["tensorflow"][1]["step_logs"]
-    jax_logs = results["jax"][1]["step_logs"]
-    assert sorted(jax_logs) == sorted(tensorflow_logs)
-    assert "structure" in jax_logs and "patch_nce" in jax_logs
+    their_logs = results[backend][1]["step_logs"]
+    assert sorted(their_logs) == sorted(tensorflow_logs)
+    assert "structure" in their_logs and "patch_nce" in their_logs
     for key, value in tensorflow_logs.items():
-        assert jax_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+        assert their_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

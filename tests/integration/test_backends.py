@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from tests.harness import REPO, infer, write_image
 from tests.test_backends import no_tensorflow_path
@@ -71,16 +72,26 @@ def test_the_tensorflow_stub_blocks_tensorflow(tmp_path):
     assert result.returncode != 0 and "hidden from this process" in result.stderr
 
 
-def test_training_on_pytorch_is_refused_in_one_line_before_anything_is_written(tmp_path):
-    # It failed inside the first step with a traceback from tf.data.
-    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3"}
+@pytest.mark.parametrize("arguments, message", [
+    # The upscaler's batches come from tf.data.
+    (["--stage", "all"], "error: --stage: all trains the upscaler, whose batches come from "
+                         "tf.data: TensorFlow cannot be imported; on torch without it use "
+                         "--stage translate"),
+    (["--stage", "translate", "--strategy", "mirrored"],
+     "error: --strategy: mirrored is not available on PyTorch, which trains on one device; "
+     "use auto or default"),
+])
+def test_what_pytorch_cannot_train_is_refused_in_one_line_before_anything_is_written(
+        tmp_path, arguments, message):
+    env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": os.pathsep.join([no_tensorflow_path(tmp_path / "stub"), REPO])}
+    run = tmp_path / "run"
+    run.mkdir()
     result = subprocess.run(
         [sys.executable, os.path.join(REPO, "train.py"), "--preset", "smoke", "--logdir",
-         str(tmp_path / "run"), "--weights-dir", str(tmp_path / "w"), "--data-root",
-         str(tmp_path / "data")], cwd=str(tmp_path), capture_output=True, text=True,
+         str(run / "log"), "--weights-dir", str(run / "w"), "--data-root",
+         str(run / "data"), *arguments], cwd=str(run), capture_output=True, text=True,
         timeout=600, env=env)
     assert result.returncode == 2, result.stderr[-3000:]
-    assert result.stderr.strip().splitlines() == [
-        "error: KERAS_BACKEND: training runs on the tensorflow and jax backends, not torch "
-        "(weights trained there run in infer.py on tensorflow, jax and torch)"]
-    assert os.listdir(tmp_path) == []
+    assert result.stderr.strip().splitlines() == [message]
+    assert os.listdir(run) == []

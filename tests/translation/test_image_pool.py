@@ -1,6 +1,7 @@
 """CycleGAN's image pool: fills, then shows older images half the time."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 from vaecyclegan.translation.image_pool import ImagePool
@@ -11,9 +12,16 @@ def _batch(value):
                      np.full((4, 4, 1), value + 0.5, np.float32)])
 
 
-def test_the_pool_fills_then_swaps_about_half_of_the_images():
+# Traced by TensorFlow (`fit` on TensorFlow) and as Python control flow (the
+# eager step of PyTorch, run here on TensorFlow's eager tensors).
+QUERIES = {"traced": lambda pool: tf.function(pool.query),
+           "eager": lambda pool: pool._eager_query}
+
+
+@pytest.mark.parametrize("mode", sorted(QUERIES))
+def test_the_pool_fills_then_swaps_about_half_of_the_images(mode):
     pool = ImagePool(3, (4, 4, 1), seed=0)
-    query = tf.function(pool.query)
+    query = QUERIES[mode](pool)
     first = query(_batch(0)).numpy()
     np.testing.assert_array_equal(first, _batch(0))  # not full: shown as they are
     assert int(pool.count.value) == 2

@@ -14,8 +14,14 @@ TensorFlow: the strategy is a `jax_loop.JaxStrategy`
 `mirrored` all of them, `default` the first; `multiworker` and `tpu` are
 TensorFlow's), and `auto` precision is mixed_bfloat16 on a GPU or TPU (no
 loss scale to manage; mixed_float16 works too, with a `LossScaleOptimizer`).
+
+On Keras' PyTorch backend the strategy is a `OneDeviceStrategy` (the
+device Keras puts its tensors on: `auto` and `default`; the others are
+TensorFlow's or JAX's and refused), and `auto` precision is mixed_bfloat16
+on a GPU, or on a CPU with bfloat16 instructions, else float32.
 """
 
+import contextlib
 import json
 import os
 import tempfile
@@ -35,6 +41,8 @@ def make_strategy(name):
     """
     if on_jax():
         return _jax_strategy(name)
+    if on_torch():
+        return _torch_strategy(name)
     import tensorflow as tf
 
     if name == "multiworker":
@@ -54,6 +62,45 @@ def on_jax():
     return keras.backend.backend() == "jax"
 
 
+def on_torch():
+    """Whether Keras runs on PyTorch (eager steps, torch autograd)."""
+    return keras.backend.backend() == "torch"
+
+
+def on_tensorflow():
+    """Whether Keras runs on TensorFlow (tf.data, tf.distribute, TensorBoard)."""
+    return keras.backend.backend() == "tensorflow"
+
+
+class OneDeviceStrategy:
+    """The PyTorch backend's strategy: one device, the one Keras puts its
+    tensors on, shaped as much of a `tf.distribute.Strategy` as a run uses.
+
+    Example:
+    >>> strategy = OneDeviceStrategy()
+    >>> with strategy.scope():
+    ...     networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
+    """
+
+    num_replicas_in_sync = 1
+
+    def scope(self):
+        """Nothing to place: variables are created on Keras' device."""
+        return contextlib.nullcontext()
+
+    def label(self):
+        from keras.src.backend.torch.core import get_device
+
+        return f"one device, {get_device()} (PyTorch)"
+
+
+def _torch_strategy(name):
+    if name not in ("auto", "default"):
+        raise InputError("--strategy", f"{name} is not available on PyTorch, which trains on "
+                         "one device; use auto or default")
+    return OneDeviceStrategy()
+
+
 def _jax_strategy(name):
     from vaecyclegan.training.jax_loop import JaxStrategy
 
@@ -68,7 +115,7 @@ def _jax_strategy(name):
 
 def strategy_label(strategy):
     """A readable name for the strategy in use."""
-    if hasattr(strategy, "label"):  # a JaxStrategy
+    if hasattr(strategy, "label"):  # a JaxStrategy or a OneDeviceStrategy
         return strategy.label()
     import tensorflow as tf
 
@@ -119,6 +166,11 @@ def resolve_precision(name):
         if jax.devices()[0].platform != "cpu":
             return "mixed_bfloat16"
         return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+    if on_torch():
+        import torch
+
+        # bfloat16 needs no loss scale to manage.
+        return "mixed_bfloat16" if torch.cuda.is_available() or cpu_has_bfloat16() else "float32"
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):
@@ -145,7 +197,9 @@ def replica_loss(optimizer, loss):
     `apply_gradients` sums gradients across replicas (the update is then the
     global batch's mean whatever the device count), scaled by the
     optimiser's own loss scale under float16 (its `apply_gradients`
-    unscales)."""
+    unscales). Off TensorFlow there are no replicas inside a step."""
+    if not on_tensorflow():
+        return optimizer.scale_loss(loss)
     import tensorflow as tf
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
@@ -155,6 +209,8 @@ def replica_loss(optimizer, loss):
 def step_logs(logs):
     """A custom `train_step`'s logs, shaped for Keras' reduction across
     replicas: a multi-worker run averages step outputs along axis 0."""
+    if not on_tensorflow():
+        return logs
     import tensorflow as tf
 
     strategy = tf.distribute.get_strategy()

@@ -78,7 +78,8 @@ class ProgressCallback(keras.callbacks.Callback):
             self._header_written = bool(kept)
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = {k: float(v) for k, v in (logs or {}).items()}
+        # `_model`: `model` would sync a JAX trainer's state into its variables.
+        logs = {k: float(v) for k, v in _in_step_order(logs or {}, self._model).items()}
         self.step += 1
         self.last_logs = logs
         for key, value in logs.items():
@@ -159,3 +160,11 @@ def _seconds_of(row):
         return float(cells[1])
     except (IndexError, ValueError):
         return 0.0
+
+
+def _in_step_order(logs, model):
+    """`logs` in the order the trainer's step wrote them (its `log_keys`,
+    where it keeps them: Keras' PyTorch trainer hands them over sorted),
+    so that a run's columns are the same on every backend."""
+    order = [key for key in getattr(model, "log_keys", ()) if key in logs]
+    return {key: logs[key] for key in order + [key for key in logs if key not in order]}

@@ -8,14 +8,15 @@ from forgetting what the generators produced a few steps ago.
 """
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 
 class ImagePool:
     """A pool of `size` translated images, kept in variables.
 
     Under `tf.distribute` every replica keeps its own pool (variables
-    synchronised on read; a checkpoint stores the first replica's).
+    synchronised on read; a checkpoint stores the first replica's). On
+    PyTorch the step runs eagerly and the pool is updated in place.
 
     Args:
         size: images kept (0: the pool returns its input unchanged).
@@ -32,7 +33,8 @@ class ImagePool:
         self.size = size
         options = dict(trainable=False, synchronization="on_read",
                        aggregation="only_first_replica")
-        self.images = keras.Variable(tf.zeros((max(size, 1), *image_shape)), dtype="float32",
+        self.images = keras.Variable(np.zeros((max(size, 1), *image_shape), "float32"),
+                                     dtype="float32",
                                      name=f"{name}_images", **options)
         self.count = keras.Variable(0, dtype="int32", name=f"{name}_count", **options)
         self.seed_generator = keras.random.SeedGenerator(seed, name=f"{name}_seed")
@@ -49,6 +51,10 @@ class ImagePool:
         """
         if self.size == 0:
             return images
+        if keras.backend.backend() != "tensorflow":
+            return self._eager_query(images)
+        import tensorflow as tf
+
         images = tf.cast(images, tf.float32)
         batch = tf.shape(images)[0]
         seeds = self.seed_generator.next()
@@ -82,3 +88,32 @@ class ImagePool:
         self.images.assign(pool)
         self.count.assign(count)
         return shown.stack()
+
+    def _eager_query(self, images):
+        """`query` as Python control flow, for a step that runs eagerly
+        (PyTorch): the same rule and the same kind of draws; the images
+        stay on their device."""
+        ops = keras.ops
+        images = ops.cast(images, "float32")
+        batch = images.shape[0]
+        draws = ops.convert_to_numpy(keras.random.uniform((batch,), seed=self.seed_generator))
+        slots = ops.convert_to_numpy(
+            keras.random.randint((batch,), 0, self.size, seed=self.seed_generator))
+        pool = self.images.value
+        count = int(ops.convert_to_numpy(self.count.value))
+        shown = []
+        for index in range(batch):
+            image = images[index]
+            if count < self.size:  # not full yet: keep it, show it
+                pool = ops.slice_update(pool, (count, 0, 0, 0), image[None])
+                count += 1
+                shown.append(image)
+            elif draws[index] > 0.5:  # show an older one, keep the new one in its place
+                slot = int(slots[index])
+                shown.append(pool[slot])
+                pool = ops.slice_update(pool, (slot, 0, 0, 0), image[None])
+            else:
+                shown.append(image)
+        self.images.assign(pool)
+        self.count.assign(count)
+        return ops.stack(shown)

@@ -4,13 +4,15 @@ checkpoints every N steps and on SIGTERM/SIGINT, resume, TensorBoard
 scalars and sample grids, the best checkpoint, and a stop on a non-finite
 loss. On Keras' JAX backend the same stage runs `jax_trainer.JaxVAECycleGAN`
 on `array_batches` under a `JaxStrategy`, with the same optimisers and
-callbacks but no TensorBoard scalars, and imports no TensorFlow."""
+callbacks but no TensorBoard scalars, and imports no TensorFlow; on
+PyTorch, `VAECycleGAN` itself runs eagerly on `array_batches` (one device,
+no TensorBoard scalars, no TensorFlow)."""
 
 import os
 
 import keras
 
-from vaecyclegan.training.distribution import on_jax, wrap_optimizer
+from vaecyclegan.training.distribution import on_jax, on_tensorflow, wrap_optimizer
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.stage_runner import Stage, run_stage
 from vaecyclegan.translation.sample_grid_callback import SampleGridCallback
@@ -63,8 +65,9 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
 
 
 def _batches(*args):
-    """tf.data batches; numpy ones on JAX (`array_batches`)."""
-    if on_jax():
+    """tf.data batches on TensorFlow; numpy ones on JAX and PyTorch
+    (`array_batches`)."""
+    if not on_tensorflow():
         from vaecyclegan.translation.array_batches import unpaired_batches
 
         return unpaired_batches(*args)
@@ -74,7 +77,8 @@ def _batches(*args):
 
 
 def _trainer(networks, preset, settings):
-    """The compiled `VAECycleGAN`, or on JAX the `JaxVAECycleGAN`."""
+    """The compiled `VAECycleGAN` (TensorFlow, PyTorch), or on JAX the
+    `JaxVAECycleGAN`."""
     if not on_jax():
         return _compiled_trainer(networks, preset, settings)
     from vaecyclegan.translation.jax_trainer import JaxVAECycleGAN
@@ -97,7 +101,7 @@ def _optimizer(preset, settings):
 
 
 def _compiled_trainer(networks, preset, settings):
-    from vaecyclegan.translation.trainer import VAECycleGAN  # TensorFlow's
+    from vaecyclegan.translation.trainer import VAECycleGAN
 
     model = VAECycleGAN(
         networks["g_target"], networks["g_source"], networks["d_source"],
@@ -115,8 +119,9 @@ def _log_callbacks(networks, mri, ct, logdir, settings, start):
     """TensorBoard scalars and sample grids every `settings.log_every` steps."""
     if not settings.log_every:
         return []
-    # TensorBoard's writer is TensorFlow's: on JAX, the grids' PNGs only.
-    board = None if on_jax() else os.path.join(logdir, "tensorboard")
+    # TensorBoard's writer is TensorFlow's: on JAX and PyTorch, the grids'
+    # PNGs only.
+    board = os.path.join(logdir, "tensorboard") if on_tensorflow() else None
     grids = SampleGridCallback(networks, _grid_samples(mri, networks),
                                _grid_samples(ct, networks), settings.log_every,
                                os.path.join(logdir, "samples"), board, start)

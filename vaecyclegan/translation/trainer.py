@@ -1,9 +1,11 @@
-"""The training model: four networks, two optimisers, one custom `train_step`."""
+"""The training model: four networks, two optimisers, one custom
+`train_step`, on TensorFlow (traced, under `tf.distribute`) or PyTorch
+(eager, one device)."""
 
-import tensorflow as tf
+import numpy as np
 from keras import ops
 
-from vaecyclegan.training.distribution import replica_loss, step_logs
+from vaecyclegan.training.distribution import on_tensorflow
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 from vaecyclegan.translation.image_pool import ImagePool
 from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, patch_indices, patch_nce_for
@@ -130,66 +132,79 @@ class VAECycleGAN(PrebuiltTrainer):
 
     def train_step(self, data):
         mri, ct = data
-        with tf.GradientTape(persistent=True) as tape:
-            fake_ct, kl_fake_ct = self._translate(self.g_target, mri)
-            fake_mri, kl_fake_mri = self._translate(self.g_source, ct)
-            cycled_mri, kl_cycled_mri = self._translate(self.g_source, fake_ct)
-            cycled_ct, kl_cycled_ct = self._translate(self.g_target, fake_mri)
-            same_ct, kl_same_ct = self._translate(self.g_target, ct)
-            same_mri, kl_same_mri = self._translate(self.g_source, mri)
+        g_loss, (fake_ct, fake_mri, logs) = self.minimize(
+            self.g_optimizer, self._generator_variables(),
+            lambda: self._generator_loss(mri, ct))
+        # Translated images are fixed inputs to the discriminators, drawn
+        # through the pools of earlier translations.
+        fake_ct = self.pool_ct.query(ops.stop_gradient(fake_ct))
+        fake_mri = self.pool_mri.query(ops.stop_gradient(fake_mri))
+        d_loss, _ = self.minimize(
+            self.d_optimizer, self.d_target.trainable_variables + self.d_source.trainable_variables,
+            lambda: (self._discriminator_loss(mri, ct, fake_ct, fake_mri), None))
+        return self.logs({"g_loss": g_loss, "d_loss": d_loss, **logs})
 
-            adversarial = _lsgan_loss(self.d_target(fake_ct, training=True), 1.0) + _lsgan_loss(
-                self.d_source(fake_mri, training=True), 1.0
-            )
-            cycle = _l1(cycled_mri, mri) + _l1(cycled_ct, ct)
-            identity = _l1(same_ct, ct) + _l1(same_mri, mri)
-            kl = (
-                kl_fake_ct + kl_fake_mri + kl_cycled_mri + kl_cycled_ct + kl_same_ct + kl_same_mri
-            ) / 6.0
-            g_loss = (
-                adversarial
-                + self.lambda_cycle * cycle
-                + self.lambda_cycle * self.lambda_identity * identity
-                + self.kl_weight * kl
-            )
-            logs = {"adversarial": adversarial, "cycle": cycle, "identity": identity, "kl": kl}
-            if self.lambda_structure:
-                logs["structure"] = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
-                g_loss = g_loss + self.lambda_structure * logs["structure"]
-            if self.lambda_nce:
-                indices = self._patch_indices()
-                logs["patch_nce"] = (self.patch_nce["g_target"].loss(mri, fake_ct, indices)
-                                     + self.patch_nce["g_source"].loss(ct, fake_mri, indices))
-                g_loss = g_loss + self.lambda_nce * logs["patch_nce"]
+    def _generator_loss(self, mri, ct):
+        """The generators' loss, and the translations and loss terms."""
+        fake_ct, kl_fake_ct = self._translate(self.g_target, mri)
+        fake_mri, kl_fake_mri = self._translate(self.g_source, ct)
+        cycled_mri, kl_cycled_mri = self._translate(self.g_source, fake_ct)
+        cycled_ct, kl_cycled_ct = self._translate(self.g_target, fake_mri)
+        same_ct, kl_same_ct = self._translate(self.g_target, ct)
+        same_mri, kl_same_mri = self._translate(self.g_source, mri)
 
-            # Translated images are fixed inputs to the discriminators,
-            # drawn through the pools of earlier translations.
-            fake_ct_d = self.pool_ct.query(ops.stop_gradient(fake_ct))
-            fake_mri_d = self.pool_mri.query(ops.stop_gradient(fake_mri))
-            d_target_loss = 0.5 * (
-                _lsgan_loss(self.d_target(ct, training=True), 1.0)
-                + _lsgan_loss(self.d_target(fake_ct_d, training=True), 0.0)
-            )
-            d_source_loss = 0.5 * (
-                _lsgan_loss(self.d_source(mri, training=True), 1.0)
-                + _lsgan_loss(self.d_source(fake_mri_d, training=True), 0.0)
-            )
-            d_loss = d_target_loss + d_source_loss
+        adversarial = _lsgan_loss(self.d_target(fake_ct, training=True), 1.0) + _lsgan_loss(
+            self.d_source(fake_mri, training=True), 1.0
+        )
+        cycle = _l1(cycled_mri, mri) + _l1(cycled_ct, ct)
+        identity = _l1(same_ct, ct) + _l1(same_mri, mri)
+        kl = (
+            kl_fake_ct + kl_fake_mri + kl_cycled_mri + kl_cycled_ct + kl_same_ct + kl_same_mri
+        ) / 6.0
+        g_loss = (
+            adversarial
+            + self.lambda_cycle * cycle
+            + self.lambda_cycle * self.lambda_identity * identity
+            + self.kl_weight * kl
+        )
+        logs = {"adversarial": adversarial, "cycle": cycle, "identity": identity, "kl": kl}
+        if self.lambda_structure:
+            logs["structure"] = mind_loss(mri, fake_ct) + mind_loss(ct, fake_mri)
+            g_loss = g_loss + self.lambda_structure * logs["structure"]
+        if self.lambda_nce:
+            indices = self._patch_indices()
+            logs["patch_nce"] = (self.patch_nce["g_target"].loss(mri, fake_ct, indices)
+                                 + self.patch_nce["g_source"].loss(ct, fake_mri, indices))
+            g_loss = g_loss + self.lambda_nce * logs["patch_nce"]
+        return g_loss, (fake_ct, fake_mri, logs)
 
-            g_scaled = replica_loss(self.g_optimizer, g_loss)
-            d_scaled = replica_loss(self.d_optimizer, d_loss)
-
-        g_vars = self._generator_variables()
-        d_vars = self.d_target.trainable_variables + self.d_source.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, g_vars), g_vars))
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, d_vars), d_vars))
-        del tape
-        return step_logs({"g_loss": g_loss, "d_loss": d_loss, **logs})
+    def _discriminator_loss(self, mri, ct, fake_ct, fake_mri):
+        """Least squares of real images against (pooled) translations."""
+        d_target_loss = 0.5 * (
+            _lsgan_loss(self.d_target(ct, training=True), 1.0)
+            + _lsgan_loss(self.d_target(fake_ct, training=True), 0.0)
+        )
+        d_source_loss = 0.5 * (
+            _lsgan_loss(self.d_source(mri, training=True), 1.0)
+            + _lsgan_loss(self.d_source(fake_mri, training=True), 0.0)
+        )
+        return d_target_loss + d_source_loss
 
     def _patch_indices(self):
         """Per encoder level, the locations PatchNCE compares this step,
         drawn where there are more than `nce_patches` from the run's seed
         and the step (`patch_indices`)."""
+        if not on_tensorflow():  # eager: the step is a number
+            step = int(ops.convert_to_numpy(self.g_optimizer.iterations))
+
+            def draw(level, locations, patches):
+                order = np.random.default_rng([(self.seed + level) % 2**31, step])
+                return ops.convert_to_tensor(
+                    order.permutation(locations)[:patches].astype("int32"))
+
+            return patch_indices(self.patch_nce["g_target"].counts, draw)
+        import tensorflow as tf
+
         step = tf.cast(self.g_optimizer.iterations, tf.int32)
 
         def draw(level, locations, patches):

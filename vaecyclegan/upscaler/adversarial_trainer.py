@@ -14,9 +14,8 @@ ESRGAN's weights (pixel 1e-2, perceptual 1, GAN 5e-3).
 """
 
 import keras
-import tensorflow as tf
+from keras import ops
 
-from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 from vaecyclegan.upscaler.relativistic_loss import relativistic_losses
 from vaecyclegan.upscaler.stage import ESRGAN_PIXEL_WEIGHT
@@ -68,30 +67,34 @@ class RelativisticSRGAN(PrebuiltTrainer):
 
     def train_step(self, data):
         low, high, _ = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            upscaled = self.upscaler(low, training=True)
-            pixel = tf.reduce_mean(tf.abs(upscaled - high))
-            perceptual = tf.constant(0.0)
-            if self.feature_extractor is not None:
-                perceptual = tf.reduce_mean(tf.abs(self.feature_extractor(upscaled)
-                                                   - self.feature_extractor(high)))
-            _, gan = relativistic_losses(self.discriminator(high, training=True),
-                                         self.discriminator(upscaled, training=True))
-            g_loss = (self.pixel_weight * pixel + self.perceptual_weight * perceptual
-                      + self.gan_weight * gan)
-            g_scaled = replica_loss(self.g_optimizer, g_loss)
-        variables = self.upscaler.trainable_variables
-        self.g_optimizer.apply_gradients(zip(tape.gradient(g_scaled, variables), variables))
+        g_loss, (upscaled, terms) = self.minimize(
+            self.g_optimizer, self.upscaler.trainable_variables,
+            lambda: self._upscaler_loss(low, high))
+        upscaled = ops.stop_gradient(upscaled)
+        d_loss, (real, fake) = self.minimize(
+            self.d_optimizer, self.discriminator.trainable_variables,
+            lambda: self._discriminator_loss(high, upscaled))
+        return self.logs({"g_loss": g_loss, "d_loss": d_loss, **terms,
+                          "d_real": ops.mean(ops.sigmoid(real)),
+                          "d_fake": ops.mean(ops.sigmoid(fake))})
 
-        upscaled = tf.stop_gradient(upscaled)
-        with tf.GradientTape() as tape:
-            real = self.discriminator(high, training=True)
-            fake = self.discriminator(upscaled, training=True)
-            d_loss, _ = relativistic_losses(real, fake)
-            d_scaled = replica_loss(self.d_optimizer, d_loss)
-        variables = self.discriminator.trainable_variables
-        self.d_optimizer.apply_gradients(zip(tape.gradient(d_scaled, variables), variables))
-        return step_logs({"g_loss": g_loss, "d_loss": d_loss, "pixel": pixel,
-                          "perceptual": perceptual, "gan": gan,
-                          "d_real": tf.reduce_mean(tf.sigmoid(real)),
-                          "d_fake": tf.reduce_mean(tf.sigmoid(fake))})
+    def _upscaler_loss(self, low, high):
+        """ESRGAN's generator loss, the upscaled batch and the loss terms."""
+        upscaled = self.upscaler(low, training=True)
+        pixel = ops.mean(ops.abs(upscaled - high))
+        perceptual = ops.convert_to_tensor(0.0)
+        if self.feature_extractor is not None:
+            perceptual = ops.mean(ops.abs(self.feature_extractor(upscaled)
+                                          - self.feature_extractor(high)))
+        _, gan = relativistic_losses(self.discriminator(high, training=True),
+                                     self.discriminator(upscaled, training=True))
+        g_loss = (self.pixel_weight * pixel + self.perceptual_weight * perceptual
+                  + self.gan_weight * gan)
+        return g_loss, (upscaled, {"pixel": pixel, "perceptual": perceptual, "gan": gan})
+
+    def _discriminator_loss(self, high, upscaled):
+        """The relativistic discriminator loss and its logits."""
+        real = self.discriminator(high, training=True)
+        fake = self.discriminator(upscaled, training=True)
+        d_loss, _ = relativistic_losses(real, fake)
+        return d_loss, (real, fake)

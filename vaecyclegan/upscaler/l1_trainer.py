@@ -1,8 +1,7 @@
 """ESRGAN's PSNR-oriented stage: the upscaler trained on L1 loss alone."""
 
-import tensorflow as tf
+from keras import ops
 
-from vaecyclegan.training.distribution import replica_loss, step_logs
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
 
 
@@ -38,9 +37,7 @@ class L1UpscalerTrainer(PrebuiltTrainer):
 
     def train_step(self, data):
         low, high = data
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.abs(self.upscaler(low, training=True) - high))
-            scaled = replica_loss(self.optimizer, loss)
-        variables = self.upscaler.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return step_logs({"loss": loss})
+        loss, _ = self.minimize(
+            self.optimizer, self.upscaler.trainable_variables,
+            lambda: (ops.mean(ops.abs(self.upscaler(low, training=True) - high)), None))
+        return self.logs({"loss": loss})

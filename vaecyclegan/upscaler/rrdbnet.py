@@ -19,70 +19,28 @@ registers each variable as a `torch.nn.Parameter` under the variable's path
 name. The convolutions and the model are therefore `ESRGANConv2D` and
 `RRDBNet`, which on that backend alone register their parameters with the
 dots replaced (`RRDB_trunk_7_RDB2_conv4/kernel`, what `named_parameters()`
-and `state_dict()` show); elsewhere they are `Conv2D` and a functional
-`keras.Model` unchanged.
+and `state_dict()` show; `torch_parameter_names.TorchParameterNames`,
+which the trainers that own an RRDB-Net mix in too); elsewhere they are
+`Conv2D` and a functional `keras.Model` unchanged.
 """
 
 import keras
 from keras import layers
 
+from vaecyclegan.torch_parameter_names import TorchParameterNames
 from vaecyclegan.upscaler.pixel_unshuffle import PixelUnshuffle
 
 RESIDUAL_SCALE = 0.2
 
 
-def torch_parameter_name(path):
-    """The name Keras' PyTorch backend registers a variable's parameter
-    under in these networks: its path, with ESRGAN's dots made underscores."""
-    return path.replace(".", "_")
-
-
-def _keras_torch_backend():
-    # Keras 2 (tf-keras, which the tests use to read and write the weight
-    # files) has a `_track_variables` of its own: the override is Keras 3's.
-    return int(keras.__version__.split(".")[0]) >= 3 and keras.backend.backend() == "torch"
-
-
-if _keras_torch_backend():
-
-    class _TorchParameterNames:
-        """Keras' `TorchLayer` parameter registration (keras/src/backend/
-        torch/layer.py), keyed by `torch_parameter_name(variable.path)`
-        instead of the path itself; the variables are the same objects."""
-
-        def _track_variables(self):
-            import torch
-
-            self._torch_params = torch.nn.ParameterDict({
-                torch_parameter_name(variable.path): variable.value
-                for variable in self.variables})
-
-        def _post_track_variable(self, variable):
-            if hasattr(self, "_torch_params"):
-                key = torch_parameter_name(variable.path)
-                if key not in self.torch_params:
-                    self.torch_params[key] = variable.value
-
-        def _post_untrack_variable(self, variable):
-            if hasattr(self, "_torch_params"):
-                key = torch_parameter_name(variable.path)
-                if key in self.torch_params:
-                    self.torch_params.pop(key)
-
-else:
-
-    class _TorchParameterNames:
-        """Nothing to change outside Keras 3's PyTorch backend."""
-
-
 @keras.saving.register_keras_serializable(package="vaecyclegan")
-class ESRGANConv2D(_TorchParameterNames, layers.Conv2D):
+class ESRGANConv2D(TorchParameterNames, layers.Conv2D):
     """`keras.layers.Conv2D` whose name may hold dots (an ESRGAN
     `state_dict` key) on every Keras backend, PyTorch's included."""
 
 
 @keras.saving.register_keras_serializable(package="vaecyclegan")
-class RRDBNet(_TorchParameterNames, keras.Model):
+class RRDBNet(TorchParameterNames, keras.Model):
     """The functional RRDB-Net model (`build_rrdbnet`), which may hold
     `ESRGANConv2D` layers on every Keras backend, PyTorch's included."""
 

@@ -1,8 +1,9 @@
 """The upscaler stage of a run: RRDB-Net with L1 loss (ESRGAN's
 PSNR-oriented stage), then, for `preset.sr_gan_steps`, ESRGAN's adversarial
 stage; each resumable, under the run's strategy and precision. On Keras'
-JAX backend the stages run `jax_trainers` (the batches still come from
-tf.data, so TensorFlow must be installed there for this stage)."""
+JAX backend the stages run `jax_trainers`, on PyTorch the same trainers
+as on TensorFlow, eagerly (on both the batches still come from tf.data,
+so TensorFlow must be importable there for this stage)."""
 
 import dataclasses
 import logging

@@ -315,34 +315,36 @@ def _log_parameter_counts(networks):
 
 def _backend_versions():
     """The Keras backend and its library's version: TensorFlow's, or on
-    JAX, JAX's (TensorFlow may be absent there)."""
-    if keras.backend.backend() == "jax":
+    JAX and PyTorch, theirs (TensorFlow may be absent there)."""
+    backend = keras.backend.backend()
+    if backend == "jax":
         import jax
 
         return {"keras_backend": "jax", "jax": jax.__version__}
+    if backend == "torch":
+        import torch
+
+        return {"keras_backend": "torch", "torch": torch.__version__}
     import tensorflow as tf  # the training workflow's backend
 
-    return {"keras_backend": keras.backend.backend(), "tensorflow": tf.__version__}
+    return {"keras_backend": backend, "tensorflow": tf.__version__}
 
 
 def _check_backend(settings):
-    """Training runs on TensorFlow and JAX. On PyTorch it is refused up
-    front (the translation step has no PyTorch gradient code yet, and its
-    tf.data batches failed inside the first step with a traceback); on
-    JAX the upscaler's stage needs TensorFlow for its tf.data batches."""
+    """Training runs on TensorFlow, JAX and PyTorch; off TensorFlow the
+    upscaler's stage needs TensorFlow installed for its tf.data batches."""
     backend = keras.backend.backend()
-    if backend not in ("tensorflow", "jax"):
-        raise InputError("KERAS_BACKEND", f"training runs on the tensorflow and jax backends, "
-                         f"not {backend} (weights trained there run in infer.py on tensorflow, "
-                         "jax and torch)")
-    if backend != "jax" or settings.stage == "translate":
+    if backend not in ("tensorflow", "jax", "torch"):
+        raise InputError("KERAS_BACKEND", f"training runs on the tensorflow, jax and torch "
+                         f"backends, not {backend}")
+    if backend == "tensorflow" or settings.stage == "translate":
         return
-    import importlib.util
-
-    if importlib.util.find_spec("tensorflow") is None:
+    try:  # imported, not only found: a package that fails to import counts as absent
+        import tensorflow  # noqa: F401
+    except ImportError:
         raise InputError("--stage", f"{settings.stage} trains the upscaler, whose batches come "
-                         "from tf.data: TensorFlow is not installed; on JAX without it use "
-                         "--stage translate")
+                         f"from tf.data: TensorFlow cannot be imported; on {backend} without "
+                         "it use --stage translate") from None
 
 
 def _steps_per_epoch(images, batch_size):

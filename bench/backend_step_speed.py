@@ -1,13 +1,14 @@
-"""Speed of the translation training step on JAX (`JaxVAECycleGAN`, one
-`jax.jit` function) against TensorFlow (`VAECycleGAN.fit`), float32, for a
+"""Speed of the translation training step on Keras' three backends:
+TensorFlow (`VAECycleGAN.fit`, traced), JAX (`JaxVAECycleGAN`, one
+`jax.jit` function) and PyTorch (`VAECycleGAN.fit`, eager), float32, for a
 preset's networks (default: quick, 64x64, its batch doubled as augmentation
 doubles it), each backend in its own process, AdamW as in training.
 
 Prints the compile time (the first step) and ms/step over `--steps` steps
 after `--warmup`; asserts nothing.
 
-    python bench/jax_step_speed.py                      # quick preset, 20 steps
-    python bench/jax_step_speed.py --preset paper --steps 2 --warmup 1
+    python bench/backend_step_speed.py                  # quick preset, 20 steps
+    python bench/backend_step_speed.py --preset paper --steps 2 --warmup 1
 """
 
 import argparse
@@ -44,6 +45,22 @@ def _optimizers():
     return [keras.optimizers.AdamW(2e-4, beta_1=0.5) for _ in range(2)]
 
 
+def _repeated(batch):
+    """`batch` for ever: tf.data on TensorFlow, a generator on PyTorch."""
+    import keras
+
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.data.Dataset.from_tensors(batch).repeat()
+
+    def forever():
+        while True:
+            yield batch
+
+    return forever()
+
+
 def worker(options):
     """One backend's timings: prints `first_step_s ms_per_step`."""
     import keras
@@ -65,8 +82,6 @@ def worker(options):
             step.train_step(batch)  # returns floats: the step has finished
             ends.append(time.perf_counter())
     else:
-        import tensorflow as tf
-
         from vaecyclegan.networks import TRANSLATION_NETWORKS
         from vaecyclegan.translation.trainer import VAECycleGAN
 
@@ -77,7 +92,7 @@ def worker(options):
         clock = keras.callbacks.LambdaCallback(
             on_train_batch_end=lambda index, logs: ends.append(time.perf_counter()))
         started = time.perf_counter()
-        model.fit(tf.data.Dataset.from_tensors(batch).repeat(),
+        model.fit(_repeated(batch),
                   steps_per_epoch=options.warmup + options.steps, epochs=1, verbose=0,
                   shuffle=False, callbacks=[clock])
     first = ends[0] - started
@@ -99,7 +114,7 @@ def main():
         return
     print(f"{options.preset} preset, float32, {options.steps} steps after {options.warmup}")
     print(f"{'backend':<12}{'first step s':>14}{'ms/step':>10}")
-    for backend in ("tensorflow", "jax"):
+    for backend in ("tensorflow", "jax", "torch"):
         env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
                "PYTHONPATH": REPO}
         result = subprocess.run([sys.executable, __file__, "--worker", "--preset", options.preset,
