@@ -76,9 +76,10 @@ def torch_run(tmp_path_factory):
     root = tmp_path_factory.mktemp("torch_train")
     env = {**os.environ, "KERAS_BACKEND": "torch", "TF_CPP_MIN_LOG_LEVEL": "3",
            "PYTHONPATH": os.pathsep.join([no_tensorflow_path(root), REPO])}
-    # PatchNCE on: its heads are trained, checkpointed and resumed.
+    # PatchNCE on: its heads are trained, checkpointed and resumed; sample
+    # grids after every step (a plain network call failed on PyTorch there).
     common = [*_common(root, "translate"), "--lambda-nce", "1"]
-    first = _run([*common, "--steps", "2"], env, root)
+    first = _run([*common, "--steps", "2", "--log-every", "1"], env, root)
     first_rows = _losses(root / "run")
     shutil.copytree(root / "weights", root / "weights_step2")
     shutil.copy(root / "run" / "checkpoint" / "translation.npz", root / "step2.npz")
@@ -110,6 +111,8 @@ def test_the_smoke_preset_trains_on_pytorch_without_tensorflow(torch_run):
         training = json.load(f)["training"]
     assert training["versions"]["keras_backend"] == "torch"
     assert "tensorflow" not in training["versions"] and training["versions"]["torch"]
+    assert sorted(os.listdir(torch_run["root"] / "run" / "samples")) == [
+        "step_000001.png", "step_000002.png"]
 
 
 def test_a_resumed_run_continues_from_the_checkpoint(torch_run):

@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from vaecyclegan.io.image_format import write_png
+from vaecyclegan.networks import run_network
 
 
 class SampleGridCallback(keras.callbacks.Callback):
@@ -38,8 +39,10 @@ class SampleGridCallback(keras.callbacks.Callback):
         self.step = initial_step
 
     def grid(self):
-        rows = [self.mri, self.g_target(self.mri, training=False),
-                self.ct, self.g_source(self.ct, training=False)]
+        # `run_network`: numpy on every backend (a plain call on PyTorch
+        # returns tensors that carry the autograd graph).
+        rows = [self.mri, run_network(self.g_target, self.mri),
+                self.ct, run_network(self.g_source, self.ct)]
         rows = [np.concatenate(list(np.asarray(r, np.float32).mean(axis=-1)), axis=1)
                 for r in rows]
         return np.round((np.clip(np.concatenate(rows, axis=0), -1, 1) + 1) * 127.5).astype(np.uint8)
