@@ -1,9 +1,14 @@
 """CycleGAN's image pool: fills, then shows older images half the time."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests.harness import REPO
 from vaecyclegan.translation.image_pool import ImagePool
 
 
@@ -44,3 +49,32 @@ def test_an_empty_pool_is_the_identity():
     pool = ImagePool(0, (4, 4, 1))
     batch = _batch(3)
     assert pool.query(batch) is batch
+
+
+def torch_pool_child():
+    """On PyTorch (run in a process of its own): the fraction of 200
+    single-image queries to a full pool of 3 that showed an older image."""
+    import keras
+
+    pool = ImagePool(3, (4, 4, 1), seed=0)
+    for value in range(3):
+        pool.query(_batch(value)[:1])
+    older = 0
+    for value in range(3, 203):
+        shown = keras.ops.convert_to_numpy(pool.query(_batch(value)[:1]))
+        older += int(shown[0, 0, 0, 0] < value)
+    print(older / 200)
+
+
+def test_the_pool_shows_older_images_on_pytorch(tmp_path):
+    # On PyTorch the pool's variable is written in place: the older image
+    # shown was a view of it, and read the new one once the pool was
+    # written (no older image was ever shown for one-image batches).
+    script = ("from tests.translation.test_image_pool import torch_pool_child\n"
+              "torch_pool_child()\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=300,
+                            env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": REPO,
+                                 "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert 0.35 < float(result.stdout.strip().splitlines()[-1]) < 0.65

@@ -18,7 +18,8 @@ loss scale to manage; mixed_float16 works too, with a `LossScaleOptimizer`).
 On Keras' PyTorch backend the strategy is a `OneDeviceStrategy` (the
 device Keras puts its tensors on: `auto` and `default`; the others are
 TensorFlow's or JAX's and refused), and `auto` precision is mixed_bfloat16
-on a GPU, or on a CPU with bfloat16 instructions, else float32.
+on a GPU that has bfloat16 (else mixed_float16) or on a CPU with bfloat16
+instructions, else float32.
 """
 
 import contextlib
@@ -89,9 +90,10 @@ class OneDeviceStrategy:
         return contextlib.nullcontext()
 
     def label(self):
-        from keras.src.backend.torch.core import get_device
-
-        return f"one device, {get_device()} (PyTorch)"
+        # Where Keras puts a new tensor (KERAS_TORCH_DEVICE, else a GPU
+        # when there is one).
+        device = keras.ops.convert_to_tensor(0.0).device
+        return f"one device, {device.type} (PyTorch)"
 
 
 def _torch_strategy(name):
@@ -169,8 +171,10 @@ def resolve_precision(name):
     if on_torch():
         import torch
 
-        # bfloat16 needs no loss scale to manage.
-        return "mixed_bfloat16" if torch.cuda.is_available() or cpu_has_bfloat16() else "float32"
+        if torch.cuda.is_available():
+            # bfloat16 needs no loss scale to manage, where the GPU has it.
+            return "mixed_bfloat16" if torch.cuda.is_bf16_supported() else "mixed_float16"
+        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):

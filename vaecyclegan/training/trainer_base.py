@@ -67,11 +67,12 @@ class PrebuiltTrainer(TorchParameterNames, keras.Model):
             import torch
 
             loss, outputs = loss_and_outputs()
-            # Unused variables (none in these networks) get zero gradients,
-            # as TensorFlow's optimisers skip None ones.
+            # A variable the loss does not reach (none in these networks)
+            # gets None, which the optimiser skips with a warning, as on
+            # TensorFlow.
             gradients = torch.autograd.grad(replica_loss(optimizer, loss),
                                             [variable.value for variable in variables],
-                                            allow_unused=True, materialize_grads=True)
+                                            allow_unused=True)
             with torch.no_grad():
                 optimizer.apply(list(gradients), variables)
             return loss, outputs

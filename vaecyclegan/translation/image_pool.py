@@ -99,7 +99,9 @@ class ImagePool:
         draws = ops.convert_to_numpy(keras.random.uniform((batch,), seed=self.seed_generator))
         slots = ops.convert_to_numpy(
             keras.random.randint((batch,), 0, self.size, seed=self.seed_generator))
-        pool = self.images.value
+        # A copy: the images shown may be views of it, and `assign` below
+        # writes into the variable's own storage on PyTorch.
+        pool = ops.copy(self.images.value)
         count = int(ops.convert_to_numpy(self.count.value))
         shown = []
         for index in range(batch):
@@ -114,6 +116,7 @@ class ImagePool:
                 pool = ops.slice_update(pool, (slot, 0, 0, 0), image[None])
             else:
                 shown.append(image)
+        shown = ops.stack(shown)
         self.images.assign(pool)
         self.count.assign(count)
-        return ops.stack(shown)
+        return shown

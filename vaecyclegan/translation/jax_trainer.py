@@ -25,18 +25,9 @@ import numpy as np
 from keras import ops
 
 from vaecyclegan.training.jax_loop import StatelessTrainer, loss_scale
+from vaecyclegan.translation.cycle_losses import l1_loss, lsgan_loss
 from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, patch_indices, patch_nce_for
 from vaecyclegan.translation.structure_loss import mind_loss
-
-
-def _lsgan_loss(logits_list, target):
-    # Least-squares GAN loss, averaged over the discriminator's scales.
-    losses = [ops.mean(ops.square(ops.cast(logits, "float32") - target)) for logits in logits_list]
-    return ops.mean(ops.stack(losses))
-
-
-def _l1(a, b):
-    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
 def pool_query(pool, images, size):
@@ -194,10 +185,10 @@ class JaxVAECycleGAN(StatelessTrainer):
             cycled_ct = translate("g_target", fake_mri)
             same_ct = translate("g_target", ct)
             same_mri = translate("g_source", mri)
-            adversarial = (_lsgan_loss(judge("d_target", fake_ct), 1.0)
-                           + _lsgan_loss(judge("d_source", fake_mri), 1.0))
-            cycle = _l1(cycled_mri, mri) + _l1(cycled_ct, ct)
-            identity = _l1(same_ct, ct) + _l1(same_mri, mri)
+            adversarial = (lsgan_loss(judge("d_target", fake_ct), 1.0)
+                           + lsgan_loss(judge("d_source", fake_mri), 1.0))
+            cycle = l1_loss(cycled_mri, mri) + l1_loss(cycled_ct, ct)
+            identity = l1_loss(same_ct, ct) + l1_loss(same_mri, mri)
             kl = sum(kls) / 6.0
             g_loss = (adversarial + self.lambda_cycle * cycle
                       + self.lambda_cycle * self.lambda_identity * identity
@@ -237,10 +228,10 @@ class JaxVAECycleGAN(StatelessTrainer):
                     d_params[name], non_trainable[name], images, training=True)
                 return outputs
 
-            d_target_loss = 0.5 * (_lsgan_loss(judge("d_target", ct), 1.0)
-                                   + _lsgan_loss(judge("d_target", fake_ct_d), 0.0))
-            d_source_loss = 0.5 * (_lsgan_loss(judge("d_source", mri), 1.0)
-                                   + _lsgan_loss(judge("d_source", fake_mri_d), 0.0))
+            d_target_loss = 0.5 * (lsgan_loss(judge("d_target", ct), 1.0)
+                                   + lsgan_loss(judge("d_target", fake_ct_d), 0.0))
+            d_source_loss = 0.5 * (lsgan_loss(judge("d_source", mri), 1.0)
+                                   + lsgan_loss(judge("d_source", fake_mri_d), 0.0))
             d_loss = d_target_loss + d_source_loss
             scaled = loss_scale(self.d_optimizer, state["d_optimizer"], d_loss)
             return scaled, (d_loss, non_trainable)

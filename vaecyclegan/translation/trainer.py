@@ -7,19 +7,10 @@ from keras import ops
 
 from vaecyclegan.training.distribution import on_tensorflow
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
+from vaecyclegan.translation.cycle_losses import l1_loss, lsgan_loss
 from vaecyclegan.translation.image_pool import ImagePool
 from vaecyclegan.translation.patch_nce_loss import NUM_PATCHES, patch_indices, patch_nce_for
 from vaecyclegan.translation.structure_loss import mind_loss
-
-
-def _lsgan_loss(logits_list, target):
-    # Least-squares GAN loss, averaged over the discriminator's scales.
-    losses = [ops.mean(ops.square(ops.cast(logits, "float32") - target)) for logits in logits_list]
-    return ops.mean(ops.stack(losses))
-
-
-def _l1(a, b):
-    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
 class VAECycleGAN(PrebuiltTrainer):
@@ -153,11 +144,11 @@ class VAECycleGAN(PrebuiltTrainer):
         same_ct, kl_same_ct = self._translate(self.g_target, ct)
         same_mri, kl_same_mri = self._translate(self.g_source, mri)
 
-        adversarial = _lsgan_loss(self.d_target(fake_ct, training=True), 1.0) + _lsgan_loss(
+        adversarial = lsgan_loss(self.d_target(fake_ct, training=True), 1.0) + lsgan_loss(
             self.d_source(fake_mri, training=True), 1.0
         )
-        cycle = _l1(cycled_mri, mri) + _l1(cycled_ct, ct)
-        identity = _l1(same_ct, ct) + _l1(same_mri, mri)
+        cycle = l1_loss(cycled_mri, mri) + l1_loss(cycled_ct, ct)
+        identity = l1_loss(same_ct, ct) + l1_loss(same_mri, mri)
         kl = (
             kl_fake_ct + kl_fake_mri + kl_cycled_mri + kl_cycled_ct + kl_same_ct + kl_same_mri
         ) / 6.0
@@ -181,12 +172,12 @@ class VAECycleGAN(PrebuiltTrainer):
     def _discriminator_loss(self, mri, ct, fake_ct, fake_mri):
         """Least squares of real images against (pooled) translations."""
         d_target_loss = 0.5 * (
-            _lsgan_loss(self.d_target(ct, training=True), 1.0)
-            + _lsgan_loss(self.d_target(fake_ct, training=True), 0.0)
+            lsgan_loss(self.d_target(ct, training=True), 1.0)
+            + lsgan_loss(self.d_target(fake_ct, training=True), 0.0)
         )
         d_source_loss = 0.5 * (
-            _lsgan_loss(self.d_source(mri, training=True), 1.0)
-            + _lsgan_loss(self.d_source(fake_mri, training=True), 0.0)
+            lsgan_loss(self.d_source(mri, training=True), 1.0)
+            + lsgan_loss(self.d_source(fake_mri, training=True), 0.0)
         )
         return d_target_loss + d_source_loss
 
