@@ -123,7 +123,8 @@ class StatelessTrainer:
 
         if keras.backend.backend() != "jax":
             raise RuntimeError(f"{type(self).__name__} needs KERAS_BACKEND=jax, not "
-                               f"{keras.backend.backend()}; use the TensorFlow trainers")
+                               f"{keras.backend.backend()}"
+                               "; use the TensorFlow and PyTorch trainers")
         self.strategy = strategy
         self.state = None
         self.synced = True  # the Keras variables hold `state`

@@ -4,7 +4,7 @@ as Keras documents custom training loops on JAX: every network runs through
 update through `stateless_apply`, and the whole step is one `jax.jit`
 function of a state pytree and a batch.
 
-Same losses and weights as `trainer.VAECycleGAN.train_step` (TensorFlow):
+Same losses and weights as `trainer.VAECycleGAN.train_step` (TensorFlow, PyTorch):
 least-squares adversarial loss over every discriminator scale, cycle L1
 (`lambda_cycle`), identity L1 (`lambda_cycle * lambda_identity`), the
 mean KL term of the six generator calls (`kl_weight`) and, with
