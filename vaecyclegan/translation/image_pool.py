@@ -16,7 +16,7 @@ class ImagePool:
 
     Under `tf.distribute` every replica keeps its own pool (variables
     synchronised on read; a checkpoint stores the first replica's). On
-    PyTorch the step runs eagerly and the pool is updated in place.
+    PyTorch the step runs eagerly, and so does the pool (`_eager_query`).
 
     Args:
         size: images kept (0: the pool returns its input unchanged).

@@ -332,7 +332,7 @@ def _backend_versions():
 
 def _check_backend(settings):
     """Training runs on TensorFlow, JAX and PyTorch; off TensorFlow the
-    upscaler's stage needs TensorFlow installed for its tf.data batches."""
+    upscaler's stage needs TensorFlow importable for its tf.data batches."""
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise InputError("KERAS_BACKEND", f"training runs on the tensorflow, jax and torch "
