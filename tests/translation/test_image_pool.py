@@ -45,6 +45,31 @@ def test_the_pool_fills_then_swaps_about_half_of_the_images(mode):
     assert len(set(values.tolist())) == 3
 
 
+def _values_before_and_after(pool, query, first):
+    """(the pool's values + a batch's, what was shown + the pool's values
+    after), each sorted, for one 8-image query of a full 2-image pool."""
+    import keras
+
+    before = keras.ops.convert_to_numpy(pool.images.value)[:, 0, 0, 0].tolist()
+    batch = np.stack([np.full((4, 4, 1), first + index, np.float32) for index in range(8)])
+    shown = keras.ops.convert_to_numpy(query(batch))[:, 0, 0, 0].tolist()
+    after = keras.ops.convert_to_numpy(pool.images.value)[:, 0, 0, 0].tolist()
+    return sorted(before + batch[:, 0, 0, 0].tolist()), sorted(shown + after)
+
+
+@pytest.mark.parametrize("mode", sorted(QUERIES))
+def test_a_full_pool_loses_and_repeats_no_image(mode):
+    # Eight images into two slots: several swaps hit one slot in a batch,
+    # and each must show what the slot holds by then. Every image is either
+    # shown or kept, never both, never neither.
+    pool = ImagePool(2, (4, 4, 1), seed=1)
+    query = QUERIES[mode](pool)
+    query(_batch(-10))  # fills it
+    for first in range(0, 80, 8):
+        before, after = _values_before_and_after(pool, query, first)
+        assert before == after
+
+
 def test_an_empty_pool_is_the_identity():
     pool = ImagePool(0, (4, 4, 1))
     batch = _batch(3)
@@ -63,7 +88,9 @@ def torch_pool_child():
     for value in range(3, 203):
         shown = keras.ops.convert_to_numpy(pool.query(_batch(value)[:1]))
         older += int(shown[0, 0, 0, 0] < value)
-    print(older / 200)
+    kept = all(before == after for before, after in (
+        _values_before_and_after(pool, pool.query, first) for first in range(300, 380, 8)))
+    print(kept, older / 200)
 
 
 def test_the_pool_shows_older_images_on_pytorch(tmp_path):
@@ -77,4 +104,6 @@ def test_the_pool_shows_older_images_on_pytorch(tmp_path):
                             env={**os.environ, "KERAS_BACKEND": "torch", "PYTHONPATH": REPO,
                                  "TF_CPP_MIN_LOG_LEVEL": "3"})
     assert result.returncode == 0, result.stderr[-2000:]
-    assert 0.35 < float(result.stdout.strip().splitlines()[-1]) < 0.65
+    kept, older = result.stdout.strip().splitlines()[-1].split()
+    assert kept == "True"  # 8-image batches: every image shown or kept
+    assert 0.35 < float(older) < 0.65

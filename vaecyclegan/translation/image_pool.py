@@ -92,31 +92,37 @@ class ImagePool:
     def _eager_query(self, images):
         """`query` as Python control flow, for a step that runs eagerly
         (PyTorch): the same rule and the same kind of draws; the images
-        stay on their device."""
+        stay on their device, and the pool is written once per query (one
+        scatter, not one copy of the whole pool per image)."""
         ops = keras.ops
         images = ops.cast(images, "float32")
         batch = images.shape[0]
         draws = ops.convert_to_numpy(keras.random.uniform((batch,), seed=self.seed_generator))
         slots = ops.convert_to_numpy(
             keras.random.randint((batch,), 0, self.size, seed=self.seed_generator))
-        # A copy: the images shown may be views of it, and `assign` below
-        # writes into the variable's own storage on PyTorch.
-        pool = ops.copy(self.images.value)
+        pool = self.images.value
         count = int(ops.convert_to_numpy(self.count.value))
+        written = {}  # slot -> this batch's image now in it (the last write wins)
         shown = []
         for index in range(batch):
             image = images[index]
             if count < self.size:  # not full yet: keep it, show it
-                pool = ops.slice_update(pool, (count, 0, 0, 0), image[None])
+                written[count] = image
                 count += 1
                 shown.append(image)
             elif draws[index] > 0.5:  # show an older one, keep the new one in its place
                 slot = int(slots[index])
-                shown.append(pool[slot])
-                pool = ops.slice_update(pool, (slot, 0, 0, 0), image[None])
+                shown.append(written.get(slot, pool[slot]))
+                written[slot] = image
             else:
                 shown.append(image)
+        # Stacked before the pool is written: on PyTorch `pool[slot]` is a
+        # view of the variable's storage, which `assign` writes in place.
         shown = ops.stack(shown)
-        self.images.assign(pool)
+        if written:
+            slots_written = sorted(written)
+            self.images.assign(ops.scatter_update(
+                pool, np.array(slots_written, "int32")[:, None],
+                ops.stack([written[slot] for slot in slots_written])))
         self.count.assign(count)
         return shown
