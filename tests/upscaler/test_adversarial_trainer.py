@@ -116,3 +116,28 @@ def test_a_gan_step_updates_both_networks():
                for a, b in zip(before_g, upscaler.trainable_weights))
     assert any(not np.array_equal(a, np.array(b))
                for a, b in zip(before_d, discriminator.trainable_weights))
+
+
+def test_a_gan_step_with_a_perceptual_loss_runs_under_mixed_precision():
+    # The feature network computes in bfloat16, the other loss terms in
+    # float32: summed unconverted, TensorFlow refused to add them.
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(0)
+        upscaler = build_rrdbnet(RRDBNetConfig(num_feat=8, num_block=1, num_grow_ch=4))
+        discriminator = build_vgg_style_discriminator(32, 8)
+        features = keras.Sequential([keras.Input((None, None, 3)),
+                                     keras.layers.Conv2D(4, 3, name="features")])
+        features.trainable = False
+        assert features(np.zeros((1, 8, 8, 3), "float32")).dtype == "bfloat16"
+        gan = RelativisticSRGAN(upscaler, discriminator, features)
+        gan.compile(g_optimizer=keras.optimizers.Adam(1e-3),
+                    d_optimizer=keras.optimizers.Adam(1e-3))
+        rng = np.random.default_rng(0)
+        logs = gan.train_on_batch(rng.uniform(0, 1, (2, 8, 8, 3)).astype("float32"),
+                                  rng.uniform(0, 1, (2, 32, 32, 3)).astype("float32"),
+                                  return_dict=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert logs["perceptual"] > 0 and all(np.isfinite(v) for v in logs.values())

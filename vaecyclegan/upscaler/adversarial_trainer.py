@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from vaecyclegan.training.trainer_base import PrebuiltTrainer
+from vaecyclegan.translation.cycle_losses import l1_loss
 from vaecyclegan.upscaler.relativistic_loss import relativistic_losses
 from vaecyclegan.upscaler.stage import ESRGAN_PIXEL_WEIGHT
 
@@ -81,11 +82,12 @@ class RelativisticSRGAN(PrebuiltTrainer):
     def _upscaler_loss(self, low, high):
         """ESRGAN's generator loss, the upscaled batch and the loss terms."""
         upscaled = self.upscaler(low, training=True)
-        pixel = ops.mean(ops.abs(upscaled - high))
+        pixel = l1_loss(upscaled, high)
         perceptual = ops.convert_to_tensor(0.0)
         if self.feature_extractor is not None:
-            perceptual = ops.mean(ops.abs(self.feature_extractor(upscaled)
-                                          - self.feature_extractor(high)))
+            # In float32: under mixed precision VGG19's features are
+            # bfloat16/float16, the other terms float32.
+            perceptual = l1_loss(self.feature_extractor(upscaled), self.feature_extractor(high))
         _, gan = relativistic_losses(self.discriminator(high, training=True),
                                      self.discriminator(upscaled, training=True))
         g_loss = (self.pixel_weight * pixel + self.perceptual_weight * perceptual

@@ -10,12 +10,9 @@ import jax
 from keras import ops
 
 from vaecyclegan.training.jax_loop import StatelessTrainer, loss_scale
+from vaecyclegan.translation.cycle_losses import l1_loss
 from vaecyclegan.translation.jax_trainer import apply_gradients
 from vaecyclegan.upscaler.relativistic_loss import relativistic_losses
-
-
-def _l1(a, b):
-    return ops.mean(ops.abs(ops.cast(a, "float32") - ops.cast(b, "float32")))
 
 
 class JaxL1Upscaler(StatelessTrainer):
@@ -47,7 +44,7 @@ class JaxL1Upscaler(StatelessTrainer):
             params = params["upscaler"]
             upscaled, non_trainable = upscaler.stateless_call(params, non_trainable, low,
                                                               training=True)
-            loss = _l1(upscaled, high)
+            loss = l1_loss(upscaled, high)
             return loss_scale(self.optimizer, state["optimizer"], loss), (loss, non_trainable)
 
         (_, (loss, non_trainable)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
@@ -100,10 +97,10 @@ class JaxRelativisticSRGAN(StatelessTrainer):
         def generator_loss(params, non_trainable):
             non_trainable = dict(non_trainable)
             upscaled = self._run("upscaler", params["upscaler"], non_trainable, low)
-            pixel = _l1(upscaled, high)
+            pixel = l1_loss(upscaled, high)
             perceptual = ops.convert_to_tensor(0.0)
             if self.frozen:
-                perceptual = _l1(self._features(state, upscaled), self._features(state, high))
+                perceptual = l1_loss(self._features(state, upscaled), self._features(state, high))
             _, gan = relativistic_losses(
                 self._run("discriminator", trainable["discriminator"], non_trainable, high),
                 self._run("discriminator", trainable["discriminator"], non_trainable, upscaled))
