@@ -76,7 +76,8 @@ def child(backend, folder, reads, write_seed, step_from=None):
     `folder/report.json`. On TensorFlow with `write_seed`, also one
     translation training step (`_tensorflow_step`); on JAX or PyTorch
     with `step_from` (that TensorFlow folder), the same step (`_jax_step`,
-    `_torch_step`)."""
+    `_torch_step`), and one step of each of the upscaler's stages
+    (`_upscaler_steps`)."""
     import keras
 
     from vaecyclegan.io.weight_files import load_weights_h5, save_weights_h5
@@ -117,9 +118,11 @@ def child(backend, folder, reads, write_seed, step_from=None):
                                       "dotted": [n for n in names if "." in n.split(".", 1)[1]]}
     if backend == "tensorflow" and write_seed is not None:
         report["step_logs"] = _tensorflow_step(folder)
+        report["upscaler_step_logs"] = _upscaler_steps(backend, folder)
     if step_from:
         take_step = _jax_step if backend == "jax" else _torch_step
         report["step_logs"] = take_step(folder, step_from)
+        report["upscaler_step_logs"] = _upscaler_steps(backend, folder, step_from)
     report["tensorflow_imported"] = "tensorflow" in sys.modules
     np.savez(os.path.join(folder, "outputs.npz"), **outputs)
     with open(os.path.join(folder, "report.json"), "w", encoding="utf-8") as f:
@@ -325,6 +328,103 @@ def _torch_step(folder, tensorflow_folder):
     return {key: float(values[-1]) for key, values in history.history.items()}
 
 
+# The upscaler's two stages, one step each: L1 (ESRGAN's first stage), then
+# the relativistic GAN stage from the weights the L1 step left, with a small
+# frozen network in the perceptual loss's place (VGG19 cannot be loaded
+# here). 32-px high-resolution patches, the VGG-style discriminator's least.
+UPSCALER_NETWORKS = ("rrdbnet", "sr_discriminator", "features")
+
+
+def _upscaler_step_batch():
+    rng = np.random.default_rng(12)
+    # float32, as the stages feed them (the RRDB-Net returns float32).
+    return (rng.uniform(0, 1, (4, 16, 16, 3)).astype("float32"),
+            rng.uniform(0, 1, (4, 64, 64, 3)).astype("float32"))
+
+
+def _upscaler_step_networks(initial=None):
+    """The RRDB-Net, its discriminator and a frozen feature network, in
+    float64: seeded, or the weights of `initial` (`upscaler_initial.npz`)."""
+    import keras
+
+    from vaecyclegan.networks import build_network
+    from vaecyclegan.upscaler.vgg_style_discriminator import build_vgg_style_discriminator
+
+    def build():
+        keras.utils.set_random_seed(0)
+        features = keras.Sequential([keras.Input((None, None, 3)),
+                                     keras.layers.Conv2D(4, 3, activation="relu")],
+                                    name="features")
+        return {"rrdbnet": build_network(tiny_model_config(), "rrdbnet"),
+                "sr_discriminator": build_vgg_style_discriminator(64, 4), "features": features}
+
+    networks = _in_float64(build)
+    if initial:
+        with np.load(os.path.join(initial, "upscaler_initial.npz")) as data:
+            for name, model in networks.items():
+                model.set_weights([data[f"{name}/{index}"]
+                                   for index in range(len(model.weights))])
+    return networks
+
+
+def _upscaler_weights(networks, names=UPSCALER_NETWORKS):
+    return {f"{name}/{index}": np.asarray(weight) for name in names
+            for index, weight in enumerate(networks[name].get_weights())}
+
+
+def _upscaler_steps(backend, folder, initial=None):
+    """One L1 step and one adversarial step of the upscaler's trainers on
+    `backend` (TensorFlow and PyTorch: `L1UpscalerTrainer` and
+    `RelativisticSRGAN` through `fit`; JAX: `JaxL1Upscaler` and
+    `JaxRelativisticSRGAN`), from `initial`'s weights or (None) from seeded
+    ones, which it writes. Writes the weights after each step
+    (`upscaler_after_l1.npz`, `upscaler_after_gan.npz`); returns the logs."""
+    networks = _upscaler_step_networks(initial)
+    if initial is None:
+        np.savez(os.path.join(folder, "upscaler_initial.npz"), **_upscaler_weights(networks))
+    rrdbnet, discriminator = networks["rrdbnet"], networks["sr_discriminator"]
+    networks["features"].trainable = False
+    batch = _upscaler_step_batch()
+    logs = {}
+    if backend == "jax":
+        import jax
+
+        from vaecyclegan.upscaler.jax_trainers import JaxL1Upscaler, JaxRelativisticSRGAN
+
+        jax.config.update("jax_enable_x64", True)
+        l1 = _in_float64(lambda: JaxL1Upscaler(rrdbnet, _sgd()))
+        logs["l1"] = l1.train_step(batch)
+        l1.sync_to_variables()
+        np.savez(os.path.join(folder, "upscaler_after_l1.npz"), **_upscaler_weights(networks))
+        gan = _in_float64(lambda: JaxRelativisticSRGAN(rrdbnet, discriminator, _sgd(), _sgd(),
+                                                       networks["features"]))
+        logs["gan"] = gan.train_step(batch)
+        gan.sync_to_variables()
+    else:
+        from vaecyclegan.upscaler.adversarial_trainer import RelativisticSRGAN
+        from vaecyclegan.upscaler.l1_trainer import L1UpscalerTrainer
+
+        def fit(trainer):
+            def batches():
+                while True:
+                    yield batch
+
+            history = trainer.fit(batches(), steps_per_epoch=1, epochs=1, verbose=0,
+                                  shuffle=False)
+            return {key: float(values[-1]) for key, values in history.history.items()}
+
+        l1 = _in_float64(lambda: L1UpscalerTrainer(rrdbnet))
+        l1.compile(optimizer=_sgd())
+        logs["l1"] = fit(l1)
+        np.savez(os.path.join(folder, "upscaler_after_l1.npz"), **_upscaler_weights(networks))
+        gan = _in_float64(lambda: RelativisticSRGAN(rrdbnet, discriminator,
+                                                    networks["features"]))
+        gan.compile(g_optimizer=_sgd(), d_optimizer=_sgd())
+        logs["gan"] = fit(gan)
+    np.savez(os.path.join(folder, "upscaler_after_gan.npz"), **_upscaler_weights(networks))
+    return logs
+
+
 def no_tensorflow_path(tmp_path):
     """A folder holding a `tensorflow` package whose import raises ImportError."""
     stub = tmp_path / "no_tensorflow" / "tensorflow"
@@ -496,5 +596,36 @@ def test_one_training_step_equals_tensorflows(runs, backend):
     their_logs = results[backend][1]["step_logs"]
     assert sorted(their_logs) == sorted(tensorflow_logs)
     assert "structure" in their_logs and "patch_nce" in their_logs
+    for key, value in tensorflow_logs.items():
+        assert their_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+
+
+@pytest.mark.parametrize("backend", OTHER_BACKENDS)
+@pytest.mark.parametrize("stage", ["l1", "gan"])
+def test_one_upscaler_step_equals_tensorflows(runs, backend, stage):
+    # The L1 step moves the RRDB-Net alone; the adversarial step both
+    # networks (the discriminator's batch statistics too), not the frozen
+    # feature network.
+    root, results = runs
+    before_file = "upscaler_initial.npz" if stage == "l1" else "upscaler_after_l1.npz"
+    with np.load(root / "tensorflow" / before_file) as data:
+        before = dict(data)
+    with np.load(root / "tensorflow" / f"upscaler_after_{stage}.npz") as data:
+        tensorflow = dict(data)
+    with np.load(root / backend / f"upscaler_after_{stage}.npz") as data:
+        theirs = dict(data)
+    assert sorted(theirs) == sorted(tensorflow) == sorted(before)
+    difference = max(float(np.abs(theirs[k] - tensorflow[k]).max()) for k in before)
+    assert difference <= STEP_TOLERANCE, difference
+    moved = {name: max(float(np.abs(tensorflow[k] - before[k]).max())
+                       for k in before if k.startswith(f"{name}/"))
+             for name in UPSCALER_NETWORKS}
+    # (ESRGAN's small pixel and GAN weights move the RRDB-Net least, 7e-3.)
+    assert moved["rrdbnet"] > 1000 * STEP_TOLERANCE, moved
+    assert (moved["sr_discriminator"] > 0.01) == (stage == "gan"), moved
+    assert moved["features"] == 0.0, moved
+    tensorflow_logs = results["tensorflow"][1]["upscaler_step_logs"][stage]
+    their_logs = results[backend][1]["upscaler_step_logs"][stage]
+    assert sorted(their_logs) == sorted(tensorflow_logs)
     for key, value in tensorflow_logs.items():
         assert their_logs[key] == pytest.approx(value, rel=1e-5, abs=1e-6), key

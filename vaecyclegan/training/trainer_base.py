@@ -44,6 +44,13 @@ class PrebuiltTrainer(TorchParameterNames, keras.Model):
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         return
 
+    @property
+    def metrics(self):
+        # The step's logs are the only metrics. Keras' own loss tracker,
+        # named `loss` and never updated here, would otherwise stand in
+        # for a step's `loss` log at the end of `fit` (its History read 0).
+        return []
+
     def checkpoint_variables(self):
         """Every variable training needs to continue, in a fixed order."""
         raise NotImplementedError
