@@ -109,3 +109,20 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(distribution, "cpu_has_bfloat16", lambda: False)
     assert resolve_precision("auto") == "float32"
     assert resolve_precision("mixed_float16") == "mixed_float16"
+
+
+def test_jax_strategies_auto_takes_every_device_default_the_first():
+    # Two host devices on JAX: `auto` splits batches over both, `default`
+    # trains on one (it raised TypeError before).
+    script = ("from vaecyclegan.training.distribution import make_strategy\n"
+              "for name in ('auto', 'default'):\n"
+              "    strategy = make_strategy(name)\n"
+              "    print(name, strategy.num_replicas_in_sync, strategy.devices[0])\n")
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": REPO, "KERAS_BACKEND": "jax",
+             "XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = result.stdout.strip().splitlines()[-2:]
+    assert [line.split()[:2] for line in lines] == [["auto", "2"], ["default", "1"]]
+    assert lines[0].split()[2] == lines[1].split()[2]  # the first device

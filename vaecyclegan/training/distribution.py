@@ -109,10 +109,8 @@ def _jax_strategy(name):
     if name in ("multiworker", "tpu"):
         raise InputError("--strategy", f"{name} is a TensorFlow strategy; on JAX use auto "
                          "(keras.distribution.DataParallel over the local devices) or default")
-    strategy = JaxStrategy()
-    if name == "default":
-        strategy = JaxStrategy(strategy.devices[:1])
-    return strategy
+    devices = keras.distribution.list_devices()
+    return JaxStrategy(devices[:1] if name == "default" else devices)
 
 
 def strategy_label(strategy):

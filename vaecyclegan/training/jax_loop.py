@@ -31,14 +31,17 @@ class JaxStrategy:
     """`keras.distribution.DataParallel` over the local devices, shaped as
     much of a `tf.distribute.Strategy` as a run uses.
 
+    Args:
+        devices: the devices it trains on (None: every local device).
+
     Example:
     >>> strategy = JaxStrategy()
     >>> with strategy.scope():
     ...     networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
     """
 
-    def __init__(self):
-        self.devices = keras.distribution.list_devices()
+    def __init__(self, devices=None):
+        self.devices = list(devices or keras.distribution.list_devices())
         self.distribution = keras.distribution.DataParallel(devices=self.devices)
         self.num_replicas_in_sync = len(self.devices)
 
