@@ -58,10 +58,22 @@ def test_stage_sr_keeps_the_translators(trained_smoke, tmp_path):
     shutil.copytree(trained_smoke.weights_dir, weights)
     before = (weights / "g_target_weights.h5").read_bytes()
     run_training(train_options(stage="sr", weights_dir=str(weights), logdir=str(tmp_path / "run"),
-                               data=trained_smoke.data))
+                               data=trained_smoke.data, sr_steps=3, seed=7))
     assert (weights / "g_target_weights.h5").read_bytes() == before
-    assert ModelConfig.load(str(weights)).generator == ModelConfig.load(
-        trained_smoke.weights_dir).generator
+    config, original = (ModelConfig.load(str(weights)),
+                        ModelConfig.load(trained_smoke.weights_dir))
+    assert config.generator == original.generator
+    # The translators' record stays theirs (it was rewritten as this run's:
+    # its steps, seed and time); the upscaler's keys and run are this one's.
+    from vaecyclegan.workflows.train import UPSCALER_RECORD_KEYS
+
+    record = dict(config.training)
+    upscaler_run = record.pop("upscaler_run")
+    assert upscaler_run["seed"] == 7 and upscaler_run["finished"]
+    assert record.pop("sr_steps") == 3
+    assert {key: value for key, value in record.items() if key not in UPSCALER_RECORD_KEYS} == {
+        key: value for key, value in original.training.items()
+        if key not in UPSCALER_RECORD_KEYS and key != "sr_steps"}
 
 
 def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):

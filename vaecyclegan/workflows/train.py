@@ -91,6 +91,9 @@ class _Run:
     sr_held_out: list = None  # real upscaler pairs held out for scoring
     best: object = None  # the translation stage's BestWeightsCallback
     test_pairs: int = 0  # test pairs the evaluations score
+    # config.json's `training` as a run of the upscaler alone found it: the
+    # translators' record, which it keeps.
+    translators_record: dict = None
 
 
 def resolve_preset(settings):
@@ -189,6 +192,8 @@ def _start(settings, scratch):
         settings.lr_decay_start, settings.log_every, settings.seed)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
+    if settings.stage == "sr":
+        run.translators_record = dict(run.config.training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
@@ -206,7 +211,7 @@ def _start(settings, scratch):
         run.networks = {name: build_network(run.config, name)
                         for name in STAGE_NETWORKS[settings.stage]}
     _log_parameter_counts(run.networks)
-    run.config.training = _provenance(run)
+    run.config.training = _training_record(run)
     return run
 
 
@@ -390,6 +395,23 @@ def _provenance(run):
     }
 
 
+# The keys of the record that describe the upscaler's training alone.
+UPSCALER_RECORD_KEYS = ("sr_steps", "sr_degradations", "sr_pairs", "sr_gan_steps")
+
+
+def _training_record(run):
+    """config.json's `training`: this run's provenance. A run of the
+    upscaler alone (`--stage sr`) beside trained translators keeps their
+    record, with its own upscaler keys and, under `upscaler_run`, its own
+    preset, data, precision, seed, time and versions."""
+    record = _provenance(run)
+    if not run.translators_record:
+        return record
+    own = ("preset", "dataset", "precision", "seed", "finished", "versions")
+    return {**run.translators_record, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
+            "upscaler_run": {key: record[key] for key in own}}
+
+
 def _train_stages(run):
     """Trains the networks of `settings.stage` and writes their weights."""
     started = time.perf_counter()
@@ -397,7 +419,7 @@ def _train_stages(run):
         run.best = _train_translators(run)
     if "rrdbnet" in run.networks:
         _train_upscaler(run)
-    run.config.training.update(_provenance(run))
+    run.config.training.update(_training_record(run))
     written = save_networks(run.networks, run.config, run.settings.weights_dir)
     logger.info("Wrote " + ", ".join(written))
     logger.info(f"Training took {time.perf_counter() - started:.0f} s")
