@@ -412,11 +412,17 @@ def test_8bit_predictions_with_inputs_are_read_through_the_ct_window(tmp_path):
     assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
                  "--inputs", tmp_path / "in", "--ct-window", "40,400", "--out", out,
                  "--no-wepl") == 0
-    case = _metrics(out)["synthrad"]["cases"]["a"]
+    metrics = _metrics(out)
+    case = metrics["synthrad"]["cases"]["a"]
     # Soft tissue (40 HU) comes back within half a grey level (0.8 HU);
     # bone (1000 HU) saturates at the window's top, 240 HU.
     assert case["mae_soft"] < 0.8
     assert case["mae_bone"] == pytest.approx(1000.0 - 240.0, abs=0.5)
+    # The 8-bit table reads the 16-bit reference through the same window, as
+    # `infer.py --reference` does: the prediction is the reference there,
+    # to rounding (the reference was scaled linearly from 0..65535: 5.6 dB).
+    assert metrics["model"]["psnr"] > 50 and metrics["model"]["ssim"] > 0.999
+    assert metrics["model"]["bone_dice"] == 1.0
 
 
 def _series(folder, offsets):

@@ -4,8 +4,8 @@ weights on its test pairs, any tool's predictions against references
 a mri2ct model on a SynthRAD folder.
 
 Predictions against references (`evaluate_given`): with `--inputs` and 2-D
-image files, the 8-bit evaluation with both baselines runs as it always
-has; where the references also carry HU (16-bit PNG
+image files, the 8-bit evaluation with both baselines, each image read as
+`infer.py --reference` reads it; where the references also carry HU (16-bit PNG
 of HU + 1024) and the direction makes CT, the SynthRAD section is added
 beside it. Without `--inputs` the cases must carry HU (NIfTI, DICOM CT,
 16-bit PNG) and only the synthetic CT is scored: there is no baseline to
@@ -17,7 +17,7 @@ import os
 
 import numpy as np
 
-from vaecyclegan.config import ModelConfig
+from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.case_scoring import (
@@ -40,12 +40,12 @@ from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import (
     DEFAULT_CT_WINDOW_HU,
     DirectionEvaluation,
-    evaluate_predictions,
+    evaluate_scans,
     format_table,
-    pooled_pixels,
 )
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
-from vaecyclegan.io.image_format import list_images, read_grey
+from vaecyclegan.io.image_format import list_images, read_grey, read_image_scan
+from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import read_run_file
 from vaecyclegan.workflows.settings import window_bounds
@@ -118,7 +118,11 @@ def evaluate_run(run_dir, out_dir, samples=1):
 
 
 def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, window=None):
-    """The 8-bit evaluation of images paired by file name, with baselines."""
+    """The 8-bit evaluation of images paired by file name, with baselines.
+
+    Each image is read as `infer.py --reference` reads it (16-bit CT as HU
+    + 1024 through the CT window, 16-bit MRI by its percentiles, 8-bit as
+    grey levels), so that both score the same files alike."""
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
         raise InputError(predictions_dir, f"no file name is also in {references_dir}")
@@ -130,15 +134,20 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     if missing:
         raise InputError(missing[0], f"no input of this file name in {inputs_dir}")
     names = [os.path.basename(p) for p, _ in pairs]
-    predictions = [read_grey(p) for p, _ in pairs]
-    references = [read_grey(r) for _, r in pairs]
-    input_images = [read_grey(inputs[p]) for p, _ in pairs]
-    for name, a, b, c in zip(names, predictions, references, input_images):
-        if not a.shape == b.shape == c.shape:
-            raise InputError(name, f"prediction {a.shape}, reference {b.shape} and input "
-                             f"{c.shape} differ in size")
-    return evaluate_predictions(direction, names, input_images, predictions, references,
-                                pooled_pixels(references), ct_window=window)
+    domain_in, domain_out = DIRECTION_DOMAINS[direction]
+    predictions = [read_image_scan(p, domain_out) for p, _ in pairs]
+    references = [read_image_scan(r, domain_out) for _, r in pairs]
+    input_scans = [read_image_scan(inputs[p], domain_in) for p, _ in pairs]
+    for name, a, b, c in zip(names, predictions, references, input_scans):
+        a, b, c = (scan.values.shape[1:] for scan in (a, b, c))
+        if not a == b == c:
+            raise InputError(name, f"prediction {a}, reference {b} and input {c} differ in size")
+    intensity = IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
+    # The SynthRAD section, in HU, is `evaluate_given`'s.
+    return evaluate_scans(direction, names, input_scans,
+                          [scan.to_unit(intensity) for scan in predictions],
+                          [None] * len(pairs), references, "references", intensity,
+                          synthrad=False)
 
 
 def evaluate_given(settings):
