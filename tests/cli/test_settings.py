@@ -176,3 +176,29 @@ def test_undecodable_paths_print_as_escapes_in_options_and_logs(capsys):
     logging.getLogger("vaecyclegan.test").info(f"Dataset {name}")
     out = capsys.readouterr().out
     assert "/data/caf\\xe9" in out and out.count("/data/caf\\xe9") == 2
+
+
+def test_options_left_to_the_preset_print_and_save_the_presets_values(tmp_path, capsys):
+    # They printed and saved as None, which says nothing of the run.
+    import json
+
+    from vaecyclegan.cli.common import parse_settings
+    from vaecyclegan.workflows.run_folder import write_options
+
+    settings = parse_settings(train_parser(), TrainSettings, ["--steps", "600"])
+    lines = {line.split(":")[0].strip(): line for line in capsys.readouterr().out.splitlines()}
+    quick = PRESETS["quick"]
+    assert lines["lr"].split()[1] == str(quick.lr) and "[the quick preset's]" in lines["lr"]
+    assert lines["lr_decay_start"].split()[1] == "300"  # half the steps given
+    assert lines["levels_without_skip"].split()[1] == str(quick.generator.levels_without_skip)
+    assert f"[the quick preset's: {quick.steps}]" in lines["steps"]
+    assert lines["data"].split()[1] == "phantom"  # not preset-backed: as given
+    write_options(str(tmp_path), settings)
+    saved = json.loads((tmp_path / "options.json").read_text())
+    assert saved["steps"] == 600 and saved["lr"] is None  # as given
+    assert saved["from_preset"]["lr"] == quick.lr and "steps" not in saved["from_preset"]
+    # Every preset field a setting overrides is resolved the same way.
+    resolved = resolve_preset(settings)
+    for key, value in settings.preset_values().items():
+        if hasattr(resolved, key):
+            assert getattr(resolved, key) == value, key

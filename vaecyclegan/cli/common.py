@@ -54,14 +54,21 @@ def _import_keras_backend():
     return backend
 
 
-def print_options(parser, options):
+def print_options(parser, options, from_preset=None):
     """Prints every option with its value, and the default where it differs
-    (a subcommand's options against the subcommand's defaults)."""
+    (a subcommand's options against the subcommand's defaults); with
+    `from_preset` (a preset's value of each option it backs), those left
+    unset show the preset's value, the others the value they replace."""
     lines = ["----------------- Options ---------------"]
     parser, command = _chosen_parser(parser, options)
+    from_preset = from_preset or {}
     for key, value in sorted(vars(options).items()):
         default = parser.get_default(key)
         note = f"\t[default: {default}]" if value != default and key != command else ""
+        if key in from_preset and value is None:
+            value, note = from_preset[key], f"\t[the {options.preset} preset's]"
+        elif key in from_preset:
+            note = f"\t[the {options.preset} preset's: {from_preset[key]}]"
         lines.append(f"{key:>25}: {str(value):<30}{note}")
     lines.append("----------------- End -------------------")
     print(terminal_text("\n".join(lines)), flush=True)
@@ -110,7 +117,8 @@ def parse_settings(parser, settings_class, argv=None):
         settings.validate()
     except ValueError as error:
         parser.error(str(error))
-    print_options(parser, options)
+    print_options(parser, options, settings.preset_values(unset_only=False)
+                  if hasattr(settings, "preset_values") else None)
     print(f"Keras backend: {quiet_tensorflow()}", flush=True)
     return settings
 

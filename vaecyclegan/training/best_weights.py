@@ -20,7 +20,7 @@ class BestWeightsCallback(keras.callbacks.Callback):
 
     Args:
         evaluate: a function `() -> {direction: summary}` scoring the current
-            generators (see `training_run.evaluate_generators`).
+            generators (see `evaluation.test_pairs.evaluate_generators`).
         networks: the project networks, by name.
         config: the `ModelConfig` saved beside them.
         every: steps between evaluations.

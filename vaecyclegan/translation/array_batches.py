@@ -2,7 +2,7 @@
 `dataset.make_unpaired_dataset` (each domain shuffled on its own and
 repeated, an optional random crop, every batch doubled by an augmented view,
 grey repeated to the networks' channels) drawn with numpy and OpenCV, for
-training on JAX where TensorFlow is not installed. Same recipe and
+training on JAX and PyTorch, where TensorFlow may not be installed. Same recipe and
 distributions, other random draws than tf.data's for one seed.
 
 The augmented view is `build_augmenter`'s geometry (flip, rotation, shift,

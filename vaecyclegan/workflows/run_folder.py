@@ -65,10 +65,11 @@ def set_aside_earlier_run(logdir):
 
 
 def write_options(logdir, settings):
-    """Creates the run folder and writes every setting of the run."""
+    """Creates the run folder and writes every setting of the run as given,
+    and under `from_preset` what the preset gave those left unset."""
     os.makedirs(logdir, exist_ok=True)
-    atomic_write_text(os.path.join(logdir, OPTIONS_FILE),
-                      json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+    options = {**dataclasses.asdict(settings), "from_preset": settings.preset_values()}
+    atomic_write_text(os.path.join(logdir, OPTIONS_FILE), json.dumps(options, indent=2) + "\n")
 
 
 def write_run_file(logdir, data_dir, folders, settings):

@@ -57,6 +57,12 @@ def _choice(value, choices, option):
            f"not {value!r}")
 
 
+# The preset fields a `TrainSettings` field of the same name overrides.
+PRESET_FIELDS = ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
+                 "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure",
+                 "lambda_nce", "augmentation", "eval_every", "checkpoint_every")
+
+
 @dataclasses.dataclass
 class TrainSettings:
     """Everything one training run needs beyond its preset.
@@ -142,6 +148,24 @@ class TrainSettings:
     vgg_weights: str = None
     eval_every: int = None
     best_metric: str = "ssim"
+
+    def preset_values(self, unset_only=True):
+        """`{field: value}`: what the preset gives the preset-backed fields
+        left `None`, or (`unset_only` False) all of them (the learning
+        rate's decay starts at half the steps).
+
+        Example:
+        >>> TrainSettings(steps=600).preset_values()["lr_decay_start"]  # 300
+        """
+        from vaecyclegan.training.presets import PRESETS
+
+        preset = PRESETS[self.preset]
+        values = {key: getattr(preset, key) for key in PRESET_FIELDS}
+        values.update(levels_without_skip=preset.generator.levels_without_skip,
+                      sr_scale=preset.rrdbnet.scale,
+                      lr_decay_start=(self.steps or preset.steps) // 2)
+        return {key: value for key, value in values.items()
+                if not unset_only or getattr(self, key) is None}
 
     def validate(self):
         """Raises ValueError naming the first option out of range."""

@@ -60,6 +60,7 @@ from vaecyclegan.workflows.run_folder import (
     write_options,
     write_run_file,
 )
+from vaecyclegan.workflows.settings import PRESET_FIELDS
 from vaecyclegan.workflows.training_data import (
     load_training_domains,
     make_upscaler_dataset,
@@ -101,9 +102,7 @@ def resolve_preset(settings):
     preset = copy.deepcopy(PRESETS[settings.preset])
     if settings.sr_scale is not None:
         preset.rrdbnet.scale = settings.sr_scale
-    for key in ("steps", "sr_steps", "batch_size", "image_size", "lr", "weight_decay",
-                "sr_gan_steps", "crop_factor", "lambda_identity", "lambda_structure",
-                "lambda_nce", "augmentation"):
+    for key in PRESET_FIELDS:
         if getattr(settings, key) is not None:
             setattr(preset, key, getattr(settings, key))
     if settings.levels_without_skip is not None:
