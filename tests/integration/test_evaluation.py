@@ -28,3 +28,38 @@ def test_eval_of_folders_scores_any_tools_predictions(trained_smoke, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())["mri2ct"]
     assert metrics["model"]["mae"] == 0.0 and metrics["model"]["ssim"] == pytest.approx(1.0)
     assert metrics["identity"]["mae"] > 0
+
+
+@pytest.mark.parametrize("direction", ["mri2ct", "ct2mri"])
+def test_eval_of_infers_outputs_agrees_with_infer_reference(trained_smoke, tmp_path,
+                                                          direction):
+    # 8-bit MRI and 16-bit CT (HU + 1024), each as input and as reference.
+    # The 8-bit table read 16-bit CT linearly (mri2ct: 5.6 dB where infer
+    # said 7.4), and a 16-bit synthetic MRI by its own percentiles.
+    import numpy as np
+
+    from tests.harness import infer, write_image
+    from vaecyclegan.io.image_format import read_grey
+
+    images = os.path.join(trained_smoke.data, "Dataset", "images")
+    mri = tmp_path / "mri"
+    for name in os.listdir(os.path.join(images, "testB")):
+        # 16-bit MRI for ct2mri's reference, so that its output is 16-bit too.
+        pixels = read_grey(os.path.join(images, "testB", name))
+        write_image(mri / name, pixels.astype(np.uint16) * 257 if direction == "ct2mri"
+                    else pixels)
+    ct = os.path.join(images, "testA_hu")
+    inputs, references = (str(mri), ct) if direction == "mri2ct" else (ct, str(mri))
+    common = ("--direction", direction, "--input", inputs,
+              "--weights-dir", trained_smoke.weights_dir)
+    assert infer(*common, "--output", str(tmp_path / "out")) == 0
+    assert infer(*common, "--reference", references, "--output", str(tmp_path / "scored")) == 0
+    assert run_cli(main, ["--predictions", str(tmp_path / "out"), "--references", references,
+                          "--inputs", inputs, "--direction", direction, "--no-wepl",
+                          "--out", str(tmp_path / "eval")]) == 0
+    by_infer, by_eval = (json.loads((tmp_path / folder / "metrics.json").read_text())[direction]
+                         for folder in ("scored", "eval"))
+    for method in ("model", "identity", "histogram_matching"):
+        for key in ("psnr", "ssim", "mae"):
+            assert by_eval[method][key] == pytest.approx(by_infer[method][key], abs=1e-3), (
+                method, key)

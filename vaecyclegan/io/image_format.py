@@ -298,6 +298,18 @@ def image_scan(pixels, path, domain):
     return Scan(path, kind, domain, values, "signal", name, 255.0, np.uint16)
 
 
+def read_result_scan(path, domain):
+    """Reads a translated image as `image_result` wrote it: as
+    `read_image_scan` does, except that 16-bit MRI is grey levels over
+    0..65535 (a synthetic MRI's), not a scan to scale by its percentiles."""
+    pixels = read_grey(path)
+    if pixels.dtype == np.uint16 and domain == "mri":
+        name = os.path.splitext(os.path.basename(path))[0] + ".png"
+        return Scan(path, ImageFormat.name, domain, pixels.astype(np.float32)[None], "grey",
+                    name, 65535.0, np.uint16)
+    return image_scan(pixels, path, domain)
+
+
 def image_result(scan, unit, domain, intensity):
     """The result of translating (or upscaling) an image scan into `domain`:
     a 2-D array of the input's bit depth (16-bit CT as HU + 1024, 16-bit MRI

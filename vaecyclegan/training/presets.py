@@ -82,6 +82,12 @@ class TrainingPreset:
     pool_size: int = 50
 
 
+def lr_decay_start(steps, given=None):
+    """The step the learning rate starts its linear decay to zero at:
+    `given`, or CycleGAN's half of the `steps`."""
+    return steps // 2 if given is None else given
+
+
 PRESETS = {
     "smoke": TrainingPreset(
         image_size=32,

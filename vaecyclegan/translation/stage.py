@@ -14,6 +14,7 @@ import keras
 
 from vaecyclegan.training.distribution import on_jax, on_tensorflow, wrap_optimizer
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
+from vaecyclegan.training.presets import lr_decay_start
 from vaecyclegan.training.stage_runner import Stage, run_stage
 from vaecyclegan.translation.sample_grid_callback import SampleGridCallback
 
@@ -94,8 +95,8 @@ def _trainer(networks, preset, settings):
 
 def _optimizer(preset, settings):
     """AdamW on CycleGAN's schedule, loss-scaled under mixed_float16."""
-    decay_start = preset.steps // 2 if settings.decay_start is None else settings.decay_start
-    schedule = ConstantThenLinearDecay(preset.lr, decay_start, preset.steps)
+    schedule = ConstantThenLinearDecay(
+        preset.lr, lr_decay_start(preset.steps, settings.decay_start), preset.steps)
     return wrap_optimizer(keras.optimizers.AdamW(
         schedule, weight_decay=preset.weight_decay, beta_1=preset.beta_1), settings.policy)
 

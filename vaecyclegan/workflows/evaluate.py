@@ -44,7 +44,12 @@ from vaecyclegan.evaluation.scoring import (
     format_table,
 )
 from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
-from vaecyclegan.io.image_format import list_images, read_grey, read_image_scan
+from vaecyclegan.io.image_format import (
+    list_images,
+    read_grey,
+    read_image_scan,
+    read_result_scan,
+)
 from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import read_run_file
@@ -121,8 +126,10 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     """The 8-bit evaluation of images paired by file name, with baselines.
 
     Each image is read as `infer.py --reference` reads it (16-bit CT as HU
-    + 1024 through the CT window, 16-bit MRI by its percentiles, 8-bit as
-    grey levels), so that both score the same files alike."""
+    + 1024 through the CT window, 16-bit MRI inputs and references by
+    their percentiles, 8-bit as grey levels) and predictions as `infer.py`
+    writes them (16-bit synthetic MRI linear over 0..65535), so that both
+    score the same files alike."""
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
         raise InputError(predictions_dir, f"no file name is also in {references_dir}")
@@ -135,7 +142,7 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
         raise InputError(missing[0], f"no input of this file name in {inputs_dir}")
     names = [os.path.basename(p) for p, _ in pairs]
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
-    predictions = [read_image_scan(p, domain_out) for p, _ in pairs]
+    predictions = [read_result_scan(p, domain_out) for p, _ in pairs]
     references = [read_image_scan(r, domain_out) for _, r in pairs]
     input_scans = [read_image_scan(inputs[p], domain_in) for p, _ in pairs]
     for name, a, b, c in zip(names, predictions, references, input_scans):

@@ -157,13 +157,13 @@ class TrainSettings:
         Example:
         >>> TrainSettings(steps=600).preset_values()["lr_decay_start"]  # 300
         """
-        from vaecyclegan.training.presets import PRESETS
+        from vaecyclegan.training.presets import PRESETS, lr_decay_start
 
         preset = PRESETS[self.preset]
         values = {key: getattr(preset, key) for key in PRESET_FIELDS}
         values.update(levels_without_skip=preset.generator.levels_without_skip,
                       sr_scale=preset.rrdbnet.scale,
-                      lr_decay_start=(self.steps or preset.steps) // 2)
+                      lr_decay_start=lr_decay_start(self.steps or preset.steps))
         return {key: value for key, value in values.items()
                 if not unset_only or getattr(self, key) is None}
 

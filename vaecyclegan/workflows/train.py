@@ -43,7 +43,7 @@ from vaecyclegan.training.distribution import (
     strategy_label,
     worker_scratch,
 )
-from vaecyclegan.training.presets import PRESETS
+from vaecyclegan.training.presets import PRESETS, lr_decay_start
 from vaecyclegan.training.stage_runner import StageSettings
 from vaecyclegan.translation.stage import train_translation
 from vaecyclegan.upscaler.evaluation import (
@@ -186,12 +186,12 @@ def _start(settings, scratch):
         check_vgg19_weights(settings.vgg_weights)
     stages = StageSettings(
         strategy, policy, chief, settings.resume,
-        preset.checkpoint_every if settings.checkpoint_every is None
-        else settings.checkpoint_every,
+        preset.checkpoint_every,
         settings.lr_decay_start, settings.log_every, settings.seed)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
-    if settings.stage == "sr":
+    if settings.stage == "sr" and os.path.isfile(
+            os.path.join(settings.weights_dir, "config.json")):
         run.translators_record = dict(run.config.training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
@@ -373,8 +373,7 @@ def _provenance(run):
         "sr_gan_steps": preset.sr_gan_steps,
         "batch_size": preset.batch_size,
         "lr": preset.lr,
-        "lr_decay_start": preset.steps // 2 if settings.lr_decay_start is None
-        else settings.lr_decay_start,
+        "lr_decay_start": lr_decay_start(preset.steps, settings.lr_decay_start),
         "precision": keras.mixed_precision.global_policy().name,
         "weight_decay": preset.weight_decay,
         "crop_factor": preset.crop_factor,
@@ -404,9 +403,10 @@ def _training_record(run):
     record, with its own upscaler keys and, under `upscaler_run`, its own
     preset, data, precision, seed, time and versions."""
     record = _provenance(run)
-    if not run.translators_record:
+    if run.translators_record is None:
         return record
-    own = ("preset", "dataset", "precision", "seed", "finished", "versions")
+    own = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "finished",
+           "versions")
     return {**run.translators_record, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
             "upscaler_run": {key: record[key] for key in own}}
 
@@ -427,7 +427,7 @@ def _train_stages(run):
 def _train_translators(run):
     """The translation stage; returns its best-weights callback (or None)."""
     settings, preset, networks = run.settings, run.preset, run.networks
-    eval_every = preset.eval_every if settings.eval_every is None else settings.eval_every
+    eval_every = preset.eval_every
     make_best = None
     # Without pairs every periodic evaluation would only say it skipped.
     if eval_every > 0 and run.test_pairs:
