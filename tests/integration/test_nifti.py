@@ -51,3 +51,52 @@ def test_volumes_that_cannot_be_translated_are_one_line(trained_smoke, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "bad.nii.gz" in err[0] and fragment in err[0], err
     assert not os.path.exists(tmp_path / "out")
+
+
+def _weights_at_1mm(trained_smoke, tmp_path):
+    """The smoke weights, recorded as trained at 1 mm a network pixel."""
+    import json
+    import shutil
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    config = json.loads((weights / "config.json").read_text())
+    config["pixel_scale"] = {"resize_factor": 1.0, "mm_per_pixel": 1.0}
+    (weights / "config.json").write_text(json.dumps(config))
+    return str(weights)
+
+
+@pytest.mark.parametrize("mm, fragment", [
+    # 1e-4 mm pixels: 32x24 slices would be 1x1 at 1 mm, translated blank.
+    (1e-4, "would be 1x1 at the training pixel scale, smaller than 8x8"),
+    # 200 mm pixels: 4800x6400 slices, more than the memory allowed here.
+    (200.0, "would be 4800x6400 at the training pixel scale"),
+])
+def test_a_pixel_spacing_far_off_the_training_scale_is_one_line(trained_smoke, tmp_path, capsys,
+                                                                 monkeypatch, mm, fragment):
+    import vaecyclegan.io.memory_budget as memory_budget
+
+    monkeypatch.setattr(memory_budget, "available_memory_bytes", lambda: 2 * 1024 ** 3)
+    path = tmp_path / "odd.nii.gz"
+    nib.save(nib.Nifti1Image(np.ones((24, 32, 3), np.float32), np.diag([mm, mm, 2.0, 1.0])),
+             str(path))
+    code = run_cli(infer_main, ["--direction", "ct2mri", "--input", str(path), "--output",
+                                str(tmp_path / "out"), "--weights-dir",
+                                _weights_at_1mm(trained_smoke, tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "odd.nii.gz" in err[0] and fragment in err[0], err
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_spacing_in_metres_is_read_as_millimetres(trained_smoke, tmp_path, caplog):
+    # NIfTI's xyzt_units may say metres (or microns): 0.001 m is 1 mm, the
+    # training scale here, so the slices are translated at their own size.
+    image = nib.Nifti1Image(np.ones((24, 32, 3), np.float32), np.diag([0.001, 0.001, 0.002, 1]))
+    image.header.set_xyzt_units("meter")
+    nib.save(image, str(tmp_path / "metres.nii.gz"))
+    caplog.set_level("INFO")
+    assert run_cli(infer_main, ["--direction", "ct2mri", "--input",
+                                str(tmp_path / "metres.nii.gz"), "--output", str(tmp_path / "out"),
+                                "--weights-dir", _weights_at_1mm(trained_smoke, tmp_path)]) == 0
+    assert "translated at their own pixel scale" in caplog.text
+    assert nib.load(str(tmp_path / "out" / "metres.nii.gz")).shape == (24, 32, 3)

@@ -123,13 +123,23 @@ def read_nifti(path, domain, axis="axial"):
     name = os.path.basename(path)
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
                 "hu" if domain == "ct" else "signal", name, source=source,
-                spacing=_slice_spacing(affine, to_slices))
+                spacing=_slice_spacing(affine, to_slices, header))
 
 
-def _slice_spacing(affine, to_slices):
+# Millimetres per unit of the NIfTI spatial units (`xyzt_units`); "unknown"
+# is read as mm, as most tools do.
+MM_PER_SPATIAL_UNIT = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3}
+
+
+def _slice_spacing(affine, to_slices, header):
     """Voxel size in mm along the axes of the cut slices: the affine's
-    column lengths, in the order the orientation transform puts them."""
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    column lengths in the header's spatial units, in the order the
+    orientation transform puts them."""
+    try:
+        units = header.get_xyzt_units()[0]
+    except (AttributeError, KeyError, ValueError):  # no such field, or a code NIfTI lacks
+        units = "unknown"
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) * MM_PER_SPATIAL_UNIT.get(units, 1.0)
     spacing = [1.0, 1.0, 1.0]
     for axis, (target, _) in enumerate(to_slices):
         spacing[int(target)] = round(float(zooms[axis]), 6)

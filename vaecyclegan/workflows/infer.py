@@ -33,6 +33,7 @@ from vaecyclegan.io.formats import (
     write_std,
 )
 from vaecyclegan.io.image_format import (
+    MIN_SIDE,
     image_result,
     image_scan,
     list_images,
@@ -40,6 +41,8 @@ from vaecyclegan.io.image_format import (
     write_png,
 )
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET
+from vaecyclegan.io.memory_budget import check_fits_in_memory
+from vaecyclegan.io.resampling import scaled_shape
 from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.networks import load_network
 from vaecyclegan.translation.translator import load_translator
@@ -89,6 +92,8 @@ def run_inference(settings):
         if not is_planar(scan):
             logger.info(_describe(scan))
     if translator is not None:
+        for scan in scans:
+            _check_training_scale(scan, translator)
         for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
             logger.info(line)
 
@@ -185,6 +190,23 @@ def _load_networks(settings, config):
                                      settings.resample, settings.translate_tile,
                                      max(16, settings.translate_tile // 8), rrdbnet)
     return translator, upscaler
+
+
+def _check_training_scale(scan, translator):
+    """Refuses a scan that, resampled to the training pixel scale, would be
+    smaller than the smallest slice read, or too large for memory: its
+    pixel spacing is then almost surely wrong (0.001 mm, 200 mm)."""
+    shape = scan.values.shape[1:]
+    height, width = scaled_shape(shape, translator.factor_for(scan.pixel_mm))
+    if (height, width) == tuple(shape):
+        return
+    spacing = " x ".join(f"{mm:.3g}" for mm in scan.pixel_mm) if scan.pixel_mm else "?"
+    described = (f"its {shape[1]}x{shape[0]} slices of {spacing} mm pixels would be "
+                 f"{width}x{height} at the training pixel scale")
+    if min(height, width) < MIN_SIDE:
+        raise InputError(scan.path, f"{described}, smaller than {MIN_SIDE}x{MIN_SIDE}; check "
+                         "its pixel spacing")
+    check_fits_in_memory(scan.path, scan.slice_count * height * width, described)
 
 
 def _read_references(pairs, scans, domain, factor):
