@@ -162,6 +162,22 @@ def test_existing_config_keeps_the_translators(tmp_path, tiny_config):
     assert config.rrdbnet.num_feat == 8 and config.training["rrdbnet_source"] == "m.pth"
 
 
+def test_another_name_beside_an_existing_config_is_refused(tmp_path, tiny_config):
+    # Its config.json was rewritten for the new file, and the folder's own
+    # rrdbnet_weights.h5 no longer loaded: translation there failed.
+    tiny_config.save(str(tmp_path))
+    before = (tmp_path / "config.json").read_bytes()
+    pth = tmp_path / "m.pth"
+    torch.save(_torch_model().state_dict(), pth)
+    with pytest.raises(InputError, match="describes this folder's rrdbnet_weights.h5"):
+        convert_esrgan(str(pth), str(tmp_path / "esrgan_x4.h5"))
+    assert (tmp_path / "config.json").read_bytes() == before
+    assert not (tmp_path / "esrgan_x4.h5").exists()
+    # Into a folder of its own, any name will do.
+    convert_esrgan(str(pth), str(tmp_path / "other" / "esrgan_x4.h5"))
+    assert (tmp_path / "other" / "config.json").is_file()
+
+
 def test_a_pickle_with_code_is_refused(tmp_path):
     pth = tmp_path / "evil.pth"
     torch.save({"model": os.system}, pth)  # a global that unpickling would resolve

@@ -27,6 +27,7 @@ import numpy as np
 
 from vaecyclegan.config import CONFIG_FILENAME, ModelConfig, RRDBNetConfig
 from vaecyclegan.errors import InputError
+from vaecyclegan.names import WEIGHT_FILES
 from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
 
 _OLD_TOP = {"model.0": "conv_first", "model.3": "upconv1", "model.6": "upconv2",
@@ -210,8 +211,10 @@ def check_output(pth_path, h5_path):
     written, before anything is read or written.
 
     The output must not be the input (nor a hard or symbolic link of it),
-    nor a folder, nor named `config.json` (written beside it); the input
-    must not be that `config.json` either. Its folder must exist and be
+    nor a folder, nor named `config.json` (written beside it), nor, in a
+    folder with a `config.json`, named other than `rrdbnet_weights.h5` (the
+    file that config describes); the input must not be that `config.json`
+    either. Its folder must exist and be
     writable, or be creatable: its nearest existing ancestor must be a
     writable folder. Writability is probed with a temporary file (removed),
     not read from permission bits, which do not bind root.
@@ -233,6 +236,13 @@ def check_output(pth_path, h5_path):
     if os.path.isdir(h5_path):
         raise InputError(h5_path, "is a folder; name the weights file to write, e.g. "
                          f"{os.path.join(h5_path, 'rrdbnet_weights.h5')}")
+    upscaler_file = WEIGHT_FILES["rrdbnet"]
+    if os.path.isfile(config_path) and os.path.basename(h5_path) != upscaler_file:
+        # The folder's config.json describes its own upscaler file: rewritten
+        # for another file, it would no longer fit that one.
+        raise InputError(h5_path, f"{config_path} describes this folder's {upscaler_file}; name "
+                         f"the output {upscaler_file} to replace that upscaler, or write it "
+                         "into another folder")
     existing = folder
     while not os.path.exists(existing):
         existing = os.path.dirname(existing)
