@@ -425,7 +425,10 @@ def test_8bit_predictions_with_inputs_are_read_through_the_ct_window(tmp_path):
     assert metrics["model"]["bone_dice"] == 1.0
 
 
-def _series(folder, offsets):
+AXIAL, CORONAL = [1, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, -1]
+
+
+def _series(folder, offsets, orientations=None):
     folder.mkdir(parents=True)
     base = pydicom.dcmread(CT_SMALL)
     x, y, z = (float(v) for v in base.ImagePositionPatient)
@@ -433,18 +436,23 @@ def _series(folder, offsets):
         dataset = pydicom.dcmread(CT_SMALL)
         dataset.SOPInstanceUID = pydicom.uid.generate_uid()
         dataset.ImagePositionPatient = [x, y, z + offset]
+        if orientations:
+            dataset.ImageOrientationPatient = orientations[index]
         dataset.save_as(folder / f"IM{index}", enforce_file_format=True)
 
 
-@pytest.mark.parametrize("offsets, words", [
-    ([0, 2, 4, 10, 12], "unevenly spaced (2 to 6 mm apart; a slice missing?)"),
-    ([0, 3, 3, 6], "two slices of the series lie at one position"),
-    ([0, 0], "two slices of the series lie at one position"),
+@pytest.mark.parametrize("offsets, words, orientations", [
+    ([0, 2, 4, 10, 12], "unevenly spaced (2 to 6 mm apart; a slice missing?)", None),
+    ([0, 3, 3, 6], "two slices of the series lie at one position", None),
+    ([0, 0], "two slices of the series lie at one position", None),
+    # Axial and coronal slices in one series: each sorted along its own normal.
+    ([0, 3, 6, 9], "lie in 2 orientations", [AXIAL, CORONAL] * 2),
 ])
-def test_a_series_with_a_gap_is_not_scored_on_a_wrong_grid(tmp_path, capsys, offsets, words):
+def test_a_series_with_a_gap_is_not_scored_on_a_wrong_grid(tmp_path, capsys, offsets, words,
+                                                           orientations):
     # Its spacing was the mean distance (3 mm for both series below), and the
     # grid check passed two series whose slices do not line up.
-    _series(tmp_path / "ref", offsets)
+    _series(tmp_path / "ref", offsets, orientations)
     _series(tmp_path / "pred", [0, 3, 6, 9, 12][:len(offsets)])
     code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
                  "--out", tmp_path / "out", "--no-wepl")

@@ -244,10 +244,16 @@ def _series_spacing(slices):
 def _spacing_problem(slices):
     """What makes a series' slices unevenly spaced, or None: the mean
     distance `_series_spacing` gives would put a slice after a gap (a
-    missing slice) or two slices at one position (two echoes, say) in the
-    wrong place for anything measured in 3-D."""
+    missing slice), two slices at one position (two echoes, say) or slices
+    of several orientations in the wrong place for anything measured in
+    3-D."""
     if len(slices) < 2 or not all(item.position[0] == 0 for item in slices):
         return None
+    orientations = _orientations(slices)
+    if len(orientations) > 1:
+        # Each slice sorted along its own normal: no one axis orders them.
+        return (f"the series' slices lie in {len(orientations)} orientations "
+                "(ImageOrientationPatient)")
     gaps = np.diff([item.position[1] for item in slices])
     if np.any(gaps < 1e-3):
         return "two slices of the series lie at one position"
@@ -256,6 +262,13 @@ def _spacing_problem(slices):
         return (f"the series' slices are unevenly spaced ({gaps.min():.3g} to "
                 f"{gaps.max():.3g} mm apart; a slice missing?)")
     return None
+
+
+def _orientations(slices):
+    """The distinct ImageOrientationPatient of `slices` (to 1e-3), as read
+    for their positions (which checked them)."""
+    return {tuple(np.round(np.asarray([float(v) for v in item.dataset.ImageOrientationPatient]),
+                           3) + 0.0) for item in slices}
 
 
 def _read_slice(path, domain):
