@@ -220,13 +220,14 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
     if hu_references is None:
         hu_references = [np.clip(r.values[0], *window) if r.units == "hu" else None
                          for r in references]
-    targets = [unit_to_8bit_scale(r.to_unit(intensity)[0]) for r in references]
+    targets = [unit_to_8bit_scale(r.to_unit(intensity)[0], _grey_levels(r)) for r in references]
     if isinstance(target_pool, str) and target_pool == "references":
         target_pool = pooled_pixels(targets)
     # 8-bit results are scored as written: rounded to their grey levels.
     predictions = [unit_to_8bit_scale(m[0], s.source == np.uint8) for m, s in zip(means, inputs)]
     evaluation = evaluate_predictions(
-        direction, names, [unit_to_8bit_scale(s.to_unit(intensity)[0]) for s in inputs],
+        direction, names,
+        [unit_to_8bit_scale(s.to_unit(intensity)[0], _grey_levels(s)) for s in inputs],
         predictions, targets, target_pool,
         hu_references if any(h is not None for h in hu_references) else None,
         window, None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
@@ -257,6 +258,12 @@ def add_synthrad(evaluation, references_hu, window):
         evaluation.summary["synthrad"] = synthrad_section(
             results, options, options.body_mask_description() + "; 1 mm pixels")
         evaluation.synthrad = results
+
+
+def _grey_levels(scan):
+    """Whether `scan` holds 8-bit grey levels, which come back from [-1, 1]
+    rounded to themselves (unrounded, float32 left 1e-5 of them)."""
+    return scan.units == "grey" and scan.source == np.uint8
 
 
 def unit_to_8bit_scale(unit, quantise=False):
