@@ -81,3 +81,19 @@ def test_a_crop_factor_that_leaves_no_crop_is_recorded_as_whole_slices(tmp_path,
     config = ModelConfig.load(str(tmp_path / "weights"))
     assert config.training["crop_factor"] is None
     assert config.pixel_scale.resize_factor == 4.0
+
+
+def test_an_image_too_small_for_the_training_scale_is_one_line(shrunk_run, tmp_path, capsys):
+    # 20 px at 4 input pixels a network pixel is 5 px, under the 8 px any
+    # slice needs; plain images carry no spacing, so their size is named.
+    import numpy as np
+
+    from tests.harness import assert_one_line_error, write_image
+
+    root, _ = shrunk_run
+    write_image(tmp_path / "in" / "small.png", np.full((20, 20), 90, np.uint8))
+    code = infer("--direction", "mri2ct", "--input", str(tmp_path / "in"), "--output",
+                 str(tmp_path / "out"), "--weights-dir", str(root / "weights"))
+    assert_one_line_error(capsys, code, "small.png: its 20x20 slices would be 5x5 at the "
+                          "training pixel scale, smaller than 8x8; check its size")
+    assert not (tmp_path / "out").exists()

@@ -200,12 +200,15 @@ def _check_training_scale(scan, translator):
     height, width = scaled_shape(shape, translator.factor_for(scan.pixel_mm))
     if (height, width) == tuple(shape):
         return
-    spacing = " x ".join(f"{mm:.3g}" for mm in scan.pixel_mm) if scan.pixel_mm else "?"
-    described = (f"its {shape[1]}x{shape[0]} slices of {spacing} mm pixels would be "
-                 f"{width}x{height} at the training pixel scale")
+    pixels = (f" of {' x '.join(f'{mm:.3g}' for mm in scan.pixel_mm)} mm pixels"
+              if scan.pixel_mm else "")
+    described = (f"its {shape[1]}x{shape[0]} slices{pixels} would be {width}x{height} at the "
+                 "training pixel scale")
     if min(height, width) < MIN_SIDE:
+        # Without a spacing (plain images) the training resize factor applies.
+        check = "its pixel spacing" if scan.pixel_mm else "its size against the model's"
         raise InputError(scan.path, f"{described}, smaller than {MIN_SIDE}x{MIN_SIDE}; check "
-                         "its pixel spacing")
+                         f"{check}")
     check_fits_in_memory(scan.path, scan.slice_count * height * width, described)
 
 
