@@ -190,8 +190,7 @@ def _start(settings, scratch):
         settings.lr_decay_start, settings.log_every, settings.seed)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
-    if settings.stage == "sr" and os.path.isfile(
-            os.path.join(settings.weights_dir, "config.json")):
+    if _translators_config(settings):
         run.translators_record = dict(run.config.training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
@@ -293,12 +292,18 @@ def _intensity(settings):
     return IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
 
 
+def _translators_config(settings):
+    """The `config.json` of the translators a `--stage sr` run trains the
+    upscaler beside, or None."""
+    path = os.path.join(settings.weights_dir, "config.json")
+    return path if settings.stage == "sr" and os.path.isfile(path) else None
+
+
 def _model_config(settings, preset):
     """The run's `ModelConfig`: the preset's architecture, or, for the
     upscaler alone, the translators' existing `config.json` with the
     preset's upscaler."""
-    if settings.stage == "sr" and os.path.isfile(
-            os.path.join(settings.weights_dir, "config.json")):
+    if _translators_config(settings):
         config = ModelConfig.load(settings.weights_dir)
         config.rrdbnet = preset.rrdbnet
         return config
