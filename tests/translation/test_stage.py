@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import cv2
 import keras
 
 from tests.harness import tiny_model_config
@@ -28,3 +29,17 @@ def test_the_batches_get_the_presets_augmentation(tmp_path, monkeypatch):
     stage.train_translation(networks, preset, images, images, str(tmp_path), 0,
                             StageSettings(make_strategy("default"), checkpoint_every=0))
     assert asked and all(args[-1] == "flips" for args in asked)
+
+
+def test_sample_grids_of_slices_whose_side_is_not_a_multiple_of_the_stride(tmp_path):
+    # --crop-factor keeps each slice's own side (34 here, the smoke
+    # generator's stride 4): training crops it, and the grids translate
+    # whole slices, which the U-Net's skips join only at a multiple of 4.
+    keras.utils.set_random_seed(0)
+    networks = {name: build_network(tiny_model_config(), name) for name in TRANSLATION_NETWORKS}
+    images = keras.random.uniform((4, 34, 34, 1), -1, 1, seed=0).numpy()
+    preset = dataclasses.replace(PRESETS["smoke"], steps=1)
+    stage.train_translation(networks, preset, images, images, str(tmp_path), 0,
+                            StageSettings(make_strategy("default"), log_every=1))
+    grid = cv2.imread(str(tmp_path / "samples" / "step_000001.png"), cv2.IMREAD_UNCHANGED)
+    assert grid.shape == (4 * 32, 4 * 32)  # four rows of four 32-px slices

@@ -57,7 +57,8 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
     def callbacks(start, extra):
         nonlocal best
         best = best_callback(extra.get("best")) if best_callback else None
-        return ([best] if best else []) + _log_callbacks(networks, mri, ct, logdir, settings, start)
+        return ([best] if best else []) + _log_callbacks(networks, mri, ct, logdir, settings, start,
+                                                           preset.generator.stride)
 
     progress = run_stage(lambda: _trainer(networks, preset, settings), stage, logdir,
                          settings, callbacks,
@@ -116,15 +117,15 @@ def _compiled_trainer(networks, preset, settings):
     return model
 
 
-def _log_callbacks(networks, mri, ct, logdir, settings, start):
+def _log_callbacks(networks, mri, ct, logdir, settings, start, stride):
     """TensorBoard scalars and sample grids every `settings.log_every` steps."""
     if not settings.log_every:
         return []
     # TensorBoard's writer is TensorFlow's: on JAX and PyTorch, the grids'
     # PNGs only.
     board = os.path.join(logdir, "tensorboard") if on_tensorflow() else None
-    grids = SampleGridCallback(networks, _grid_samples(mri, networks),
-                               _grid_samples(ct, networks), settings.log_every,
+    grids = SampleGridCallback(networks, _grid_samples(mri, networks, stride),
+                               _grid_samples(ct, networks, stride), settings.log_every,
                                os.path.join(logdir, "samples"), board, start)
     if board is None:
         return [grids]
@@ -132,7 +133,14 @@ def _log_callbacks(networks, mri, ct, logdir, settings, start):
                                         write_graph=False), grids]
 
 
-def _grid_samples(images, networks):
+def _grid_samples(images, networks, stride):
+    """A few whole training slices, centre-cropped to a multiple of the
+    generator's `stride`: with `--crop-factor` the slices keep a side of
+    their own (training crops them), which the U-Net's skips cannot join
+    unless it divides by the stride."""
     channels = networks["g_target"].input_shape[-1]
     chosen = images[:: max(1, len(images) // SAMPLES_IN_GRID)][:SAMPLES_IN_GRID]
+    height, width = chosen.shape[1:3]
+    top, left = height % stride // 2, width % stride // 2
+    chosen = chosen[:, top:top + height - height % stride, left:left + width - width % stride]
     return chosen.repeat(channels, axis=-1)
