@@ -320,6 +320,30 @@ def test_the_upscaler_learns_each_domain_at_its_own_detail(tmp_path, monkeypatch
     assert _diameter(mri[0, ..., 0]) == pytest.approx(DISC_MM, abs=1.5)
 
 
+def test_slices_enlarged_to_the_training_size_are_not_the_upscalers_detail(tmp_path,
+                                                                            monkeypatch):
+    """32-px images trained at 64 px were enlarged x2; the upscaler learns
+    from the 32-px originals, not from their bilinear blur."""
+    import vaecyclegan.upscaler.degraded_dataset as degraded_dataset
+    from vaecyclegan.training.presets import PRESETS
+    from vaecyclegan.workflows.training_data import make_upscaler_dataset
+
+    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    rng = np.random.default_rng(0)
+    for name in ("ct", "mri"):
+        (tmp_path / name).mkdir()
+        write_png(str(tmp_path / name / "0.png"), rng.integers(0, 255, (32, 32), np.uint8))
+    loaded = load_training_domains(folders, IntensityConfig(), 64)
+    assert loaded[1].resize_factor == 0.5
+    seen = []
+    monkeypatch.setattr(degraded_dataset, "make_sr_dataset",
+                        lambda images, *args, **kwargs: seen.append(images))
+    make_upscaler_dataset(PRESETS["smoke"], folders, IntensityConfig(), 4, 1, 0,
+                          loaded=loaded)(0)
+    [(mri, ct)] = seen
+    assert mri.shape == ct.shape == (1, 32, 32, 1)
+
+
 def test_a_training_side_beyond_memory_is_refused_before_reading(tmp_path, monkeypatch):
     # --image-size 100000 was a cv2 traceback ("Insufficient memory").
     import vaecyclegan.io.memory_budget as memory_budget

@@ -5,6 +5,7 @@ and the upscaler's training batches and test images."""
 import json
 import logging
 import os
+import shutil
 
 from vaecyclegan.config import PixelScaleConfig
 from vaecyclegan.data.domain_slices import load_domain_slices
@@ -14,6 +15,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.image_format import list_images
 from vaecyclegan.upscaler.paired_dataset import make_paired_sr_dataset
+from vaecyclegan.workflows.output_staging import write_new_folder
 
 logger = logging.getLogger(__name__)
 PHANTOM_MARKER = "phantom.json"
@@ -30,10 +32,18 @@ def prepare_phantom(data_root, preset, intensity, seed):
         with open(marker, encoding="utf-8") as f:
             if json.load(f) == spec:
                 return folder
+    if os.path.isdir(folder):
+        # Another preset's render (other counts or window), or one cut
+        # short (no marker): rendered over, its images would mix with the
+        # new ones, under the new marker.
+        logger.info(f"Replacing the phantom in {folder} (rendered for other settings, or "
+                    "not finished)")
+        shutil.rmtree(folder)
     logger.info(f"Rendering the head phantom into {folder} ...")
-    write_phantom_dataset(folder, intensity, size=preset.image_size,
-                          num_train=preset.phantom_train, num_test=preset.phantom_test,
-                          seed=seed)
+    write_new_folder(folder, lambda staging: write_phantom_dataset(
+        staging, intensity, size=preset.image_size, num_train=preset.phantom_train,
+        num_test=preset.phantom_test, seed=seed))
+    # Last: a render cut short has no marker, and is rendered again.
     atomic_write_text(marker, json.dumps(spec) + "\n")
     return folder
 
@@ -104,10 +114,11 @@ def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, deg
     if sr_pairs is not None:
         return lambda offset: make_paired_sr_dataset(
             sr_pairs, preset.sr_patch, scale, preset.sr_batch_size, channels, seed + offset)
-    # The translation stage's slices serve when they were not shrunk, nor
-    # resampled to one mm (which may have enlarged one domain's: blurred
-    # images would teach the upscaler blur).
-    if loaded is None or loaded[1].resize_factor > 1.0 + 1e-6 or loaded[1].mm_per_pixel:
+    # The translation stage's slices serve when they are at their native
+    # size: neither shrunk, nor enlarged (to `--image-size`, or resampled
+    # to one mm), as blurred images would teach the upscaler blur.
+    if (loaded is None or abs(loaded[1].resize_factor - 1.0) > 1e-6
+            or loaded[1].mm_per_pixel):
         loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1,
                                        common_mm=False)
     # Each domain at its own native size: CT and MRI sizes often differ.
