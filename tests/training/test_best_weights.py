@@ -66,3 +66,42 @@ def test_a_resumed_run_records_the_best_found_before_the_resume(tiny_config, tmp
     callback.on_train_batch_end(5)
     assert callback.best_step == 2 and [h["step"] for h in callback.history] == [2, 6]
     assert tiny_config.training["best"] == {"step": 2, "metric": "ssim", "score": 0.8}
+
+
+def test_a_save_that_fails_midway_leaves_the_previous_best_whole(tiny_config, tmp_path,
+                                                                  monkeypatch):
+    # best/ was written file by file: a failure after the first file left
+    # one network of the new best beside three of the old one.
+    import vaecyclegan.networks as networks_module
+    from vaecyclegan.config import ModelConfig
+
+    networks = {n: build_network(tiny_config, n) for n in TRANSLATION_NETWORKS}
+    scores = iter([0.5, 0.7, 0.9])
+    callback = BestWeightsCallback(
+        lambda: {"mri2ct": {"model": {"ssim": next(scores)}}}, networks, tiny_config, every=1,
+        metric="ssim", best_dir=str(tmp_path / "best"), history_csv=str(tmp_path / "evals.csv"))
+    callback.on_train_batch_end(0)
+    before = {name: (tmp_path / "best" / name).read_bytes()
+              for name in os.listdir(tmp_path / "best")}
+    for model in networks.values():  # the next best differs in every file
+        for variable in model.trainable_variables:
+            variable.assign(variable.value * 0.5 + 0.01)
+    saved = []
+    save = networks_module.save_weights_h5
+
+    def failing_save(model, path):
+        saved.append(path)
+        if len(saved) == 2:
+            raise OSError(28, "No space left on device")
+        save(model, path)
+
+    monkeypatch.setattr(networks_module, "save_weights_h5", failing_save)
+    with pytest.raises(OSError):
+        callback.on_train_batch_end(1)
+    assert {name: (tmp_path / "best" / name).read_bytes()
+            for name in os.listdir(tmp_path / "best")} == before
+    assert ModelConfig.load(str(tmp_path / "best")).training["best"]["step"] == 1
+    # Control: the same save, not failing, replaces every file.
+    monkeypatch.undo()
+    callback.on_train_batch_end(2)
+    assert all((tmp_path / "best" / name).read_bytes() != data for name, data in before.items())

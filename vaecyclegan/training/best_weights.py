@@ -1,11 +1,14 @@
 """Evaluate on the test pairs during training and keep the best weights."""
 
 import csv
+import io
 import math
 import os
+import shutil
 
 import keras
 
+from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.names import LOWER_IS_BETTER
 from vaecyclegan.networks import TRANSLATION_NETWORKS, save_networks
 
@@ -89,16 +92,29 @@ class BestWeightsCallback(keras.callbacks.Callback):
         if improved:
             self.best, self.best_step = score, self.step
             self._record_best()
-            save_networks(self.networks, self.config, self.best_dir)
+            self._save_best()
         self.history.append({"step": self.step, "metric": self.metric, "score": score,
                              "best": int(improved),
                              **{f"{d}_{self.metric}": s["model"].get(self.metric)
                                 for d, s in summaries.items()}})
         self._write_history()
 
+    def _save_best(self):
+        # Saved beside, then swapped in: a crash or a full disk while saving
+        # leaves the previous best whole, not files of two steps.
+        saving, previous = self.best_dir + ".saving", self.best_dir + ".previous"
+        for folder in (saving, previous):
+            shutil.rmtree(folder, ignore_errors=True)
+        save_networks(self.networks, self.config, saving)
+        if os.path.isdir(self.best_dir):
+            os.replace(self.best_dir, previous)
+        os.replace(saving, self.best_dir)
+        shutil.rmtree(previous, ignore_errors=True)
+
     def _write_history(self):
         os.makedirs(os.path.dirname(os.path.abspath(self.history_csv)), exist_ok=True)
-        with open(self.history_csv, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, list(self.history[-1]))
-            writer.writeheader()
-            writer.writerows(self.history)
+        table = io.StringIO(newline="")
+        writer = csv.DictWriter(table, list(self.history[-1]))
+        writer.writeheader()
+        writer.writerows(self.history)
+        atomic_write_text(self.history_csv, table.getvalue())
