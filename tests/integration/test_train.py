@@ -1,5 +1,6 @@
 """`train.py`'s outputs, from the shared smoke training run."""
 
+import dataclasses
 import json
 import os
 import shutil
@@ -76,6 +77,23 @@ def test_stage_sr_keeps_the_translators(trained_smoke, tmp_path):
         if key not in UPSCALER_RECORD_KEYS and key != "sr_steps"}
 
 
+def test_stage_sr_refuses_a_ct_window_other_than_the_translators(trained_smoke, tmp_path):
+    # The upscaler's data was read through the translators' window while
+    # options.json recorded the one given.
+    import pytest
+
+    from vaecyclegan.errors import InputError
+    from vaecyclegan.workflows.train import run_training
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    with pytest.raises(InputError, match="the translators here read CT through -1000..2000 HU"):
+        run_training(train_options(stage="sr", weights_dir=str(weights), sr_steps=1,
+                                   logdir=str(tmp_path / "run"), data=trained_smoke.data,
+                                   ct_window=(40.0, 400.0)))
+    assert not (tmp_path / "run").exists()
+
+
 def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
     from vaecyclegan.workflows.train import evaluate_weights
 
@@ -87,3 +105,37 @@ def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
     config = ModelConfig.load(trained_smoke.weights_dir)
     assert evaluate_weights(trained_smoke.weights_dir, folders, config) == []
     assert "Skipping mri2ct evaluation" in capsys.readouterr().out
+
+
+def test_stage_translate_keeps_the_upscaler(trained_smoke, tmp_path):
+    # It wrote the preset's upscaler (here x2) into config.json beside the
+    # folder's x4 weights, which `infer.py` then could not load.
+    import pytest
+
+    from vaecyclegan.errors import InputError
+    from vaecyclegan.networks import load_network
+    from vaecyclegan.workflows.train import UPSCALER_RECORD_KEYS, run_training
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    before = (weights / "rrdbnet_weights.h5").read_bytes()
+    options = train_options(stage="translate", weights_dir=str(weights), steps=1, seed=7,
+                            logdir=str(tmp_path / "run"), data=trained_smoke.data, sr_scale=2)
+    run_training(options)
+    assert (weights / "rrdbnet_weights.h5").read_bytes() == before
+    config, original = (ModelConfig.load(str(weights)),
+                        ModelConfig.load(trained_smoke.weights_dir))
+    assert config.rrdbnet == original.rrdbnet and config.rrdbnet.scale == 4
+    load_network(str(weights), "rrdbnet", config)
+    # The translators' record is this run's; the upscaler's keys and run
+    # are those of the run that trained it.
+    record = config.training
+    assert record["seed"] == 7 and record["steps"] == 1
+    assert {key: record[key] for key in UPSCALER_RECORD_KEYS} == {
+        key: original.training[key] for key in UPSCALER_RECORD_KEYS}
+    assert record["upscaler_run"]["seed"] == original.training["seed"]
+    assert record["upscaler_run"]["finished"] == original.training["finished"]
+    # Upscaler weights it cannot load are refused before training.
+    (weights / "rrdbnet_weights.h5").write_bytes(b"not an HDF5 file")
+    with pytest.raises(InputError, match="--stage translate keeps the upscaler"):
+        run_training(dataclasses.replace(options, logdir=str(tmp_path / "run2")))

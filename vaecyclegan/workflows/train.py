@@ -27,7 +27,7 @@ from vaecyclegan.evaluation.test_pairs import (
     evaluate_weights,
 )
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
-from vaecyclegan.networks import build_network, save_networks
+from vaecyclegan.networks import build_network, load_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
 from vaecyclegan.training.checkpoint import (
     CHECKPOINT_FOLDER,
@@ -92,9 +92,10 @@ class _Run:
     sr_held_out: list = None  # real upscaler pairs held out for scoring
     best: object = None  # the translation stage's BestWeightsCallback
     test_pairs: int = 0  # test pairs the evaluations score
-    # config.json's `training` as a run of the upscaler alone found it: the
-    # translators' record, which it keeps.
-    translators_record: dict = None
+    # config.json's `training` as a run of one stage found it, beside the
+    # other stage's networks that it keeps: the translators' record for
+    # `--stage sr`, the upscaler's for `--stage translate`.
+    kept_record: dict = None
 
 
 def resolve_preset(settings):
@@ -190,8 +191,8 @@ def _start(settings, scratch):
         settings.lr_decay_start, settings.log_every, settings.seed)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset),
                _model_config(settings, preset), stages)
-    if _translators_config(settings):
-        run.translators_record = dict(run.config.training)
+    if _kept_config(settings):
+        run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
@@ -292,26 +293,67 @@ def _intensity(settings):
     return IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
 
 
-def _translators_config(settings):
-    """The `config.json` of the translators a `--stage sr` run trains the
-    upscaler beside, or None."""
+def _kept_config(settings):
+    """The `config.json` of the networks a one-stage run keeps beside the
+    ones it trains, or None: the translators for `--stage sr`; the upscaler,
+    where its weights are there, for `--stage translate` (it learnt the
+    images' own detail, not the translators' output, and `infer.py` returns
+    translations through it)."""
     path = os.path.join(settings.weights_dir, "config.json")
-    return path if settings.stage == "sr" and os.path.isfile(path) else None
+    if not os.path.isfile(path):
+        return None
+    if settings.stage == "translate":
+        upscaler = os.path.join(settings.weights_dir, WEIGHT_FILES["rrdbnet"])
+        return path if os.path.isfile(upscaler) else None
+    return path if settings.stage == "sr" else None
 
 
 def _model_config(settings, preset):
-    """The run's `ModelConfig`: the preset's architecture, or, for the
-    upscaler alone, the translators' existing `config.json` with the
-    preset's upscaler."""
-    if _translators_config(settings):
-        config = ModelConfig.load(settings.weights_dir)
-        config.rrdbnet = preset.rrdbnet
+    """The run's `ModelConfig`: the preset's architecture, or, for one
+    stage beside the other's networks, the existing `config.json` with
+    this stage's networks from the preset."""
+    if not _kept_config(settings):
+        return _preset_config(settings, preset)
+    if settings.stage == "translate":
+        config = _preset_config(settings, preset)
+        config.rrdbnet = _kept_upscaler_config(settings.weights_dir).rrdbnet
         return config
+    config = ModelConfig.load(settings.weights_dir)
+    window = settings.ct_window_hu()
+    kept = tuple(config.intensity.ct_window_hu)
+    if window is not None and tuple(window) != kept:
+        # The upscaler's data is read through the translators' window, which
+        # infer.py applies to them both: another one would be recorded, not used.
+        raise InputError(_kept_config(settings), f"the translators here read CT through "
+                         f"{kept[0]:g}..{kept[1]:g} HU, and --stage sr trains the upscaler "
+                         "on the data as they read it: leave --ct-window out, or train both "
+                         "stages (--stage all)")
+    config.rrdbnet = preset.rrdbnet
+    return config
+
+
+def _preset_config(settings, preset):
+    """The `ModelConfig` of the preset's architecture, with the run's seed
+    and CT window."""
     return ModelConfig(
         image_size=preset.image_size,
         generator=dataclasses.replace(preset.generator, seed=settings.seed),
         discriminator=preset.discriminator, rrdbnet=preset.rrdbnet,
         intensity=_intensity(settings))
+
+
+def _kept_upscaler_config(weights_dir):
+    """The `config.json` of the upscaler a `--stage translate` run keeps,
+    once its weights have loaded: weights it could not load would stop
+    `infer.py` after the run, not before."""
+    try:
+        config = ModelConfig.load(weights_dir)
+        load_network(weights_dir, "rrdbnet", config)
+    except InputError as error:
+        raise InputError(error.path, f"{error.problem}; --stage translate keeps the upscaler "
+                         "of its weights folder: train it again (--stage all or sr) or remove "
+                         f"{WEIGHT_FILES['rrdbnet']}") from None
+    return config
 
 
 def _log_parameter_counts(networks):
@@ -400,20 +442,30 @@ def _provenance(run):
 
 # The keys of the record that describe the upscaler's training alone.
 UPSCALER_RECORD_KEYS = ("sr_steps", "sr_degradations", "sr_pairs", "sr_gan_steps")
+# The provenance of the run that trained the upscaler, where another run
+# trained the translators.
+UPSCALER_RUN_KEYS = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "finished",
+                     "versions")
 
 
 def _training_record(run):
     """config.json's `training`: this run's provenance. A run of the
     upscaler alone (`--stage sr`) beside trained translators keeps their
     record, with its own upscaler keys and, under `upscaler_run`, its own
-    preset, data, precision, seed, time and versions."""
+    preset, data, precision, seed, time and versions; a run of the
+    translators alone beside a trained upscaler (`--stage translate`) keeps
+    the upscaler's keys and run the other way round."""
     record = _provenance(run)
-    if run.translators_record is None:
+    if run.kept_record is None:
         return record
-    own = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "finished",
-           "versions")
-    return {**run.translators_record, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
-            "upscaler_run": {key: record[key] for key in own}}
+    if run.settings.stage == "translate":
+        kept = run.kept_record
+        upscaler_run = kept.get("upscaler_run") or {
+            key: kept.get(key) for key in UPSCALER_RUN_KEYS}
+        return {**record, **{key: kept.get(key) for key in UPSCALER_RECORD_KEYS},
+                "upscaler_run": upscaler_run}
+    return {**run.kept_record, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
+            "upscaler_run": {key: record[key] for key in UPSCALER_RUN_KEYS}}
 
 
 def _train_stages(run):
@@ -470,10 +522,9 @@ def _finish(run):
                     f"{run.best.best_step}: {run.best.best_dir}")
     if "g_target" not in run.networks:
         return None
-    # A translation-only run leaves any RRDB-Net in the folder out: it was
-    # not trained with these translators.
-    evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config,
-                                   upscaler="rrdbnet" in run.networks)
+    # With the folder's RRDB-Net, kept by a translation-only run: scored
+    # as `infer.py` translates.
+    evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config)
     if not evaluations:
         return None
     written = write_report(
