@@ -41,6 +41,21 @@ def test_ct_small_reads_in_hounsfield_units():
     np.testing.assert_array_equal(scan.values[0], stored.astype(np.float32) - 1024)
 
 
+def test_files_named_by_their_uid_are_dicom_by_their_mark(tmp_path):
+    # A PACS export's "1.2.840.10008.99": its "extension" .99 made it "not a
+    # supported file".
+    folder = tmp_path / "export"
+    folder.mkdir()
+    data = pathlib.Path(get_testdata_file("CT_small.dcm")).read_bytes()
+    (folder / "1.2.840.10008.99").write_bytes(data)
+    (folder / "notes.1234").write_bytes(b"x" * 200)  # control: no DICM mark
+    assert is_dicom_file(str(folder / "1.2.840.10008.99"))
+    assert not is_dicom_file(str(folder / "notes.1234"))
+    [source] = find_scan_sources(str(folder / "1.2.840.10008.99"))
+    assert source.kind == "dicom"
+    assert read_dicom_series(source.paths, "ct", source.name).values.shape == (1, 128, 128)
+
+
 def test_a_series_folder_is_one_scan_sorted_by_position(tmp_path):
     folder = dicom_series_folder(tmp_path)
     assert all(is_dicom_file(str(p)) for p in folder.iterdir())  # no extension: DICM mark

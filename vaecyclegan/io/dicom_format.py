@@ -97,13 +97,15 @@ class DicomSource:
 
 
 def is_dicom_file(path):
-    """A DICOM extension, or no extension and the DICM mark at byte 128.
-    Never raises: anything it cannot open is not DICOM."""
+    """A DICOM extension, or the DICM mark at byte 128 whatever the name:
+    PACS exports name files by their UID (`1.2.840.113619.2.55.3.1234`,
+    whose "extension" is `.1234`) or with none. Never raises: anything it
+    cannot open is not DICOM."""
     try:
         extension = os.path.splitext(path)[1].lower()
         if extension in DICOM_EXTENSIONS:
             return True
-        if extension or not os.path.isfile(path):
+        if not os.path.isfile(path):
             return False
         with open(path, "rb") as f:
             f.seek(128)
