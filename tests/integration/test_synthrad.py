@@ -127,3 +127,29 @@ def test_synthrad_2025_mha_files(trained_smoke, tmp_path):
                              sitk.GetArrayFromImage(sitk.ReadImage(str(patient / "mask.mha"))),
                              spacing=(2.5, 1.0, 1.0))
     assert again["mae"] == pytest.approx(case["mae"], rel=1e-6)
+
+
+def test_given_masks_replace_the_patients_own(trained_smoke, tmp_path):
+    # --mask was read by nothing with --synthrad: each patient's own mask
+    # scored, and the report said so.
+    root = _synthrad_folder(tmp_path / "brain")
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for name in ("1BA001", "1BA002"):
+        own = np.asarray(nib.load(str(root / name / "mask.nii.gz")).dataobj)
+        half = own.copy()
+        half[:, :, 4:] = 0  # the first four slices only
+        nib.save(nib.Nifti1Image(half, AFFINE), str(masks / f"{name}.nii.gz"))
+    out = tmp_path / "out"
+    assert run_cli(eval_main, ["--synthrad", str(root), "--weights-dir",
+                               trained_smoke.weights_dir, "--mask", str(masks), "--out",
+                               str(out), "--no-wepl"]) == 0
+    with open(out / "metrics.json", encoding="utf-8") as f:
+        section = json.load(f)["mri2ct"]["synthrad"]
+    assert section["settings"]["mask"] == f"the masks of {masks}"
+    for name, case in section["cases"].items():
+        used = np.asarray(nib.load(str(out / case["mask_file"])).dataobj) > 0
+        given = np.asarray(nib.load(str(masks / f"{name}.nii.gz")).dataobj) > 0
+        assert used.sum() == given.sum() > 0
+        assert used.sum() < (np.asarray(nib.load(str(root / name / "mask.nii.gz")).dataobj)
+                             > 0).sum()

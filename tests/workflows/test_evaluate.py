@@ -332,6 +332,15 @@ def test_synthrad_folders_missing_a_file_or_needing_simpleitk(tmp_path, capsys):
     (["--synthrad", "s", "--out", "o", "--dose-ct", "d"], "go together"),
     (["--synthrad", "s", "--out", "o", "--spacing", "1", "2", "3"], "--spacing"),
     (["--synthrad", "s", "--out", "o", "--prescription-gy", "60"], "give --dose-ct and"),
+    # Options that did nothing there, silently.
+    (["--predictions", "p", "--references", "r", "--out", "o", "--samples", "4"],
+     "--samples applies to --run"),
+    (["--predictions", "p", "--references", "r", "--out", "o", "--weights-dir", "w"],
+     "--weights-dir applies to --synthrad"),
+    (["--run", "r", "--batch-size", "2"], "--batch-size applies to --synthrad"),
+    (["--predictions", "p", "--references", "r", "--out", "o", "--ct-window", "40,400"],
+     "--ct-window applies to 8-bit images scored with --inputs"),
+    (["--synthrad", "s", "--out", "o", "--ct-window", "40,400"], "--ct-window applies"),
 ])
 def test_option_problems_are_usage_errors(capsys, argv, words):
     with pytest.raises(SystemExit) as stopped:
@@ -460,3 +469,81 @@ def test_a_series_with_a_gap_is_not_scored_on_a_wrong_grid(tmp_path, capsys, off
     # Control: evenly spaced, the same series are scored.
     assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "pred",
                  "--out", tmp_path / "even", "--no-wepl") == 0
+
+
+def test_a_case_that_fails_after_others_leaves_no_output(tmp_path, capsys):
+    # case1 was scored and its mask written before case2's grid was refused.
+    _offset_cases(tmp_path)
+    _nifti(tmp_path / "pred" / "case2.nii.gz", _head(size=36))
+    out = tmp_path / "out"
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", out, "--no-wepl")
+    assert_one_line_error(capsys, code, "case2", "")
+    assert not out.exists()
+    # Control: with case2 as it was, both masks and the report are written.
+    _offset_cases(tmp_path)
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", out, "--no-wepl") == 0
+    assert sorted(os.listdir(out)) == sorted([
+        "index.html", "mask_case1.nii.gz", "mask_case2.nii.gz", "metrics.json",
+        "metrics_per_case.csv", "synthrad_mri2ct.png"])
+
+
+def test_a_mask_given_from_the_report_folder_is_not_overwritten(tmp_path, capsys):
+    # The mask an earlier run wrote, given back with --mask and the same
+    # --out, was rewritten (labels 0/1, another affine) by this run's.
+    reference = _head()
+    prediction = _nifti(tmp_path / "pred" / "case1.nii.gz", reference + 20.0)
+    truth = _nifti(tmp_path / "ref" / "case1.nii.gz", reference)
+    out = tmp_path / "out"
+    mask = _nifti(out / "mask_case1.nii.gz", (reference > -500) * 2, dtype=np.uint8)
+    before = (out / "mask_case1.nii.gz").read_bytes()
+    code = _eval("--predictions", prediction, "--references", truth, "--mask", mask,
+                 "--out", out, "--no-wepl")
+    assert_one_line_error(capsys, code, "mask_case1.nii.gz", "would overwrite an input",
+                          "--out")
+    assert (out / "mask_case1.nii.gz").read_bytes() == before
+    assert sorted(os.listdir(out)) == ["mask_case1.nii.gz"]
+    # Control: written into another folder, the same command runs.
+    assert _eval("--predictions", prediction, "--references", truth, "--mask", mask,
+                 "--out", tmp_path / "out2", "--no-wepl") == 0
+
+
+def test_8bit_pairs_match_by_name_without_extension(tmp_path):
+    # infer.py writes a.png for a.jpg: its results could not be scored
+    # against the JPEG references and inputs they came from.
+    rng = np.random.default_rng(0)
+    for folder, suffix in (("pred", "png"), ("ref", "jpg"), ("in", "jpg")):
+        for name in ("a", "b"):
+            write_image(tmp_path / folder / f"{name}.{suffix}",
+                        rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    out = tmp_path / "out"
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", out) == 0
+    assert _metrics(out)["n"] == 2
+
+
+def test_two_references_of_one_name_without_extension_are_refused(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    for folder, names in (("pred", ("a.png",)), ("ref", ("a.png", "a.jpg")), ("in", ("a.png",))):
+        for name in names:
+            write_image(tmp_path / folder / name, rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", tmp_path / "out")
+    assert_one_line_error(capsys, code, "a.", "same name without extension")
+
+
+def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, capsys, monkeypatch):
+    # A PermissionError traceback (find_cases listed the folder itself).
+    _offset_cases(tmp_path)
+    listdir = os.listdir
+
+    def refusing_listdir(path="."):
+        if os.path.basename(os.fspath(path)) == "ref":
+            raise PermissionError(13, "Permission denied", path)
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refusing_listdir)
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out", "--no-wepl")
+    assert_one_line_error(capsys, code, "ref", "folder cannot be listed (Permission denied)")

@@ -35,6 +35,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
+from vaecyclegan.io.scan import list_folder
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ def find_cases(path):
     if not os.path.isdir(path):
         [source] = find_scan_sources(path)
         return {case_name(path): source}
-    entries = sorted(e for e in os.listdir(path) if not e.startswith("."))
+    entries = sorted(e for e in list_folder(path) if not e.startswith("."))
     cases = {}
     if any(os.path.isfile(os.path.join(path, e)) for e in entries):
         try:
@@ -131,19 +132,21 @@ def pair_cases(predictions, references):
     return [(name, predicted[name], referenced[name]) for name in names]
 
 
-def say_unpartnered(paired, predictions, references, what):
+def say_unpartnered(paired, predictions, references, what, count=None):
     """Names the predictions and references left out of scoring for want
     of a partner: a left-out patient changes the means. Said on stdout, so
     that an error after it stays the one line on stderr.
 
     Args:
-        paired: the names scored.
+        paired: the names scored (of either side).
         predictions, references: every name on each side.
         what: what a name is, e.g. "case(s)", "image(s)".
+        count: how many are scored (default: `len(paired)`).
     """
     alone = sorted(set(predictions) - set(paired)), sorted(set(references) - set(paired))
     if any(alone):
-        logger.info(f"Scoring {len(paired)} {what} found in both folders; "
+        logger.info(f"Scoring {len(paired) if count is None else count} {what} found in both "
+                    "folders; "
                     f"{len(alone[0])} prediction(s) and {len(alone[1])} reference(s) have "
                     f"no partner: {', '.join((alone[0] + alone[1])[:5])}"
                     f"{', ...' if len(alone[0]) + len(alone[1]) > 5 else ''}")

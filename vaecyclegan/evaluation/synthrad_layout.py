@@ -23,7 +23,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.cases import HuImage
 from vaecyclegan.io.formats import find_scan_sources, read_scan, write_result
 from vaecyclegan.io.intensity import unit_to_values
-from vaecyclegan.io.scan import Scan
+from vaecyclegan.io.scan import Scan, list_folder
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def find_patients(root):
     if patient is not None:
         return [patient]
     patients, passed = [], []
-    for entry in sorted(os.listdir(root)):
+    for entry in sorted(list_folder(root)):
         if entry.startswith(".") or not os.path.isdir(os.path.join(root, entry)):
             continue
         patient = _patient(os.path.join(root, entry))

@@ -23,13 +23,39 @@ logger = logging.getLogger(__name__)
 
 
 def paired_files(input_folder, reference_folder):
-    """Returns `[(input_path, reference_path), ...]` for file names in both."""
-    references = {os.path.basename(p): p for p in list_images(reference_folder)}
-    return [
-        (path, references[os.path.basename(path)])
-        for path in list_images(input_folder)
-        if os.path.basename(path) in references
-    ]
+    """`[(input_path, reference_path), ...]` (in the inputs' order) for the
+    image files of both folders with one file name without extension:
+    `infer.py` writes `a.png` for `a.jpg`, and `infer.py --reference`
+    pairs so too.
+
+    Raises:
+        InputError: two files of one folder have the name of a partner
+            without extension (`a.png` and `a.jpg`): which is meant is unclear.
+    """
+    references = _by_stem(list_images(reference_folder))
+    inputs = _by_stem(list_images(input_folder))
+    pairs = []
+    for stem, paths in inputs.items():
+        if stem not in references:
+            continue
+        for group in (paths, references[stem]):
+            if len(group) > 1:
+                raise InputError(group[1], f"{os.path.basename(group[0])} has the same name "
+                                 "without extension; which one is meant is unclear")
+        pairs.append((paths[0], references[stem][0]))
+    return pairs
+
+
+def file_stem(path):
+    """A file's name without folder and extension: what pairs files."""
+    return os.path.splitext(os.path.basename(path))[0]
+
+
+def _by_stem(paths):
+    by_stem = {}
+    for path in paths:
+        by_stem.setdefault(file_stem(path), []).append(path)
+    return by_stem
 
 
 def check_test_pairs(folders):
@@ -193,13 +219,13 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
     return evaluations
 
 
-def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1, upscaler=True):
+def evaluate_weights(weights_dir, folders, config, batch_size=8, samples=1):
     """`evaluate_generators` on the generators saved in `weights_dir`, with
-    its RRDB-Net when it has one and `upscaler` is True."""
+    its RRDB-Net when it has one (as `infer.py` translates)."""
     generators = {name: load_network(weights_dir, name, config)
                   for name in ("g_target", "g_source")}
     rrdbnet = None
-    if upscaler and os.path.isfile(os.path.join(weights_dir, WEIGHT_FILES["rrdbnet"])):
+    if os.path.isfile(os.path.join(weights_dir, WEIGHT_FILES["rrdbnet"])):
         rrdbnet = load_network(weights_dir, "rrdbnet", config)
     return evaluate_generators(generators, folders, config, batch_size, samples,
                                rrdbnet=rrdbnet)

@@ -16,7 +16,13 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.dicom_format import DicomFormat
 from vaecyclegan.io.image_format import ImageFormat
 from vaecyclegan.io.nifti_format import NiftiFormat
-from vaecyclegan.io.scan import STD_FOLDER, ScanFormat, check_regular_file, file_path
+from vaecyclegan.io.scan import (
+    STD_FOLDER,
+    ScanFormat,
+    check_regular_file,
+    file_path,
+    list_folder,
+)
 
 __all__ = [
     "FORMATS", "SKIPPED_NAMES", "STD_FOLDER", "SUPPORTED", "ScanFormat", "ScanSource",
@@ -98,10 +104,7 @@ def find_scan_sources(path):
 
 
 def _folder_sources(path):
-    try:
-        names = os.listdir(path)
-    except OSError as error:
-        raise InputError(path, f"folder cannot be listed ({error.strerror or error})") from None
+    names = list_folder(path)
     # Regular files only: a named pipe or device in the folder is left out
     # (isfile follows links and is False for anything else).
     files = sorted(

@@ -29,7 +29,14 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET, unit_to_values
 from vaecyclegan.io.memory_budget import check_fits_in_memory
-from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat, file_path, open_regular_file
+from vaecyclegan.io.scan import (
+    STD_FOLDER,
+    Scan,
+    ScanFormat,
+    file_path,
+    list_folder,
+    open_regular_file,
+)
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 # A slice smaller than this on either side holds no anatomy to translate.
@@ -71,10 +78,7 @@ def list_images(folder):
     if not os.path.isdir(folder):
         raise InputError(folder, "not a folder; a folder of images is needed here"
                          if os.path.exists(folder) else "folder not found")
-    try:
-        entries = os.listdir(folder)
-    except OSError as error:
-        raise InputError(folder, f"folder cannot be listed ({error.strerror or error})") from None
+    entries = list_folder(folder)
     names = sorted(
         name for name in entries
         if is_image_file(name) and not name.startswith(".")

@@ -37,6 +37,19 @@ def file_path(path):
     return os.fsdecode(os.fspath(path))
 
 
+def list_folder(path):
+    """`os.listdir(path)`, or one line naming the folder when it cannot be
+    listed (no permission, gone since it was found).
+
+    Raises:
+        InputError: the folder cannot be listed.
+    """
+    try:
+        return os.listdir(path)
+    except OSError as error:
+        raise InputError(path, f"folder cannot be listed ({error.strerror or error})") from None
+
+
 def check_regular_file(path, missing="file not found"):
     """The size of the regular file at `path`, looked at without opening it.
 

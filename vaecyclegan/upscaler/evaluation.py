@@ -1,7 +1,9 @@
 """The upscaler against bicubic and nearest-neighbour upsampling.
 
-Held-out images are cropped to a multiple of the scale, degraded exactly as
-in training (`bicubic_downscale`), upscaled back, and compared with the
+Held-out images are cropped to a multiple of the scale, downscaled by
+`bicubic_downscale` (training's own bicubic; the blur and noise that
+`--sr-degradations` adds in training are left out, so that every run is
+scored on one standard bicubic task), upscaled back, and compared with the
 originals on the 8-bit scale with the project's metrics (PSNR, SSIM, MAE and
 the original work's BCE/AUC-ROC/F1 "original vs HR").
 """

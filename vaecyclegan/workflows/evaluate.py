@@ -12,6 +12,7 @@ beside it. Without `--inputs` the cases must carry HU (NIfTI, DICOM CT,
 put beside a volume without its input.
 """
 
+import dataclasses
 import logging
 import os
 
@@ -50,8 +51,9 @@ from vaecyclegan.io.image_format import (
     read_image_scan,
     read_result_scan,
 )
+from vaecyclegan.io.scan import list_folder
 from vaecyclegan.names import DIRECTION_DOMAINS
-from vaecyclegan.workflows.output_staging import check_writable
+from vaecyclegan.workflows.output_staging import check_writable, stage_folder_and_publish
 from vaecyclegan.workflows.run_folder import read_run_file
 from vaecyclegan.workflows.settings import window_bounds
 
@@ -77,9 +79,25 @@ def evaluate(settings):
             _check_out_apart_from_inputs(settings)
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
-    if settings.synthrad:
-        return evaluate_synthrad(settings)
-    return evaluate_given(settings)
+    work = evaluate_synthrad if settings.synthrad else evaluate_given
+    # Cases write masks (and synthetic CTs) as they are scored: staged, so
+    # that a case that fails after them leaves nothing in --out.
+    evaluation = stage_folder_and_publish(
+        settings.out, lambda staging: work(dataclasses.replace(settings, out=staging)),
+        _input_files(settings))
+    _log_summary({evaluation.direction: evaluation.summary},
+                 os.path.join(settings.out, "index.html"))
+    return evaluation
+
+
+def _input_files(settings):
+    """The files the options name (a mask, a dose grid, ...): no output may
+    replace one, as a mask written by an earlier run and given back with
+    --mask would be by the mask this run writes."""
+    options = ("predictions", "references", "inputs", "mask", "target", "dose_ct", "dose_sct",
+               "hu_to_rsp")
+    return [getattr(settings, option) for option in options
+            if getattr(settings, option) and os.path.isfile(getattr(settings, option))]
 
 
 def _check_out_apart_from_inputs(settings):
@@ -99,8 +117,8 @@ def _check_out_apart_from_inputs(settings):
                              "write the report apart from the inputs")
 
 
-def _log_summary(summaries, written):
-    logger.info(f"\n{format_table(summaries)}\nReport: {written['html']}")
+def _log_summary(summaries, html):
+    logger.info(f"\n{format_table(summaries)}\nReport: {html}")
 
 
 def evaluate_run(run_dir, out_dir, samples=1):
@@ -118,7 +136,7 @@ def evaluate_run(run_dir, out_dir, samples=1):
         loss_csvs=[("translate", os.path.join(run_dir, "losses.csv")),
                    ("upscale", os.path.join(run_dir, "sr_losses.csv"))],
     )
-    _log_summary({e.direction: e.summary for e in evaluations}, written)
+    _log_summary({e.direction: e.summary for e in evaluations}, written["html"])
     return evaluations
 
 
@@ -133,13 +151,15 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
         raise InputError(predictions_dir, f"no file name is also in {references_dir}")
-    say_unpartnered([os.path.basename(p) for p, _ in pairs],
+    say_unpartnered([os.path.basename(p) for pair in pairs for p in pair],
                     [os.path.basename(p) for p in list_images(predictions_dir)],
-                    [os.path.basename(p) for p in list_images(references_dir)], "image(s)")
+                    [os.path.basename(p) for p in list_images(references_dir)], "image(s)",
+                    len(pairs))
     inputs = dict(paired_files(predictions_dir, inputs_dir))
     missing = [p for p, _ in pairs if p not in inputs]
     if missing:
-        raise InputError(missing[0], f"no input of this file name in {inputs_dir}")
+        raise InputError(missing[0], f"no input of this file name (without extension) in "
+                         f"{inputs_dir}")
     names = [os.path.basename(p) for p, _ in pairs]
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
     predictions = [read_result_scan(p, domain_out) for p, _ in pairs]
@@ -186,8 +206,7 @@ def _hu_references(settings):
 
 
 def _finish(settings, evaluation, title):
-    written = write_report(settings.out, [evaluation], title)
-    _log_summary({settings.direction: evaluation.summary}, written)
+    write_report(settings.out, [evaluation], title)
     return evaluation
 
 
@@ -274,7 +293,7 @@ def _dose_files(settings, name, count):
                                  "dose files named after the cases")
             files.append(path)
             continue
-        found = [os.path.join(path, e) for e in sorted(os.listdir(path))
+        found = [os.path.join(path, e) for e in sorted(list_folder(path))
                  if case_name(e) == name and os.path.isfile(os.path.join(path, e))]
         if not found:
             raise InputError(path, f"no dose file named after case {name!r} here")
@@ -296,10 +315,14 @@ def evaluate_synthrad(settings):
                                  len(patients)) for patient in patients]
     evaluation = DirectionEvaluation("mri2ct", [p.name for p in patients], [], [], [], None,
                                      {"n": len(results)}, [])
-    _add_section(evaluation, results, options,
-                 "each patient's mask file" if all(p.mask for p in patients) else
-                 "each patient's mask file where there is one, else " +
-                 options.body_mask_description())
+    if settings.mask:
+        masks = f"the masks of {settings.mask}"
+    elif all(p.mask for p in patients):
+        masks = "each patient's mask file"
+    else:
+        masks = ("each patient's mask file where there is one, else "
+                 + options.body_mask_description())
+    _add_section(evaluation, results, options, masks)
     return _finish(settings, evaluation,
                    f"vaecyclegan SynthRAD evaluation of {settings.synthrad}")
 
@@ -322,7 +345,9 @@ def _synthrad_patient(settings, options, patient, translator, intensity, count):
     mr_scan, mr = read_volume(patient.mr, "mri")
     check_same_grid(mr, ct, "the MRI ")
     mask = None
-    if patient.mask:
+    if settings.mask:  # the given masks, in place of the patients' own
+        mask = _given_mask(settings.mask, patient.name, ct, count, "--mask")
+    elif patient.mask:
         mask_image = read_volume(patient.mask, "mri")[1]
         check_same_grid(mask_image, ct, "the mask ")
         mask = mask_image.values > 0

@@ -21,6 +21,7 @@ from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import evaluate_scans, format_table
+from vaecyclegan.evaluation.test_pairs import file_stem
 from vaecyclegan.evaluation.uncertainty import STD_COLORMAP, std_map_scale
 from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.formats import (
@@ -140,16 +141,16 @@ def reference_pairs(inputs, reference):
             raise InputError(reference, f"--reference works on 2-D image files only, not on "
                              f"a {fmt.name.upper()} file")
         return [(0, reference)]
-    wanted = {os.path.splitext(os.path.basename(path))[0] for path in inputs}
+    wanted = {file_stem(path) for path in inputs}
     by_stem = {}
     for path in list_images(reference):
-        stem = os.path.splitext(os.path.basename(path))[0]
+        stem = file_stem(path)
         if stem in by_stem and stem in wanted:
             raise InputError(path, f"{os.path.basename(by_stem[stem])} has the same name "
                              f"without extension; which one is the reference is unclear")
         by_stem.setdefault(stem, path)
     pairs = [(i, by_stem[stem]) for i, path in enumerate(inputs)
-             if (stem := os.path.splitext(os.path.basename(path))[0]) in by_stem]
+             if (stem := file_stem(path)) in by_stem]
     if not pairs:
         raise InputError(reference, "no reference has the file name of an input")
     if len(pairs) < len(inputs):

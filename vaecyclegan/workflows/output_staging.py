@@ -76,7 +76,7 @@ def _writable_folder(folder):
     return probe
 
 
-def stage_and_publish(output_dir, writers, protected=()):
+def stage_and_publish(output_dir, writers, protected=(), option="--output"):
     """Runs each `writer(target)` into a hidden staging folder inside
     `output_dir` (`target(relative_name)` gives the path to write), then
     moves every written file into place.
@@ -93,28 +93,61 @@ def stage_and_publish(output_dir, writers, protected=()):
         output_dir: the output folder.
         writers: callables taking `target`.
         protected: paths that no output may replace.
+        option: the command line's name for the output folder (in messages).
 
     Example:
     >>> stage_and_publish("out", [lambda target: write_png(target("a.png"), pixels)])
     """
+
+    def write(staging, claims):
+        def target(relative):
+            relative = os.path.normpath(relative)
+            # Names come from the project, never from outside the output folder.
+            assert not os.path.isabs(relative) and not relative.startswith(os.pardir), relative
+            claims.claim(relative)
+            path = os.path.join(staging, relative)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            return path
+
+        for writer in writers:
+            writer(target)
+
+    _stage_then_move(output_dir, write, protected, option)
+
+
+def stage_folder_and_publish(output_dir, write, protected=(), option="--out"):
+    """`stage_and_publish` for work that writes into a folder: `write(staging)`
+    writes its files anywhere under the staging folder it is given (and
+    returns what the command returns); each file is then moved to the same
+    place under `output_dir`, on the same terms.
+
+    Example:
+    >>> stage_folder_and_publish("report", lambda folder: write_report(folder, ...))
+    """
+    results = []
+
+    def write_and_claim(staging, claims):
+        results.append(write(staging))
+        for root, folders, files in os.walk(staging):
+            folders.sort()
+            for name in sorted(files):
+                claims.claim(os.path.relpath(os.path.join(root, name), staging))
+
+    _stage_then_move(output_dir, write_and_claim, protected, option)
+    return results[0]
+
+
+def _stage_then_move(output_dir, write, protected, option):
+    """Runs `write(staging, claims)`, then checks and moves every claimed
+    file from the staging folder into `output_dir`; on any failure,
+    removes the staging folder and the folders made for it."""
     created = missing_folders(output_dir)
     staging = None
     claims = _Claims(output_dir)
-
-    def target(relative):
-        relative = os.path.normpath(relative)
-        # Names come from the project, never from outside the output folder.
-        assert not os.path.isabs(relative) and not relative.startswith(os.pardir), relative
-        claims.claim(relative)
-        path = os.path.join(staging, relative)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        return path
-
     try:
         staging = _writable_folder(output_dir)
-        for write in writers:
-            write(target)
-        _check_destinations(output_dir, claims.files, protected)
+        write(staging, claims)
+        _check_destinations(output_dir, claims.files, protected, option)
         for relative in claims.files:
             final = os.path.join(output_dir, relative)
             try:
@@ -215,7 +248,7 @@ class _Claims:
         self._folders.update(folders)
 
 
-def _check_destinations(output_dir, written, protected):
+def _check_destinations(output_dir, written, protected, option):
     """Refuses destinations that are inputs, folders, under a file, or in a
     folder that cannot be written."""
     protected = {os.path.realpath(p) for p in protected}
@@ -223,16 +256,16 @@ def _check_destinations(output_dir, written, protected):
         final = os.path.join(output_dir, relative)
         if os.path.realpath(final) in protected:
             raise InputError(final, "output would overwrite an input or a reference; "
-                             "choose another --output")
+                             f"choose another {option}")
         if os.path.isdir(final):
             raise InputError(final, "a folder is in the way of an output; move it or choose "
-                             "another --output")
+                             f"another {option}")
         parent = os.path.dirname(relative)
         while parent:
             folder = os.path.join(output_dir, parent)
             if os.path.exists(folder) and not os.path.isdir(folder):
                 raise InputError(folder, "a file is in the way of an output folder; move it or "
-                                 "choose another --output")
+                                 f"choose another {option}")
             if os.path.isdir(folder) and not os.access(folder, os.W_OK | os.X_OK):
                 raise InputError(folder, "output folder is not writable")
             parent = os.path.dirname(parent)

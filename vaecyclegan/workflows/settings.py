@@ -372,6 +372,15 @@ class EvalSettings:
                    "--predictions without --inputs scores synthetic CT in HU: "
                    "--direction must be mri2ct")
         _check(not self.synthrad or bool(self.out), "--synthrad needs --out")
+        # Each option below does nothing elsewhere; a run given one there
+        # would have scored something other than what was asked, silently.
+        defaults = EvalSettings()
+        _check(self.run or self.samples == defaults.samples, "--samples applies to --run")
+        for option in ("weights_dir", "batch_size"):
+            _check(self.synthrad or getattr(self, option) == getattr(defaults, option),
+                   f"--{option.replace('_', '-')} applies to --synthrad")
+        _check(self.inputs or self.ct_window is None,
+               "--ct-window applies to 8-bit images scored with --inputs")
         _check(self.samples > 0, "--samples must be positive")
         _check(self.batch_size > 0, "--batch-size must be positive")
         _choice(self.direction, tuple(DIRECTIONS), "--direction")
