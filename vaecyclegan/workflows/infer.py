@@ -249,18 +249,38 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
             continue
         pixels = (scan.values[0].astype(scan.source) if mean is None
                   else image_result(scan, mean[0], domain_out, intensity))
-        pixels = _upscale_stored(upscaler, pixels)
+        pixels = _upscale_stored(upscaler, pixels,
+                                 intensity.ct_window_hu if domain_out == "ct" and mean is not None
+                                 else None)
         # Scored as written, and read back as a reference of its kind is.
         means[index] = image_scan(pixels, scan.path, domain_out).to_unit(intensity)
         writers.append(lambda target, s=scan, p=pixels: write_png(target(s.output_name), p))
     return means, stds, writers
 
 
-def _upscale_stored(upscaler, pixels):
-    # The upscaler works in [0, 1] (ESRGAN's range); the bit depth is kept.
-    full_scale = float(np.iinfo(pixels.dtype).max)
-    high = upscaler.upscale(pixels.astype(np.float32) / full_scale)
-    return np.round(high * full_scale).astype(pixels.dtype)
+def _upscale_stored(upscaler, pixels, ct_window_hu=None):
+    """`pixels` (8- or 16-bit) upscaled, in their bit depth.
+
+    The upscaler works in [0, 1] (ESRGAN's range) on images that fill it,
+    as its training images did. 8-bit images fill 0..255; 16-bit ones
+    rarely fill 0..65535 (HU + 1024 spans about 0..4000), and divided by
+    65535 they came back 10-12 dB below bicubic. So 16-bit images are
+    mapped linearly over their own range, a synthetic CT's (`ct_window_hu`
+    given) widened to the CT window of its weights, which the upscaler's
+    CT training images were read through. Nothing is clipped on the way
+    in; the upscaler clips its output to [0, 1].
+    """
+    values = pixels.astype(np.float32)
+    if pixels.dtype == np.uint8:
+        low, high = 0.0, 255.0
+    else:
+        low, high = float(values.min()), float(values.max())
+        if ct_window_hu is not None:
+            low = min(low, ct_window_hu[0] + PNG16_HU_OFFSET)
+            high = max(high, ct_window_hu[1] + PNG16_HU_OFFSET)
+    span = max(high - low, 1.0)
+    upscaled = upscaler.upscale((values - low) / span) * span + low
+    return np.clip(np.round(upscaled), 0, np.iinfo(pixels.dtype).max).astype(pixels.dtype)
 
 
 def _describe(scan):
