@@ -306,3 +306,28 @@ def test_an_upscaled_output_needs_a_reference_of_the_upscaled_size(trained_smoke
                  "--weights-dir", trained_smoke.weights_dir)
     assert_one_line_error(capsys, code, "reference is 16x16", "x4 of", "is 64x64")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_upscaled_16bit_synthetic_mri_is_scored_as_written(trained_smoke, tmp_path):
+    # It was read back by its percentiles, as a real MRI is: rescaled, so
+    # that the score was not that of the file written (nor of the same
+    # translation without --upscale), and vaecyclegan-eval read it otherwise.
+    from vaecyclegan.config import ModelConfig
+    from vaecyclegan.evaluation.metrics import image_metrics
+    from vaecyclegan.io.image_format import read_image_scan, read_result_scan
+
+    rng = np.random.default_rng(5)
+    write_image(tmp_path / "in" / "a.png", rng.integers(0, 3000, (16, 16), dtype=np.uint16))
+    reference = rng.integers(0, 40000, (64, 64), dtype=np.uint16)
+    write_image(tmp_path / "ref" / "a.png", reference)
+    out = tmp_path / "out"
+    assert infer("--direction", "ct2mri", "--upscale", "4", "--tile", "16",
+                 "--input", str(tmp_path / "in"), "--reference", str(tmp_path / "ref"),
+                 "--output", str(out), "--weights-dir", trained_smoke.weights_dir) == 0
+    with open(out / "metrics.json", encoding="utf-8") as f:
+        scored = json.load(f)["ct2mri"]["model"]
+    intensity = ModelConfig.load(trained_smoke.weights_dir).intensity
+    written = read_result_scan(str(out / "a.png"), "mri").to_unit(intensity)[0]
+    truth = read_image_scan(str(tmp_path / "ref" / "a.png"), "mri").to_unit(intensity)[0]
+    expected = image_metrics((written + 1) * 127.5, (truth + 1) * 127.5)
+    assert scored["mae"] == pytest.approx(expected["mae"], rel=1e-4)

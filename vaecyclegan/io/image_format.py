@@ -303,10 +303,14 @@ def image_scan(pixels, path, domain):
 
 
 def read_result_scan(path, domain):
-    """Reads a translated image as `image_result` wrote it: as
-    `read_image_scan` does, except that 16-bit MRI is grey levels over
-    0..65535 (a synthetic MRI's), not a scan to scale by its percentiles."""
-    pixels = read_grey(path)
+    """Reads a translated image as `image_result` wrote it (`result_scan`)."""
+    return result_scan(read_grey(path), path, domain)
+
+
+def result_scan(pixels, path, domain):
+    """A translated image's `Scan` as `image_result` wrote it: as
+    `image_scan`, except that 16-bit MRI is grey levels over 0..65535 (a
+    synthetic MRI's), not a scan to scale by its percentiles."""
     if pixels.dtype == np.uint16 and domain == "mri":
         name = os.path.splitext(os.path.basename(path))[0] + ".png"
         return Scan(path, ImageFormat.name, domain, pixels.astype(np.float32)[None], "grey",

@@ -39,6 +39,7 @@ from vaecyclegan.io.image_format import (
     image_scan,
     list_images,
     read_image_scan,
+    result_scan,
     write_png,
 )
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET
@@ -252,8 +253,11 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
         pixels = _upscale_stored(upscaler, pixels,
                                  intensity.ct_window_hu if domain_out == "ct" and mean is not None
                                  else None)
-        # Scored as written, and read back as a reference of its kind is.
-        means[index] = image_scan(pixels, scan.path, domain_out).to_unit(intensity)
+        # Scored as written: a translation read back as `vaecyclegan-eval`
+        # reads it (a 16-bit synthetic MRI linearly, as without --upscale),
+        # an upscaled input as a reference of its kind is.
+        read_back = image_scan if mean is None else result_scan
+        means[index] = read_back(pixels, scan.path, domain_out).to_unit(intensity)
         writers.append(lambda target, s=scan, p=pixels: write_png(target(s.output_name), p))
     return means, stds, writers
 
