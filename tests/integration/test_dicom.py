@@ -114,3 +114,16 @@ def test_dicom_output_into_its_own_folder_is_refused(trained_smoke, tmp_path, ca
     assert code == 2 and len(err) == 1 and "overwrite an input" in err[0]
     assert (folder / "IM0001").read_bytes() == before
     assert pydicom.dcmread(folder / "IM0001").Modality == "CT"
+
+
+def test_heat_maps_of_files_named_by_their_uid_keep_the_whole_name(trained_smoke, tmp_path):
+    # 1.2.840.10008.5.1 and .2 both became std/1.2.840.10008.5.png: the
+    # run was refused after translating everything.
+    folder = dicom_series_folder(tmp_path, count=2)
+    for index, path in enumerate(sorted(folder.iterdir()), start=1):
+        path.rename(folder / f"1.2.840.10008.5.{index}")
+    out = tmp_path / "out"
+    assert infer("--direction", "ct2mri", "--input", str(folder), "--output", str(out),
+                 "--samples", "2", "--weights-dir", trained_smoke.weights_dir) == 0
+    assert sorted(os.listdir(out / "std")) == ["1.2.840.10008.5.1.png", "1.2.840.10008.5.2.png",
+                                               "scale.json"]

@@ -696,4 +696,14 @@ class DicomFormat(ScanFormat):
         write_dicom_series(None, scan, unit, domain, intensity, direction, write_name=target)
 
     def write_std(self, scan, std, scale, domain, intensity, target):
-        write_std_heat_maps(scan.source.file_names, std, scale, target)
+        write_std_heat_maps([heat_map_name(name) for name in scan.source.file_names], std,
+                            scale, target)
+
+
+def heat_map_name(file_name):
+    """The heat map of a DICOM file: its name without a DICOM extension,
+    + .png. Only a DICOM extension goes: PACS exports name files by their
+    UID, whose last part is no extension (`1.2.840.113619.2.55.3.1` and
+    `.2` would both have become `1.2.840.113619.2.55.3.png`)."""
+    stem, extension = os.path.splitext(file_name)
+    return (stem if extension.lower() in DICOM_EXTENSIONS else file_name) + ".png"
