@@ -101,7 +101,7 @@ def test_data_download_cli_and_a_zip_by_hand(tmp_path, capsys, monkeypatch):
     served = _dataset_zip(tmp_path)
     monkeypatch.setattr(kaggle_dataset, "make_kaggle_client", lambda: StandInKaggleApi(served))
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "a")]) == 0
-    assert "3 images" in capsys.readouterr().out
+    assert "3 scans" in capsys.readouterr().out
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "b"), "--zip", str(served)]) == 0
     assert os.path.isdir(tmp_path / "b" / "ct-to-mri-cgan" / "Dataset" / "images" / "testB")
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "c"),
@@ -288,3 +288,66 @@ def test_the_extraction_stops_at_the_limit_even_if_the_directory_check_is_passed
                                    kaggle_dataset.ZipLimits(max_unzipped_gb=0.001))
     assert len(written) == 4  # the fourth entry passes 1 MB: no fifth is opened
     assert not (tmp_path / "data").exists()
+
+
+def _nifti_dataset_zip(tmp_path):
+    """A zip of the Kaggle layout holding NIfTI volumes, as users zip their own scans."""
+    import nibabel as nib
+
+    path = tmp_path / "own.zip"
+    volume = tmp_path / "v.nii"
+    nib.save(nib.Nifti1Image(np.random.default_rng(0).random((24, 24, 3)).astype("f4"),
+                             np.eye(4)), str(volume))
+    with zipfile.ZipFile(path, "w") as archive:
+        for folder in ("trainA", "trainB", "testA", "testB"):
+            archive.write(volume, f"Dataset/images/{folder}/case.nii")
+    return path
+
+
+def test_a_zip_of_nifti_volumes_installs(tmp_path, capsys):
+    # Its trainA was refused as holding "no image files", although train.py
+    # reads NIfTI and DICOM folders.
+    assert run_cli(data_main, ["download", "--out", str(tmp_path / "data"), "--zip",
+                               str(_nifti_dataset_zip(tmp_path))]) == 0
+    assert "CT  train (trainA): 1 scans" in capsys.readouterr().out
+
+
+def test_a_zip_inside_the_dataset_it_replaces_is_refused_and_kept(tmp_path, capsys):
+    # Installing again deleted the old dataset folder, and the zip in it.
+    served = _dataset_zip(tmp_path)
+    assert run_cli(data_main, ["download", "--out", str(tmp_path / "data"), "--zip",
+                               str(served)]) == 0
+    kept = tmp_path / "data" / "ct-to-mri-cgan" / "served.zip"
+    shutil.copy(served, kept)
+    code = run_cli(data_main, ["download", "--out", str(tmp_path / "data"), "--zip", str(kept)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "which installing replaces" in err[0]
+    assert kept.read_bytes() == served.read_bytes()
+
+
+@pytest.mark.parametrize("in_the_way", ["out", "dataset"])
+def test_a_file_in_the_way_is_one_line(tmp_path, capsys, in_the_way):
+    # A FileExistsError traceback (--out a file), or an OSError after extracting.
+    served = _dataset_zip(tmp_path)
+    out = tmp_path / "data"
+    if in_the_way == "out":
+        out.write_text("a file")
+    else:
+        out.mkdir()
+        (out / "ct-to-mri-cgan").write_text("a file")
+    code = run_cli(data_main, ["download", "--out", str(out), "--zip", str(served)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+
+
+def test_a_zip_whose_utf8_flagged_name_is_not_utf8_is_one_line(tmp_path, capsys):
+    # A UnicodeDecodeError traceback from zipfile.
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("\u00e9.png", b"x")  # non-ASCII: flagged UTF-8 (0x800)
+    bad = tmp_path / "bad.zip"
+    bad.write_bytes(buffer.getvalue().replace("\u00e9".encode(), b"\xff\xfe"))
+    code = run_cli(data_main, ["download", "--out", str(tmp_path / "d"), "--zip", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not a readable zip" in err[0], err
+    assert not (tmp_path / "d").exists()

@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import missing_folders, remove_empty_folders
-from vaecyclegan.io.image_format import list_images
+from vaecyclegan.io.formats import find_scan_sources
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +174,8 @@ def check_zip_entries(zip_path, destination, limits=None):
     try:
         with zipfile.ZipFile(zip_path) as archive:
             entries = archive.infolist()
-    except (zipfile.BadZipFile, OSError) as error:
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        # ValueError: a name flagged UTF-8 that is not (UnicodeDecodeError).
         raise InputError(zip_path, f"not a readable zip ({error})") from None
     check_zip_limits(zip_path, entries, limits or ZipLimits())
     for entry in entries:
@@ -230,15 +231,36 @@ def _extract(zip_path, staging, limits):
 
 
 def dataset_summary(folders):
-    """One line per folder: how many images it holds."""
+    """One line per folder: how many scans (images, DICOM series, NIfTI
+    volumes) it holds."""
     lines = []
     for label, folder in (("CT  train (trainA)", folders.ct_train),
                           ("MRI train (trainB)", folders.mri_train),
                           ("CT  test  (testA)", folders.ct_test),
                           ("MRI test  (testB)", folders.mri_test)):
         if folder:
-            lines.append(f"  {label}: {len(list_images(folder))} images in {folder}")
+            try:
+                count = len(find_scan_sources(folder))
+            except InputError:
+                count = 0
+            lines.append(f"  {label}: {count} scans in {folder}")
     return "\n".join(lines)
+
+
+def _temporary_folder(data_root, prefix):
+    """`(created, folder)`: a new hidden folder in `data_root`, and the
+    folders made for it (for `remove_empty_folders`).
+
+    Raises:
+        InputError: `data_root` is a file, is under one, or cannot be written.
+    """
+    created = missing_folders(data_root)
+    try:
+        os.makedirs(data_root, exist_ok=True)
+        return created, tempfile.mkdtemp(prefix=prefix, dir=data_root)
+    except OSError as error:
+        remove_empty_folders(created)
+        raise InputError(data_root, f"cannot be written ({error.strerror or error})") from None
 
 
 def install_zip(zip_path, data_root, limits=None):
@@ -257,11 +279,15 @@ def install_zip(zip_path, data_root, limits=None):
             or not the expected layout.
     """
     limits = limits or ZipLimits()
-    # A refused archive leaves no empty data folder behind.
-    created = missing_folders(data_root)
-    os.makedirs(data_root, exist_ok=True)
     target = os.path.join(data_root, FOLDER_NAME)
-    staging = tempfile.mkdtemp(prefix=".extract-", dir=data_root)
+    real_target = os.path.realpath(target)
+    if os.path.commonpath([os.path.realpath(zip_path), real_target]) == real_target:
+        raise InputError(zip_path, f"lies inside {target}, which installing replaces; move the "
+                         "zip out of it first")
+    if os.path.exists(target) and not os.path.isdir(target):
+        raise InputError(target, "a file is in the way of the dataset folder; move it")
+    # A refused archive leaves no empty data folder behind.
+    created, staging = _temporary_folder(data_root, ".extract-")
     try:
         check_zip_entries(zip_path, staging, limits)
         _extract(zip_path, staging, limits)
@@ -271,7 +297,7 @@ def install_zip(zip_path, data_root, limits=None):
             raise InputError(zip_path, "the archive does not hold the Kaggle layout "
                              "Dataset/images/{trainA,trainB,testA,testB}") from None
         for folder in (folders.ct_train, folders.mri_train):
-            list_images(folder)  # an empty domain is refused here, naming it
+            find_scan_sources(folder)  # an empty domain is refused here, naming it
         if os.path.isdir(target):
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -300,9 +326,7 @@ def download_kaggle_dataset(data_root, zip_path=None, client_factory=None, limit
         return install_zip(zip_path, data_root, limits)
     client = (client_factory or make_kaggle_client)()
     _authenticate(client)
-    created = missing_folders(data_root)
-    os.makedirs(data_root, exist_ok=True)
-    download = tempfile.mkdtemp(prefix=".download-", dir=data_root)
+    created, download = _temporary_folder(data_root, ".download-")
     try:
         return install_zip(_download_zip(client, download), data_root, limits)
     finally:
