@@ -91,6 +91,25 @@ def test_missing_and_non_hdf5_files_are_refused(tiny_config, tmp_path):
         load_weights_h5(model, str(junk))
 
 
+@pytest.mark.parametrize("damage, words", [
+    ("weight", "lists weight 'down1_conv/kernel:0' but holds no such array"),
+    ("group", "layer 'down1_conv' is a dataset, not a group of weights"),
+])
+def test_a_file_missing_a_listed_array_is_one_error(tiny_config, tmp_path, damage, words):
+    # A KeyError traceback from h5py.
+    model = build_network(tiny_config, "g_target")
+    path = str(tmp_path / "g.h5")
+    save_weights_h5(model, path)
+    with h5py.File(path, "r+") as f:
+        if damage == "weight":
+            del f["down1_conv"]["down1_conv/kernel:0"]
+        else:
+            del f["down1_conv"]
+            f.create_dataset("down1_conv", data=np.zeros(3))
+    with pytest.raises(InputError, match=words):
+        check_weights_fit(model, path)
+
+
 def test_write_is_atomic_and_leaves_no_temporary_file(tiny_config, tmp_path):
     model = build_network(tiny_config, "d_source")
     path = tmp_path / "d_source_weights.h5"

@@ -121,7 +121,14 @@ def read_weight_shapes(path):
             if layer_name not in f:
                 raise InputError(path, f"layer '{layer_name}' is listed but has no group")
             group = f[layer_name]
+            if not isinstance(group, h5py.Group):
+                raise InputError(path, f"layer '{layer_name}' is a dataset, not a group of "
+                                 "weights")
             names = _load_attribute(group, "weight_names")
+            missing = [n for n in names or () if not isinstance(group.get(n), h5py.Dataset)]
+            if missing:
+                raise InputError(path, f"layer '{layer_name}' lists weight '{missing[0]}' but "
+                                 "holds no such array")
             if names:
                 layers.append((layer_name, [(n, tuple(group[n].shape)) for n in names]))
         return layers
