@@ -18,6 +18,19 @@ def test_eval_of_a_run_folder_rewrites_its_report_with_uncertainty(trained_smoke
     assert (out / "index.html").is_file() and (out / "loss_curves.png").is_file()
 
 
+def test_eval_of_a_run_plots_every_loss_log_training_did(trained_smoke, tmp_path,
+                                                        monkeypatch):
+    # The adversarial upscaler stage's log was left out of the rewritten
+    # loss_curves.png (training's own report plots it).
+    import vaecyclegan.evaluation.report as report
+
+    plotted = []
+    monkeypatch.setattr(report, "save_loss_curves", lambda path, curves: plotted.extend(curves))
+    assert os.path.isfile(os.path.join(trained_smoke.logdir, "sr_gan_losses.csv"))
+    assert run_cli(main, ["--run", trained_smoke.logdir, "--out", str(tmp_path / "eval")]) == 0
+    assert {label.split(":")[0] for label in plotted} == {"translate", "upscale", "upscale GAN"}
+
+
 def test_eval_of_folders_scores_any_tools_predictions(trained_smoke, tmp_path):
     images = os.path.join(trained_smoke.data, "Dataset", "images")
     # "Predictions" that are the references themselves must score perfectly.

@@ -341,6 +341,10 @@ def test_synthrad_folders_missing_a_file_or_needing_simpleitk(tmp_path, capsys):
     (["--predictions", "p", "--references", "r", "--out", "o", "--ct-window", "40,400"],
      "--ct-window applies to 8-bit images scored with --inputs"),
     (["--synthrad", "s", "--out", "o", "--ct-window", "40,400"], "--ct-window applies"),
+    (["--run", "r", "--direction", "ct2mri"], "--direction applies to --predictions"),
+    (["--synthrad", "s", "--out", "o", "--direction", "ct2mri"], "--direction applies"),
+    (["--run", "r", "--bone-threshold", "300"], "--bone-threshold applies to --predictions"),
+    (["--run", "r", "--tissue-thresholds", "-100", "100"], "--tissue-thresholds applies"),
 ])
 def test_option_problems_are_usage_errors(capsys, argv, words):
     with pytest.raises(SystemExit) as stopped:

@@ -54,7 +54,7 @@ from vaecyclegan.io.image_format import (
 from vaecyclegan.io.scan import list_folder
 from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.workflows.output_staging import check_writable, stage_folder_and_publish
-from vaecyclegan.workflows.run_folder import read_run_file
+from vaecyclegan.workflows.run_folder import LOSS_LOGS, read_run_file
 from vaecyclegan.workflows.settings import window_bounds
 
 logger = logging.getLogger(__name__)
@@ -133,8 +133,7 @@ def evaluate_run(run_dir, out_dir, samples=1):
     name = os.path.basename(os.path.normpath(run_dir))
     written = write_report(
         out_dir, evaluations, f"vaecyclegan evaluation of {name}",
-        loss_csvs=[("translate", os.path.join(run_dir, "losses.csv")),
-                   ("upscale", os.path.join(run_dir, "sr_losses.csv"))],
+        loss_csvs=[(label, os.path.join(run_dir, name)) for label, name in LOSS_LOGS],
     )
     _log_summary({e.direction: e.summary for e in evaluations}, written["html"])
     return evaluations

@@ -18,6 +18,9 @@ EARLIER_RUN_PREFIX = "earlier_run_"
 # What a training run writes into its folder (fnmatch patterns): its record,
 # loss logs, checkpoints, TensorBoard events and sample grids, and the
 # closing evaluation's report.
+# The loss logs a run writes, by stage, as its report plots them.
+LOSS_LOGS = (("translate", "losses.csv"), ("upscale", "sr_losses.csv"),
+             ("upscale GAN", "sr_gan_losses.csv"))
 RUN_WRITES = (OPTIONS_FILE, RUN_FILE, "checkpoint", "*losses.csv", "checkpoint_evals.csv",
               "tensorboard", "samples", "*metrics.json", "metrics_per_*.csv", "grid_*.png",
               "synthrad_*.png", "loss_curves.png", "index.html")

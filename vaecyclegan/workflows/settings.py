@@ -381,6 +381,14 @@ class EvalSettings:
                    f"--{option.replace('_', '-')} applies to --synthrad")
         _check(self.inputs or self.ct_window is None,
                "--ct-window applies to 8-bit images scored with --inputs")
+        _check(not (self.run or self.synthrad) or self.direction == defaults.direction,
+               "--direction applies to --predictions (--run scores both directions, "
+               "--synthrad mri2ct)")
+        changed = [name for name in ("tissue_thresholds", "bone_threshold", "body_threshold",
+                                     "mask_dilation_mm")
+                   if _as_floats(getattr(self, name)) != _as_floats(getattr(defaults, name))]
+        _check(not (self.run and changed), f"--{changed[0].replace('_', '-') if changed else ''} "
+               "applies to --predictions or --synthrad; --run scores with the defaults")
         _check(self.samples > 0, "--samples must be positive")
         _check(self.batch_size > 0, "--batch-size must be positive")
         _choice(self.direction, tuple(DIRECTIONS), "--direction")
@@ -421,6 +429,14 @@ class EvalSettings:
         if self.spacing is None:
             return None
         return tuple(float(s) for s in self.spacing) * (2 // len(self.spacing))
+
+
+def _as_floats(value):
+    """A number, or a list of numbers, as floats for comparing (None: None)."""
+    try:
+        return [float(v) for v in value] if isinstance(value, (list, tuple)) else float(value)
+    except (TypeError, ValueError):
+        return value
 
 
 def _finite(value):

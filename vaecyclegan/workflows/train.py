@@ -55,6 +55,7 @@ from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
 from vaecyclegan.upscaler.stage import train_upscaler
 from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import (
+    LOSS_LOGS,
     run_folder,
     set_aside_earlier_run,
     write_options,
@@ -71,10 +72,6 @@ from vaecyclegan.workflows.training_data import (
 logger = logging.getLogger(__name__)
 STAGE_NETWORKS = {"translate": TRANSLATION_NETWORKS, "sr": ("rrdbnet",),
                   "all": tuple(WEIGHT_FILES)}
-LOSS_LOGS = (("translate", "losses.csv"), ("upscale", "sr_losses.csv"),
-             ("upscale GAN", "sr_gan_losses.csv"))
-
-
 @dataclasses.dataclass
 class _Run:
     """What the parts of one run share once it has started."""
