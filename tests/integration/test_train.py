@@ -108,8 +108,9 @@ def test_evaluation_skips_empty_test_folders(trained_smoke, tmp_path, capsys):
 
 
 def test_stage_translate_keeps_the_upscaler(trained_smoke, tmp_path):
-    # It wrote the preset's upscaler (here x2) into config.json beside the
-    # folder's x4 weights, which `infer.py` then could not load.
+    # It wrote the preset's upscaler section into config.json beside the
+    # folder's weights, which `infer.py` then could not load when the two
+    # differed.
     import pytest
 
     from vaecyclegan.errors import InputError
@@ -120,12 +121,12 @@ def test_stage_translate_keeps_the_upscaler(trained_smoke, tmp_path):
     shutil.copytree(trained_smoke.weights_dir, weights)
     before = (weights / "rrdbnet_weights.h5").read_bytes()
     options = train_options(stage="translate", weights_dir=str(weights), steps=1, seed=7,
-                            logdir=str(tmp_path / "run"), data=trained_smoke.data, sr_scale=2)
+                            logdir=str(tmp_path / "run"), data=trained_smoke.data)
     run_training(options)
     assert (weights / "rrdbnet_weights.h5").read_bytes() == before
     config, original = (ModelConfig.load(str(weights)),
                         ModelConfig.load(trained_smoke.weights_dir))
-    assert config.rrdbnet == original.rrdbnet and config.rrdbnet.scale == 4
+    assert config.rrdbnet == original.rrdbnet
     load_network(str(weights), "rrdbnet", config)
     # The translators' record is this run's; the upscaler's keys and run
     # are those of the run that trained it.
@@ -135,7 +136,28 @@ def test_stage_translate_keeps_the_upscaler(trained_smoke, tmp_path):
         key: original.training[key] for key in UPSCALER_RECORD_KEYS}
     assert record["upscaler_run"]["seed"] == original.training["seed"]
     assert record["upscaler_run"]["finished"] == original.training["finished"]
-    # Upscaler weights it cannot load are refused before training.
+    # Options the kept upscaler was not trained with are refused (they
+    # would be recorded, not used), and so are weights it cannot load.
+    for changed, words in (({"sr_scale": 2}, "the upscaler here is x4"),
+                           ({"ct_window": (40.0, 400.0)}, "learnt CT through -1000..2000 HU")):
+        with pytest.raises(InputError, match=words):
+            run_training(dataclasses.replace(options, logdir=str(tmp_path / "run2"), **changed))
     (weights / "rrdbnet_weights.h5").write_bytes(b"not an HDF5 file")
     with pytest.raises(InputError, match="--stage translate keeps the upscaler"):
         run_training(dataclasses.replace(options, logdir=str(tmp_path / "run2")))
+
+
+def test_stage_sr_renders_the_phantom_through_the_translators_window(trained_smoke, tmp_path):
+    # It rendered (and, over an earlier render, replaced) the phantom in
+    # the default window, not in the one the translators were trained in.
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    config = json.loads((weights / "config.json").read_text())
+    config["intensity"]["ct_window_hu"] = [-160.0, 240.0]
+    (weights / "config.json").write_text(json.dumps(config))
+    from vaecyclegan.workflows.train import run_training
+
+    run_training(train_options(stage="sr", weights_dir=str(weights), sr_steps=1, sr_gan_steps=0,
+                               logdir=str(tmp_path / "run"), data_root=str(tmp_path / "data")))
+    [marker] = (tmp_path / "data").glob("phantom_*/phantom.json")
+    assert json.loads(marker.read_text())["ct_window_hu"] == [-160.0, 240.0]

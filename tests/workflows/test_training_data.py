@@ -20,14 +20,29 @@ def _train_a(folder):
     return list_images(os.path.join(folder, "Dataset", "images", "trainA"))
 
 
-def test_a_phantom_rendered_for_other_settings_is_replaced_not_mixed(tmp_path):
+def test_a_phantom_for_other_settings_is_rendered_beside_not_into_the_first(tmp_path):
     folder = training_data.prepare_phantom(str(tmp_path), SMALL, IntensityConfig(), 0)
+    assert os.path.basename(folder) == "phantom_16px_seed0"
     assert len(_train_a(folder)) == 6
-    # The same settings reuse it (control: the name is the same below).
+    # The same settings reuse it.
     assert training_data.prepare_phantom(str(tmp_path), SMALL, IntensityConfig(), 0) == folder
-    again = training_data.prepare_phantom(str(tmp_path), FEWER, BRAIN, 0)
-    assert again == folder
-    assert len(_train_a(folder)) == 3  # not 3 new images among 6 old ones
+    # Other counts and window: rendered into it, 3 new images mixed with 6
+    # old ones under the new marker; now beside it, the first one kept for
+    # the runs that read it.
+    other = training_data.prepare_phantom(str(tmp_path), FEWER, BRAIN, 0)
+    assert other != folder and os.path.basename(other).startswith("phantom_16px_seed0_")
+    assert len(_train_a(other)) == 3 and len(_train_a(folder)) == 6
+    assert training_data.prepare_phantom(str(tmp_path), SMALL, IntensityConfig(), 0) == folder
+    assert training_data.prepare_phantom(str(tmp_path), FEWER, BRAIN, 0) == other
+
+
+def test_a_folder_of_other_files_under_the_phantoms_name_is_left_alone(tmp_path):
+    plain = tmp_path / "phantom_16px_seed0"
+    plain.mkdir()
+    (plain / "notes.txt").write_text("mine")
+    folder = training_data.prepare_phantom(str(tmp_path), SMALL, IntensityConfig(), 0)
+    assert folder != str(plain) and (plain / "notes.txt").read_text() == "mine"
+    assert len(_train_a(folder)) == 6
 
 
 def test_a_render_cut_short_leaves_no_marker_and_is_rendered_again(tmp_path, monkeypatch):

@@ -186,8 +186,11 @@ def _start(settings, scratch):
         strategy, policy, chief, settings.resume,
         preset.checkpoint_every,
         settings.lr_decay_start, settings.log_every, settings.seed)
-    run = _Run(settings, preset, logdir, *_dataset(settings, preset),
-               _model_config(settings, preset), stages)
+    # The config first: the phantom is rendered through its CT window (with
+    # --stage sr, the translators'), and a refused one renders nothing.
+    config = _model_config(settings, preset)
+    run = _Run(settings, preset, logdir, *_dataset(settings, preset, config.intensity),
+               config, stages)
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
@@ -225,9 +228,10 @@ def _check_weights_apart_from_data(weights_dir, folders):
         raise InputError(weights_dir, "--weights-dir is a data folder; choose another")
 
 
-def _dataset(settings, preset):
-    """The dataset folder and its `DatasetFolders`."""
-    data_dir = resolve_data_option(settings, preset, _intensity(settings))
+def _dataset(settings, preset, intensity):
+    """The dataset folder and its `DatasetFolders` (the phantom rendered
+    through `intensity`'s CT window)."""
+    data_dir = resolve_data_option(settings, preset, intensity)
     folders = resolve_dataset(data_dir, settings.ct_dir, settings.mri_dir)
     if data_dir is None:
         title = "Dataset: the --ct-dir and --mri-dir folders"
@@ -313,7 +317,9 @@ def _model_config(settings, preset):
         return _preset_config(settings, preset)
     if settings.stage == "translate":
         config = _preset_config(settings, preset)
-        config.rrdbnet = _kept_upscaler_config(settings.weights_dir).rrdbnet
+        kept = _kept_upscaler_config(settings.weights_dir)
+        _check_upscaler_kept_as_trained(settings, kept, config)
+        config.rrdbnet = kept.rrdbnet
         return config
     config = ModelConfig.load(settings.weights_dir)
     window = settings.ct_window_hu()
@@ -337,6 +343,23 @@ def _preset_config(settings, preset):
         generator=dataclasses.replace(preset.generator, seed=settings.seed),
         discriminator=preset.discriminator, rrdbnet=preset.rrdbnet,
         intensity=_intensity(settings))
+
+
+def _check_upscaler_kept_as_trained(settings, kept, config):
+    """Refuses a `--stage translate` run whose options would not be those
+    of the upscaler it keeps: an `--sr-scale` that would be recorded, not
+    used, or another CT window than the one its CT was read through."""
+    path = _kept_config(settings)
+    if settings.sr_scale is not None and settings.sr_scale != kept.rrdbnet.scale:
+        raise InputError(path, f"the upscaler here is x{kept.rrdbnet.scale}, and --stage "
+                         f"translate keeps it: leave --sr-scale {settings.sr_scale} out, or "
+                         "train both stages (--stage all)")
+    window, kept_window = (tuple(c.intensity.ct_window_hu) for c in (config, kept))
+    if window != kept_window:
+        raise InputError(path, f"the upscaler here learnt CT through {kept_window[0]:g}.."
+                         f"{kept_window[1]:g} HU, --ct-window asks {window[0]:g}..{window[1]:g}; "
+                         "--stage translate keeps the upscaler: give its window, or train "
+                         "both stages (--stage all)")
 
 
 def _kept_upscaler_config(weights_dir):

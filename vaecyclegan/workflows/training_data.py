@@ -2,10 +2,10 @@
 rendered, Kaggle downloaded, on first use), both domains' training slices,
 and the upscaler's training batches and test images."""
 
+import hashlib
 import json
 import logging
 import os
-import shutil
 
 from vaecyclegan.config import PixelScaleConfig
 from vaecyclegan.data.domain_slices import load_domain_slices
@@ -22,30 +22,40 @@ PHANTOM_MARKER = "phantom.json"
 
 
 def prepare_phantom(data_root, preset, intensity, seed):
-    """Renders the phantom for this preset once; later runs reuse it."""
-    folder = os.path.join(data_root, f"phantom_{preset.image_size}px_seed{seed}")
+    """Renders the phantom for this preset once; later runs reuse it.
+
+    It goes to `phantom_<size>px_seed<seed>`, or, where that folder holds
+    another render (other counts or CT window) or anything else, beside
+    it under a name that adds its settings' digest: nothing is rendered
+    over or deleted, so a run that read the other render still finds it.
+    """
     spec = {"size": preset.image_size, "train": preset.phantom_train,
             "test": preset.phantom_test, "seed": seed,
             "ct_window_hu": list(intensity.ct_window_hu)}
-    marker = os.path.join(folder, PHANTOM_MARKER)
-    if os.path.isfile(marker):
-        with open(marker, encoding="utf-8") as f:
-            if json.load(f) == spec:
-                return folder
-    if os.path.isdir(folder):
-        # Another preset's render (other counts or window), or one cut
-        # short (no marker): rendered over, its images would mix with the
-        # new ones, under the new marker.
-        logger.info(f"Replacing the phantom in {folder} (rendered for other settings, or "
-                    "not finished)")
-        shutil.rmtree(folder)
-    logger.info(f"Rendering the head phantom into {folder} ...")
-    write_new_folder(folder, lambda staging: write_phantom_dataset(
-        staging, intensity, size=preset.image_size, num_train=preset.phantom_train,
-        num_test=preset.phantom_test, seed=seed))
-    # Last: a render cut short has no marker, and is rendered again.
-    atomic_write_text(marker, json.dumps(spec) + "\n")
-    return folder
+    plain = os.path.join(data_root, f"phantom_{preset.image_size}px_seed{seed}")
+    digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:8]
+    for folder in (plain, f"{plain}_{digest}"):
+        if _holds_phantom(folder, spec):
+            return folder
+        if not os.path.lexists(folder) or (os.path.isdir(folder) and not os.listdir(folder)):
+            logger.info(f"Rendering the head phantom into {folder} ...")
+            write_new_folder(folder, lambda staging: write_phantom_dataset(
+                staging, intensity, size=preset.image_size, num_train=preset.phantom_train,
+                num_test=preset.phantom_test, seed=seed))
+            # Last: a render cut short has no marker.
+            atomic_write_text(os.path.join(folder, PHANTOM_MARKER), json.dumps(spec) + "\n")
+            return folder
+    raise InputError(folder, "holds files but not the phantom of these settings; move it, or "
+                     "choose another --data-root")
+
+
+def _holds_phantom(folder, spec):
+    """Whether `folder` holds a finished phantom render of `spec`."""
+    try:
+        with open(os.path.join(folder, PHANTOM_MARKER), encoding="utf-8") as f:
+            return json.load(f) == spec
+    except (OSError, ValueError):
+        return False
 
 
 def resolve_data_option(settings, preset, intensity):
