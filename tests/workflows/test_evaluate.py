@@ -529,12 +529,26 @@ def test_8bit_pairs_match_by_name_without_extension(tmp_path):
 
 def test_two_references_of_one_name_without_extension_are_refused(tmp_path, capsys):
     rng = np.random.default_rng(0)
-    for folder, names in (("pred", ("a.png",)), ("ref", ("a.png", "a.jpg")), ("in", ("a.png",))):
+    for folder, names in (("pred", ("a.png",)), ("ref", ("a.tif", "a.jpg")), ("in", ("a.png",))):
         for name in names:
             write_image(tmp_path / folder / name, rng.integers(0, 256, (24, 24), dtype=np.uint8))
     code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
                  "--inputs", tmp_path / "in", "--out", tmp_path / "out")
     assert_one_line_error(capsys, code, "a.", "same name without extension")
+
+
+def test_a_file_of_the_exact_name_pairs_before_names_without_extension(tmp_path):
+    # A test folder with a.png and a.tif beside a.png: the exact name pairs
+    # (before, the ambiguity turned a training run's evaluation off).
+    from vaecyclegan.evaluation.test_pairs import paired_files
+
+    rng = np.random.default_rng(0)
+    for folder, names in (("pred", ("a.png", "b.png")), ("ref", ("a.png", "a.tif", "b.jpg"))):
+        for name in names:
+            write_image(tmp_path / folder / name, rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    pairs = [(os.path.basename(p), os.path.basename(r))
+             for p, r in paired_files(str(tmp_path / "pred"), str(tmp_path / "ref"))]
+    assert pairs == [("a.png", "a.png"), ("b.png", "b.jpg")]
 
 
 def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, capsys, monkeypatch):

@@ -24,26 +24,32 @@ logger = logging.getLogger(__name__)
 
 def paired_files(input_folder, reference_folder):
     """`[(input_path, reference_path), ...]` (in the inputs' order) for the
-    image files of both folders with one file name without extension:
-    `infer.py` writes `a.png` for `a.jpg`, and `infer.py --reference`
-    pairs so too.
+    image files of both folders with one file name; then, among those
+    left, with one name without extension (`infer.py` writes `a.png` for
+    `a.jpg`, and `infer.py --reference` pairs so too).
 
     Raises:
-        InputError: two files of one folder have the name of a partner
-            without extension (`a.png` and `a.jpg`): which is meant is unclear.
+        InputError: a file left without a partner of its exact name has
+            two candidates by name without extension (`a.png` and `a.jpg`
+            against `a.tif`): which is meant is unclear.
     """
-    references = _by_stem(list_images(reference_folder))
-    inputs = _by_stem(list_images(input_folder))
-    pairs = []
-    for stem, paths in inputs.items():
-        if stem not in references:
+    references = list_images(reference_folder)
+    inputs = list_images(input_folder)
+    by_name = {os.path.basename(p): p for p in references}
+    exact = {p: by_name[os.path.basename(p)] for p in inputs if os.path.basename(p) in by_name}
+    taken = set(exact.values())
+    inputs_left = _by_stem(p for p in inputs if p not in exact)
+    references_left = _by_stem(p for p in references if p not in taken)
+    by_stem = {}
+    for stem, paths in inputs_left.items():
+        if stem not in references_left:
             continue
-        for group in (paths, references[stem]):
+        for group in (paths, references_left[stem]):
             if len(group) > 1:
                 raise InputError(group[1], f"{os.path.basename(group[0])} has the same name "
                                  "without extension; which one is meant is unclear")
-        pairs.append((paths[0], references[stem][0]))
-    return pairs
+        by_stem[paths[0]] = references_left[stem][0]
+    return [(p, exact.get(p) or by_stem[p]) for p in inputs if p in exact or p in by_stem]
 
 
 def file_stem(path):
