@@ -325,16 +325,22 @@ def test_a_zip_inside_the_dataset_it_replaces_is_refused_and_kept(tmp_path, caps
     assert kept.read_bytes() == served.read_bytes()
 
 
-@pytest.mark.parametrize("in_the_way", ["out", "dataset"])
+@pytest.mark.parametrize("in_the_way", ["out", "dataset", "link", "dangling link"])
 def test_a_file_in_the_way_is_one_line(tmp_path, capsys, in_the_way):
-    # A FileExistsError traceback (--out a file), or an OSError after extracting.
+    # A FileExistsError traceback (--out a file), or an OSError after
+    # extracting (a file or a link where the dataset folder goes).
     served = _dataset_zip(tmp_path)
     out = tmp_path / "data"
     if in_the_way == "out":
         out.write_text("a file")
     else:
         out.mkdir()
-        (out / "ct-to-mri-cgan").write_text("a file")
+        (tmp_path / "elsewhere").mkdir()
+        target = out / "ct-to-mri-cgan"
+        if in_the_way == "dataset":
+            target.write_text("a file")
+        else:
+            target.symlink_to(tmp_path / ("elsewhere" if in_the_way == "link" else "absent"))
     code = run_cli(data_main, ["download", "--out", str(out), "--zip", str(served)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err

@@ -105,3 +105,15 @@ def test_a_save_that_fails_midway_leaves_the_previous_best_whole(tiny_config, tm
     monkeypatch.undo()
     callback.on_train_batch_end(2)
     assert all((tmp_path / "best" / name).read_bytes() != data for name, data in before.items())
+
+
+def test_a_run_stopped_between_the_renames_gets_its_best_back(tiny_config, tmp_path):
+    # best/ had been moved aside as best.previous, and the new one not yet
+    # moved in: a resumed run never put it back.
+    networks = {n: build_network(tiny_config, n) for n in TRANSLATION_NETWORKS}
+    (tmp_path / "best.previous").mkdir()
+    (tmp_path / "best.previous" / "config.json").write_text("{}")
+    BestWeightsCallback(lambda: {}, networks, tiny_config, every=1, metric="ssim",
+                        best_dir=str(tmp_path / "best"), history_csv=str(tmp_path / "evals.csv"))
+    assert (tmp_path / "best" / "config.json").read_text() == "{}"
+    assert not (tmp_path / "best.previous").exists()

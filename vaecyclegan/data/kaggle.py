@@ -284,6 +284,11 @@ def install_zip(zip_path, data_root, limits=None):
     if os.path.commonpath([os.path.realpath(zip_path), real_target]) == real_target:
         raise InputError(zip_path, f"lies inside {target}, which installing replaces; move the "
                          "zip out of it first")
+    if os.path.islink(target):
+        # Installing replaces the folder: through a link it would replace
+        # the link's target, or fail on a dangling one.
+        raise InputError(target, "is a link; installing replaces the dataset folder, so "
+                         "remove the link or choose another --out")
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(target, "a file is in the way of the dataset folder; move it")
     # A refused archive leaves no empty data folder behind.

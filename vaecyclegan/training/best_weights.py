@@ -47,6 +47,11 @@ class BestWeightsCallback(keras.callbacks.Callback):
         self.best_step = None
         self.step = 0
         self.history = []
+        previous = best_dir + ".previous"
+        if os.path.isdir(previous) and not os.path.isdir(best_dir):
+            # A run stopped between the two renames of `_save_best`: the
+            # previous best is whole, and is the best again.
+            os.replace(previous, best_dir)
         if resumed:
             self.best, self.best_step = resumed["best"], resumed["best_step"]
             self.step, self.history = resumed["step"], resumed["history"]
