@@ -72,6 +72,8 @@ from vaecyclegan.workflows.training_data import (
 logger = logging.getLogger(__name__)
 STAGE_NETWORKS = {"translate": TRANSLATION_NETWORKS, "sr": ("rrdbnet",),
                   "all": tuple(WEIGHT_FILES)}
+
+
 @dataclasses.dataclass
 class _Run:
     """What the parts of one run share once it has started."""
