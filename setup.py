@@ -46,6 +46,8 @@ setup(
         "convert": ["torch>=2.1"],
         # Gamma pass rates between dose grids (`vaecyclegan-eval --dose-ct`).
         "dose": ["pymedphys>=0.41,<0.42"],
+        # SynthRAD 2025's MetaImage (.mha) files (`vaecyclegan-eval --synthrad`).
+        "mha": ["SimpleITK>=2.3,<3"],
         # Keras' other backends for the networks, the weight files and
         # inference (KERAS_BACKEND=jax or torch); jax 0.10.2 is the version
         # tested, torch is pinned for the reason given under "test".
@@ -59,7 +61,7 @@ setup(
         # CUDA build of several GB.
         "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
                  "tf-keras>=2.16,<2.22", "torch==2.13.0", "pymedphys>=0.41,<0.42",
-                 "jax[cpu]==0.10.2"],
+                 "jax[cpu]==0.10.2", "SimpleITK>=2.3,<3"],
     },
     entry_points={
         "console_scripts": [

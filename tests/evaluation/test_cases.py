@@ -163,12 +163,101 @@ def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
     # Written in slice order with an axial affine of the spacing: read back
     # as a mask, it is the same array.
     assert nib.aff2axcodes(written.affine) == ("S", "P", "L")
+    assert np.allclose(written.affine, reference.world)  # placed where the reference is
     assert np.array_equal(np.asarray(written.dataobj) > 0, mask)
     again = read_mask(find_cases(str(tmp_path / "out" / name))["mask_r"], reference)
     assert np.array_equal(again, mask)
     empty = _nifti(tmp_path / "empty.nii", np.zeros((4, 16, 16)), dtype=np.uint8)
     with pytest.raises(InputError, match="has no voxel"):
         read_mask(find_cases(empty)["empty"], reference)
+
+
+def _world_point(affine, index):
+    return (np.asarray(affine, float) @ np.append(np.asarray(index, float), 1.0))[:3]
+
+
+def test_a_niftis_slices_are_placed_where_its_affine_puts_their_voxels(tmp_path):
+    other = np.array(LAS_AFFINE)
+    other[:3, :3] = [[0, 0, 3.0], [0, 0.7, 0], [-1.2, 0, 0]]
+    volume = np.zeros((10, 12, 14))
+    volume[3, 5, 7] = 1.0  # file voxel (x, y, z) = (7, 5, 3)
+    image = read_hu(find_cases(_nifti(tmp_path / "t.nii", volume, other))["t"], "t",
+                    "reference")
+    index = np.argwhere(image.values == 1.0)[0]
+    assert np.allclose(_world_point(image.world, index), _world_point(other, (7, 5, 3)))
+
+
+def test_a_dicom_series_is_placed_by_its_positions_in_ras(tmp_path):
+    _series(tmp_path / "s", ["IM3", "IM1", "IM2"], gap=2.5)
+    [source] = find_cases(str(tmp_path / "s")).values()
+    image = read_hu(source, "s", "reference")
+    first = np.array([-158.135803, -179.035797, -75.699997])  # CT_small's position (LPS)
+    # Slice 2, row 3, column 4: 2.5 mm along z, 3 rows along y, 4 columns along x.
+    lps = first + [4 * 0.661468, 3 * 0.661468, 2 * 2.5]
+    assert np.allclose(_world_point(image.world, (2, 3, 4)), lps * [-1, -1, 1])
+    # The same voxels as NIfTI at that placement: the same grid; flipped
+    # left-right about its first voxel: cut by its header, the same axes
+    # from the far corner; turned 2 degrees: refused as well.
+    on_grid = image.world[:, [2, 1, 0, 3]]
+    same = _nifti(tmp_path / "n" / "same.nii", np.zeros((3, 128, 128)), on_grid)
+    check_same_grid(read_hu(find_cases(same)["same"], "same", "prediction"), image)
+    flipped = on_grid @ np.diag([-1.0, 1.0, 1.0, 1.0])
+    path = _nifti(tmp_path / "n" / "flipped.nii", np.zeros((3, 128, 128)), flipped)
+    with pytest.raises(InputError, match="starts 84 mm away from the reference"):
+        check_same_grid(read_hu(find_cases(path)["flipped"], "f", "prediction"), image)
+    angle = np.radians(2.0)
+    turn = np.eye(4)
+    turn[:2, :2] = [[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]]
+    turned = turn @ on_grid
+    turned[:3, 3] = on_grid[:3, 3]
+    path = _nifti(tmp_path / "n" / "turned.nii", np.zeros((3, 128, 128)), turned)
+    with pytest.raises(InputError, match=r"voxel axes \(SPL\) turned 2 degrees against"):
+        check_same_grid(read_hu(find_cases(path)["turned"], "t", "prediction"), image)
+
+
+def test_a_metaimage_is_placed_where_the_nifti_it_came_from_is(tmp_path):
+    # SimpleITK's LPS and (z, y, x) arrays, turned to RAS and slice order.
+    sitk = pytest.importorskip("SimpleITK")
+    from vaecyclegan.evaluation.synthrad_layout import read_volume
+
+    volume = np.zeros((4, 16, 16))
+    volume[1, 2, 3] = 1000.0
+    nifti = _nifti(tmp_path / "p" / "ct.nii.gz", volume)
+    sitk.WriteImage(sitk.ReadImage(nifti), str(tmp_path / "p" / "ct.mha"))
+    points = []
+    for name in ("ct.nii.gz", "ct.mha"):
+        image = read_volume(str(tmp_path / "p" / name), "ct")[1]
+        points.append(_world_point(image.world, np.argwhere(image.values == 1000.0)[0]))
+    assert np.allclose(points[0], points[1], atol=1e-4)
+
+
+def test_a_prediction_written_with_another_header_is_not_scored_flipped(tmp_path):
+    """An sCT saved with an identity affine where the CT's is LAS: shape and
+    spacing match, but cut by its own header it is the CT flipped."""
+    volume = np.arange(4 * 16 * 16, dtype=float).reshape(4, 16, 16)
+    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", volume))["r"], "r", "reference")
+    identity = np.diag([0.9, 0.9, 2.5, 1.0])
+    identity[:3, 3] = np.array(LAS_AFFINE)[:3, 3]
+    path = _nifti(tmp_path / "p.nii", volume, identity)
+    with pytest.raises(InputError, match="p.nii: starts 13.5 mm away from the reference"):
+        check_same_grid(read_hu(find_cases(path)["p"], "p", "prediction"), reference)
+    shifted = np.array(LAS_AFFINE)
+    shifted[0, 3] += 0.9  # one voxel
+    path = _nifti(tmp_path / "s.nii", volume, shifted)
+    with pytest.raises(InputError, match="starts 0.9 mm away from the reference"):
+        check_same_grid(read_hu(find_cases(path)["s"], "s", "prediction"), reference)
+    rounded = np.array(LAS_AFFINE)
+    rounded[:3, 3] += 1e-4  # what a header's decimals move
+    path = _nifti(tmp_path / "q.nii", volume, rounded)
+    check_same_grid(read_hu(find_cases(path)["q"], "q", "prediction"), reference)
+
+
+def test_an_image_file_mask_of_a_volume_is_refused_in_one_line(tmp_path):
+    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", np.zeros((4, 16, 16))))["r"],
+                        "r", "reference")
+    write_image(tmp_path / "m.png", np.full((16, 16), 255, np.uint8))
+    with pytest.raises(InputError, match="has 16x16 voxels, the reference .* 4x16x16"):
+        read_mask(find_cases(str(tmp_path / "m.png"))["m"], reference)
 
 
 def _head(depth=8, size=48):

@@ -70,7 +70,8 @@ def check_pair(prediction, reference):
 def check_mask(mask, shape):
     """`mask` as a boolean array of `shape` with at least one voxel.
 
-    Nonzero values count as inside, as in SynthRAD's evaluation code.
+    Values above 0 count as inside (negative ones do not), as in SynthRAD's
+    evaluation code (`np.where(mask > 0, 1, 0)`).
 
     Args:
         mask: array-like of `shape`, boolean or numeric; None means every voxel.

@@ -17,11 +17,15 @@ Spacing, in mm per array axis, is the one the format's reader found
 (`Scan.spacing`: NIfTI from the affine, DICOM from PixelSpacing and the
 distance between slice positions); image files have none and take 1 mm,
 or what `--spacing` says. Two cases are on the same grid when their arrays
-have the same shape and spacing (to 0.1 %): the registry gives no scanner
-position, so a grid shifted as a whole is not detected. The mask written
-beside the results is on the reference's grid in that slice order (its
-NIfTI affine has the spacing and the axial orientation, origin 0), so it
-goes back in as `--mask`.
+have the same shape and spacing (to 0.1 %) and, where both files place
+their voxels in the patient (`Scan.world`: NIfTI, DICOM, MetaImage), the
+same axis directions and first-voxel position (to a tenth of a voxel). A
+prediction whose header says another orientation than the reference's
+would otherwise be cut into slices flipped against it and scored so. The
+mask written beside the results is on the reference's grid in that slice
+order (its NIfTI affine is the reference's placement where the reference
+has one and it reads back in that order, else the spacing in the axial
+orientation, origin 0), so it goes back in as `--mask`.
 """
 
 import dataclasses
@@ -35,6 +39,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
+from vaecyclegan.io.nifti_format import SLICE_ORIENTATION
 from vaecyclegan.io.scan import list_folder
 
 logger = logging.getLogger(__name__)
@@ -42,6 +47,10 @@ logger = logging.getLogger(__name__)
 _SUFFIXES = (".nii.gz", ".nii", ".png", ".tif", ".tiff", ".dcm", ".dicom", ".ima")
 # Spacings of one grid differ by at most this fraction.
 SPACING_TOLERANCE = 1e-3
+# Axis directions (unit vectors) of one grid differ by at most this much,
+# and first-voxel positions by at most this fraction of the smallest voxel.
+DIRECTION_TOLERANCE = 1e-3
+POSITION_TOLERANCE = 0.1
 
 
 @dataclasses.dataclass
@@ -53,12 +62,15 @@ class HuImage:
         path: its file (a series' first file), for messages.
         values: float32 (H, W) or (D, H, W).
         spacing: mm per array axis.
+        world: the scan's `Scan.world` (indices (slice, row, column) to
+            RAS+ mm), or None where its file does not place it.
     """
 
     name: str
     path: str
     values: np.ndarray
     spacing: tuple
+    world: np.ndarray = None
 
 
 def case_name(path):
@@ -206,13 +218,16 @@ def read_hu(source, name, role, spacing_2d=None, grey_window=None):
 
 
 def read_mask(source, like, option="--mask"):
-    """A mask of `like`'s geometry (nonzero: inside) as a boolean array.
+    """A mask of `like`'s geometry (above 0: inside) as a boolean array.
 
     Raises:
         InputError: unreadable, another shape or grid, or no voxel.
     """
     scan = _read_raw(source)
-    mask = _hu_image(scan, like.name, like.spacing if scan.spacing is None else None)
+    # An image file has no spacing: it takes the reference's in-plane one
+    # (a volume's last two axes), so that only a real difference is refused.
+    in_plane = like.spacing[-2:] if scan.spacing is None else None
+    mask = _hu_image(scan, like.name, in_plane)
     check_same_grid(mask, like, f"the {option} mask ")
     inside = mask.values > 0
     if not inside.any():
@@ -239,12 +254,14 @@ def _hu_image(scan, name, spacing_2d):
         spacing = (1.0, float(row), float(column))
     if values.shape[0] == 1:
         values, spacing = values[0], spacing[1:]
-    return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing))
+    return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing),
+                   scan.world)
 
 
 def check_same_grid(image, reference, what=""):
     """Raises InputError (naming `image.path`) unless `image` has the
-    reference's shape and spacing."""
+    reference's shape and spacing and, where both are placed in the patient,
+    its axis directions and first-voxel position."""
     if image.values.shape != reference.values.shape:
         raise InputError(image.path, f"{what}has {_size(image.values.shape)} voxels, the "
                          f"reference {reference.path} {_size(reference.values.shape)}")
@@ -253,6 +270,37 @@ def check_same_grid(image, reference, what=""):
         raise InputError(image.path, f"{what}has voxels of {_mm(spacing)} mm, the reference "
                          f"{reference.path} {_mm(want)} mm: resample it onto the reference's "
                          "grid first")
+    if image.world is None or reference.world is None:
+        return
+    # Both were cut into slices by their own headers: a header that puts the
+    # voxels elsewhere (another orientation flips the array; another origin
+    # shifts it) shows as a first voxel elsewhere or axes turned.
+    axes, want_axes = (_unit_axes(w) for w in (image.world, reference.world))
+    if np.abs(axes - want_axes).max() > DIRECTION_TOLERANCE:
+        cosines = np.clip(np.sum(axes * want_axes, axis=0), -1.0, 1.0)
+        raise InputError(image.path, f"{what}has its voxel axes ({_codes(image.world)}) turned "
+                         f"{np.degrees(np.arccos(cosines.min())):.3g} degrees against the "
+                         f"reference's {reference.path} ({_codes(reference.world)}): resample "
+                         "it onto the reference's grid first")
+    shift = np.linalg.norm(image.world[:3, 3] - reference.world[:3, 3])
+    if shift > POSITION_TOLERANCE * min(reference.spacing):
+        raise InputError(image.path, f"{what}starts {shift:.3g} mm away from the reference "
+                         f"{reference.path} (first voxel at {_mm(image.world[:3, 3])} mm, the "
+                         f"reference's at {_mm(reference.world[:3, 3])} mm, RAS): its header "
+                         "places it elsewhere or flipped; write it on the reference's grid "
+                         "first")
+
+
+def _unit_axes(world):
+    return world[:3, :3] / np.linalg.norm(world[:3, :3], axis=0)
+
+
+def _codes(world):
+    """The anatomical directions of the (slice, row, column) axes, as
+    "SPL"."""
+    import nibabel as nib
+
+    return "".join(nib.aff2axcodes(world))
 
 
 def _size(shape):
@@ -279,8 +327,9 @@ def slice_affine(spacing):
 
 def write_mask(folder, reference, mask):
     """Writes the mask used beside the results: a NIfTI volume (uint8 0/1)
-    of the reference's slices (`slice_affine`), or an 8-bit PNG (0, 255)
-    for a 2-D case. Returns the file name."""
+    of the reference's slices, placed where the reference is (`world`) when
+    that reads back in the same slice order, else at `slice_affine`; or an
+    8-bit PNG (0, 255) for a 2-D case. Returns the file name."""
     import nibabel as nib
 
     os.makedirs(folder, exist_ok=True)
@@ -289,7 +338,10 @@ def write_mask(folder, reference, mask):
     if mask.ndim == 2:
         write_png(path, np.where(mask, 255, 0).astype(np.uint8))
         return name
-    image = nib.Nifti1Image(mask.astype(np.uint8), slice_affine(reference.spacing))
+    affine = reference.world
+    if affine is None or _codes(affine) != "".join(SLICE_ORIENTATION["axial"]):
+        affine = slice_affine(reference.spacing)
+    image = nib.Nifti1Image(mask.astype(np.uint8), affine)
     image.header["descrip"] = b"vaecyclegan-eval: voxels scored"
     nib.save(image, path)
     return name

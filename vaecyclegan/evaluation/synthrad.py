@@ -1,7 +1,7 @@
 """SynthRAD's image metrics of a synthetic CT (sCT) against its reference CT, in HU.
 
 Pure functions of numpy arrays: (H, W) slices or (D, H, W) volumes (axis 0
-the slice axis), in Hounsfield units, scored inside a mask (nonzero:
+the slice axis), in Hounsfield units, scored inside a mask (above 0:
 scored). `synthrad_metrics` computes them all, with the per-tissue errors
 and bone geometry of `vaecyclegan.evaluation.tissue`, in one call.
 
@@ -116,7 +116,7 @@ def synthrad_metrics(prediction_hu, reference_hu, mask=None, spacing=None, *,
     Args:
         prediction_hu: the synthetic CT in HU, (H, W) or (D, H, W).
         reference_hu: the reference CT in HU, same shape.
-        mask: voxels to score (boolean, or numeric: nonzero scored), same
+        mask: voxels to score (boolean, or numeric: above 0 scored), same
             shape. None: the body mask of the reference
             (`body_mask.body_mask(reference_hu, spacing, threshold=body_threshold)`);
             pass `np.ones(shape, bool)` to score every voxel.

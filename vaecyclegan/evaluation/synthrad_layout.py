@@ -21,6 +21,7 @@ import numpy as np
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.cases import HuImage
+from vaecyclegan.io.dicom_format import LPS_TO_RAS
 from vaecyclegan.io.formats import find_scan_sources, read_scan, write_result
 from vaecyclegan.io.intensity import unit_to_values
 from vaecyclegan.io.scan import Scan, list_folder
@@ -123,7 +124,7 @@ def read_volume(path, domain):
     if not is_mha(path):
         [source] = find_scan_sources(path)
         scan = read_scan(source, domain)
-        return scan, HuImage(name, path, scan.values, scan.spacing)
+        return scan, HuImage(name, path, scan.values, scan.spacing, scan.world)
     sitk = _simpleitk(path)
     try:
         image = sitk.ReadImage(path)
@@ -136,8 +137,18 @@ def read_volume(path, domain):
     units = "hu" if domain == "ct" else "signal"
     spacing = tuple(round(float(s), 6) for s in reversed(image.GetSpacing()))
     scan = Scan(path, "mha", domain, values, units, os.path.basename(path), source=image,
-                spacing=spacing)
-    return scan, HuImage(name, path, values, spacing)
+                spacing=spacing, world=_mha_world(image))
+    return scan, HuImage(name, path, values, spacing, scan.world)
+
+
+def _mha_world(image):
+    """`Scan.world` of a SimpleITK image: its array runs (z, y, x), its
+    direction matrix's columns are the x, y, z axes in LPS+."""
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    world = np.eye(4)
+    world[:3, :3] = (direction * np.asarray(image.GetSpacing()))[:, ::-1]
+    world[:3, 3] = image.GetOrigin()
+    return LPS_TO_RAS @ world
 
 
 def translate_mr(scan, translator, intensity, batch_size=8):

@@ -73,7 +73,7 @@ def tissue_errors(prediction_hu, reference_hu, mask=None, thresholds=TISSUE_THRE
 
     Args:
         prediction_hu, reference_hu: (H, W) or (D, H, W) arrays in HU, same shape.
-        mask: boolean or numeric array of that shape (nonzero: scored);
+        mask: boolean or numeric array of that shape (above 0: scored);
             None scores every voxel.
         thresholds: (low, high) HU: air below low, soft tissue from low to
             high inclusive, bone above high (default (-200, 200)).

@@ -218,7 +218,7 @@ def read_dicom_series(paths, domain, name):
                          [os.path.basename(item.path) for item in slices])
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
                 source=source, spacing=_series_spacing(slices),
-                spacing_problem=_spacing_problem(slices))
+                spacing_problem=_spacing_problem(slices), world=_series_world(slices))
 
 
 def _series_spacing(slices):
@@ -241,6 +241,42 @@ def _series_spacing(slices):
     if not all(math.isfinite(v) and v > 0 for v in spacing):
         return None
     return tuple(round(v, 6) for v in spacing)
+
+
+# DICOM's patient coordinates (LPS+) to NIfTI's (RAS+).
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def _series_world(slices):
+    """`Scan.world` of a series: the first slice's ImagePositionPatient,
+    the in-plane axes of ImageOrientationPatient times PixelSpacing, and the
+    step between the first and last slice's positions (one slice: the
+    normal times SliceThickness). None without geometry on every slice, with
+    several orientations, or with uneven spacing."""
+    spacing = _series_spacing(slices)
+    if (spacing is None or _spacing_problem(slices)
+            or not all(item.position[0] == 0 for item in slices)
+            or len(_orientations(slices)) != 1):
+        return None
+    try:
+        first, last = (np.asarray([float(v) for v in item.dataset.ImagePositionPatient])
+                       for item in (slices[0], slices[-1]))
+        orientation = np.asarray([float(v) for v in slices[0].dataset.ImageOrientationPatient])
+    except Exception:  # any header bytes reach here: the geometry is optional
+        return None
+    along_row, along_column = orientation[:3], orientation[3:]
+    if len(slices) > 1:
+        step = (last - first) / (len(slices) - 1)
+    else:
+        step = np.cross(along_row, along_column) * spacing[0]
+    world = np.eye(4)
+    # Index order (slice, row, column): a row index moves down a column
+    # (the second direction cosine), a column index along a row (the first).
+    world[:3, 0] = step
+    world[:3, 1] = along_column * spacing[1]
+    world[:3, 2] = along_row * spacing[2]
+    world[:3, 3] = first
+    return LPS_TO_RAS @ world if np.all(np.isfinite(world)) else None
 
 
 def _spacing_problem(slices):

@@ -23,7 +23,13 @@ import warnings
 import nibabel as nib
 import numpy as np
 from nibabel.openers import ImageOpener
-from nibabel.orientations import apply_orientation, axcodes2ornt, io_orientation, ornt_transform
+from nibabel.orientations import (
+    apply_orientation,
+    axcodes2ornt,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
@@ -123,7 +129,8 @@ def read_nifti(path, domain, axis="axial"):
     name = os.path.basename(path)
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
                 "hu" if domain == "ct" else "signal", name, source=source,
-                spacing=_slice_spacing(affine, to_slices, header))
+                spacing=_slice_spacing(affine, to_slices, header),
+                world=_slice_world(affine, to_slices, volume_shape, header))
 
 
 # Millimetres per unit of the NIfTI spatial units (`xyzt_units`); "unknown"
@@ -131,19 +138,31 @@ def read_nifti(path, domain, axis="axial"):
 MM_PER_SPATIAL_UNIT = {"meter": 1000.0, "mm": 1.0, "micron": 1e-3}
 
 
-def _slice_spacing(affine, to_slices, header):
-    """Voxel size in mm along the axes of the cut slices: the affine's
-    column lengths in the header's spatial units, in the order the
-    orientation transform puts them."""
+def _mm_per_unit(header):
     try:
         units = header.get_xyzt_units()[0]
     except (AttributeError, KeyError, ValueError):  # no such field, or a code NIfTI lacks
         units = "unknown"
-    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) * MM_PER_SPATIAL_UNIT.get(units, 1.0)
+    return MM_PER_SPATIAL_UNIT.get(units, 1.0)
+
+
+def _slice_spacing(affine, to_slices, header):
+    """Voxel size in mm along the axes of the cut slices: the affine's
+    column lengths in the header's spatial units, in the order the
+    orientation transform puts them."""
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)) * _mm_per_unit(header)
     spacing = [1.0, 1.0, 1.0]
     for axis, (target, _) in enumerate(to_slices):
         spacing[int(target)] = round(float(zooms[axis]), 6)
     return tuple(spacing)
+
+
+def _slice_world(affine, to_slices, volume_shape, header):
+    """The affine of the cut slices' indices (`Scan.world`): the file's,
+    composed with the index change of the reorientation, in mm."""
+    world = affine @ inv_ornt_aff(to_slices, volume_shape)
+    world[:3] *= _mm_per_unit(header)
+    return world
 
 
 def _volume_shape(path, shape):

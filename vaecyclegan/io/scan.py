@@ -122,6 +122,11 @@ class Scan:
         spacing_problem: why `spacing[0]` is not the distance between
             every two neighbouring slices (a DICOM series with a gap or two
             slices at one position), or None; 3-D measures refuse it.
+        world: 4x4 affine from indices of `values` (slice, row, column) to
+            the patient's position in mm, RAS+ as NIfTI writes it (DICOM's
+            LPS turned), where the file says it; None where it does not
+            (image files, DICOM without geometry or of several orientations).
+            Evaluation uses it to refuse pairs that only share a shape.
 
     Example:
     >>> [source] = find_scan_sources("MR_small.dcm")  # from vaecyclegan.io.formats
@@ -139,6 +144,7 @@ class Scan:
     source: object = None
     spacing: tuple = None
     spacing_problem: str = None
+    world: np.ndarray = None
 
     def to_unit(self, intensity):
         return values_to_unit(self.values, self.units, intensity, self.full_scale)
