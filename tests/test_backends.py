@@ -111,6 +111,7 @@ def child(backend, folder, reads, write_seed, step_from=None):
     }
     if backend == "jax":
         report["group_norm"] = _group_norm_on_jax()
+    report["caffe_input"] = _caffe_input()
     if backend == "torch":
         rrdbnet = _build("rrdbnet")
         names = [n for n, _ in rrdbnet.named_parameters()]
@@ -127,6 +128,19 @@ def child(backend, folder, reads, write_seed, step_from=None):
     np.savez(os.path.join(folder, "outputs.npz"), **outputs)
     with open(os.path.join(folder, "report.json"), "w", encoding="utf-8") as f:
         json.dump(report, f)
+
+
+def _caffe_input():
+    """The VGG19 loss's input layer, built in a model as the loss builds
+    it, on one pixel: its BGR 0..255 values less the ImageNet mean."""
+    import keras
+
+    from vaecyclegan.upscaler.vgg_perceptual_loss import CaffeInput
+
+    inputs = keras.Input((None, None, 3))
+    model = keras.Model(inputs, CaffeInput(name="caffe_input")(inputs))
+    pixel = np.array([[[[0.0, 0.5, 1.0]]]], dtype="float32")
+    return np.asarray(keras.ops.convert_to_numpy(model(pixel))).ravel().tolist()
 
 
 def _group_norm_on_jax():
@@ -510,6 +524,14 @@ def test_no_tensorflow_and_the_sampler_draws(runs, backend):
     assert report["tensorflow_imported"] is False
     assert report["sampling"] == {"finite": True, "differs_from_mean": True,
                                   "draws_differ": True}
+
+
+@pytest.mark.parametrize("backend", ("tensorflow_reads", *OTHER_BACKENDS))
+def test_the_vgg_losss_input_layer_builds_on_every_backend(runs, backend):
+    # RGB (0, 0.5, 1) as BGR 0..255 less the ImageNet mean.
+    _, results = runs
+    expected = np.array([255.0, 127.5, 0.0]) - [103.939, 116.779, 123.68]
+    np.testing.assert_allclose(results[backend][1]["caffe_input"], expected, rtol=1e-6)
 
 
 def test_group_normalization_is_compiled_on_jax_and_equals_keras(runs):

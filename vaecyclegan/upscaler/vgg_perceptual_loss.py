@@ -11,7 +11,7 @@ says so.
 import os
 
 import keras
-from keras import layers
+from keras import layers, ops
 
 from vaecyclegan.errors import InputError
 
@@ -45,6 +45,21 @@ def check_vgg19_weights(path=None):
         build_vgg_feature_extractor(weights)
 
 
+@keras.saving.register_keras_serializable(package="vaecyclegan")
+class CaffeInput(layers.Layer):
+    """[0, 1] RGB to the caffe-style input Keras' VGG19 takes: BGR, 0..255,
+    the ImageNet mean removed. In `keras.ops`, so that it builds on every
+    backend (a `Lambda` with `t[..., ::-1]` does not: PyTorch has no
+    negative-step slice, and Keras runs a Lambda to infer its shape)."""
+
+    def call(self, inputs):
+        mean = ops.convert_to_tensor(IMAGENET_BGR_MEAN, dtype=inputs.dtype)
+        return ops.flip(inputs, axis=-1) * 255.0 - mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
 def build_vgg_feature_extractor(weights_path):
     """VGG19 up to conv5_4 before its activation, for [0, 1] RGB input.
 
@@ -60,9 +75,7 @@ def build_vgg_feature_extractor(weights_path):
     except (ValueError, OSError) as error:
         raise InputError(weights_path, f"not VGG19 'notop' weights ({error})") from None
     inputs = keras.Input((None, None, 3), name="rgb_0_1")
-    # Keras' VGG19 takes caffe-style input: BGR, 0..255, ImageNet mean removed.
-    x = layers.Lambda(lambda t: t[..., ::-1] * 255.0 - IMAGENET_BGR_MEAN,
-                      name="caffe_input")(inputs)
+    x = CaffeInput(name="caffe_input")(inputs)
     for layer in vgg.layers[1:]:
         if layer.name == "block5_conv4":
             linear = layers.Conv2D(512, 3, padding="same", name="block5_conv4_linear")
