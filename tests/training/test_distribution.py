@@ -111,6 +111,33 @@ def test_auto_precision_follows_the_hardware(monkeypatch):
     assert resolve_precision("mixed_float16") == "mixed_float16"
 
 
+def test_auto_precision_on_gpus_that_only_emulate_bfloat16_is_float16(monkeypatch):
+    # torch's is_bf16_supported() says yes on every CUDA GPU unless told
+    # not to count emulation; a V100 (7.0) got mixed_bfloat16.
+    import types
+
+    import torch
+
+    import vaecyclegan.training.distribution as distribution
+
+    monkeypatch.setattr(distribution, "on_jax", lambda: False)
+    monkeypatch.setattr(distribution, "on_torch", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    for native, policy in ((False, "mixed_float16"), (True, "mixed_bfloat16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                            lambda including_emulation=True, native=native:
+                            native or including_emulation)
+        assert resolve_precision("auto") == policy
+    import jax
+
+    monkeypatch.setattr(distribution, "on_jax", lambda: True)
+    for capability, policy in (("7.0", "mixed_float16"), ("9.0", "mixed_bfloat16"),
+                               (None, "mixed_bfloat16")):
+        device = types.SimpleNamespace(platform="gpu", compute_capability=capability)
+        monkeypatch.setattr(jax, "devices", lambda device=device: [device])
+        assert resolve_precision("auto") == policy
+
+
 def test_jax_strategies_auto_takes_every_device_default_the_first():
     # Two host devices on JAX: `auto` splits batches over both, `default`
     # trains on one (it raised TypeError before).

@@ -160,18 +160,26 @@ def resolve_precision(name):
     """The Keras dtype policy for `--precision name`."""
     if name != "auto":
         return name
+    # On a GPU bfloat16 needs no loss scale to manage, where the GPU computes
+    # in it (NVIDIA: compute capability 8, Ampere, and later); older ones
+    # only emulate it, slowly, and get float16.
     if on_jax():
         import jax
 
-        if jax.devices()[0].platform != "cpu":
-            return "mixed_bfloat16"
-        return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+        device = jax.devices()[0]
+        if device.platform == "cpu":
+            return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
+        capability = getattr(device, "compute_capability", None)  # CUDA only
+        if capability and int(str(capability).split(".")[0]) < 8:
+            return "mixed_float16"
+        return "mixed_bfloat16"
     if on_torch():
         import torch
 
         if torch.cuda.is_available():
-            # bfloat16 needs no loss scale to manage, where the GPU has it.
-            return "mixed_bfloat16" if torch.cuda.is_bf16_supported() else "mixed_float16"
+            # including_emulation=True (the default) says yes on any CUDA GPU.
+            native = torch.cuda.is_bf16_supported(including_emulation=False)
+            return "mixed_bfloat16" if native else "mixed_float16"
         return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
     import tensorflow as tf
 
