@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from tests.harness import assert_one_line_error, tiny_model_config
+from tests.harness import assert_one_line_error, tiny_model_config, train_options
 from vaecyclegan.config import IntensityConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.data.domain_slices import load_domain_slices
@@ -347,3 +347,54 @@ def test_bad_vgg_weights_stop_the_run_before_anything_is_written(tmp_path, capsy
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: {tmp_path / vgg}: {problem}"), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bogus.h5"]
+
+
+def test_off_tensorflow_training_keeps_tensorflow_off_the_gpus(monkeypatch):
+    # On JAX or PyTorch, TensorFlow only feeds tf.data batches; left alone
+    # it reserves nearly all of a GPU's memory at its first operation.
+    import sys
+    import types
+
+    import keras
+
+    from vaecyclegan.workflows import train
+
+    hidden = []
+    fake = types.SimpleNamespace(config=types.SimpleNamespace(
+        set_visible_devices=lambda devices, kind: hidden.append((devices, kind))))
+    monkeypatch.setitem(sys.modules, "tensorflow", fake)
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    monkeypatch.setenv("TF_FORCE_GPU_ALLOW_GROWTH", "")  # restored afterwards
+    monkeypatch.delenv("TF_FORCE_GPU_ALLOW_GROWTH")
+    train._check_backend(types.SimpleNamespace(stage="translate"))
+    assert hidden == [] and os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] == "true"
+    train._check_backend(types.SimpleNamespace(stage="all"))
+    assert hidden == [([], "GPU")]
+
+
+def test_batches_that_do_not_split_over_jax_devices_are_refused_before_the_run(
+        tmp_path, monkeypatch):
+    # They were refused at a stage's first step: the upscaler's comes after
+    # the whole translation stage, whose weights never reached weights/.
+    import types
+
+    from vaecyclegan.errors import InputError
+    from vaecyclegan.workflows import train
+
+    monkeypatch.setattr(train, "on_jax", lambda: True)
+    for devices, stage, batch, option in ((3, "all", 2, "--batch-size"),
+                                          (3, "sr", 3, "--strategy"),
+                                          (4, "all", 2, None)):
+        strategy = types.SimpleNamespace(num_replicas_in_sync=devices)
+        monkeypatch.setattr(train, "make_strategy", lambda name, strategy=strategy: strategy)
+        monkeypatch.setattr(train, "is_chief", lambda strategy: True)
+        settings = train_options(stage=stage, batch_size=batch, logdir=str(tmp_path / "run"),
+                                 weights_dir=str(tmp_path / "w"), data_root=str(tmp_path / "d"))
+        if option is None:  # 4 images a step, the smoke preset's 2 upscaler images: not split
+            with pytest.raises(InputError, match="upscaler step's .* 2 images do not split "
+                                                 "over 4 devices"):
+                train.run_training(settings)
+        else:
+            with pytest.raises(InputError, match=f"^{option}: .* do not split over 3 devices"):
+                train.run_training(settings)
+        assert not os.path.exists(tmp_path / "run")

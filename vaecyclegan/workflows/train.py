@@ -38,6 +38,7 @@ from vaecyclegan.training.checkpoint import (
 from vaecyclegan.training.distribution import (
     is_chief,
     make_strategy,
+    on_jax,
     resolve_precision,
     set_precision,
     strategy_label,
@@ -158,6 +159,7 @@ def _start(settings, scratch):
                 f"replica(s){'' if chief else ', non-chief worker: writes to scratch folders'}), "
                 f"precision {policy}")
     preset = resolve_preset(settings)
+    _check_batches_split(strategy, preset, settings)
     # The run's outputs come minutes to hours later: refuse folders that
     # could not take them before any work.
     logdir = run_folder(settings.logdir)
@@ -405,19 +407,55 @@ def _backend_versions():
 
 def _check_backend(settings):
     """Training runs on TensorFlow, JAX and PyTorch; off TensorFlow the
-    upscaler's stage needs TensorFlow importable for its tf.data batches."""
+    upscaler's stage needs TensorFlow importable for its tf.data batches,
+    and TensorFlow is kept off the GPUs."""
     backend = keras.backend.backend()
     if backend not in ("tensorflow", "jax", "torch"):
         raise InputError("KERAS_BACKEND", f"training runs on the tensorflow, jax and torch "
                          f"backends, not {backend}")
-    if backend == "tensorflow" or settings.stage == "translate":
+    if backend == "tensorflow":
+        return
+    # Off TensorFlow, TensorFlow only feeds batches (tf.data, on the CPU).
+    # Left alone it would reserve nearly all of a GPU's memory at its first
+    # operation, beside JAX's or PyTorch's own: hidden from the GPUs before
+    # it starts, and where it has started already, growing on demand.
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    if settings.stage == "translate":
         return
     try:  # imported, not only found: a package that fails to import counts as absent
-        import tensorflow  # noqa: F401
+        import tensorflow
     except ImportError:
         raise InputError("--stage", f"{settings.stage} trains the upscaler, whose batches come "
                          f"from tf.data: TensorFlow cannot be imported; on {backend} without "
                          "it use --stage translate") from None
+    try:
+        tensorflow.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # its devices are set up already: growth applies
+        logger.debug("TensorFlow had started before training: it keeps its view of the GPUs")
+
+
+def _check_batches_split(strategy, preset, settings):
+    """On JAX over several devices every step's batch splits evenly over
+    them (TensorFlow's strategies split an uneven one themselves): refused
+    here, before the run folder, not at a stage's first step, which for the
+    upscaler comes after the whole translation stage."""
+    devices = strategy.num_replicas_in_sync
+    if not on_jax() or devices == 1:
+        return
+    fewer = "use fewer devices (CUDA_VISIBLE_DEVICES) or --strategy default"
+    batches = []
+    if settings.stage != "sr":
+        batches.append(("--batch-size", 2 * preset.batch_size,
+                        "the translation step's (twice --batch-size, the augmented views "
+                        "added)", f"give a --batch-size they divide, or {fewer}"))
+    if settings.stage != "translate":
+        batches.append(("--strategy", preset.sr_batch_size,
+                        f"the upscaler step's (the {settings.preset} preset's sr_batch_size)",
+                        fewer))
+    for option, images, what, remedy in batches:
+        if images % devices:
+            raise InputError(option, f"{what} {images} images do not split over {devices} "
+                             f"devices: {remedy}")
 
 
 def _steps_per_epoch(images, batch_size):
