@@ -59,7 +59,7 @@ setup(
         # the networks are tested on. torch is pinned because this project's
         # machines carry a CPU build of 2.13.0, where a range would pull a
         # CUDA build of several GB.
-        "test": ["pytest>=8,<10", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4", "hypothesis>=6.100,<7", "ruff>=0.6,<1",
                  "tf-keras>=2.16,<2.22", "torch==2.13.0", "pymedphys>=0.41,<0.42",
                  "jax[cpu]==0.10.2", "SimpleITK>=2.3,<3"],
     },

@@ -41,3 +41,14 @@ def trained_smoke(tmp_path_factory):
     return argparse.Namespace(root=root, options=options, report=report,
                               weights_dir=str(root / "weights"), logdir=str(root / "run"),
                               data=str(root / "data" / "phantom_32px_seed0"))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Captured output in a test's report with backslash escapes for
+    undecodable file names (lone surrogates): pytest-xdist sends reports
+    between processes as UTF-8, and one such name stopped the whole run."""
+    outcome = yield
+    report = outcome.get_result()
+    report.sections = [(title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
+                       for title, text in report.sections]
