@@ -50,5 +50,10 @@ def pytest_runtest_makereport(item, call):
     between processes as UTF-8, and one such name stopped the whole run."""
     outcome = yield
     report = outcome.get_result()
-    report.sections = [(title, text.encode("utf-8", "backslashreplace").decode("utf-8"))
-                       for title, text in report.sections]
+    report.sections = [(title, _escaped(text)) for title, text in report.sections]
+    if report.longrepr is not None and _escaped(str(report.longrepr)) != str(report.longrepr):
+        report.longrepr = _escaped(str(report.longrepr))
+
+
+def _escaped(text):
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

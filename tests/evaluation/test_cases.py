@@ -215,6 +215,88 @@ def test_a_dicom_series_is_placed_by_its_positions_in_ras(tmp_path):
         check_same_grid(read_hu(find_cases(path)["turned"], "t", "prediction"), image)
 
 
+def _feet_first_series(folder):
+    """Three copies of CT_small as a feet-first series (rows along -x in
+    LPS), pixels 0.5 mm apart down a column and 0.8 mm along a row, slices
+    2 mm apart going inferior, written under names in the reverse order of
+    their positions, with distinct voxel values."""
+    import copy
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    os.makedirs(str(folder), exist_ok=True)
+    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    uid = pydicom.uid.generate_uid()
+    for index in range(3):
+        dataset = copy.deepcopy(base)
+        dataset.SeriesInstanceUID = uid
+        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
+        dataset.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]
+        dataset.PixelSpacing = [0.5, 0.8]
+        dataset.ImagePositionPatient = [10.0, 20.0, 30.0 - 2.0 * index]
+        pixels = dataset.pixel_array.copy()
+        pixels[0, 0] = 100 * index  # tells the slices apart
+        dataset.PixelData = pixels.tobytes()
+        dataset.save_as(os.path.join(str(folder), f"IM{3 - index}"), enforce_file_format=True)
+
+
+def test_a_feet_first_series_with_unequal_pixel_spacing_is_placed_as_its_headers_say(tmp_path):
+    _feet_first_series(tmp_path / "s")
+    [source] = find_cases(str(tmp_path / "s")).values()
+    image = read_hu(source, "s", "reference")
+    # The normal (row x column direction) points inferior: sorted along it,
+    # the first slice is the highest; a column index moves 0.8 mm along -x,
+    # a row index 0.5 mm along +y.
+    lps = np.array([10.0, 20.0, 30.0]) + [-4 * 0.8, 3 * 0.5, -2 * 2.0]
+    assert np.allclose(_world_point(image.world, (2, 3, 4)), lps * [-1, -1, 1])
+    assert image.spacing == pytest.approx((2.0, 0.5, 0.8))
+
+
+def test_the_same_voxels_stored_in_another_axis_order_are_scored_in_the_references(tmp_path):
+    """A NIfTI of a feet-first series (as dcm2niix writes it) is cut into
+    axial slices by the NIfTI reader, the series is kept as stored: the
+    same grid, in another order. So is the mask written beside the results."""
+    from vaecyclegan.evaluation.cases import in_reference_order
+
+    _feet_first_series(tmp_path / "s")
+    [source] = find_cases(str(tmp_path / "s")).values()
+    reference = read_hu(source, "s", "reference")
+    path = str(tmp_path / "n" / "same.nii.gz")
+    os.makedirs(os.path.dirname(path))
+    nib.save(nib.Nifti1Image(reference.values.astype(np.int16), reference.world), path)
+    stored = read_hu(find_cases(path)["same"], "same", "prediction")
+    assert not np.array_equal(stored.values, reference.values)  # cut in another order
+    ordered = in_reference_order(stored, reference)
+    check_same_grid(ordered, reference)
+    assert np.array_equal(ordered.values, reference.values)
+    assert ordered.spacing == pytest.approx(reference.spacing)
+    mask = np.zeros(reference.values.shape, bool)
+    mask[0, 2:9, 1:4] = True
+    name = write_mask(str(tmp_path / "out"), reference, mask)
+    again = read_mask(find_cases(str(tmp_path / "out" / name))[name[:-len(".nii.gz")]],
+                      reference)
+    assert np.array_equal(again, mask)
+    # A mask placed at the origin, as earlier versions wrote them, is read
+    # on shape and spacing.
+    from vaecyclegan.evaluation.cases import slice_affine
+
+    old = str(tmp_path / "old" / "old.nii.gz")
+    os.makedirs(os.path.dirname(old))
+    nib.save(nib.Nifti1Image(mask.astype(np.uint8), slice_affine(reference.spacing)), old)
+    assert np.array_equal(read_mask(find_cases(old)["old"], reference), mask)
+
+
+def test_a_nifti_without_sform_or_qform_is_placed_nowhere(tmp_path):
+    path = _nifti(tmp_path / "p.nii", np.zeros((4, 16, 16)))
+    image = nib.load(path)
+    image.header.set_sform(None, code=0)
+    image.header.set_qform(None, code=0)
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), None, image.header), path)
+    assert nib.load(path).header["sform_code"] == 0 == nib.load(path).header["qform_code"]
+    assert read_hu(find_cases(path)["p"], "p", "prediction").world is None
+
+
 def test_a_metaimage_is_placed_where_the_nifti_it_came_from_is(tmp_path):
     # SimpleITK's LPS and (z, y, x) arrays, turned to RAS and slice order.
     sitk = pytest.importorskip("SimpleITK")

@@ -132,7 +132,7 @@ def test_auto_precision_on_gpus_that_only_emulate_bfloat16_is_float16(monkeypatc
 
     monkeypatch.setattr(distribution, "on_jax", lambda: True)
     for capability, policy in (("7.0", "mixed_float16"), ("9.0", "mixed_bfloat16"),
-                               (None, "mixed_bfloat16")):
+                               (None, "mixed_bfloat16"), ("gfx90a", "mixed_bfloat16")):
         device = types.SimpleNamespace(platform="gpu", compute_capability=capability)
         monkeypatch.setattr(jax, "devices", lambda device=device: [device])
         assert resolve_precision("auto") == policy

@@ -565,3 +565,33 @@ def test_a_folder_that_cannot_be_listed_is_one_line(tmp_path, capsys, monkeypatc
     code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
                  "--out", tmp_path / "out", "--no-wepl")
     assert_one_line_error(capsys, code, "ref", "folder cannot be listed (Permission denied)")
+
+
+def test_an_sct_whose_header_flips_it_is_refused_and_one_stored_in_another_order_scored(
+        tmp_path, capsys):
+    # Saved with an identity affine where the CT's is LAS, the sCT was cut
+    # into slices flipped left-right against the CT and scored so.
+    reference = _head()
+    truth = _nifti(tmp_path / "ref" / "case1.nii.gz", reference)
+    identity = np.diag([0.8, 0.8, 2.0, 1.0])
+    identity[:3, 3] = AFFINE[:3, 3]
+    flipped = _nifti(tmp_path / "pred" / "case1.nii.gz", reference, identity)
+    code = _eval("--predictions", flipped, "--references", truth, "--out", tmp_path / "out",
+                 "--no-wepl")
+    assert_one_line_error(capsys, code, "case1.nii.gz", "mm away from the reference")
+    assert not (tmp_path / "out").exists()
+    # A feet-first DICOM CT and an sCT of the same voxels in NIfTI (as
+    # dcm2niix writes one): the NIfTI reader cuts it into axial slices, the
+    # series stays as stored; put in the CT's order, a perfect sCT.
+    from tests.evaluation.test_cases import _feet_first_series
+    from vaecyclegan.evaluation.cases import find_cases, read_hu
+
+    _feet_first_series(tmp_path / "dicom" / "case2")
+    [source] = find_cases(str(tmp_path / "dicom" / "case2")).values()
+    ct = read_hu(source, "case2", "reference")
+    path = str(tmp_path / "pred2" / "case2.nii.gz")
+    os.makedirs(os.path.dirname(path))
+    nib.save(nib.Nifti1Image(ct.values.astype(np.int16), ct.world), path)
+    assert _eval("--predictions", path, "--references", tmp_path / "dicom", "--out",
+                 tmp_path / "out2", "--no-wepl", "--mask-dilation-mm", "0") == 0
+    assert _metrics(tmp_path / "out2")["synthrad"]["mean"]["mae"] == 0.0

@@ -21,11 +21,15 @@ have the same shape and spacing (to 0.1 %) and, where both files place
 their voxels in the patient (`Scan.world`: NIfTI, DICOM, MetaImage), the
 same axis directions and first-voxel position (to a tenth of a voxel). A
 prediction whose header says another orientation than the reference's
-would otherwise be cut into slices flipped against it and scored so. The
-mask written beside the results is on the reference's grid in that slice
-order (its NIfTI affine is the reference's placement where the reference
-has one and it reads back in that order, else the spacing in the axial
-orientation, origin 0), so it goes back in as `--mask`.
+would otherwise be cut into slices flipped against it and scored so.
+Voxels of the reference's grid stored in another axis order (a NIfTI made
+from a feet-first DICOM series, which the NIfTI reader turns to axial
+slices and the DICOM reader keeps as stored) are put in the reference's
+order first (`in_reference_order`). The mask written beside the results is
+placed where the reference is (its `world`; origin 0 in the axial
+orientation where the reference has none), so it goes back in as
+`--mask`; a mask at that origin-0 placement is read on shape and spacing
+alone, as masks of earlier versions were written so.
 """
 
 import dataclasses
@@ -39,7 +43,6 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
-from vaecyclegan.io.nifti_format import SLICE_ORIENTATION
 from vaecyclegan.io.scan import list_folder
 
 logger = logging.getLogger(__name__)
@@ -228,6 +231,10 @@ def read_mask(source, like, option="--mask"):
     # (a volume's last two axes), so that only a real difference is refused.
     in_plane = like.spacing[-2:] if scan.spacing is None else None
     mask = _hu_image(scan, like.name, in_plane)
+    if mask.world is not None and np.allclose(mask.world, slice_affine(mask.spacing)):
+        # At the origin, in the reference's order: see the module's notes.
+        mask = dataclasses.replace(mask, world=None)
+    mask = in_reference_order(mask, like)
     check_same_grid(mask, like, f"the {option} mask ")
     inside = mask.values > 0
     if not inside.any():
@@ -256,6 +263,39 @@ def _hu_image(scan, name, spacing_2d):
         values, spacing = values[0], spacing[1:]
     return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing),
                    scan.world)
+
+
+def in_reference_order(image, reference):
+    """`image` with its voxels in the reference's index order where both
+    are placed in the patient and the image's axes are the reference's
+    swapped or reversed (the same voxels stored in another order); else
+    `image` as it is, for `check_same_grid` to judge."""
+    if (image.world is None or reference.world is None or image.values.ndim != 3
+            or reference.values.ndim != 3):
+        return image
+    # Reference index -> image index; a signed permutation where only the
+    # storage order differs.
+    try:
+        to_image = np.linalg.inv(image.world) @ reference.world
+    except np.linalg.LinAlgError:
+        return image
+    turn = np.round(to_image[:3, :3])
+    if (np.abs(to_image[:3, :3] - turn).max() > DIRECTION_TOLERANCE
+            or not np.array_equal(np.abs(turn).sum(axis=0), [1, 1, 1])
+            or not np.array_equal(np.abs(turn).sum(axis=1), [1, 1, 1])
+            or np.array_equal(turn, np.eye(3))):
+        return image
+    axes = [int(np.flatnonzero(turn[:, a])[0]) for a in range(3)]
+    reversed_axes = [a for a in range(3) if turn[axes[a], a] < 0]
+    values = np.flip(np.transpose(image.values, axes), axis=reversed_axes)
+    # New index r holds old index turn @ r + offset (n - 1 on reversed axes).
+    index = np.eye(4)
+    index[:3, :3] = turn
+    for a in reversed_axes:
+        index[axes[a], 3] = image.values.shape[axes[a]] - 1
+    return dataclasses.replace(image, values=np.ascontiguousarray(values),
+                               spacing=tuple(image.spacing[b] for b in axes),
+                               world=image.world @ index)
 
 
 def check_same_grid(image, reference, what=""):
@@ -327,9 +367,9 @@ def slice_affine(spacing):
 
 def write_mask(folder, reference, mask):
     """Writes the mask used beside the results: a NIfTI volume (uint8 0/1)
-    of the reference's slices, placed where the reference is (`world`) when
-    that reads back in the same slice order, else at `slice_affine`; or an
-    8-bit PNG (0, 255) for a 2-D case. Returns the file name."""
+    of the reference's slices, placed where the reference is (`world`; at
+    `slice_affine` where it has no placement), or an 8-bit PNG (0, 255) for
+    a 2-D case. Returns the file name."""
     import nibabel as nib
 
     os.makedirs(folder, exist_ok=True)
@@ -338,9 +378,7 @@ def write_mask(folder, reference, mask):
     if mask.ndim == 2:
         write_png(path, np.where(mask, 255, 0).astype(np.uint8))
         return name
-    affine = reference.world
-    if affine is None or _codes(affine) != "".join(SLICE_ORIENTATION["axial"]):
-        affine = slice_affine(reference.spacing)
+    affine = slice_affine(reference.spacing) if reference.world is None else reference.world
     image = nib.Nifti1Image(mask.astype(np.uint8), affine)
     image.header["descrip"] = b"vaecyclegan-eval: voxels scored"
     nib.save(image, path)

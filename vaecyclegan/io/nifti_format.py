@@ -130,7 +130,8 @@ def read_nifti(path, domain, axis="axial"):
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
                 "hu" if domain == "ct" else "signal", name, source=source,
                 spacing=_slice_spacing(affine, to_slices, header),
-                world=_slice_world(affine, to_slices, volume_shape, header))
+                world=_slice_world(affine, to_slices, volume_shape, header)
+                if _placed(header) else None)
 
 
 # Millimetres per unit of the NIfTI spatial units (`xyzt_units`); "unknown"
@@ -155,6 +156,16 @@ def _slice_spacing(affine, to_slices, header):
     for axis, (target, _) in enumerate(to_slices):
         spacing[int(target)] = round(float(zooms[axis]), 6)
     return tuple(spacing)
+
+
+def _placed(header):
+    """Whether the header places its voxels in the patient (an sform or
+    qform code above 0); without, nibabel's affine is only the voxel size
+    centred on the array."""
+    try:
+        return int(header["sform_code"]) > 0 or int(header["qform_code"]) > 0
+    except (KeyError, TypeError, ValueError):  # a header without the fields
+        return False
 
 
 def _slice_world(affine, to_slices, volume_shape, header):

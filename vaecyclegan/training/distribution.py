@@ -169,8 +169,9 @@ def resolve_precision(name):
         device = jax.devices()[0]
         if device.platform == "cpu":
             return "mixed_bfloat16" if cpu_has_bfloat16() else "float32"
-        capability = getattr(device, "compute_capability", None)  # CUDA only
-        if capability and int(str(capability).split(".")[0]) < 8:
+        capability = str(getattr(device, "compute_capability", "") or "")  # CUDA: "8.0"
+        major = capability.split(".")[0]
+        if major.isdigit() and int(major) < 8:
             return "mixed_float16"
         return "mixed_bfloat16"
     if on_torch():

@@ -31,6 +31,7 @@ from vaecyclegan.evaluation.cases import (
     aux_source,
     case_name,
     check_same_grid,
+    in_reference_order,
     pair_cases,
     read_hu,
     read_mask,
@@ -234,8 +235,9 @@ def hu_options(settings):
 def _score_pair(settings, options, name, prediction_source, reference_source, count):
     """Reads one case, checks its geometry, scores it and writes its mask."""
     reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
-    prediction = read_hu(prediction_source, name, "prediction", settings.spacing_2d,
-                         _grey_window(settings))
+    prediction = in_reference_order(
+        read_hu(prediction_source, name, "prediction", settings.spacing_2d,
+                _grey_window(settings)), reference)
     check_same_grid(prediction, reference)
     mask = _given_mask(settings.mask, name, reference, count, "--mask")
     target = _given_mask(settings.target, name, reference, count, "--target")
