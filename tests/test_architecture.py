@@ -136,3 +136,12 @@ def test_the_line_count_sees_a_long_function():
     source = f'def f():\n    """Doc\n    string."""\n    # a comment\n{body}\n'
     node = ast.parse(source).body[0]
     assert _code_lines(source.splitlines(), node) == 62  # the def line and 61 statements
+
+
+def test_the_files_the_suite_hands_out_first_exist():
+    # A renamed file would silently lose its place at the front (and the
+    # two workers would end minutes apart again).
+    from tests.conftest import LONGEST_FILES
+
+    missing = [path for path in LONGEST_FILES if not (pathlib.Path(REPO) / path).is_file()]
+    assert not missing, missing
