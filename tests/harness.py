@@ -77,13 +77,18 @@ def assert_one_line_error(capsys, code, *fragments):
         assert fragment in err[0], err[0]
 
 
-def write_ct_series(folder, names, series_uid=None, mark=False):
-    """Copies of pydicom's CT_small sharing one SeriesInstanceUID, 5 mm
-    apart in the order of `names`; with `mark`, slice `index` holds 100 *
-    index in its top-left 8x8 corner and is InstanceNumber index + 1.
+def write_ct_series(folder, names, series_uid=None, mark=False, orientation=None,
+                    pixel_spacing=None, positions=None, marker=None):
+    """Copies of pydicom's CT_small (128 x 128) sharing one
+    SeriesInstanceUID, 5 mm apart in the order of `names`; with `mark`,
+    slice `index` holds 100 * index in its top-left 8x8 corner and is
+    InstanceNumber index + 1. `orientation`, `pixel_spacing` and
+    `positions` (one per name) replace CT_small's ImageOrientationPatient,
+    PixelSpacing and ImagePositionPatient; `marker` `(index, row, column,
+    value)` sets one pixel of a slice.
 
     Returns:
-        The written paths, in position order.
+        The written paths, in the order of `names`.
     """
     import pydicom
     from pydicom.data import get_testdata_file
@@ -97,11 +102,18 @@ def write_ct_series(folder, names, series_uid=None, mark=False):
         dataset.SOPInstanceUID = pydicom.uid.generate_uid()
         position = list(base.ImagePositionPatient)
         position[2] = float(position[2]) + 5.0 * index
-        dataset.ImagePositionPatient = position
+        dataset.ImagePositionPatient = list(positions[index]) if positions else position
+        if orientation:
+            dataset.ImageOrientationPatient = list(orientation)
+        if pixel_spacing:
+            dataset.PixelSpacing = list(pixel_spacing)
+        pixels = base.pixel_array.copy()
         if mark:
             dataset.InstanceNumber = index + 1
-            pixels = base.pixel_array.copy()
             pixels[:8, :8] = 100 * index
+        if marker and marker[0] == index:
+            pixels[marker[1], marker[2]] = marker[3]
+        if mark or marker:
             dataset.PixelData = pixels.tobytes()
         paths.append(os.path.join(str(folder), name))
         dataset.save_as(paths[-1], enforce_file_format=True)
@@ -146,3 +158,4 @@ def synthetic_head(depth=8, size=48, radii=(0.4, 0.35), inner=0.75):
     head[radius < 1.0] = 1000.0
     head[radius < inner] = 40.0
     return head
+

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tests.harness import LAS_AFFINE, synthetic_head, write_image
+from tests.harness import LAS_AFFINE, synthetic_head, write_ct_series, write_image
 from vaecyclegan.errors import InputError
 from vaecyclegan.evaluation.case_scoring import (
     HuOptions,
@@ -215,72 +215,68 @@ def test_a_dicom_series_is_placed_by_its_positions_in_ras(tmp_path):
         check_same_grid(read_hu(find_cases(path)["turned"], "t", "prediction"), image)
 
 
-def _feet_first_series(folder):
-    """Three copies of CT_small as a feet-first series (rows along -x in
-    LPS), pixels 0.5 mm apart down a column and 0.8 mm along a row, slices
-    2 mm apart going inferior, written under names in the reverse order of
-    their positions, with distinct voxel values."""
-    import copy
-
-    import pydicom
-    from pydicom.data import get_testdata_file
-
-    os.makedirs(str(folder), exist_ok=True)
-    base = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
-    uid = pydicom.uid.generate_uid()
-    for index in range(3):
-        dataset = copy.deepcopy(base)
-        dataset.SeriesInstanceUID = uid
-        dataset.SOPInstanceUID = pydicom.uid.generate_uid()
-        dataset.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]
-        dataset.PixelSpacing = [0.5, 0.8]
-        dataset.ImagePositionPatient = [10.0, 20.0, 30.0 - 2.0 * index]
-        pixels = dataset.pixel_array.copy()
-        pixels[0, 0] = 100 * index  # tells the slices apart
-        dataset.PixelData = pixels.tobytes()
-        dataset.save_as(os.path.join(str(folder), f"IM{3 - index}"), enforce_file_format=True)
+FEET_FIRST = {"orientation": [-1, 0, 0, 0, 1, 0], "pixel_spacing": [0.5, 0.8],
+              "positions": [[10.0, 20.0, 30.0 - 2.0 * k] for k in range(3)]}
 
 
-def test_a_feet_first_series_with_unequal_pixel_spacing_is_placed_as_its_headers_say(tmp_path):
-    _feet_first_series(tmp_path / "s")
+def test_a_feet_first_series_is_cut_head_up_and_placed_as_its_headers_say(tmp_path):
+    # Stored slice 2 (the lowest: 26 mm), row 3, column 4 holds a marker;
+    # a column index moves 0.8 mm along -x (LPS), a row index 0.5 mm along +y.
+    (tmp_path / "s").mkdir()
+    write_ct_series(tmp_path / "s", ["IM3", "IM2", "IM1"], **FEET_FIRST, marker=(2, 3, 4, 30000))
     [source] = find_cases(str(tmp_path / "s")).values()
     image = read_hu(source, "s", "reference")
-    # The normal (row x column direction) points inferior: sorted along it,
-    # the first slice is the highest; a column index moves 0.8 mm along -x,
-    # a row index 0.5 mm along +y.
-    lps = np.array([10.0, 20.0, 30.0]) + [-4 * 0.8, 3 * 0.5, -2 * 2.0]
-    assert np.allclose(_world_point(image.world, (2, 3, 4)), lps * [-1, -1, 1])
+    assert nib.aff2axcodes(image.world) == ("S", "P", "L")
     assert image.spacing == pytest.approx((2.0, 0.5, 0.8))
+    marker = np.argwhere(image.values == image.values.max())[0]
+    assert list(marker) == [0, 3, 127 - 4]  # lowest slice first; columns running left
+    lps = np.array([10.0 - 4 * 0.8, 20.0 + 3 * 0.5, 26.0])
+    assert np.allclose(_world_point(image.world, marker), lps * [-1, -1, 1])
 
 
-def test_the_same_voxels_stored_in_another_axis_order_are_scored_in_the_references(tmp_path):
-    """A NIfTI of a feet-first series (as dcm2niix writes it) is cut into
-    axial slices by the NIfTI reader, the series is kept as stored: the
-    same grid, in another order. So is the mask written beside the results."""
+def _placed(values, world):
+    from vaecyclegan.evaluation.cases import HuImage
+
+    spacing = tuple(np.linalg.norm(np.asarray(world)[:3, :3], axis=0))
+    return HuImage("x", "x.nii", np.asarray(values, np.float32), spacing, np.asarray(world))
+
+
+def test_the_same_voxels_stored_in_another_axis_order_are_put_in_the_references():
+    """A MetaImage keeps its stored order; another file of its voxels is
+    cut into axial slices: the same grid, in another order."""
     from vaecyclegan.evaluation.cases import in_reference_order
 
-    _feet_first_series(tmp_path / "s")
-    [source] = find_cases(str(tmp_path / "s")).values()
-    reference = read_hu(source, "s", "reference")
-    path = str(tmp_path / "n" / "same.nii.gz")
-    os.makedirs(os.path.dirname(path))
-    nib.save(nib.Nifti1Image(reference.values.astype(np.int16), reference.world), path)
-    stored = read_hu(find_cases(path)["same"], "same", "prediction")
-    assert not np.array_equal(stored.values, reference.values)  # cut in another order
-    ordered = in_reference_order(stored, reference)
+    values = np.arange(3 * 4 * 5, dtype=np.float32).reshape(3, 4, 5)
+    world = np.array([[0, 0, -0.8, 10.0], [0, -0.5, 0, -20.0], [-2.0, 0, 0, 30.0], [0, 0, 0, 1]])
+    reference = _placed(values, world)
+    # Stored with the slice axis last and the rows reversed.
+    stored = values[:, ::-1, :].transpose(1, 2, 0)
+    index = np.zeros((4, 4))
+    index[:3, :3] = [[0, 0, 1], [-1, 0, 0], [0, 1, 0]]  # stored index -> reference index
+    index[1, 3], index[3, 3] = 3, 1
+    other = _placed(stored, world @ index)
+    ordered = in_reference_order(other, reference)
     check_same_grid(ordered, reference)
-    assert np.array_equal(ordered.values, reference.values)
+    assert np.array_equal(ordered.values, values)
     assert ordered.spacing == pytest.approx(reference.spacing)
-    mask = np.zeros(reference.values.shape, bool)
+    # Turned by something that is not a swap or reversal: left to the check.
+    stretched = _placed(stored, world @ index @ np.diag([1, 1, 1.5, 1]))
+    assert in_reference_order(stretched, reference) is stretched
+
+
+def test_masks_written_for_a_reference_stored_in_another_order_read_back(tmp_path):
+    from vaecyclegan.evaluation.cases import slice_affine
+
+    world = np.array([[0, 0, -0.8, 10.0], [0, -0.5, 0, -20.0], [-2.0, 0, 0, 30.0], [0, 0, 0, 1]])
+    reference = _placed(np.zeros((3, 16, 12)), world)
+    assert nib.aff2axcodes(world) == ("I", "P", "L")  # not the axial cut's order
+    mask = np.zeros((3, 16, 12), bool)
     mask[0, 2:9, 1:4] = True
     name = write_mask(str(tmp_path / "out"), reference, mask)
-    again = read_mask(find_cases(str(tmp_path / "out" / name))[name[:-len(".nii.gz")]],
-                      reference)
+    again = read_mask(find_cases(str(tmp_path / "out" / name))["mask_x"], reference)
     assert np.array_equal(again, mask)
     # A mask placed at the origin, as earlier versions wrote them, is read
     # on shape and spacing.
-    from vaecyclegan.evaluation.cases import slice_affine
-
     old = str(tmp_path / "old" / "old.nii.gz")
     os.makedirs(os.path.dirname(old))
     nib.save(nib.Nifti1Image(mask.astype(np.uint8), slice_affine(reference.spacing)), old)

@@ -364,3 +364,41 @@ def test_a_file_that_is_not_dicom_is_named_as_such(tmp_path):
     # Control: DICOM without the preamble and file meta still reads.
     raw = get_testdata_file("ExplVR_LitEndNoMeta.dcm")
     assert read_header(raw).preamble is None and "Modality" in read_header(raw)
+
+
+def test_a_sagittal_series_is_cut_into_axial_slices_and_written_back_as_stored(tmp_path):
+    # Stacked as acquired, a sagittal 3-D T1 series trained and translated
+    # as sagittal slices beside axial CT; DICOM ignored --axis.
+    from nibabel.orientations import aff2axcodes
+
+    from tests.harness import write_ct_series
+
+    folder = tmp_path / "sagittal"
+    folder.mkdir()
+    # A row runs along +y (posterior, 0.7 mm a column), a column along -z
+    # (inferior, 1 mm a row); 12 slices 1.5 mm apart along +x (patient's
+    # left), files named against position order.
+    positions = [[-8.0 + 1.5 * k, -60.0, 60.0] for k in range(12)]
+    names = [f"IM{12 - k:02d}" for k in range(12)]
+    write_ct_series(folder, names, orientation=[0, 1, 0, 0, 0, -1], pixel_spacing=[1.0, 0.7],
+                    positions=positions, marker=(5, 20, 30, 30000))
+    scan = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s")
+    assert scan.values.shape == (128, 128, 12)  # (superior, posterior, left)
+    assert aff2axcodes(scan.world) == ("S", "P", "L")
+    assert scan.spacing == pytest.approx((1.0, 0.7, 1.5))
+    marker = np.argwhere(scan.values == scan.values.max())[0]
+    # Row 20 is 20 rows below the top (127 - 20 going up), column 30 is 30
+    # columns posterior, the slice at position 5 the sixth from the right.
+    assert list(marker) == [127 - 20, 30, 5]
+    coronal = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s", axis="sagittal")
+    assert coronal.values.shape == (12, 128, 128)
+    out = tmp_path / "out"
+    out.mkdir()
+    intensity = IntensityConfig()
+    write_dicom_series(str(out), scan, scan.to_unit(intensity), "ct", intensity, "ct2mri")
+    for name, position in zip(names, positions):
+        written = pydicom.dcmread(out / name)
+        assert [float(v) for v in written.ImagePositionPatient] == position
+        source = pydicom.dcmread(folder / name)
+        expected = np.clip(source.pixel_array.astype(float) - 1024, *intensity.ct_window_hu)
+        assert np.abs(written.pixel_array.astype(float) - expected).max() <= 1.0

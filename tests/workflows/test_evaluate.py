@@ -580,13 +580,14 @@ def test_an_sct_whose_header_flips_it_is_refused_and_one_stored_in_another_order
                  "--no-wepl")
     assert_one_line_error(capsys, code, "case1.nii.gz", "mm away from the reference")
     assert not (tmp_path / "out").exists()
-    # A feet-first DICOM CT and an sCT of the same voxels in NIfTI (as
-    # dcm2niix writes one): the NIfTI reader cuts it into axial slices, the
-    # series stays as stored; put in the CT's order, a perfect sCT.
-    from tests.evaluation.test_cases import _feet_first_series
+    # A feet-first DICOM CT and an sCT of the same voxels in NIfTI at its
+    # placement: both cut into the same axial slices, a perfect sCT.
+    from tests.evaluation.test_cases import FEET_FIRST
+    from tests.harness import write_ct_series
     from vaecyclegan.evaluation.cases import find_cases, read_hu
 
-    _feet_first_series(tmp_path / "dicom" / "case2")
+    (tmp_path / "dicom" / "case2").mkdir(parents=True)
+    write_ct_series(tmp_path / "dicom" / "case2", ["IM3", "IM2", "IM1"], **FEET_FIRST)
     [source] = find_cases(str(tmp_path / "dicom" / "case2")).values()
     ct = read_hu(source, "case2", "reference")
     path = str(tmp_path / "pred2" / "case2.nii.gz")

@@ -2,7 +2,14 @@
 
 A series is read slice by slice (pydicom), sorted by position along the
 slice normal, with the modality LUT applied (RescaleSlope/Intercept: CT in
-HU). A result is written as a new series of the same geometry: one file per
+HU). A series of several slices whose geometry is whole (positions and one
+orientation on every slice, evenly spaced) is then cut along the axial
+plane (or the one asked for) in radiological display orientation, as NIfTI
+volumes are: its axes swapped and reversed as its direction cosines say,
+nothing resampled (an oblique series is cut along its nearest plane). A
+sagittal 3-D T1 series gives axial slices, a feet-first or prone one
+slices the right way up; a series without that geometry is kept as stored.
+A result is written as a new series of the same geometry: one file per
 input file, with the input's file name, new Study/Series/SOP UIDs, the
 input's frame of reference (so it overlays the input in any viewer or
 planning system), `ImageType` DERIVED and a description that says it is
@@ -33,6 +40,13 @@ import warnings
 
 import numpy as np
 import pydicom
+from nibabel.orientations import (
+    apply_orientation,
+    axcodes2ornt,
+    inv_ornt_aff,
+    io_orientation,
+    ornt_transform,
+)
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
@@ -46,7 +60,7 @@ from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import check_min_size, write_std_heat_maps
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
 from vaecyclegan.io.memory_budget import check_fits_in_memory
-from vaecyclegan.io.scan import Scan, ScanFormat
+from vaecyclegan.io.scan import SLICE_ORIENTATION, Scan, ScanFormat
 
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -90,10 +104,19 @@ DECODER_HINT = ("pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or 
 @dataclasses.dataclass
 class DicomSource:
     """What writing a result back needs: the input's headers (pixel data
-    dropped) and file names, in slice order."""
+    dropped) and file names, in the order the series is stored (sorted along
+    its normal), and the orientation transform from the cut slices back to
+    that order (None: they are that order)."""
 
     datasets: list
     file_names: list
+    to_stored: np.ndarray = None
+
+    def stored(self, volume):
+        """`volume` (slices, H, W) of the cut slices in the stored order."""
+        if self.to_stored is None:
+            return volume
+        return np.ascontiguousarray(apply_orientation(volume, self.to_stored))
 
 
 def is_dicom_file(path):
@@ -189,13 +212,15 @@ class _Slice:
     invert: tuple  # (low, high) of the values to flip MONOCHROME1 MR over, or None
 
 
-def read_dicom_series(paths, domain, name):
-    """Reads the files of one series as a `Scan`.
+def read_dicom_series(paths, domain, name, axis="axial"):
+    """Reads the files of one series as a `Scan`, cut along `axis` where its
+    geometry allows (see the module's notes).
 
     Args:
         paths: the series' files (any order).
         domain: "ct" or "mri", what the translation expects.
         name: the scan's name in messages and reports.
+        axis: "axial", "coronal" or "sagittal".
 
     Raises:
         InputError: unreadable file, no pixel data, a compression no
@@ -214,11 +239,31 @@ def read_dicom_series(paths, domain, name):
     for item in slices:
         del item.dataset.PixelData  # the writer needs headers only
     ct = slices[0].ct
+    spacing, world, to_stored = _series_spacing(slices), _series_world(slices), None
+    if len(slices) > 1 and world is not None:
+        values, spacing, world, to_stored = _cut(values, spacing, world, axis)
+        check_min_size(slices[0].path, values.shape)
     source = DicomSource([item.dataset for item in slices],
-                         [os.path.basename(item.path) for item in slices])
+                         [os.path.basename(item.path) for item in slices], to_stored)
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
-                source=source, spacing=_series_spacing(slices),
-                spacing_problem=_spacing_problem(slices), world=_series_world(slices))
+                source=source, spacing=spacing, spacing_problem=_spacing_problem(slices),
+                world=world)
+
+
+def _cut(values, spacing, world, axis):
+    """A stored series' voxels, spacing and world turned to the slices of
+    `axis`, with the transform back (None where nothing turns)."""
+    stored = io_orientation(world)
+    wanted = axcodes2ornt(SLICE_ORIENTATION[axis])
+    to_slices = ornt_transform(stored, wanted)
+    if np.array_equal(to_slices, [[0, 1], [1, 1], [2, 1]]):
+        return values, spacing, world, None
+    cut = np.ascontiguousarray(apply_orientation(values, to_slices))
+    turned = [1.0, 1.0, 1.0]
+    for stored_axis, (target, _) in enumerate(to_slices):
+        turned[int(target)] = spacing[stored_axis]
+    return (cut, tuple(turned), world @ inv_ornt_aff(to_slices, values.shape),
+            ornt_transform(wanted, stored))
 
 
 def _series_spacing(slices):
@@ -616,6 +661,7 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
         The written paths.
     """
     source = scan.source
+    unit = source.stored(unit)
     study_uid, series_uid = generate_uid(), generate_uid()
     now = datetime.datetime.now()
     label = {"ct": "Synthetic CT", "mri": "Synthetic MR"}[domain]
@@ -669,7 +715,9 @@ def _derived_slice(dataset, unit, domain, intensity):
     output.Rows, output.Columns = unit.shape
     output.BitsAllocated = 16
     if domain == "ct":
-        pixels = np.round(unit_to_values(unit, "hu", intensity)).astype(np.int16)
+        # Clipped to int16: a CT window beyond its range wrapped round.
+        pixels = np.clip(np.round(unit_to_values(unit, "hu", intensity)), -32768,
+                         32767).astype(np.int16)
         output.BitsStored, output.HighBit, output.PixelRepresentation = 16, 15, 1
         output.RescaleIntercept, output.RescaleSlope, output.RescaleType = 0, 1, "HU"
         low, high = intensity.ct_window_hu
@@ -726,14 +774,14 @@ class DicomFormat(ScanFormat):
         return [os.path.basename(path) for path in paths]
 
     def read(self, source, domain, axis="axial"):
-        return read_dicom_series(source.paths, domain, source.name)
+        return read_dicom_series(source.paths, domain, source.name, axis)
 
     def write(self, scan, unit, domain, intensity, direction, target):
         write_dicom_series(None, scan, unit, domain, intensity, direction, write_name=target)
 
     def write_std(self, scan, std, scale, domain, intensity, target):
-        write_std_heat_maps([heat_map_name(name) for name in scan.source.file_names], std,
-                            scale, target)
+        write_std_heat_maps([heat_map_name(name) for name in scan.source.file_names],
+                            scan.source.stored(std), scale, target)
 
 
 def heat_map_name(file_name):

@@ -22,6 +22,14 @@ from vaecyclegan.io.intensity import values_to_unit
 DOMAINS = ("ct", "mri")
 # The folder, inside the output folder, that deviation maps are written to.
 STD_FOLDER = "std"
+# Voxel axis order (slice, row, column) of the slices a volume is cut into
+# (NIfTI; DICOM series with their geometry), per cut; a letter names the
+# direction the index runs towards: radiological display orientation.
+SLICE_ORIENTATION = {
+    "axial": ("S", "P", "L"),
+    "coronal": ("A", "I", "L"),
+    "sagittal": ("L", "I", "P"),
+}
 # What a path is when it is not a regular file, for messages.
 _FILE_TYPES = (
     (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
