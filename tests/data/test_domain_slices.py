@@ -371,3 +371,69 @@ def test_pixels_that_are_not_square_are_resampled_axis_by_axis(tmp_path):
     rows, columns = np.nonzero(_disc(domain.slices[0, ..., 0]))
     height, width = np.ptp(rows) + 1, np.ptp(columns) + 1
     assert abs(height - width) <= 1 and abs(height - DISC_MM / 4.0) <= 1.5, (height, width)
+
+
+def test_memory_running_out_while_reading_stops_instead_of_skipping_the_rest(tmp_path,
+                                                                                monkeypatch):
+    # Refused for the memory left, the later volumes were listed as
+    # "unreadable" and training went on with the first patients alone.
+    import vaecyclegan.io.memory_budget as memory_budget
+
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    for name in ("a", "b", "c"):
+        volume = np.random.default_rng(0).uniform(-1000, 1500, (16, 16, 3)).astype(np.int16)
+        nib.save(nib.Nifti1Image(volume, np.eye(4)), str(folder / f"{name}.nii.gz"))
+    calls = []
+
+    def available():  # the training side, then volume a; then nothing left
+        calls.append(1)
+        return 24 * 2**30 if len(calls) <= 2 else 1024
+
+    monkeypatch.setattr(memory_budget, "available_memory_bytes", available)
+    with pytest.raises(memory_budget.NotEnoughMemory,
+                       match=r"b.nii.gz: .*more than the 0.0 GiB of memory available, with 3 "
+                             r"CT slice\(s\) of .* held already"):
+        load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
+
+
+@pytest.mark.parametrize("crop_factor", [None, 2.0])
+def test_a_non_square_image_keeps_its_aspect_as_inference_will_see_it(tmp_path, crop_factor):
+    # Without spacing, a 320 x 160 image was stretched to a square here,
+    # while inference shrinks both axes by the one recorded factor: the
+    # network saw anatomy twice as tall in training.
+    from tests.harness import write_image
+
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    rows, columns = np.mgrid[:160, :320]
+    disc = (rows - 80) ** 2 + (columns - 160) ** 2 <= 50**2
+    write_image(folder / "wide.png", np.where(disc, PNG16_HU_OFFSET + 1000,
+                                              PNG16_HU_OFFSET - 1000).astype(np.uint16))
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 64,
+                                crop_factor=crop_factor)
+    side = domain.slices.shape[1]
+    assert domain.resize_factor == pytest.approx(320 / side)
+    found_rows, found_columns = np.nonzero(_disc(domain.slices[0, :, :, 0]))
+    diameter = 100 / domain.resize_factor
+    assert np.ptp(found_rows) + 1 == pytest.approx(diameter, abs=1.5)
+    assert np.ptp(found_columns) + 1 == pytest.approx(diameter, abs=1.5)
+
+
+def test_mri_in_the_ct_folder_is_said_to_look_like_mri(tmp_path, phantom_dir, caplog):
+    # MRI signal read as HU is all tissue and bone: it trained as CT
+    # without a word (the A and B folders swapped, say).
+    import logging
+
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    signal = np.random.default_rng(0).uniform(100, 4000, (24, 24, 3)).astype(np.int16)
+    nib.save(nib.Nifti1Image(signal, np.eye(4)), str(folder / "t1.nii.gz"))
+    with caplog.at_level(logging.WARNING, logger="vaecyclegan"):
+        load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
+    assert "only 0.0 % of its CT pixels are air" in caplog.text
+    assert "is it MRI" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="vaecyclegan"):  # control: the phantom's CT
+        load_domain_slices(str(resolve_dataset(phantom_dir).ct_train), "ct", IntensityConfig(), 16)
+    assert "air" not in caplog.text

@@ -243,3 +243,28 @@ def test_a_volume_of_several_frames_is_still_refused(tmp_path):
              str(tmp_path / "ct.nii"))
     with pytest.raises(InputError, match="5-D NIfTI .16x16x3x1x2.: one 3-D volume is needed"):
         read_nifti(str(tmp_path / "ct.nii"), "ct")
+
+
+def test_written_ct_is_clipped_to_int16_and_the_inputs_display_range_dropped(tmp_path):
+    # A window reaching 35,000 HU wrapped round to negative HU; the MRI's
+    # cal_max (its display range) came along into the synthetic CT.
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from vaecyclegan.io.dicom_format import read_dicom_series, write_dicom_series
+
+    _ct_volume(tmp_path / "mr.nii.gz")
+    image = nib.load(str(tmp_path / "mr.nii.gz"))
+    image.header["cal_min"], image.header["cal_max"] = 0.0, 800.0
+    nib.save(image, str(tmp_path / "mr.nii.gz"))
+    scan = read_nifti(str(tmp_path / "mr.nii.gz"), "mri")
+    wide = IntensityConfig(ct_window_hu=(25000.0, 35000.0))
+    top = np.ones(scan.values.shape, np.float32)
+    write_nifti(str(tmp_path / "sct.nii.gz"), scan, top, "ct", wide, "sct")
+    written = nib.load(str(tmp_path / "sct.nii.gz"))
+    assert np.asarray(written.dataobj).min() == 32767
+    assert written.header["cal_max"] == 0.0 and written.header["cal_min"] == 0.0
+    ct = read_dicom_series([get_testdata_file("CT_small.dcm")], "ct", "ct")
+    [path] = write_dicom_series(str(tmp_path / "dicom"), ct, np.ones(ct.values.shape, "f4"),
+                                "ct", wide, "mri2ct")
+    assert pydicom.dcmread(path).pixel_array.min() == 32767

@@ -24,7 +24,8 @@ import numpy as np
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan, subfolders_not_read
-from vaecyclegan.io.memory_budget import check_fits_in_memory
+from vaecyclegan.io.intensity import hu_to_unit
+from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
 from vaecyclegan.io.resampling import resample_planes, scaled_shape
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,10 @@ BLANK_RANGE = 1e-3
 # Bytes a loaded training pixel holds: the float32 slice in the list and
 # its copy in the stacked array.
 HELD_BYTES_PER_PIXEL = 8
+# A CT domain with less air than this (pixels at or below AIR_HU) is said
+# to look like MRI: a head CT shows air around the head, in HU.
+AIR_HU = -500.0
+LEAST_AIR_FRACTION = 0.005
 
 
 @dataclasses.dataclass
@@ -91,6 +96,15 @@ def _at_mm(plane, pixel_mm, mm_per_pixel):
     inference rounds its shape."""
     return _resized(plane, scaled_shape(plane.shape, tuple(mm_per_pixel / mm
                                                            for mm in pixel_mm)))
+
+
+def _fitted(plane, side):
+    """A slice without spacing shrunk (or enlarged) by one factor, its
+    longest side to `side`, then padded square (`_square`): inference
+    scales both axes by the one recorded factor, so a non-square image
+    stretched to a square here would have shown the network anatomy of
+    another aspect than at inference."""
+    return _square(_resized(plane, scaled_shape(plane.shape, max(plane.shape) / side)), side)
 
 
 def _square(plane, side):
@@ -152,10 +166,19 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     # Per slice: its longest side in pixels, its pixel size (rows, columns)
     # in mm (None: no spacing) and that side's length in mm.
     planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
+    air_pixels = pixels = 0
+    air = float(hu_to_unit(AIR_HU, intensity.ct_window_hu))
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
         try:
             scan = read_scan(source, domain, axis)
+        except NotEnoughMemory as error:
+            # Every slice is held until training: the files after this one
+            # would be skipped too, and training go on with part of the data.
+            raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
+                                  f"{domain.upper()} slice(s) of {folder} held already: "
+                                  "training holds every slice; train on fewer scans or on a "
+                                  "machine with more memory") from None
         except InputError as error:
             skipped.append(str(error))
             continue
@@ -166,6 +189,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
                 blank += 1
                 continue
             sizes[f"{plane.shape[1]}x{plane.shape[0]}"] += 1
+            air_pixels += int(np.count_nonzero(plane <= air))
+            pixels += plane.size
             sides.append(max(plane.shape))
             spacings.append(pixel_mm)
             extents.append(pixel_mm and max(n * mm for n, mm in zip(plane.shape, pixel_mm)))
@@ -176,7 +201,7 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
                 planes.append((_at_mm(plane, pixel_mm, mm_per_pixel),
                                (mm_per_pixel, mm_per_pixel)))
             elif not (pixel_mm or crop_factor):
-                planes.append((_resized(plane, (image_size, image_size)), None))
+                planes.append((_fitted(plane, image_size), None))
             else:
                 planes.append((plane, pixel_mm))
     if skipped:
@@ -190,6 +215,13 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     if not planes:
         raise InputError(folder, f"no readable {domain.upper()} slice left to train on "
                          f"({len(skipped)} unreadable files, {blank} blank slices)")
+    if domain == "ct" and air_pixels < LEAST_AIR_FRACTION * pixels:
+        # MRI in the CT folder trains without a word otherwise: its signal
+        # read as HU is all tissue and bone.
+        logger.warning("%s: only %.1f %% of its CT pixels are air (%g HU or below), where a "
+                       "head CT has air around the head: is it MRI, or CT not in HU? CT goes "
+                       "in the A folders, MRI in the B folders (--ct-dir/--mri-dir)", folder,
+                       100.0 * air_pixels / pixels, AIR_HU)
     side = image_size if crop_factor is None else max(
         image_size, int(round(float(np.median(sides)) / crop_factor)))
     spaced = [extent for extent in extents if extent]
@@ -203,7 +235,7 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
             [e / target if e else n / crop_factor for n, e in zip(sides, extents)])))))
     check_fits_in_memory(folder, len(planes) * side**2, f"{len(planes)} training slices of "
                          f"{side}x{side}", bytes_per_pixel=HELD_BYTES_PER_PIXEL)
-    slices = [_square(_at_mm(p, m, target), side) if m else _resized(p, (side, side))
+    slices = [_square(_at_mm(p, m, target), side) if m else _fitted(p, side)
               for p, m in planes]
     factors = [target / math.sqrt(m[0] * m[1]) if m else n / side
                for n, m in zip(sides, spacings)]

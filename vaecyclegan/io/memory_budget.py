@@ -10,6 +10,12 @@ from vaecyclegan.errors import InputError
 BYTES_PER_PIXEL = 48
 
 
+class NotEnoughMemory(InputError):
+    """An input refused for the memory left, not for what it holds: where
+    unreadable files are skipped (training data), this one is not, as the
+    files after it would be refused the same way."""
+
+
 def available_memory_bytes():
     """Memory the system can still give this process (MemAvailable)."""
     try:
@@ -39,6 +45,6 @@ def check_fits_in_memory(path, pixels, description, bytes_per_pixel=BYTES_PER_PI
     needed = pixels * bytes_per_pixel
     available = available_memory_bytes()
     if available is not None and needed > available:
-        raise InputError(path, f"{description} ({pixels / 1e6:,.0f} megapixels): needs about "
+        raise NotEnoughMemory(path, f"{description} ({pixels / 1e6:,.0f} megapixels): needs about "
                          f"{needed / 2**30:,.1f} GiB to process, more than the "
                          f"{available / 2**30:,.1f} GiB of memory available")

@@ -35,19 +35,19 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import check_min_size
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
-from vaecyclegan.io.memory_budget import check_fits_in_memory
-from vaecyclegan.io.scan import STD_FOLDER, Scan, ScanFormat, check_regular_file, file_path
+from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
+from vaecyclegan.io.scan import (
+    SLICE_ORIENTATION,
+    STD_FOLDER,
+    Scan,
+    ScanFormat,
+    check_regular_file,
+    file_path,
+)
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
-# Voxel axis order (slice, row, column) for each cut; a letter names the
-# direction the index runs towards.
 # Bytes inflated at a time when a gzip file is checked to its end.
 _GZIP_CHUNK = 1 << 22
-SLICE_ORIENTATION = {
-    "axial": ("S", "P", "L"),
-    "coronal": ("A", "I", "L"),
-    "sagittal": ("L", "I", "P"),
-}
 
 
 @dataclasses.dataclass
@@ -107,7 +107,7 @@ def read_nifti(path, domain, axis="axial"):
             data = np.asarray(image.dataobj, dtype=np.float32).reshape(volume_shape)
             affine = np.array(image.affine, dtype=np.float64)
         except MemoryError:
-            raise InputError(path, "not enough memory to read its voxels") from None
+            raise NotEnoughMemory(path, "not enough memory to read its voxels") from None
         except Exception as error:  # as above
             raise InputError(path, f"voxel data cannot be read ({_one_line(error)})") from None
         if path.lower().endswith(".gz"):
@@ -294,11 +294,18 @@ def write_nifti(path, scan, volume, domain, intensity, description, dtype=np.int
         values = np.asarray(volume, dtype=np.float32)
     else:
         units = "hu" if domain == "ct" else "signal"
-        values = np.round(unit_to_values(volume, units, intensity)).astype(dtype)
+        # Clipped to the type: a CT window beyond int16's range wrapped round.
+        limits = np.iinfo(dtype)
+        values = np.clip(np.round(unit_to_values(volume, units, intensity)), limits.min,
+                         limits.max).astype(dtype)
     data = apply_orientation(values, source.to_input_order).reshape(source.shape)
     header = source.header.copy()
     header.set_data_dtype(dtype)
     header.set_slope_inter(1.0, 0.0)
+    # The input's display range and intent describe the input (an MRI's
+    # cal_max of 800 showed a synthetic CT in an MRI window): unset.
+    header["cal_min"], header["cal_max"] = 0.0, 0.0
+    header.set_intent("none", (), name="")
     header["descrip"] = description.encode("ascii", "replace")[:79]
     image = source.image_class(np.ascontiguousarray(data), source.affine, header)
     payload = image.to_bytes()
