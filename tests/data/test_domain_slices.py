@@ -1,6 +1,7 @@
 """Training data from real scans: DICOM, NIfTI and 16-bit images become
 slices, converted as inference converts them; bad files are skipped."""
 
+import os
 import shutil
 import types
 
@@ -375,25 +376,31 @@ def test_pixels_that_are_not_square_are_resampled_axis_by_axis(tmp_path):
 
 def test_memory_running_out_while_reading_stops_instead_of_skipping_the_rest(tmp_path,
                                                                                 monkeypatch):
-    # Refused for the memory left, the later volumes were listed as
-    # "unreadable" and training went on with the first patients alone.
-    import vaecyclegan.io.memory_budget as memory_budget
+    # Refused for the memory the slices read before it left, the later
+    # volumes were listed as "unreadable" and training went on with the
+    # first patients alone. A file too large on its own is still skipped.
+    import vaecyclegan.io.nifti_format as nifti_format
+    from vaecyclegan.io.memory_budget import NotEnoughMemory
 
     folder = tmp_path / "trainA"
     folder.mkdir()
     for name in ("a", "b", "c"):
         volume = np.random.default_rng(0).uniform(-1000, 1500, (16, 16, 3)).astype(np.int16)
         nib.save(nib.Nifti1Image(volume, np.eye(4)), str(folder / f"{name}.nii.gz"))
-    calls = []
+    needed = {}
 
-    def available():  # the training side, then volume a; then nothing left
-        calls.append(1)
-        return 24 * 2**30 if len(calls) <= 2 else 1024
+    def check(path, pixels, description, **kwargs):
+        if os.path.basename(path) in needed:
+            raise NotEnoughMemory(path, "too large", needed[os.path.basename(path)], 0)
 
-    monkeypatch.setattr(memory_budget, "available_memory_bytes", available)
-    with pytest.raises(memory_budget.NotEnoughMemory,
-                       match=r"b.nii.gz: .*more than the 0.0 GiB of memory available, with 3 "
-                             r"CT slice\(s\) of .* held already"):
+    monkeypatch.setattr(nifti_format, "check_fits_in_memory", check)
+    needed["a.nii.gz"] = 10**15  # a petabyte: too large whatever is held
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
+    assert len(domain.slices) == 6 and "a.nii.gz: too large" in domain.skipped[0]
+    del needed["a.nii.gz"]
+    needed["b.nii.gz"] = 100  # less than a's slices hold: they leave too little
+    with pytest.raises(NotEnoughMemory, match=r"b.nii.gz: too large, with 3 CT slice\(s\) of "
+                                              r".* held already"):
         load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
 
 
@@ -436,4 +443,15 @@ def test_mri_in_the_ct_folder_is_said_to_look_like_mri(tmp_path, phantom_dir, ca
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="vaecyclegan"):  # control: the phantom's CT
         load_domain_slices(str(resolve_dataset(phantom_dir).ct_train), "ct", IntensityConfig(), 16)
+    assert "air" not in caplog.text
+    # Nor 8-bit CT in a brain window, whose air is black, though not grey 0.
+    from tests.harness import write_image
+
+    brain = tmp_path / "brain"
+    brain.mkdir()
+    rows, columns = np.mgrid[:32, :32]
+    write_image(brain / "ct.png", np.where((rows - 16) ** 2 + (columns - 16) ** 2 < 100, 128,
+                                           2).astype(np.uint8))
+    with caplog.at_level(logging.WARNING, logger="vaecyclegan"):
+        load_domain_slices(str(brain), "ct", IntensityConfig(ct_window_hu=(-160.0, 240.0)), 16)
     assert "air" not in caplog.text

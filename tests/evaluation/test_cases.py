@@ -234,6 +234,23 @@ def test_a_feet_first_series_is_cut_head_up_and_placed_as_its_headers_say(tmp_pa
     assert np.allclose(_world_point(image.world, marker), lps * [-1, -1, 1])
 
 
+def test_an_origin_0_mask_of_a_reference_cut_from_another_order_is_refused(tmp_path):
+    # Masks written before placements were kept are in the stored order: of
+    # a feet-first series (cut reversed) one was read reversed, silently.
+    from vaecyclegan.evaluation.cases import slice_affine
+
+    (tmp_path / "s").mkdir()
+    write_ct_series(tmp_path / "s", ["IM3", "IM2", "IM1"], **FEET_FIRST)
+    [source] = find_cases(str(tmp_path / "s")).values()
+    reference = read_hu(source, "s", "reference")
+    assert reference.turned
+    old = str(tmp_path / "old.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones(reference.values.shape, np.uint8),
+                             slice_affine(reference.spacing)), old)
+    with pytest.raises(InputError, match="mm away from the reference"):
+        read_mask(find_cases(old)["old"], reference)
+
+
 def _placed(values, world):
     from vaecyclegan.evaluation.cases import HuImage
 
@@ -307,6 +324,20 @@ def test_a_metaimage_is_placed_where_the_nifti_it_came_from_is(tmp_path):
         image = read_volume(str(tmp_path / "p" / name), "ct")[1]
         points.append(_world_point(image.world, np.argwhere(image.values == 1000.0)[0]))
     assert np.allclose(points[0], points[1], atol=1e-4)
+
+
+def test_a_metaimage_sct_is_clipped_to_int16(tmp_path):
+    sitk = pytest.importorskip("SimpleITK")
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.synthrad_layout import read_volume, write_sct
+
+    nifti = _nifti(tmp_path / "p" / "mr.nii.gz", np.zeros((4, 16, 16)))
+    sitk.WriteImage(sitk.ReadImage(nifti), str(tmp_path / "p" / "mr.mha"))
+    scan = read_volume(str(tmp_path / "p" / "mr.mha"), "mri")[0]
+    path = str(tmp_path / "sct.mha")
+    write_sct(scan, np.ones(scan.values.shape, np.float32),
+              IntensityConfig(ct_window_hu=(25000.0, 35000.0)), path)
+    assert sitk.GetArrayFromImage(sitk.ReadImage(path)).min() == 32767
 
 
 def test_a_prediction_written_with_another_header_is_not_scored_flipped(tmp_path):

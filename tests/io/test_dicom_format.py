@@ -390,8 +390,11 @@ def test_a_sagittal_series_is_cut_into_axial_slices_and_written_back_as_stored(t
     # Row 20 is 20 rows below the top (127 - 20 going up), column 30 is 30
     # columns posterior, the slice at position 5 the sixth from the right.
     assert list(marker) == [127 - 20, 30, 5]
-    coronal = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s", axis="sagittal")
-    assert coronal.values.shape == (12, 128, 128)
+    lps = np.array([-8.0 + 1.5 * 5, -60.0 + 30 * 0.7, 60.0 - 20 * 1.0])
+    assert np.allclose(scan.world @ [*marker, 1.0], [*(lps * [-1, -1, 1]), 1.0])
+    sagittal = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s", axis="sagittal")
+    assert sagittal.values.shape == (12, 128, 128)  # (left, inferior, posterior)
+    assert aff2axcodes(sagittal.world) == ("L", "I", "P")
     out = tmp_path / "out"
     out.mkdir()
     intensity = IntensityConfig()
@@ -402,3 +405,18 @@ def test_a_sagittal_series_is_cut_into_axial_slices_and_written_back_as_stored(t
         source = pydicom.dcmread(folder / name)
         expected = np.clip(source.pixel_array.astype(float) - 1024, *intensity.ct_window_hu)
         assert np.abs(written.pixel_array.astype(float) - expected).max() <= 1.0
+
+
+def test_a_few_slices_of_another_plane_are_kept_as_stored_and_said_so(tmp_path, caplog):
+    # Cut along the axial plane, 5 sagittal slices gave 5x128 slivers,
+    # refused as "smaller than 8x8".
+    from tests.harness import write_ct_series
+
+    folder = tmp_path / "sagittal"
+    folder.mkdir()
+    write_ct_series(folder, [f"IM{k}" for k in range(5)], orientation=[0, 1, 0, 0, 0, -1],
+                    positions=[[1.5 * k, -60.0, 60.0] for k in range(5)])
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        scan = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s")
+    assert scan.values.shape == (5, 128, 128) and scan.source.to_stored is None
+    assert "its 5 sagittal slices are translated as stored" in caplog.text

@@ -127,8 +127,9 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     The side is `image_size` (whole slices, as CycleGAN's `--preprocess
     resize`), or, with `crop_factor`, the slices' median side divided by it
     (at least `image_size`), for training on crops; the whole domain is
-    kept in memory. A slice without spacing (an image file) is resized to
-    the side (area interpolation when shrinking). Slices with a spacing are
+    kept in memory. A slice without spacing (an image file) is resized by
+    one factor, its longest side to the side (area interpolation when
+    shrinking), and padded square (`_fitted`). Slices with a spacing are
     resampled to one size of pixel in mm, keeping their aspect, and then
     centre-cropped or padded with their background to the side; that size
     is `mm_per_pixel` if given, else the median over them of what resizing
@@ -167,18 +168,28 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     # in mm (None: no spacing) and that side's length in mm.
     planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
     air_pixels = pixels = 0
-    air = float(hu_to_unit(AIR_HU, intensity.ct_window_hu))
+    # Where the window starts above AIR_HU (a brain window), air is black:
+    # the window's bottom twentieth, as 8-bit images do not hold grey 0 exactly.
+    air = max(float(hu_to_unit(AIR_HU, intensity.ct_window_hu)), -0.95)
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
         try:
             scan = read_scan(source, domain, axis)
         except NotEnoughMemory as error:
-            # Every slice is held until training: the files after this one
-            # would be skipped too, and training go on with part of the data.
-            raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
-                                  f"{domain.upper()} slice(s) of {folder} held already: "
-                                  "training holds every slice; train on fewer scans or on a "
-                                  "machine with more memory") from None
+            # Every slice is held until training. Where the slices held
+            # already are what leaves too little, the files after this one
+            # would be skipped too and training go on with part of the data:
+            # stopped. A file too large on its own (or a header that says
+            # so) is skipped as unreadable.
+            held = sum(plane.nbytes for plane, _ in planes)
+            if (error.needed is not None and held
+                    and error.needed <= (error.available or 0) + held):
+                raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
+                                      f"{domain.upper()} slice(s) of {folder} held already: "
+                                      "training holds every slice; train on fewer scans or "
+                                      "on a machine with more memory") from None
+            skipped.append(str(error))
+            continue
         except InputError as error:
             skipped.append(str(error))
             continue

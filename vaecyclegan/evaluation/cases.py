@@ -22,14 +22,16 @@ their voxels in the patient (`Scan.world`: NIfTI, DICOM, MetaImage), the
 same axis directions and first-voxel position (to a tenth of a voxel). A
 prediction whose header says another orientation than the reference's
 would otherwise be cut into slices flipped against it and scored so.
-Voxels of the reference's grid stored in another axis order (a NIfTI made
-from a feet-first DICOM series, which the NIfTI reader turns to axial
-slices and the DICOM reader keeps as stored) are put in the reference's
-order first (`in_reference_order`). The mask written beside the results is
-placed where the reference is (its `world`; origin 0 in the axial
-orientation where the reference has none), so it goes back in as
-`--mask`; a mask at that origin-0 placement is read on shape and spacing
-alone, as masks of earlier versions were written so.
+Voxels of the reference's grid stored in another axis order (a MetaImage,
+kept as stored, against a NIfTI or DICOM file of its voxels, which are cut
+into axial slices) are put in the reference's order first
+(`in_reference_order`). The mask written beside the results is placed
+where the reference is (its `world`; origin 0 in the axial orientation
+where the reference has none), so it goes back in as `--mask`; a mask at
+that origin-0 placement is read on shape and spacing alone, as masks of
+earlier versions were written so, unless the reference's voxels were cut
+in another order than stored (`HuImage.turned`), where such a mask would
+lie reversed.
 """
 
 import dataclasses
@@ -67,6 +69,10 @@ class HuImage:
         spacing: mm per array axis.
         world: the scan's `Scan.world` (indices (slice, row, column) to
             RAS+ mm), or None where its file does not place it.
+        turned: whether its reader cut the voxels in another order than
+            they are stored (a DICOM series of another plane, feet-first or
+            prone): masks written before placements were kept are in the
+            stored order.
     """
 
     name: str
@@ -74,6 +80,7 @@ class HuImage:
     values: np.ndarray
     spacing: tuple
     world: np.ndarray = None
+    turned: bool = False
 
 
 def case_name(path):
@@ -231,8 +238,11 @@ def read_mask(source, like, option="--mask"):
     # (a volume's last two axes), so that only a real difference is refused.
     in_plane = like.spacing[-2:] if scan.spacing is None else None
     mask = _hu_image(scan, like.name, in_plane)
-    if mask.world is not None and np.allclose(mask.world, slice_affine(mask.spacing)):
+    if (mask.world is not None and not like.turned
+            and np.allclose(mask.world, slice_affine(mask.spacing))):
         # At the origin, in the reference's order: see the module's notes.
+        # (Of a turned reference, such a mask is in its stored order: it is
+        # checked as placed, and refused.)
         mask = dataclasses.replace(mask, world=None)
     mask = in_reference_order(mask, like)
     check_same_grid(mask, like, f"the {option} mask ")
@@ -262,7 +272,7 @@ def _hu_image(scan, name, spacing_2d):
     if values.shape[0] == 1:
         values, spacing = values[0], spacing[1:]
     return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing),
-                   scan.world)
+                   scan.world, getattr(scan.source, "to_stored", None) is not None)
 
 
 def in_reference_order(image, reference):

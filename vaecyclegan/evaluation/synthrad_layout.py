@@ -167,7 +167,8 @@ def write_sct(scan, unit, intensity, path):
         write_result(scan, unit, "ct", intensity, "mri2ct", lambda _name: path)
         return path
     sitk = _simpleitk(scan.path)
-    hu = np.round(unit_to_values(unit, "hu", intensity)).astype(np.int16)
+    # Clipped to int16, as the NIfTI and DICOM writers: a wide window wrapped round.
+    hu = np.clip(np.round(unit_to_values(unit, "hu", intensity)), -32768, 32767).astype(np.int16)
     image = sitk.GetImageFromArray(hu)
     image.CopyInformation(scan.source)
     sitk.WriteImage(image, path, True)

@@ -32,6 +32,7 @@ import contextlib
 import dataclasses
 import datetime
 import io
+import logging
 import math
 import os
 import re
@@ -41,6 +42,7 @@ import warnings
 import numpy as np
 import pydicom
 from nibabel.orientations import (
+    aff2axcodes,
     apply_orientation,
     axcodes2ornt,
     inv_ornt_aff,
@@ -57,10 +59,12 @@ from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, gene
 import vaecyclegan
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
-from vaecyclegan.io.image_format import check_min_size, write_std_heat_maps
+from vaecyclegan.io.image_format import MIN_SIDE, check_min_size, write_std_heat_maps
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
 from vaecyclegan.io.memory_budget import check_fits_in_memory
 from vaecyclegan.io.scan import SLICE_ORIENTATION, Scan, ScanFormat
+
+logger = logging.getLogger(__name__)
 
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
@@ -241,13 +245,30 @@ def read_dicom_series(paths, domain, name, axis="axial"):
     ct = slices[0].ct
     spacing, world, to_stored = _series_spacing(slices), _series_world(slices), None
     if len(slices) > 1 and world is not None:
-        values, spacing, world, to_stored = _cut(values, spacing, world, axis)
-        check_min_size(slices[0].path, values.shape)
+        cut = _cut(values, spacing, world, axis)
+        rows, columns = cut[0].shape[1:]
+        if cut[3] is None:
+            pass
+        elif min(rows, columns) < MIN_SIDE:
+            # A few slices of another plane give slivers: kept as stored.
+            logger.info("%s: its %d %s slices are translated as stored (cut along the %s "
+                        "plane they would give %dx%d slices; --axis chooses the plane)", name,
+                        len(slices), _plane(world), axis, columns, rows)
+        else:
+            logger.info("%s: %d %s slices, cut into %d %s slices of %dx%d", name, len(slices),
+                        _plane(world), len(cut[0]), axis, columns, rows)
+            values, spacing, world, to_stored = cut
     source = DicomSource([item.dataset for item in slices],
                          [os.path.basename(item.path) for item in slices], to_stored)
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,
                 source=source, spacing=spacing, spacing_problem=_spacing_problem(slices),
                 world=world)
+
+
+def _plane(world):
+    """The plane of a world's slices: "axial", "coronal" or "sagittal"."""
+    code = aff2axcodes(world)[0]
+    return {"S": "axial", "I": "axial", "A": "coronal", "P": "coronal"}.get(code, "sagittal")
 
 
 def _cut(values, spacing, world, axis):

@@ -11,9 +11,15 @@ BYTES_PER_PIXEL = 48
 
 
 class NotEnoughMemory(InputError):
-    """An input refused for the memory left, not for what it holds: where
-    unreadable files are skipped (training data), this one is not, as the
-    files after it would be refused the same way."""
+    """An input refused for the memory left, not for what it holds.
+
+    Args:
+        needed, available: bytes (None where not measured: a MemoryError).
+    """
+
+    def __init__(self, path, problem, needed=None, available=None):
+        super().__init__(path, problem)
+        self.needed, self.available = needed, available
 
 
 def available_memory_bytes():
@@ -45,6 +51,7 @@ def check_fits_in_memory(path, pixels, description, bytes_per_pixel=BYTES_PER_PI
     needed = pixels * bytes_per_pixel
     available = available_memory_bytes()
     if available is not None and needed > available:
-        raise NotEnoughMemory(path, f"{description} ({pixels / 1e6:,.0f} megapixels): needs about "
-                         f"{needed / 2**30:,.1f} GiB to process, more than the "
-                         f"{available / 2**30:,.1f} GiB of memory available")
+        raise NotEnoughMemory(path, f"{description} ({pixels / 1e6:,.0f} megapixels): needs "
+                              f"about {needed / 2**30:,.1f} GiB to process, more than the "
+                              f"{available / 2**30:,.1f} GiB of memory available",
+                              needed, available)
