@@ -120,6 +120,35 @@ def _square(plane, side):
     return np.pad(plane, pad, constant_values=background)
 
 
+def _stop_if_held_slices_are_the_cause(error, planes, domain, folder):
+    """Every slice is held until training. Where the slices held already
+    are what leaves too little memory for a file, the files after it would
+    be skipped too and training go on with part of the data: stopped. A
+    file too large on its own (or a header that says so) is left to be
+    skipped as unreadable."""
+    held = sum(plane.nbytes for plane, _ in planes)
+    if error.needed is not None and held and error.needed <= (error.available or 0) + held:
+        raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
+                              f"{domain.upper()} slice(s) of {folder} held already: training "
+                              "holds every slice; train on fewer scans or on a machine with "
+                              "more memory") from None
+
+
+def _warn_if_no_air(folder, planes, intensity):
+    """MRI in the CT folder trains without a word otherwise: its signal read
+    as HU is all tissue and bone. `planes`: the slices kept, as read."""
+    # Where the window starts above AIR_HU (a brain window), air is black:
+    # the window's bottom twentieth, as 8-bit images do not hold grey 0 exactly.
+    air = max(float(hu_to_unit(AIR_HU, intensity.ct_window_hu)), -0.95)
+    air_pixels = sum(int(np.count_nonzero(plane <= air)) for plane, _ in planes)
+    pixels = sum(plane.size for plane, _ in planes)
+    if air_pixels < LEAST_AIR_FRACTION * pixels:
+        logger.warning("%s: only %.1f %% of its CT pixels are air (%g HU or below), where a "
+                       "head CT has air around the head: is it MRI, or CT not in HU? CT goes "
+                       "in the A folders, MRI in the B folders (--ct-dir/--mri-dir)", folder,
+                       100.0 * air_pixels / pixels, AIR_HU)
+
+
 def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None,
                        mm_per_pixel=None):
     """Reads every scan of a folder as square slices of one side.
@@ -167,30 +196,13 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     # Per slice: its longest side in pixels, its pixel size (rows, columns)
     # in mm (None: no spacing) and that side's length in mm.
     planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
-    air_pixels = pixels = 0
-    # Where the window starts above AIR_HU (a brain window), air is black:
-    # the window's bottom twentieth, as 8-bit images do not hold grey 0 exactly.
-    air = max(float(hu_to_unit(AIR_HU, intensity.ct_window_hu)), -0.95)
     kinds, sizes = collections.Counter(), collections.Counter()
     for source in find_scan_sources(folder):
         try:
             scan = read_scan(source, domain, axis)
-        except NotEnoughMemory as error:
-            # Every slice is held until training. Where the slices held
-            # already are what leaves too little, the files after this one
-            # would be skipped too and training go on with part of the data:
-            # stopped. A file too large on its own (or a header that says
-            # so) is skipped as unreadable.
-            held = sum(plane.nbytes for plane, _ in planes)
-            if (error.needed is not None and held
-                    and error.needed <= (error.available or 0) + held):
-                raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
-                                      f"{domain.upper()} slice(s) of {folder} held already: "
-                                      "training holds every slice; train on fewer scans or "
-                                      "on a machine with more memory") from None
-            skipped.append(str(error))
-            continue
         except InputError as error:
+            if isinstance(error, NotEnoughMemory):
+                _stop_if_held_slices_are_the_cause(error, planes, domain, folder)
             skipped.append(str(error))
             continue
         kinds[format_of(scan).describe(scan)] += len(source.paths)
@@ -200,8 +212,6 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
                 blank += 1
                 continue
             sizes[f"{plane.shape[1]}x{plane.shape[0]}"] += 1
-            air_pixels += int(np.count_nonzero(plane <= air))
-            pixels += plane.size
             sides.append(max(plane.shape))
             spacings.append(pixel_mm)
             extents.append(pixel_mm and max(n * mm for n, mm in zip(plane.shape, pixel_mm)))
@@ -226,13 +236,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     if not planes:
         raise InputError(folder, f"no readable {domain.upper()} slice left to train on "
                          f"({len(skipped)} unreadable files, {blank} blank slices)")
-    if domain == "ct" and air_pixels < LEAST_AIR_FRACTION * pixels:
-        # MRI in the CT folder trains without a word otherwise: its signal
-        # read as HU is all tissue and bone.
-        logger.warning("%s: only %.1f %% of its CT pixels are air (%g HU or below), where a "
-                       "head CT has air around the head: is it MRI, or CT not in HU? CT goes "
-                       "in the A folders, MRI in the B folders (--ct-dir/--mri-dir)", folder,
-                       100.0 * air_pixels / pixels, AIR_HU)
+    if domain == "ct":
+        _warn_if_no_air(folder, planes, intensity)
     side = image_size if crop_factor is None else max(
         image_size, int(round(float(np.median(sides)) / crop_factor)))
     spaced = [extent for extent in extents if extent]
