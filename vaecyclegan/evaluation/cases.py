@@ -272,7 +272,7 @@ def _hu_image(scan, name, spacing_2d):
     if values.shape[0] == 1:
         values, spacing = values[0], spacing[1:]
     return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing),
-                   scan.world, getattr(scan.source, "to_stored", None) is not None)
+                   scan.world, scan.turned)
 
 
 def in_reference_order(image, reference):

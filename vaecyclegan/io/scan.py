@@ -162,6 +162,13 @@ class Scan:
         return self.values.shape[0]
 
     @property
+    def turned(self):
+        """Whether the reader cut the voxels in another order than the file
+        stores them (a DICOM series of another plane, feet-first or prone;
+        NIfTI volumes are cut by their affine and written back likewise)."""
+        return getattr(self.source, "to_stored", None) is not None
+
+    @property
     def pixel_mm(self):
         """The in-plane pixel size in mm, `(rows, columns)`: the two differ
         where pixels are not square (a coronal or sagittal cut through
