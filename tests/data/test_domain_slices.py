@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.harness import train_options
+from tests.harness import train_options, write_ct_series
 from vaecyclegan.config import IntensityConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.data.domain_slices import load_domain_slices
@@ -64,27 +64,38 @@ def test_a_domain_with_no_readable_slice_stops_the_run(tmp_path):
         load_domain_slices(str(tmp_path / "mri"), "mri", IntensityConfig(), 32)
 
 
-def test_scans_in_subfolders_are_named_not_silently_left_out(tmp_path, caplog):
+def test_scans_in_subfolders_are_read_as_a_pacs_export_keeps_them(tmp_path):
     # A patient's DICOM series in a subfolder of the training folder was
-    # left out without a word.
+    # left out (named in the log only): one-folder-per-series exports could
+    # not be trained on as they are.
     _mixed_ct_folder(tmp_path / "ct")
-    series = tmp_path / "ct" / "patient7"
-    series.mkdir()
-    shutil.copy(get_testdata_file("CT_small.dcm"), series / "IM0001")
-    with caplog.at_level("INFO"):
-        domain = load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(), 32)
-    assert len(domain.slices) == 5  # the folder's own scans, as before
-    assert "1 subfolder(s) of" in caplog.text and "not read" in caplog.text
-    assert "patient7" in caplog.text
-    # A folder of subfolders only: the error says where the scans are.
+    patient = tmp_path / "ct" / "patient7"
+    # One series split over two folders is still one series (3 slices).
+    (patient / "series1").mkdir(parents=True)
+    (patient / "series1b").mkdir()
+    write_ct_series(patient / "series1", ["IM0001", "IM0002", "IM0003"])
+    os.replace(patient / "series1" / "IM0003", patient / "series1b" / "IM0003")
+    hidden = tmp_path / "ct" / ".cache"
+    hidden.mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), hidden / "IM0001")  # never read
+    os.symlink(tmp_path / "ct", patient / "loop")  # a link to a folder is not followed
+    domain = load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(), 32)
+    assert len(domain.slices) == 5 + 3  # the folder's own scans, then the series' slices
+    assert domain.kinds == {"DICOM": 1 + 3, "NIfTI": 1, "PNG/JPEG/TIFF 16-bit": 1}
+    names = [source.name for source in find_scan_sources(str(tmp_path / "ct"), recursive=True)]
+    assert names[-1] == os.path.join("ct", "patient7", "series1") + " (3 DICOM files)"
+    # A folder of subfolders only trains too.
+    assert len(load_domain_slices(str(tmp_path), "ct", IntensityConfig(), 32).slices) == 8
+    # Control: inference's folders are read without their subfolders, and
+    # a folder of subfolders only says where the scans are.
+    assert len(find_scan_sources(str(tmp_path / "ct"))) == 4
     with pytest.raises(InputError, match="its 1 subfolder.*'ct'.*are not read: give one of "
                        "them"):
-        load_domain_slices(str(tmp_path), "ct", IntensityConfig(), 32)
-    # Control: a folder without subfolders says nothing of them.
-    caplog.clear()
-    with caplog.at_level("INFO"):
-        load_domain_slices(str(series), "ct", IntensityConfig(), 32)
-    assert "subfolder" not in caplog.text
+        find_scan_sources(str(tmp_path))
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    with pytest.raises(InputError, match="no image, DICOM or NIfTI file in this folder or "
+                       "its subfolders"):
+        load_domain_slices(str(tmp_path / "empty"), "ct", IntensityConfig(), 32)
 
 
 def test_ct_dir_and_mri_dir_override_the_mapping(phantom_dir, tmp_path):

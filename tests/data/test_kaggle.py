@@ -290,8 +290,9 @@ def test_the_extraction_stops_at_the_limit_even_if_the_directory_check_is_passed
     assert not (tmp_path / "data").exists()
 
 
-def _nifti_dataset_zip(tmp_path):
-    """A zip of the Kaggle layout holding NIfTI volumes, as users zip their own scans."""
+def _nifti_dataset_zip(tmp_path, train_subfolder=""):
+    """A zip of the Kaggle layout holding NIfTI volumes, as users zip their
+    own scans; the training volumes inside `train_subfolder` if given."""
     import nibabel as nib
 
     path = tmp_path / "own.zip"
@@ -300,7 +301,8 @@ def _nifti_dataset_zip(tmp_path):
                              np.eye(4)), str(volume))
     with zipfile.ZipFile(path, "w") as archive:
         for folder in ("trainA", "trainB", "testA", "testB"):
-            archive.write(volume, f"Dataset/images/{folder}/case.nii")
+            inner = train_subfolder if folder.startswith("train") else ""
+            archive.write(volume, f"Dataset/images/{folder}/{inner}case.nii")
     return path
 
 
@@ -310,6 +312,15 @@ def test_a_zip_of_nifti_volumes_installs(tmp_path, capsys):
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "data"), "--zip",
                                str(_nifti_dataset_zip(tmp_path))]) == 0
     assert "CT  train (trainA): 1 scans" in capsys.readouterr().out
+
+
+def test_a_zip_with_its_training_scans_in_subfolders_installs(tmp_path, capsys):
+    # Training reads a domain folder's subfolders (a PACS export's series
+    # folders), but the install refused such a trainA as empty.
+    assert run_cli(data_main, ["download", "--out", str(tmp_path / "data"), "--zip",
+                               str(_nifti_dataset_zip(tmp_path, "patient1/"))]) == 0
+    out = capsys.readouterr().out
+    assert "CT  train (trainA): 1 scans" in out and "MRI train (trainB): 1 scans" in out
 
 
 def test_a_zip_inside_the_dataset_it_replaces_is_refused_and_kept(tmp_path, capsys):

@@ -1,7 +1,7 @@
 """Reading one domain's training folder as slices in [-1, 1].
 
-Every scan in the folder counts (images, DICOM series, NIfTI volumes; a
-volume becomes its slices), converted exactly as inference converts its
+Every scan in the folder and its subfolders counts (images, DICOM series,
+NIfTI volumes; a volume becomes its slices), converted exactly as inference converts its
 input. Unreadable files are skipped with a warning that lists them; blank
 slices (one value throughout, e.g. air above the head) are dropped.
 
@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan, subfolders_not_read
+from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
 from vaecyclegan.io.intensity import hu_to_unit
 from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
 from vaecyclegan.io.resampling import resample_planes, scaled_shape
@@ -151,7 +151,7 @@ def _warn_if_no_air(folder, planes, intensity):
 
 def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None,
                        mm_per_pixel=None):
-    """Reads every scan of a folder as square slices of one side.
+    """Reads every scan of a folder and its subfolders as square slices of one side.
 
     The side is `image_size` (whole slices, as CycleGAN's `--preprocess
     resize`), or, with `crop_factor`, the slices' median side divided by it
@@ -197,7 +197,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     # in mm (None: no spacing) and that side's length in mm.
     planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
     kinds, sizes = collections.Counter(), collections.Counter()
-    for source in find_scan_sources(folder):
+    # Subfolders too: a PACS export keeps each series in a folder of its own.
+    for source in find_scan_sources(folder, recursive=True):
         try:
             scan = read_scan(source, domain, axis)
         except InputError as error:
@@ -228,11 +229,6 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     if skipped:
         logger.warning("skipped %d unreadable file(s) in %s:\n  %s", len(skipped), folder,
                        "\n  ".join(skipped))
-    subfolders = subfolders_not_read(folder)
-    if subfolders:
-        # Said, not refused: a folder of scans may hold other things too.
-        logger.info("%d subfolder(s) of %s not read (training reads the scans directly in "
-                    "it): %s", len(subfolders), folder, ", ".join(subfolders))
     if not planes:
         raise InputError(folder, f"no readable {domain.upper()} slice left to train on "
                          f"({len(skipped)} unreadable files, {blank} blank slices)")

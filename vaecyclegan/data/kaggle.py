@@ -233,14 +233,15 @@ def _extract(zip_path, staging, limits):
 def dataset_summary(folders):
     """One line per folder: how many scans (images, DICOM series, NIfTI
     volumes) it holds."""
-    lines = []
+    lines, training = [], (folders.ct_train, folders.mri_train)
     for label, folder in (("CT  train (trainA)", folders.ct_train),
                           ("MRI train (trainB)", folders.mri_train),
                           ("CT  test  (testA)", folders.ct_test),
                           ("MRI test  (testB)", folders.mri_test)):
         if folder:
             try:
-                count = len(find_scan_sources(folder))
+                # Training reads subfolders too (`load_domain_slices`).
+                count = len(find_scan_sources(folder, recursive=folder in training))
             except InputError:
                 count = 0
             lines.append(f"  {label}: {count} scans in {folder}")
@@ -302,7 +303,8 @@ def install_zip(zip_path, data_root, limits=None):
             raise InputError(zip_path, "the archive does not hold the Kaggle layout "
                              "Dataset/images/{trainA,trainB,testA,testB}") from None
         for folder in (folders.ct_train, folders.mri_train):
-            find_scan_sources(folder)  # an empty domain is refused here, naming it
+            # An empty domain is refused here, naming it.
+            find_scan_sources(folder, recursive=True)
         if os.path.isdir(target):
             shutil.rmtree(target)
         os.replace(staging, target)

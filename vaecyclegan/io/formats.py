@@ -80,12 +80,16 @@ class ScanSource:
         return format_of(self).output_names(self.paths)
 
 
-def find_scan_sources(path):
+def find_scan_sources(path, recursive=False):
     """The scans `path` names: itself if a file, else each image, NIfTI
     volume and DICOM series directly inside the folder (single-file scans in
-    file name order, then series). File names may hold any bytes: those
-    that are not valid UTF-8 come as `os.listdir` gives them (surrogate
-    escapes), and messages show them escaped (`InputError`).
+    file name order, then series), and with `recursive` inside its visible
+    subfolders too (a PACS export's patient and series folders; links to
+    folders are not followed, so a link loop cannot recur). DICOM files
+    are grouped into series by SeriesInstanceUID, across subfolders where
+    `recursive`. File names may hold any bytes: those that are not valid
+    UTF-8 come as `os.listdir` gives them (surrogate escapes), and messages
+    show them escaped (`InputError`).
 
     Raises:
         InputError: missing path, not a regular file (a named pipe, a
@@ -94,7 +98,7 @@ def find_scan_sources(path):
     """
     path = file_path(path)
     if os.path.isdir(path):
-        return _folder_sources(path)
+        return _folder_sources(path, recursive)
     # Looked at, not opened: a named pipe would block the DICOM check.
     check_regular_file(path, missing="input not found")
     fmt = format_for_path(path)
@@ -103,35 +107,64 @@ def find_scan_sources(path):
     return [ScanSource(fmt.name, [path], os.path.basename(path))]
 
 
-def _folder_sources(path):
-    names = list_folder(path)
+def _is_visible_file(folder, name):
     # Regular files only: a named pipe or device in the folder is left out
     # (isfile follows links and is False for anything else).
-    files = sorted(
-        os.path.join(path, name) for name in names
-        if not name.startswith(".") and name not in SKIPPED_NAMES
-        and os.path.isfile(os.path.join(path, name))
-    )
+    return (not name.startswith(".") and name not in SKIPPED_NAMES
+            and os.path.isfile(os.path.join(folder, name)))
+
+
+def _folder_files(path, recursive):
+    """The visible regular files of folder `path` (and of its visible
+    subfolders, where `recursive`), sorted by path."""
+    if not recursive:
+        return sorted(os.path.join(path, name) for name in list_folder(path)
+                      if _is_visible_file(path, name))
+
+    def refuse(error):
+        raise InputError(error.filename or path,
+                         f"folder cannot be listed ({error.strerror or error})")
+
+    files = []
+    for folder, subfolders, names in os.walk(path, onerror=refuse):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        files.extend(os.path.join(folder, name) for name in names
+                     if _is_visible_file(folder, name))
+    return sorted(files)
+
+
+def _source_name(path, group, fmt):
+    """A scan's name in messages: its file, or for a series its folder and
+    file count, relative to the folder `path` that was searched."""
+    if len(group) == 1:
+        return os.path.relpath(group[0], path)
+    inner = os.path.relpath(os.path.dirname(group[0]), path)
+    folder = os.path.basename(os.path.normpath(path))
+    if inner != os.curdir:
+        folder = os.path.join(folder, inner)
+    return f"{folder} ({len(group)} {fmt.label} files)"
+
+
+def _folder_sources(path, recursive):
+    files = _folder_files(path, recursive)
     claimed = {}
     for file in files:
         fmt = format_for_path(file)
         if fmt is not None:
             claimed.setdefault(fmt, []).append(file)
-    folder = os.path.basename(os.path.normpath(path))
     position = {file: index for index, file in enumerate(files)}
     ranked = []
     for fmt, paths in claimed.items():
         for group in fmt.group(paths):
-            name = os.path.basename(group[0]) if len(group) == 1 else (
-                f"{folder} ({len(group)} {fmt.label} files)")
             rank = (fmt.series, position[group[0]])
-            ranked.append((rank, ScanSource(fmt.name, group, name)))
+            ranked.append((rank, ScanSource(fmt.name, group, _source_name(path, group, fmt))))
     if not ranked:
-        subfolders = subfolders_not_read(path)
+        subfolders = [] if recursive else subfolders_not_read(path)
         hint = (f"; its {len(subfolders)} subfolder(s), such as {subfolders[0]!r}, are not "
                 "read: give one of them, or put the scans in this folder"
                 if subfolders else "")
-        raise InputError(path, f"no image, DICOM or NIfTI file in this folder "
+        where = "this folder or its subfolders" if recursive else "this folder"
+        raise InputError(path, f"no image, DICOM or NIfTI file in {where} "
                          f"({SUPPORTED}){hint}")
     return [source for _, source in sorted(ranked, key=lambda item: item[0])]
 
