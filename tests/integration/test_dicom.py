@@ -27,8 +27,9 @@ def test_ct2mri_on_ct_small_writes_an_mr_dicom_with_the_input_geometry(trained_s
     written, original = pydicom.dcmread(out / "CT_small.dcm"), pydicom.dcmread(source)
     assert written.Modality == "MR" and written.SOPClassUID == "1.2.840.10008.5.1.4.1.1.4"
     assert _geometry(written) == _geometry(original) and len(_geometry(written)) >= 5
-    for uid in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"):
+    for uid in ("SeriesInstanceUID", "SOPInstanceUID"):
         assert written.get(uid) != original.get(uid)
+    assert written.StudyInstanceUID == original.StudyInstanceUID
     assert list(written.ImageType)[:2] == ["DERIVED", "SECONDARY"]
     assert "Synthetic MR" in written.SeriesDescription
     assert written.SourceImageSequence[0].ReferencedSOPInstanceUID == original.SOPInstanceUID
@@ -51,6 +52,27 @@ def test_mri2ct_on_mr_small_writes_ct_in_hu_within_the_window(trained_smoke, tmp
     low, high = IntensityConfig().ct_window_hu
     assert hu.dtype.kind in "if" and hu.min() >= low and hu.max() <= high
     assert hu.std() > 0  # a translation, not a constant
+
+
+def test_a_synthetic_ct_from_brain_window_weights_is_said_to_clip_hu(trained_smoke, tmp_path,
+                                                                      capsys):
+    # Weights trained in a brain window (-160 to 240 HU) wrote a DICOM sCT
+    # whose air and bone were clipped, labelled HU, without a word.
+    import json
+
+    weights = tmp_path / "weights"
+    shutil.copytree(trained_smoke.weights_dir, weights)
+    config = json.loads((weights / "config.json").read_text())
+    config["intensity"]["ct_window_hu"] = [-160.0, 240.0]
+    (weights / "config.json").write_text(json.dumps(config))
+    source = get_testdata_file("MR_small.dcm")
+    for folder, expected in ((trained_smoke.weights_dir, False), (str(weights), True)):
+        assert infer("--direction", "mri2ct", "--input", source, "--output",
+                     str(tmp_path / f"out{expected}"), "--weights-dir", folder) == 0
+        err = capsys.readouterr().err
+        assert ("no ground for a dose calculation" in err) is expected, err
+    assert "-160 to 240 HU" in pydicom.dcmread(tmp_path / "outTrue" / "MR_small.dcm") \
+        .DerivationDescription
 
 
 def test_a_translated_series_keeps_each_slice_geometry(trained_smoke, tmp_path):

@@ -420,3 +420,65 @@ def test_a_few_slices_of_another_plane_are_kept_as_stored_and_said_so(tmp_path, 
         scan = read_dicom_series([str(p) for p in folder.iterdir()], "ct", "s")
     assert scan.values.shape == (5, 128, 128) and scan.source.to_stored is None
     assert "its 5 sagittal slices are translated as stored" in caplog.text
+
+
+def _written_slice(tmp_path, name, domain, changes=None):
+    """pydicom's `name` (changed by `changes`) translated to `domain` as
+    zeros and read back."""
+    source = pydicom.dcmread(get_testdata_file(name))
+    (changes or (lambda dataset: None))(source)
+    folder = tmp_path / f"in_{domain}"
+    folder.mkdir()
+    source.save_as(folder / "IM1")
+    scan = read_dicom_series([str(folder / "IM1")], "mri" if domain == "ct" else "ct", "s")
+    out = tmp_path / f"out_{domain}"
+    out.mkdir()
+    intensity = IntensityConfig(ct_window_hu=(-160.0, 240.0))
+    write_dicom_series(str(out), scan, np.zeros(scan.values.shape, np.float32), domain,
+                       intensity, "test")
+    return source, pydicom.dcmread(out / "IM1")
+
+
+def test_a_synthetic_series_stays_in_its_study_with_the_elements_its_modules_require(
+        tmp_path):
+    # A new StudyInstanceUID beside the input's accession number and study
+    # ID put the sCT into a study of its own that an archive sees clash;
+    # the MR output lacked ScanningSequence/SequenceVariant (type 1) and the
+    # CT output KVP (type 2).
+    source, ct = _written_slice(tmp_path, "MR_small.dcm", "ct")
+    assert ct.StudyInstanceUID == source.StudyInstanceUID
+    assert ct.SeriesInstanceUID != source.SeriesInstanceUID
+    assert "KVP" in ct and ct.KVP in (None, "") and "AcquisitionNumber" in ct
+    assert "-160 to 240 HU" in ct.DerivationDescription
+    source, mr = _written_slice(tmp_path, "CT_small.dcm", "mri")
+    assert mr.StudyInstanceUID == source.StudyInstanceUID
+    assert (mr.ScanningSequence, mr.SequenceVariant) == ("RM", "NONE")
+    for keyword in ("ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime",
+                    "EchoTrainLength", "ReferringPhysicianName"):
+        assert keyword in mr, keyword
+    assert "HU" not in mr.DerivationDescription
+    assert mr.FrameOfReferenceUID == source.FrameOfReferenceUID  # placed: kept
+
+
+def test_an_input_without_plane_geometry_gives_secondary_capture_placed_nowhere(tmp_path):
+    # Written as CT Image Storage without position, orientation or spacing
+    # (which it requires) but with the input's frame of reference.
+    def unplaced(dataset):
+        for keyword in ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing"):
+            delattr(dataset, keyword)
+        del dataset.StudyInstanceUID
+
+    source, ct = _written_slice(tmp_path, "MR_small.dcm", "ct", unplaced)
+    assert ct.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ct.Modality == "CT"
+    assert ct.file_meta.MediaStorageSOPClassUID == ct.SOPClassUID
+    assert "FrameOfReferenceUID" not in ct and "SliceLocation" not in ct
+    assert ct.StudyInstanceUID  # a new study where the input has none
+    assert ct.PatientID == source.PatientID
+
+
+def test_a_result_on_another_grid_than_the_series_is_not_written(tmp_path):
+    scan = read_dicom_series([get_testdata_file("CT_small.dcm")], "ct", "s")
+    with pytest.raises(ValueError, match="shape"):
+        write_dicom_series(str(tmp_path), scan, np.zeros((1, 32, 32), np.float32), "mri",
+                           IntensityConfig(), "test")
+    assert os.listdir(tmp_path) == []

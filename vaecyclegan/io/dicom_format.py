@@ -10,10 +10,13 @@ nothing resampled (an oblique series is cut along its nearest plane). A
 sagittal 3-D T1 series gives axial slices, a feet-first or prone one
 slices the right way up; a series without that geometry is kept as stored.
 A result is written as a new series of the same geometry: one file per
-input file, with the input's file name, new Study/Series/SOP UIDs, the
-input's frame of reference (so it overlays the input in any viewer or
-planning system), `ImageType` DERIVED and a description that says it is
-synthetic. Synthetic CT is int16 HU (slope 1, intercept 0); synthetic MRI
+input file, with the input's file name, in the input's study, with new
+Series/SOP UIDs, the input's frame of reference (so it overlays the input
+in any viewer or planning system), `ImageType` DERIVED and a description
+that says it is synthetic (and, for CT, through which HU window). An input
+without plane geometry (position, orientation, spacing) gives Secondary
+Capture files without a frame of reference, which no planning system
+places. Synthetic CT is int16 HU (slope 1, intercept 0); synthetic MRI
 is unsigned 0..4095 (`MR_SIGNAL_MAX`). `DicomFormat` is the `ScanFormat` of
 DICOM files: a folder's files are grouped into series by SeriesInstanceUID.
 
@@ -69,7 +72,23 @@ logger = logging.getLogger(__name__)
 DICOM_EXTENSIONS = (".dcm", ".dicom", ".ima")
 CT_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.2"
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+# Written where the input gives no plane geometry: CT and MR Image Storage
+# require the Image Plane module, and a frame of reference without it would
+# place the slices nowhere in particular.
+SECONDARY_CAPTURE_STORAGE = "1.2.840.10008.5.1.4.1.1.7"
+PLANE_TAGS = ("ImagePositionPatient", "ImageOrientationPatient", "PixelSpacing")
 MODALITY = {"ct": "CT", "mri": "MR"}
+# Type 2 elements (present, empty where unknown) of the patient, study and
+# image modules a CT or MR Image Storage file carries; strict archives and
+# validators reject a file without them.
+TYPE2_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate",
+              "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+              "InstanceNumber")
+TYPE2_IMAGE_TAGS = {
+    "ct": ("KVP", "AcquisitionNumber"),
+    "mri": ("ScanOptions", "MRAcquisitionType", "RepetitionTime", "EchoTime",
+            "EchoTrainLength"),
+}
 # Tags copied from each input slice: patient and study context, and the
 # geometry that places the slice in the patient.
 COPIED_TAGS = (
@@ -683,7 +702,17 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
     """
     source = scan.source
     unit = source.stored(unit)
-    study_uid, series_uid = generate_uid(), generate_uid()
+    if unit.shape[0] != len(source.datasets) or any(
+            unit.shape[1:] != (int(d.Rows), int(d.Columns)) for d in source.datasets):
+        # The input's geometry is copied: a result on another grid would be
+        # placed wrong.
+        raise ValueError(f"a result of shape {unit.shape} for a series of "
+                         f"{len(source.datasets)} slices of {source.datasets[0].Rows}x"
+                         f"{source.datasets[0].Columns}")
+    # The input's study (a new one where it has none): the synthetic series
+    # sits beside the MRI it came from, as vendors' synthetic CT does.
+    study_uid = str(source.datasets[0].get("StudyInstanceUID", "") or generate_uid())
+    series_uid = generate_uid()
     now = datetime.datetime.now()
     label = {"ct": "Synthetic CT", "mri": "Synthetic MR"}[domain]
     original = str(source.datasets[0].get("SeriesDescription", "")).strip()
@@ -695,9 +724,12 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
             output.StudyInstanceUID, output.SeriesInstanceUID = study_uid, series_uid
             output.SeriesNumber = _series_number(dataset) + 1000
             output.SeriesDescription = description[:64]
+            window = (" through a CT window of {:g} to {:g} HU".format(*intensity.ct_window_hu)
+                      if domain == "ct" else "")
             output.DerivationDescription = (
                 f"{label} translated by vaecyclegan {vaecyclegan.__version__} ({direction}) from "
-                f"series {dataset.get('SeriesInstanceUID', 'unknown')}; not an acquired image.")
+                f"series {dataset.get('SeriesInstanceUID', 'unknown')}{window}; not an acquired "
+                "image.")
             output.SeriesDate = output.ContentDate = now.strftime("%Y%m%d")
             output.SeriesTime = output.ContentTime = now.strftime("%H%M%S")
             path = write_name(name) if write_name else os.path.join(folder, name)
@@ -718,12 +750,22 @@ def _series_number(dataset):
 
 def _derived_slice(dataset, unit, domain, intensity):
     output = Dataset()
+    placed = all(keyword in dataset for keyword in PLANE_TAGS)
     for keyword in COPIED_TAGS:
-        if keyword in dataset:
+        if keyword in dataset and (placed or keyword not in GEOMETRY_TAGS):
             setattr(output, keyword, dataset.data_element(keyword).value)
-    sop_class = CT_IMAGE_STORAGE if domain == "ct" else MR_IMAGE_STORAGE
-    output.SOPClassUID, output.SOPInstanceUID = sop_class, generate_uid()
+    for keyword in TYPE2_TAGS + TYPE2_IMAGE_TAGS[domain]:
+        if keyword not in output:
+            setattr(output, keyword, None)
+    if placed:
+        output.SOPClassUID = CT_IMAGE_STORAGE if domain == "ct" else MR_IMAGE_STORAGE
+    else:
+        output.SOPClassUID, output.ConversionType = SECONDARY_CAPTURE_STORAGE, "WSD"
+    output.SOPInstanceUID = generate_uid()
     output.Modality = MODALITY[domain]
+    if domain == "mri":
+        # Type 1 in the MR Image module: "research mode", no sequence variant.
+        output.ScanningSequence, output.SequenceVariant = "RM", "NONE"
     output.ImageType = ["DERIVED", "SECONDARY", "SYNTHETIC"]
     output.Manufacturer = "vaecyclegan"
     output.SoftwareVersions = vaecyclegan.__version__

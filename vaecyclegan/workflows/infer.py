@@ -57,6 +57,9 @@ from vaecyclegan.workflows.output_staging import (
 
 logger = logging.getLogger(__name__)
 
+# The HU a synthetic CT must hold for dose calculation: air to dense bone.
+DOSE_HU_RANGE = (-1000.0, 1500.0)
+
 
 def run_inference(settings):
     """Translates (and upscales) `settings.input` into `settings.output`.
@@ -93,6 +96,8 @@ def run_inference(settings):
     for scan in scans:
         if not is_planar(scan):
             logger.info(_describe(scan))
+    if domain_out == "ct":
+        _warn_if_window_clips_hu(scans, config.intensity)
     if translator is not None:
         for scan in scans:
             _check_training_scale(scan, translator)
@@ -192,6 +197,20 @@ def _load_networks(settings, config):
                                      settings.resample, settings.translate_tile,
                                      max(16, settings.translate_tile // 8), rrdbnet)
     return translator, upscaler
+
+
+def _warn_if_window_clips_hu(scans, intensity):
+    """A DICOM or NIfTI CT is labelled HU but holds only the weights' window:
+    from brain-window weights (-160 to 240 HU) air and bone come back
+    clipped, which a dose calculation on it would not show."""
+    low, high = intensity.ct_window_hu
+    volumes = [scan.output_name for scan in scans if not is_planar(scan)]
+    if volumes and (low > DOSE_HU_RANGE[0] or high < DOSE_HU_RANGE[1]):
+        logger.warning("the weights' CT window is %g to %g HU: the synthetic CT of %s holds "
+                       "no HU outside it (air and bone clipped), so it is no ground for a "
+                       "dose calculation, which needs %g to %g HU at least (train with a "
+                       "wider --ct-window)", low, high, ", ".join(volumes[:3]) +
+                       (", ..." if len(volumes) > 3 else ""), *DOSE_HU_RANGE)
 
 
 def _check_training_scale(scan, translator):
