@@ -48,6 +48,25 @@ def test_each_sub_package_says_what_lives_there():
         assert not missing, (name, missing)
 
 
+def test_the_package_readme_maps_every_module_and_nothing_that_is_gone():
+    text = (PACKAGE / "README.md").read_text(encoding="utf-8")
+    # Each module is a table row under its folder's heading.
+    named, folder = set(), ""
+    for line in text.splitlines():
+        heading = re.match(r"## `(\w+)/`", line)
+        if heading or line == "## Top level":
+            folder = heading.group(1) + "/" if heading else ""
+        row = re.match(r"\| `(\w+\.py)` \|", line)
+        if row:
+            named.add(folder + row.group(1))
+    # A sub-package's __init__ is its folder, which its heading names.
+    modules = {str(p.relative_to(PACKAGE)) for p in _modules()
+               if not (p.name == "__init__.py" and p.parent != PACKAGE)}
+    # Control: the rows are found where they are.
+    assert "translation/trainer.py" in named and "config.py" in named
+    assert sorted(modules - named) == [] and sorted(named - modules) == []
+
+
 def test_only_the_command_lines_parse_arguments():
     users = [str(p.relative_to(PACKAGE)) for p in _modules()
              if "argparse" in _imported_names(p) and p.parent.name != "cli"]

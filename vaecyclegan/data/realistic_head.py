@@ -34,7 +34,6 @@ TISSUE_NAMES = (
     "white matter", "ventricles", "dura (falx, tentorium)", "vitreous", "lens",
     "petrous bone", "deep grey matter", "sinus air",
 )
-BONE = (CORTICAL, DIPLOE, DENSE_BONE)
 _BRAIN = 255  # intracranial space not yet divided into tissues
 
 # Split codes keep each split's anatomies independent of the others' counts;

@@ -19,7 +19,6 @@ import numpy as np
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.intensity import values_to_unit
 
-DOMAINS = ("ct", "mri")
 # The folder, inside the output folder, that deviation maps are written to.
 STD_FOLDER = "std"
 # Voxel axis order (slice, row, column) of the slices a volume is cut into
