@@ -540,7 +540,7 @@ def test_two_references_of_one_name_without_extension_are_refused(tmp_path, caps
 def test_a_file_of_the_exact_name_pairs_before_names_without_extension(tmp_path):
     # A test folder with a.png and a.tif beside a.png: the exact name pairs
     # (before, the ambiguity turned a training run's evaluation off).
-    from vaecyclegan.evaluation.test_pairs import paired_files
+    from vaecyclegan.evaluation.paired_test_set import paired_files
 
     rng = np.random.default_rng(0)
     for folder, names in (("pred", ("a.png", "b.png")), ("ref", ("a.png", "a.tif", "b.jpg"))):

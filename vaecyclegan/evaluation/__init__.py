@@ -1,7 +1,7 @@
 """Evaluation: pure metrics of paired images (`metrics`), scoring against
 the identity and histogram-matching baselines (`scoring`), latent-sample
 uncertainty (`uncertainty`), the part that reads a dataset's test pairs and
-runs generators on them (`test_pairs`), the HTML report with its figures
+runs generators on them (`paired_test_set`), the HTML report with its figures
 (`report`, `figures`); and the radiotherapy view of a synthetic CT in
 Hounsfield units: SynthRAD's image metrics (`synthrad`) inside a body mask
 (`body_mask`), errors per tissue and bone geometry (`tissue`),

@@ -4,7 +4,7 @@ Every report puts the model beside the identity baseline (the input itself)
 and histogram matching of the input to the target domain. During training
 the matching reference is the pooled histogram of the target domain's
 *training* images, so no test reference leaks into a baseline (the files
-are read in `test_pairs`).
+are read in `paired_test_set`).
 
 Where a synthetic CT has a reference in HU (16-bit CT), `evaluate_scans`
 also adds SynthRAD's image metrics in HU, per tissue and of bone
@@ -155,7 +155,7 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
             histogram-matching baseline (`pooled_pixels`); None scores the
             model alone (baselines do not change while a model trains).
         hu_references: per image, the reference in HU clipped to the window
-            (`test_pairs.evaluate_direction` reads them), or None, for `mae_hu`.
+            (`paired_test_set.evaluate_direction` reads them), or None, for `mae_hu`.
         ct_window: the CT window of the images, needed with `hu_references`;
             None: `DEFAULT_CT_WINDOW_HU` (then only for the tissue metrics).
         stds: per image, the model's deviation map (8-bit scale), if sampled.

@@ -23,7 +23,7 @@ class BestWeightsCallback(keras.callbacks.Callback):
 
     Args:
         evaluate: a function `() -> {direction: summary}` scoring the current
-            generators (see `evaluation.test_pairs.evaluate_generators`).
+            generators (see `evaluation.paired_test_set.evaluate_generators`).
         networks: the project networks, by name.
         config: the `ModelConfig` saved beside them.
         every: steps between evaluations.

@@ -38,6 +38,7 @@ from vaecyclegan.evaluation.cases import (
     say_unpartnered,
     write_mask,
 )
+from vaecyclegan.evaluation.paired_test_set import evaluate_weights, paired_files
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import (
     DEFAULT_CT_WINDOW_HU,
@@ -45,7 +46,6 @@ from vaecyclegan.evaluation.scoring import (
     evaluate_scans,
     format_table,
 )
-from vaecyclegan.evaluation.test_pairs import evaluate_weights, paired_files
 from vaecyclegan.io.image_format import (
     list_images,
     read_grey,

@@ -19,9 +19,9 @@ import numpy as np
 
 from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError
+from vaecyclegan.evaluation.paired_test_set import file_stem
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import evaluate_scans, format_table
-from vaecyclegan.evaluation.test_pairs import file_stem
 from vaecyclegan.evaluation.uncertainty import STD_COLORMAP, std_map_scale
 from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.formats import (

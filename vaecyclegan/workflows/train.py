@@ -19,13 +19,13 @@ import vaecyclegan
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation.report import write_metrics_json, write_report
-from vaecyclegan.evaluation.scoring import format_table
-from vaecyclegan.evaluation.test_pairs import (
+from vaecyclegan.evaluation.paired_test_set import (
     check_test_pairs,
     evaluate_generators,
     evaluate_weights,
 )
+from vaecyclegan.evaluation.report import write_metrics_json, write_report
+from vaecyclegan.evaluation.scoring import format_table
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, load_network, save_networks
 from vaecyclegan.training.best_weights import BestWeightsCallback
