@@ -27,6 +27,29 @@ def test_every_output_is_moved_into_place(tmp_path):
     assert sorted(os.listdir(out)) == ["std", "x.png"]  # no staging folder left
 
 
+def test_a_destination_folder_on_another_file_system_gets_a_copy(tmp_path, monkeypatch):
+    # A mount point inside the output folder (its std/ on another disk):
+    # the rename failed with EXDEV and the command stopped half published.
+    import errno
+
+    out = tmp_path / "out"
+    (out / "std").mkdir(parents=True)
+    (out / "std" / "x.png").write_text("older")
+    replace = os.replace
+
+    def across_mounts(source, destination):
+        if os.path.basename(os.path.dirname(str(destination))) == "std" and ".vaecyclegan-" \
+                in str(source):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", across_mounts)
+    stage_and_publish(str(out), [_writer("x.png"), _writer(os.path.join("std", "x.png"))])
+    assert _files(out) == ["std/x.png", "x.png"]
+    assert (out / "std" / "x.png").read_text() == "result"
+    assert sorted(os.listdir(out)) == ["std", "x.png"]  # no staging folder left
+
+
 @pytest.mark.parametrize("writers, message", [
     # An input's result under a report file's name: the result was lost.
     ([_writer("grid_mri2ct.png"), _writer("grid_mri2ct.png", "report")],

@@ -3,17 +3,20 @@
 Each output is written into a hidden staging folder inside the output
 folder, and moved into place only after every writer has finished and every
 destination has been checked, so a failure or a refused destination leaves
-no partial output; no output may take an input's path. (Only an error while
-moving, after the checks, such as a destination folder on another file
-system, can leave the outputs before it in place; it is named in one line.)
+no partial output; no output may take an input's path. A destination
+folder on another file system (a mount point inside the output folder)
+gets a copy, written atomically. (Only an error while moving, after the
+checks, such as a full disk, can leave the outputs before it in place; it
+is named in one line.)
 """
 
+import errno
 import os
 import shutil
 import tempfile
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.atomic_write import missing_folders, remove_empty_folders
+from vaecyclegan.io.atomic_write import atomic_path, missing_folders, remove_empty_folders
 
 
 def output_names(sources, output_dir, protected=()):
@@ -152,10 +155,9 @@ def _stage_then_move(output_dir, write, protected, option):
             final = os.path.join(output_dir, relative)
             try:
                 os.makedirs(os.path.dirname(final), exist_ok=True)
-                os.replace(os.path.join(staging, relative), final)
+                _move_into_place(os.path.join(staging, relative), final)
             except OSError as error:
-                # Checked above; what remains is a race or a folder on
-                # another file system.
+                # Checked above; what remains is a race or a full disk.
                 raise InputError(final, f"cannot be written ({error.strerror or error}); "
                                  f"outputs before it in {output_dir} are in place") from None
     except BaseException:
@@ -165,6 +167,20 @@ def _stage_then_move(output_dir, write, protected, option):
         remove_empty_folders(created)
         raise
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def _move_into_place(staged, final):
+    """`os.replace`, or, where `final`'s folder is on another file system
+    than the staging folder (a mount point inside the output folder, where
+    a rename fails with EXDEV), a copy that replaces `final` atomically."""
+    try:
+        os.replace(staged, final)
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+        with atomic_path(final) as tmp:
+            shutil.copyfile(staged, tmp)
+        os.remove(staged)
 
 
 def write_new_folder(folder, write):
