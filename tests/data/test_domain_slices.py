@@ -415,6 +415,61 @@ def test_memory_running_out_while_reading_stops_instead_of_skipping_the_rest(tmp
         load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
 
 
+@pytest.mark.parametrize("kind", ["png", "dicom"])
+def test_decoding_that_runs_out_of_memory_stops_once_slices_are_held(tmp_path, monkeypatch,
+                                                                     kind):
+    # A MemoryError while decoding a PNG or DICOM was "not a readable
+    # image" and skipped: training went on with the files before it.
+    import cv2
+    import pydicom
+
+    import vaecyclegan.io.image_format as image_format
+    from tests.harness import write_image
+    from vaecyclegan.io.memory_budget import NotEnoughMemory
+
+    folder = tmp_path / "trainA"
+    folder.mkdir()
+    for name in ("a", "b"):
+        if kind == "png":
+            write_image(folder / f"{name}.png", np.tile(np.arange(32, dtype=np.uint8), (32, 1)))
+        else:
+            write_ct_series(folder, [f"{name}.dcm"])
+    failing = {"name": "b"}
+    if kind == "png":
+        decode = cv2.imdecode
+
+        def imdecode(data, flags):
+            if failing["name"] in failing.get("now", ""):
+                raise MemoryError
+            return decode(data, flags)
+
+        monkeypatch.setattr(image_format.cv2, "imdecode", imdecode)
+        open_file = image_format.open_regular_file
+
+        def opened(path, *args, **kwargs):
+            failing["now"] = os.path.basename(path)
+            return open_file(path, *args, **kwargs)
+
+        monkeypatch.setattr(image_format, "open_regular_file", opened)
+    else:
+        array = pydicom.dataset.Dataset.pixel_array
+
+        def pixel_array(dataset):
+            if os.path.basename(dataset.filename).startswith(failing["name"]):
+                raise MemoryError
+            return array.fget(dataset)
+
+        monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(pixel_array))
+    with pytest.raises(NotEnoughMemory, match=r"b\.\w+: not enough memory to decode .*, with 1 "
+                                              r"CT slice\(s\) of .* held already"):
+        load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
+    # The first file, with nothing held yet: skipped, as a file too large
+    # on its own.
+    failing["name"] = "a"
+    domain = load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
+    assert len(domain.slices) == 1 and "not enough memory" in domain.skipped[0]
+
+
 @pytest.mark.parametrize("crop_factor", [None, 2.0])
 def test_a_non_square_image_keeps_its_aspect_as_inference_will_see_it(tmp_path, crop_factor):
     # Without spacing, a 320 x 160 image was stretched to a square here,

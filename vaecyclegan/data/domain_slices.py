@@ -123,11 +123,13 @@ def _square(plane, side):
 def _stop_if_held_slices_are_the_cause(error, planes, domain, folder):
     """Every slice is held until training. Where the slices held already
     are what leaves too little memory for a file, the files after it would
-    be skipped too and training go on with part of the data: stopped. A
-    file too large on its own (or a header that says so) is left to be
-    skipped as unreadable."""
+    be skipped too and training go on with part of the data: stopped. So
+    is a file whose decoding ran out of memory (its header had been found
+    to fit) after slices were held. A file too large on its own (or a
+    header that says so) is left to be skipped as unreadable."""
     held = sum(plane.nbytes for plane, _ in planes)
-    if error.needed is not None and held and error.needed <= (error.available or 0) + held:
+    ran_out = error.needed is None  # a MemoryError while decoding
+    if held and (ran_out or error.needed <= (error.available or 0) + held):
         raise NotEnoughMemory(error.path, f"{error.problem}, with {len(planes)} "
                               f"{domain.upper()} slice(s) of {folder} held already: training "
                               "holds every slice; train on fewer scans or on a machine with "

@@ -64,7 +64,7 @@ from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import MIN_SIDE, check_min_size, write_std_heat_maps
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
-from vaecyclegan.io.memory_budget import check_fits_in_memory
+from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
 from vaecyclegan.io.scan import SLICE_ORIENTATION, Scan, ScanFormat
 
 logger = logging.getLogger(__name__)
@@ -617,6 +617,9 @@ def _slice_values(item):
     path, dataset = item.path, item.dataset
     try:
         pixels = dataset.pixel_array
+    except MemoryError:
+        # The memory left, not the file: training stops rather than skip it.
+        raise NotEnoughMemory(path, "not enough memory to decode its pixel data") from None
     except Exception as error:  # noqa: BLE001 -- pydicom raises several types per decoder
         compression = _compression(dataset)
         if compression:
@@ -637,6 +640,8 @@ def _slice_values(item):
             low, high = item.invert
             values = (low + high) - values
         values = values.astype(np.float32)
+    except MemoryError:
+        raise NotEnoughMemory(path, "not enough memory to rescale its pixel data") from None
     except READ_ERRORS as error:
         raise InputError(path, f"modality LUT cannot be applied ({_reason(error)})") from None
     if not np.isfinite(values).all():

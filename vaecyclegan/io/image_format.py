@@ -28,7 +28,7 @@ from PIL import Image, ImageFile
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET, unit_to_values
-from vaecyclegan.io.memory_budget import check_fits_in_memory
+from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
 from vaecyclegan.io.scan import (
     STD_FOLDER,
     Scan,
@@ -58,6 +58,7 @@ _UPRIGHT = {
 _ORIENTED_BY_DECODER = ("TIFF",)
 # The IEND chunk (empty, so its CRC is fixed) that closes every PNG.
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+NO_MEMORY_TO_DECODE = "not enough memory to decode this image"
 UNREADABLE = "not a readable image (corrupt, truncated or not an image)"
 TRUNCATED = ("not a readable image: truncated, the file ends before all its pixels "
              "(cut short in a copy?)")
@@ -119,7 +120,10 @@ def read_grey(path):
             raise InputError(path, TRUNCATED)
         try:
             pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        except (cv2.error, MemoryError, ValueError):
+        except MemoryError:
+            # The memory left, not the file: training stops rather than skip it.
+            raise NotEnoughMemory(path, NO_MEMORY_TO_DECODE) from None
+        except (cv2.error, ValueError):
             pixels = None
         del data
     if pixels is None:
@@ -168,6 +172,8 @@ def _check_whole_image(path, file):
             try:
                 image.load()
                 pages = int(getattr(image, "n_frames", 1))
+            except MemoryError:
+                raise NotEnoughMemory(path, NO_MEMORY_TO_DECODE) from None
             except Exception as error:  # as above
                 raise InputError(path, _decode_problem(error)) from None
             if pages > 1:
@@ -184,8 +190,6 @@ def _check_whole_image(path, file):
 
 
 def _decode_problem(error):
-    if isinstance(error, MemoryError):
-        return "not enough memory to decode this image"
     message = " ".join(str(error).split())
     if "truncated" in message or isinstance(error, EOFError):
         return TRUNCATED
