@@ -482,3 +482,27 @@ def test_a_result_on_another_grid_than_the_series_is_not_written(tmp_path):
         write_dicom_series(str(tmp_path), scan, np.zeros((1, 32, 32), np.float32), "mri",
                            IntensityConfig(), "test")
     assert os.listdir(tmp_path) == []
+
+
+def test_a_series_of_several_planes_is_said_to_be_taken_as_stored(tmp_path, caplog):
+    # A three-plane localizer (one series) trained as a mix of planes, and
+    # was translated without a word.
+    from tests.harness import write_ct_series
+
+    axial, coronal = [1, 0, 0, 0, 1, 0], [1, 0, 0, 0, 0, -1]
+    folder = tmp_path / "localizer"
+    folder.mkdir()
+    names = ["IM1", "IM2", "IM3"]
+    paths = write_ct_series(folder, names, positions=[[0, 0, 0], [0, 0, 5], [0, 40, 0]])
+    for path, orientation in zip(paths, (axial, axial, coronal)):
+        dataset = pydicom.dcmread(path)
+        dataset.ImageOrientationPatient = orientation
+        dataset.save_as(path)
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        scan = read_dicom_series([str(p) for p in paths], "ct", "localizer")
+    assert scan.values.shape == (3, 128, 128) and scan.world is None
+    assert "localizer: its 3 slices lie in 2 orientations" in caplog.text
+    caplog.clear()
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        read_dicom_series([str(p) for p in paths[:2]], "ct", "axial")
+    assert "orientations" not in caplog.text  # control: one plane
