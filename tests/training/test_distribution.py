@@ -37,15 +37,22 @@ def test_one_mirrored_step_over_two_devices_equals_one_device():
         assert float(lines[model].split()[1]) < 1e-4, (model, lines[model])
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(count):
+    """`count` distinct free ports: bound all at once (one at a time, the
+    system may hand the port just released out again)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
-    cluster = {"worker": [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]}
+    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(2)]}
     # Both stages: translation, then the upscaler's L1 and adversarial ones.
     command = [sys.executable, os.path.join(REPO, "train.py"), "--preset", "smoke", "--stage",
                "all", "--steps", "3", "--strategy", "multiworker", "--precision",
