@@ -90,7 +90,7 @@ def _refused(path, *fragments):
 def test_a_volume_with_a_zero_dimension_is_refused(tmp_path):
     # It used to give zero slices, and a "zero-size array" crash later on.
     nib.save(nib.Nifti1Image(np.zeros((32, 32, 0), np.int16), AFFINE), str(tmp_path / "z.nii"))
-    _refused(tmp_path / "z.nii", "volume is 32x32x0", "zero size")
+    _refused(tmp_path / "z.nii", "volume is 32x32x0", "zero or negative size")
     nib.save(nib.Nifti1Image(np.zeros((0, 32, 4), np.float32), AFFINE), str(tmp_path / "y.nii.gz"))
     _refused(tmp_path / "y.nii.gz", "volume is 0x32x4")
 
@@ -268,3 +268,48 @@ def test_written_ct_is_clipped_to_int16_and_the_inputs_display_range_dropped(tmp
     [path] = write_dicom_series(str(tmp_path / "dicom"), ct, np.ones(ct.values.shape, "f4"),
                                 "ct", wide, "mri2ct")
     assert pydicom.dcmread(path).pixel_array.min() == 32767
+
+
+def test_a_result_leaves_the_inputs_extensions_and_slice_timing_behind(tmp_path):
+    # An MRI's AFNI attributes, comments and slice timing came along into
+    # the synthetic CT (AFNI reads its extension's labels and history).
+    _ct_volume(tmp_path / "mr.nii.gz")
+    image = nib.load(str(tmp_path / "mr.nii.gz"))
+    image.header.extensions.append(nib.nifti1.Nifti1Extension(6, b"MR T1 MPRAGE patient XYZ"))
+    image.header["aux_file"], image.header["slice_duration"] = b"lut.txt", 0.1
+    image.header.set_dim_info(0, 1, 2)
+    nib.save(image, str(tmp_path / "mr.nii.gz"))
+    scan = read_nifti(str(tmp_path / "mr.nii.gz"), "mri")
+    assert len(scan.source.header.extensions) == 1  # control: read with the input
+    write_nifti(str(tmp_path / "sct.nii.gz"), scan, np.zeros(scan.values.shape, np.float32),
+                "ct", IntensityConfig(), "sct")
+    header = nib.load(str(tmp_path / "sct.nii.gz")).header
+    assert len(header.extensions) == 0
+    assert header["aux_file"] == b"" and header["slice_duration"] == 0
+    assert header.get_dim_info() == (None, None, None)
+    assert np.allclose(header.get_best_affine(), AFFINE)  # the geometry is kept
+
+
+def test_a_zero_slope_beside_an_intercept_is_read_unscaled_and_said(tmp_path, caplog):
+    # ITK's readers apply the intercept where NIfTI says none: a CT was
+    # read 1024 HU away from what Slicer shows, without a word.
+    volume = np.full((16, 16, 3), 10, np.int16)
+    for inter, said in ((-1024.0, True), (0.0, False)):
+        (tmp_path / "z.nii").write_bytes(_header_bytes(volume, scl_slope=0.0, scl_inter=inter))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vaecyclegan"):
+            assert np.all(read_nifti(str(tmp_path / "z.nii"), "ct").values == 10)
+        assert ("ITK-based tools" in caplog.text) is said, caplog.text
+
+
+def test_a_header_declaring_more_voxels_than_the_file_holds_is_named_damaged(tmp_path):
+    # 2000x2000x2000 voxels declared in a file of a few kB "needed about
+    # 30 GiB of memory", sending the user to look for memory.
+    data = bytearray(nib.Nifti1Image(np.ones((16, 16, 3), np.int16), AFFINE).to_bytes())
+    struct.pack_into("<3h", data, 42, 2000, 2000, 2000)
+    (tmp_path / "big.nii").write_bytes(bytes(data))
+    _refused(tmp_path / "big.nii", "header declares 2000x2000x2000 int16 voxels",
+             "truncated, or a damaged header")
+    # Control: the whole file reads.
+    (tmp_path / "whole.nii").write_bytes(_header_bytes(np.ones((16, 16, 3), np.int16)))
+    assert read_nifti(str(tmp_path / "whole.nii"), "ct").values.shape == (3, 16, 16)

@@ -45,7 +45,12 @@ from vaecyclegan.io.scan import (
     file_path,
 )
 
+logger = logging.getLogger(__name__)
+
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Header fields of the input's acquisition or display, zeroed in a result.
+INPUT_ONLY_FIELDS = ("aux_file", "dim_info", "slice_code", "slice_start", "slice_end",
+                     "slice_duration", "toffset", "glmax", "glmin")
 # Bytes inflated at a time when a gzip file is checked to its end.
 _GZIP_CHUNK = 1 << 22
 
@@ -101,6 +106,7 @@ def read_nifti(path, domain, axis="axial"):
         volume_shape = _volume_shape(path, shape)
         _check_data_type(path, dtype, header)
         _check_scaling(path, slope, inter)
+        _check_file_holds_voxels(path, stored, shape, dtype)
         check_fits_in_memory(path, math.prod(volume_shape),
                              "volume is " + "x".join(str(n) for n in volume_shape))
         try:
@@ -182,7 +188,8 @@ def _volume_shape(path, shape):
     as 3-D)."""
     size = "x".join(str(n) for n in shape)
     if any(n <= 0 for n in shape):
-        raise InputError(path, f"volume is {size}: a dimension of zero size holds no voxel")
+        raise InputError(path, f"volume is {size}: a dimension of zero or negative size holds "
+                         "no voxel")
     volume_shape = shape
     while len(volume_shape) > 3 and volume_shape[-1] == 1:
         volume_shape = volume_shape[:-1]
@@ -192,6 +199,24 @@ def _volume_shape(path, shape):
         raise InputError(path, f"{len(shape)}-D NIfTI ({size}): one 3-D volume is needed "
                          "(split a time series or multi-channel volume first)")
     return volume_shape
+
+
+def _check_file_holds_voxels(path, stored, shape, dtype):
+    """Refuses an uncompressed file shorter than its header's voxels: a
+    damaged dimension (2000x2000x2000 in a 44 kB file) was said to need
+    more memory than the machine has, sending the user the wrong way. A
+    .nii.gz is checked as it inflates (`_check_gzip_whole`)."""
+    if path.lower().endswith(".gz"):
+        return
+    try:
+        needed = int(float(stored["vox_offset"])) + math.prod(shape) * dtype.itemsize
+        size = os.path.getsize(path)
+    except (OSError, ValueError, TypeError, OverflowError):
+        return  # nibabel's own reading says what is wrong
+    if size < needed:
+        raise InputError(path, f"its header declares {'x'.join(str(n) for n in shape)} "
+                         f"{dtype} voxels ({needed:,} bytes with the header), but the file "
+                         f"holds {size:,} bytes: truncated, or a damaged header")
 
 
 def _check_data_type(path, dtype, header):
@@ -210,8 +235,14 @@ def _check_data_type(path, dtype, header):
 def _check_scaling(path, slope, inter):
     """Refuses scaling that cannot be applied. A slope of 0 means no
     scaling in NIfTI, and nibabel writes NaN for "none", so both are
-    accepted (the intercept is then unused); an infinite slope, or a
-    non-finite intercept beside a slope in use, are refused."""
+    accepted (the intercept is then unused, which is said where it is not
+    0: ITK's readers apply it); an infinite slope, or a non-finite
+    intercept beside a slope in use, are refused."""
+    if (slope == 0 or np.isnan(slope)) and np.isfinite(inter) and inter != 0:
+        logger.warning("%s: scl_slope is %g, which NIfTI reads as no scaling, so its scl_inter "
+                       "of %g is not applied; ITK-based tools (Slicer, SimpleITK) apply it "
+                       "and show values %g higher. Set scl_slope to 1 if the intercept is "
+                       "meant", path, slope, inter, inter)
     if np.isinf(slope):
         raise InputError(path, f"its scaling scl_slope is {slope:g}; a finite slope is needed")
     if slope != 0 and np.isfinite(slope) and not np.isfinite(inter):
@@ -307,6 +338,12 @@ def write_nifti(path, scan, volume, domain, intensity, description, dtype=np.int
     header["cal_min"], header["cal_max"] = 0.0, 0.0
     header.set_intent("none", (), name="")
     header["descrip"] = description.encode("ascii", "replace")[:79]
+    # Extensions (AFNI attributes, a DICOM header, comments) and the
+    # acquisition's slice timing describe the input, not a derived volume.
+    header.extensions.clear()
+    for key in INPUT_ONLY_FIELDS:
+        if key in header:
+            header[key] = b"" if header[key].dtype.kind == "S" else 0
     image = source.image_class(np.ascontiguousarray(data), source.affine, header)
     payload = image.to_bytes()
     if path.lower().endswith(".gz"):
