@@ -288,7 +288,8 @@ def _bad_cases(tmp_path):
                       ["curve.csv", "HU must rise"]),
         "inputs with volumes": (["--predictions", tmp_path / "pred", "--references",
                                  tmp_path / "ref", "--inputs", tmp_path / "ref"],
-                                ["ref", "no image files"]),
+                                # It did not say that --inputs scores 2-D images.
+                                ["pred", "no image files", "leave --inputs out"]),
         "target outside the body": (common + ["--wepl", "--target",
                                               tmp_path / "empty_mask.nii.gz"],
                                     ["empty_mask.nii.gz", "has no voxel"]),
@@ -596,3 +597,51 @@ def test_an_sct_whose_header_flips_it_is_refused_and_one_stored_in_another_order
     assert _eval("--predictions", path, "--references", tmp_path / "dicom", "--out",
                  tmp_path / "out2", "--no-wepl", "--mask-dilation-mm", "0") == 0
     assert _metrics(tmp_path / "out2")["synthrad"]["mean"]["mae"] == 0.0
+
+
+def test_8bit_predictions_without_their_window_are_said_to_take_the_default(tmp_path,
+                                                                           capsys):
+    # Brain-window predictions scored without --ct-window lost 17 dB and
+    # the report recorded the default window as "given".
+    hu = _head(1, 40)[0]
+    write_image(tmp_path / "ref" / "a.png", np.clip(hu + 1024, 0, None).astype(np.uint16))
+    grey = np.clip(np.round((hu + 160.0) / 400.0 * 255), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "pred" / "a.png", grey)
+    write_image(tmp_path / "in" / "a.png", grey)
+    common = ("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+              "--inputs", tmp_path / "in", "--no-wepl")
+    assert _eval(*common, "--out", tmp_path / "default") == 0
+    assert "read through the default CT window" in capsys.readouterr().err
+    assert _metrics(tmp_path / "default")["tissue"]["window"].startswith("default")
+    assert _eval(*common, "--ct-window", "40,400", "--out", tmp_path / "given") == 0
+    assert "default CT window" not in capsys.readouterr().err  # control
+    assert _metrics(tmp_path / "given")["tissue"]["window"] == "given"
+
+
+def test_a_folder_scored_against_itself_is_said_to_be_after_the_scores(tmp_path, capsys):
+    # A CycleGAN results folder (fake_B beside real_B) given as both
+    # predictions and references scored every file against itself: perfect
+    # scores, without a word.
+    rng = np.random.default_rng(0)
+    for name in ("1_fake_B", "1_real_B", "1_real_A"):
+        write_image(tmp_path / "images" / f"{name}.png",
+                    rng.integers(0, 256, (24, 24), dtype=np.uint8))
+    images = tmp_path / "images"
+    assert _eval("--predictions", images, "--references", images, "--inputs", images,
+                 "--out", tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "--predictions and --references are the same" in err
+    # Named apart, files of different names are not paired, and the
+    # message shows names of both and says how files pair.
+    (tmp_path / "pred").mkdir()
+    os.symlink(images / "1_fake_B.png", tmp_path / "pred" / "1_fake_B.png")
+    code = _eval("--predictions", tmp_path / "pred", "--references", images, "--inputs",
+                 images, "--out", tmp_path / "apart")
+    assert code == 0  # 1_fake_B.png is in both: a pair, without the warning
+    assert "are the same" not in capsys.readouterr().err
+    (tmp_path / "ref").mkdir()
+    os.symlink(images / "1_real_B.png", tmp_path / "ref" / "1_real_B.png")
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", images, "--out", tmp_path / "none")
+    assert_one_line_error(capsys, code, "predictions such as 1_fake_B.png",
+                          "references such as 1_real_B.png", "paired by name")

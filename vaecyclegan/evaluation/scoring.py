@@ -156,8 +156,8 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
             model alone (baselines do not change while a model trains).
         hu_references: per image, the reference in HU clipped to the window
             (`paired_test_set.evaluate_direction` reads them), or None, for `mae_hu`.
-        ct_window: the CT window of the images, needed with `hu_references`;
-            None: `DEFAULT_CT_WINDOW_HU` (then only for the tissue metrics).
+        ct_window: the CT window of the images; None: not known, so
+            `DEFAULT_CT_WINDOW_HU` is taken, and the report says so.
         stds: per image, the model's deviation map (8-bit scale), if sampled.
         samples: the latent draws behind `stds`, for the report.
 
@@ -180,7 +180,7 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
         per_image = [image_metrics(p, r) for p, r in zip(candidates[method], references)]
         if hu_references:
             for metrics, prediction, hu in zip(per_image, candidates[method], hu_references):
-                metrics["mae_hu"] = _mae_hu(prediction, hu, ct_window)
+                metrics["mae_hu"] = _mae_hu(prediction, hu, ct_window or DEFAULT_CT_WINDOW_HU)
         if tissue is not None:
             method_bones = tissue.score(per_image, candidates[method])
             if method == "model":
@@ -200,7 +200,8 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
 
 
 def evaluate_scans(direction, names, inputs, means, stds, references, target_pool, intensity,
-                   hu_references=None, samples=1, *, synthrad_references=None, synthrad=True):
+                   hu_references=None, samples=1, *, synthrad_references=None, synthrad=True,
+                   window_given=True):
     """Scores translated one-slice scans against reference scans.
 
     Args:
@@ -215,6 +216,9 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
             None; default: the references that are in HU.
         synthrad: add the `"synthrad"` section where a synthetic CT has an
             HU reference (`add_synthrad`).
+        window_given: whether `intensity`'s CT window is known to be the
+            images' (a model's, or one the user named); else the report
+            says that the default was taken.
     """
     window = intensity.ct_window_hu
     if hu_references is None:
@@ -230,7 +234,8 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
         [unit_to_8bit_scale(s.to_unit(intensity)[0], _grey_levels(s)) for s in inputs],
         predictions, targets, target_pool,
         hu_references if any(h is not None for h in hu_references) else None,
-        window, None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
+        window if window_given else None,
+        None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
     # Upscaling alone (`direction` "none") makes no known domain.
     if synthrad and DIRECTION_DOMAINS.get(direction, (None, None))[1] == "ct":
         if synthrad_references is None:

@@ -88,6 +88,8 @@ def evaluate(settings):
         _input_files(settings))
     _log_summary({evaluation.direction: evaluation.summary},
                  os.path.join(settings.out, "index.html"))
+    # After the scores, beside them: a refusal stays one line.
+    _warn_if_predictions_are_references(settings)
     return evaluation
 
 
@@ -99,6 +101,20 @@ def _input_files(settings):
                "hu_to_rsp")
     return [getattr(settings, option) for option in options
             if getattr(settings, option) and os.path.isfile(getattr(settings, option))]
+
+
+def _warn_if_predictions_are_references(settings):
+    """Predictions and references that are one file or folder score every
+    file against itself: perfect scores (a CycleGAN results folder holds
+    its fake_B and real_B images side by side). Said, not refused: scoring
+    a reference against itself is also how a pipeline is checked."""
+    if not (settings.predictions and settings.references):
+        return
+    if os.path.realpath(settings.predictions) == os.path.realpath(settings.references):
+        logger.warning("--predictions and --references are the same: every file is scored "
+                       "against itself. To score another tool's results, give each its own "
+                       "folder (the README's 'Scoring other tools' results' splits CycleGAN's "
+                       "results folder)")
 
 
 def _check_out_apart_from_inputs(settings):
@@ -150,7 +166,8 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     score the same files alike."""
     pairs = paired_files(predictions_dir, references_dir)
     if not pairs:
-        raise InputError(predictions_dir, f"no file name is also in {references_dir}")
+        raise InputError(predictions_dir, f"no file name is also in {references_dir}"
+                         f"{_names_hint(predictions_dir, references_dir)}")
     say_unpartnered([os.path.basename(p) for pair in pairs for p in pair],
                     [os.path.basename(p) for p in list_images(predictions_dir)],
                     [os.path.basename(p) for p in list_images(references_dir)], "image(s)",
@@ -165,22 +182,56 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     predictions = [read_result_scan(p, domain_out) for p, _ in pairs]
     references = [read_image_scan(r, domain_out) for _, r in pairs]
     input_scans = [read_image_scan(inputs[p], domain_in) for p, _ in pairs]
-    for name, a, b, c in zip(names, predictions, references, input_scans):
+    for (prediction, _), a, b, c in zip(pairs, predictions, references, input_scans):
         a, b, c = (scan.values.shape[1:] for scan in (a, b, c))
         if not a == b == c:
-            raise InputError(name, f"prediction {a}, reference {b} and input {c} differ in size")
+            raise InputError(prediction, f"prediction {a}, reference {b} and input {c} differ "
+                             "in size; resample the predictions to the references' size first")
     intensity = IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
+    if window is None and domain_out == "ct" and any(s.units == "grey" for s in predictions) \
+            and any(s.units == "hu" for s in references):
+        logger.warning("the 8-bit predictions are read through the default CT window of %g to "
+                       "%g HU against HU references; give --ct-window LEVEL,WIDTH if they "
+                       "were written in another (a brain window: 40,400)",
+                       *intensity.ct_window_hu)
     # The SynthRAD section, in HU, is `evaluate_given`'s.
     return evaluate_scans(direction, names, input_scans,
                           [scan.to_unit(intensity) for scan in predictions],
                           [None] * len(pairs), references, "references", intensity,
-                          synthrad=False)
+                          synthrad=False, window_given=window is not None)
+
+
+def _check_images_for_inputs(settings):
+    """--inputs scores 2-D image files; volumes were refused as a folder
+    with "no image files", which did not say why."""
+    for option in ("predictions", "references", "inputs"):
+        folder = getattr(settings, option)
+        try:
+            list_images(folder)
+        except InputError as error:
+            if "no image files" not in error.problem:
+                raise
+            raise InputError(folder, f"no image files in this --{option} folder: --inputs is "
+                             "for the 8-bit evaluation of 2-D images (PNG, TIFF, ...); for "
+                             "CT volumes (DICOM, NIfTI) leave --inputs out to score them in "
+                             "HU") from None
+
+
+def _names_hint(predictions_dir, references_dir):
+    """A few names of each folder, and how to pair by a suffix."""
+    listed = [[os.path.basename(p) for p in list_images(folder)[:3]]
+              for folder in (predictions_dir, references_dir)]
+    hint = f" (predictions such as {', '.join(listed[0])}; references such as " \
+           f"{', '.join(listed[1])})"
+    return hint + ("; files are paired by name: rename or link them to one name (the README's "
+                   "'Scoring other tools' results' shows how for CycleGAN's results folder)")
 
 
 def evaluate_given(settings):
     """`--predictions` against `--references`: the 8-bit evaluation (with
     `--inputs`), the SynthRAD metrics in HU, or both (module docstring)."""
     if settings.inputs:
+        _check_images_for_inputs(settings)
         evaluation = _folder_evaluation(settings.predictions, settings.references,
                                         settings.inputs, settings.direction,
                                         window_bounds(settings.ct_window))
