@@ -645,3 +645,21 @@ def test_a_folder_scored_against_itself_is_said_to_be_after_the_scores(tmp_path,
                  "--inputs", images, "--out", tmp_path / "none")
     assert_one_line_error(capsys, code, "predictions such as 1_fake_B.png",
                           "references such as 1_real_B.png", "paired by name")
+
+
+def test_files_of_an_earlier_report_left_in_out_are_named(tmp_path, capsys):
+    # A volume report written into an image report's folder left its
+    # grids and per-image CSV beside the new metrics.json, unsaid.
+    rng = np.random.default_rng(0)
+    for folder in ("pred", "ref", "in"):
+        write_image(tmp_path / folder / "a.png", rng.integers(0, 256, (24, 24), np.uint8))
+    common = ("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+              "--inputs", tmp_path / "in", "--out", tmp_path / "out")
+    assert _eval(*common) == 0
+    assert "does not replace" not in capsys.readouterr().err
+    assert _eval(*common) == 0  # control: the same report replaces every file
+    assert "does not replace" not in capsys.readouterr().err
+    (tmp_path / "out" / "grid_old.png").write_bytes(b"from before")
+    assert _eval(*common) == 0
+    assert "held 1 file(s) that this report does not replace (grid_old.png)" in \
+        capsys.readouterr().err

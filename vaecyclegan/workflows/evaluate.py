@@ -81,6 +81,7 @@ def evaluate(settings):
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
     work = evaluate_synthrad if settings.synthrad else evaluate_given
+    earlier = _files_by_inode(settings.out)
     # Cases write masks (and synthetic CTs) as they are scored: staged, so
     # that a case that fails after them leaves nothing in --out.
     evaluation = stage_folder_and_publish(
@@ -88,9 +89,36 @@ def evaluate(settings):
         _input_files(settings))
     _log_summary({evaluation.direction: evaluation.summary},
                  os.path.join(settings.out, "index.html"))
+    _warn_of_files_not_replaced(settings.out, earlier)
     # After the scores, beside them: a refusal stays one line.
     _warn_if_predictions_are_references(settings)
     return evaluation
+
+
+def _files_by_inode(folder):
+    """`{relative path: inode}` of the files under `folder` (none if absent)."""
+    found = {}
+    for root, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(root, name)
+            try:
+                found[os.path.relpath(path, folder)] = os.stat(path).st_ino
+            except OSError:
+                continue
+    return found
+
+
+def _warn_of_files_not_replaced(folder, earlier):
+    """An --out used before keeps the files this report did not replace (an
+    image report's grids beside a volume report's metrics): they would be
+    read as this evaluation's. Outputs are moved in whole, so a file
+    replaced has a new inode."""
+    now = _files_by_inode(folder)
+    kept = sorted(name for name, inode in earlier.items() if now.get(name) == inode)
+    if kept:
+        logger.warning("%s held %d file(s) that this report does not replace (%s%s): they "
+                       "are from an earlier run; give a new --out to keep reports apart",
+                       folder, len(kept), ", ".join(kept[:3]), ", ..." if len(kept) > 3 else "")
 
 
 def _input_files(settings):
