@@ -160,11 +160,14 @@ def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
     name = write_mask(str(tmp_path / "out"), reference, mask)
     assert name == "mask_r.nii.gz"
     written = nib.load(str(tmp_path / "out" / name))
-    # Written in slice order with an axial affine of the spacing: read back
-    # as a mask, it is the same array.
-    assert nib.aff2axcodes(written.affine) == ("S", "P", "L")
-    assert np.allclose(written.affine, reference.world)  # placed where the reference is
-    assert np.array_equal(np.asarray(written.dataobj) > 0, mask)
+    # Written on the reference file's grid (its voxel order and affine; it
+    # was in slice order, another array shape, which fslmaths -mas and
+    # numpy users could not lay on the volume): read back as a mask, it is
+    # the same array.
+    assert np.allclose(written.affine, nib.load(str(tmp_path / "r.nii")).affine)
+    assert written.shape == nib.load(str(tmp_path / "r.nii")).shape
+    assert np.array_equal(np.asarray(written.dataobj) > 0,
+                          np.asarray(nib.load(str(tmp_path / "m.nii")).dataobj) > 0)
     again = read_mask(find_cases(str(tmp_path / "out" / name))["mask_r"], reference)
     assert np.array_equal(again, mask)
     empty = _nifti(tmp_path / "empty.nii", np.zeros((4, 16, 16)), dtype=np.uint8)

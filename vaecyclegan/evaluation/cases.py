@@ -42,7 +42,7 @@ import os
 import numpy as np
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.formats import find_scan_sources, read_scan
+from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
 from vaecyclegan.io.scan import list_folder
@@ -73,6 +73,7 @@ class HuImage:
             they are stored (a DICOM series of another plane, feet-first or
             prone): masks written before placements were kept are in the
             stored order.
+        scan: the `Scan` it was read from, for a mask on its file's grid.
     """
 
     name: str
@@ -81,6 +82,7 @@ class HuImage:
     spacing: tuple
     world: np.ndarray = None
     turned: bool = False
+    scan: object = None
 
 
 def case_name(path):
@@ -272,7 +274,7 @@ def _hu_image(scan, name, spacing_2d):
     if values.shape[0] == 1:
         values, spacing = values[0], spacing[1:]
     return HuImage(name, scan.path, values, tuple(round(float(s), 6) for s in spacing),
-                   scan.world, scan.turned)
+                   scan.world, scan.turned, scan)
 
 
 def in_reference_order(image, reference):
@@ -377,9 +379,10 @@ def slice_affine(spacing):
 
 def write_mask(folder, reference, mask):
     """Writes the mask used beside the results: a NIfTI volume (uint8 0/1)
-    of the reference's slices, placed where the reference is (`world`; at
-    `slice_affine` where it has no placement), or an 8-bit PNG (0, 255) for
-    a 2-D case. Returns the file name."""
+    on the grid of a NIfTI reference's file (its voxel order, affine and
+    header), else of the reference's slices placed where the reference is
+    (`world`; at `slice_affine` where it has no placement); or an 8-bit PNG
+    (0, 255) for a 2-D case. Returns the file name."""
     import nibabel as nib
 
     os.makedirs(folder, exist_ok=True)
@@ -387,6 +390,10 @@ def write_mask(folder, reference, mask):
     path = os.path.join(folder, name)
     if mask.ndim == 2:
         write_png(path, np.where(mask, 255, 0).astype(np.uint8))
+        return name
+    scan = reference.scan
+    if scan is not None and scan.values.shape == mask.shape and format_of(scan).write_mask(
+            scan, mask.astype(np.uint8), path):
         return name
     affine = slice_affine(reference.spacing) if reference.world is None else reference.world
     image = nib.Nifti1Image(mask.astype(np.uint8), affine)

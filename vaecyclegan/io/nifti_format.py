@@ -315,14 +315,14 @@ def write_nifti(path, scan, volume, domain, intensity, description, dtype=np.int
         path: output file (.nii or .nii.gz).
         scan: the input `Scan` (kind "nifti").
         volume: (slices, H, W) in [-1, 1] for a translation; with
-            `dtype=np.float32`, values written as they are (e.g. a
-            standard-deviation map).
-        domain: "ct" or "mri" (ignored for float32 values).
+            `dtype` float32 or uint8, values written as they are (a
+            standard-deviation map, a mask).
+        domain: "ct" or "mri" (ignored for values written as they are).
         description: the header's `descrip` (80 characters at most).
     """
     source = scan.source
-    if dtype == np.float32:
-        values = np.asarray(volume, dtype=np.float32)
+    if dtype in (np.float32, np.uint8):
+        values = np.asarray(volume, dtype=dtype)
     else:
         units = "hu" if domain == "ct" else "signal"
         # Clipped to the type: a CT window beyond int16's range wrapped round.
@@ -371,6 +371,13 @@ class NiftiFormat(ScanFormat):
         label = "CT" if domain == "ct" else "MR"
         write_nifti(target(scan.output_name), scan, unit, domain, intensity,
                     f"vaecyclegan synthetic {label} ({direction})")
+
+    def write_mask(self, scan, mask, path):
+        # In the file's voxel order with its affine and header: the mask
+        # lies voxel for voxel on the volume (fslmaths -mas, numpy).
+        write_nifti(path, scan, mask, None, None, "vaecyclegan-eval: voxels scored",
+                    dtype=np.uint8)
+        return True
 
     def write_std(self, scan, std, scale, domain, intensity, target):
         if domain == "ct":

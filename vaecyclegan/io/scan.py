@@ -258,6 +258,13 @@ class ScanFormat:
         """
         raise NotImplementedError
 
+    def write_mask(self, scan, mask, path):
+        """Writes a 0/1 mask of `scan`'s slices (the shape of its values) as
+        a volume on the grid of the scan's own file, where this format's
+        files can hold one (`path` ends .nii.gz); returns whether it did.
+        Default: it cannot (the caller writes a NIfTI placed by `world`)."""
+        return False
+
     def describe(self, scan):
         """The scan's format in summaries, e.g. "DICOM"."""
         return self.label
