@@ -313,3 +313,21 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_named_damaged(tmp
     # Control: the whole file reads.
     (tmp_path / "whole.nii").write_bytes(_header_bytes(np.ones((16, 16, 3), np.int16)))
     assert read_nifti(str(tmp_path / "whole.nii"), "ct").values.shape == (3, 16, 16)
+
+
+def test_nan_voxels_of_an_mri_are_background_and_of_a_ct_refused(tmp_path, caplog):
+    # Float MRIs of SPM and FSL pipelines hold NaN outside the field of
+    # view: refused, they had to be filled by hand first.
+    volume = np.full((16, 16, 3), 300.0, np.float32)
+    volume[4:12, 4:12] = 900.0
+    volume[:2] = np.nan
+    nib.save(nib.Nifti1Image(volume, AFFINE), str(tmp_path / "mr.nii"))
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        scan = read_nifti(str(tmp_path / "mr.nii"), "mri")
+    assert np.isfinite(scan.values).all() and scan.values.min() == 300.0
+    assert "96 NaN or infinite voxel(s)" in caplog.text and "background" in caplog.text
+    _refused(tmp_path / "mr.nii", "96 voxel(s) are NaN or infinite")  # as CT: HU throughout
+    nib.save(nib.Nifti1Image(np.full((16, 16, 3), np.nan, np.float32), AFFINE),
+             str(tmp_path / "void.nii"))
+    with pytest.raises(InputError, match="768 voxel"):
+        read_nifti(str(tmp_path / "void.nii"), "mri")

@@ -118,9 +118,7 @@ def read_nifti(path, domain, axis="axial"):
             raise InputError(path, f"voxel data cannot be read ({_one_line(error)})") from None
         if path.lower().endswith(".gz"):
             _check_gzip_whole(path)
-    bad = int(np.count_nonzero(~np.isfinite(data)))
-    if bad:
-        raise InputError(path, f"{bad} voxel(s) are NaN or infinite; fill or mask them first")
+    data = _non_finite_filled(path, data, domain)
     if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
         raise InputError(path, "its affine (qform/sform) is not finite")
     try:
@@ -199,6 +197,24 @@ def _volume_shape(path, shape):
         raise InputError(path, f"{len(shape)}-D NIfTI ({size}): one 3-D volume is needed "
                          "(split a time series or multi-channel volume first)")
     return volume_shape
+
+
+def _non_finite_filled(path, data, domain):
+    """`data` with NaN (and infinite) voxels of an MRI taken as background,
+    its lowest finite value: float MRIs of SPM and FSL pipelines hold NaN
+    outside the field of view or the brain. CT must be HU throughout, and
+    such voxels in it are refused."""
+    bad = ~np.isfinite(data)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return data
+    if domain != "mri" or count == data.size:
+        raise InputError(path, f"{count} voxel(s) are NaN or infinite; fill or mask them first")
+    background = float(data[~bad].min())
+    logger.warning("%s: %d NaN or infinite voxel(s) (%.2g %%) taken as background, its lowest "
+                   "value %g", path, count, 100.0 * count / data.size, background)
+    data[bad] = background
+    return data
 
 
 def _check_file_holds_voxels(path, stored, shape, dtype):
