@@ -28,7 +28,8 @@ def build_parser():
     phantom.add_argument("--size", type=int, default=256, help="image side in pixels")
     phantom.add_argument("--train", type=int, default=200, help="images per training domain")
     phantom.add_argument("--test", type=int, default=24, help="paired test images")
-    phantom.add_argument("--seed", type=int, default=0)
+    phantom.add_argument("--seed", type=int, default=0,
+                         help="anatomy and pose seed (0 or more; one seed renders alike)")
     realistic = commands.add_parser(
         "realistic", help="render realistic head slices (1 mm pixels, skull base to vertex) in "
         "the Kaggle layout (CT = A, MRI = B)")
@@ -36,7 +37,8 @@ def build_parser():
     realistic.add_argument("--size", type=int, default=256, help="image side in pixels")
     realistic.add_argument("--train", type=int, default=80, help="images per training domain")
     realistic.add_argument("--test", type=int, default=24, help="paired test images")
-    realistic.add_argument("--seed", type=int, default=0)
+    realistic.add_argument("--seed", type=int, default=0,
+                           help="anatomy seed (0 or more; one seed renders alike)")
     realistic.add_argument("--style", choices=("a", "b"), default="a",
                            help="one of two independent renderings (tissue values, noise, "
                            "bias field, gyri, skull thickness)")

@@ -89,9 +89,10 @@ def _schedule_options(group):
 
 def _run_options(group):
     group.add_argument("--precision", default=DEFAULTS.precision, choices=PRECISIONS,
-                       help="auto: on a GPU mixed_float16 (TensorFlow; PyTorch where the "
-                       "GPU lacks bfloat16) or mixed_bfloat16 (JAX, PyTorch); on a CPU "
-                       "mixed_bfloat16 where it has AVX512-BF16/AMX, else float32")
+                       help="auto: on a GPU mixed_float16 (TensorFlow; JAX and PyTorch "
+                       "below compute capability 8, without bfloat16) or mixed_bfloat16 "
+                       "(JAX, PyTorch); on a CPU mixed_bfloat16 where it has "
+                       "AVX512-BF16/AMX, else float32")
     group.add_argument("--strategy", default=DEFAULTS.strategy, choices=STRATEGIES,
                        help="auto: mirrored over all GPUs when there are several (on JAX "
                        "data-parallel over all devices), else one device; default: one "
