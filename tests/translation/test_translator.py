@@ -163,3 +163,45 @@ def test_pixels_that_are_not_square_are_scaled_axis_by_axis(monkeypatch):
     assert translator.describe((256, 128), (1.0, 2.0)) == (
         "128x256 slices translated at the training pixel scale (32x32, 4 across by 8 down "
         "input pixels a network pixel), returned to their grid by bicubic")
+
+
+def test_large_slices_take_fewer_at_once_as_tiles_bound_memory(monkeypatch):
+    # Eight 512-px slices in one pass held 7.6 GB (one at a time 2.3 GB),
+    # below --translate-tile, which only looks at a slice's side.
+    import vaecyclegan.translation.translator as translator_module
+
+    recorder = _ShapeRecorder()
+    monkeypatch.setattr(translator_module, "run_network", recorder)
+    translator = Translator(None, stride=1, channels=1, tile=64)
+    translator.translate_unit(np.zeros((8, 48, 48), np.float32), batch_size=8)
+    assert [shape[0] for shape in recorder.shapes] == [1] * 8  # 48x48 > 64x64 / 2
+    recorder.shapes.clear()
+    translator.translate_unit(np.zeros((8, 16, 16), np.float32), batch_size=8)
+    assert [shape[0] for shape in recorder.shapes] == [8]  # control: small slices together
+    recorder.shapes.clear()
+    Translator(None, stride=1, channels=1, tile=0).translate_unit(
+        np.zeros((3, 600, 600), np.float32), batch_size=8)
+    assert [shape[0] for shape in recorder.shapes] == [2, 1]  # untiled: 1024x1024 a pass
+
+
+def test_long_translations_show_their_progress(monkeypatch, caplog):
+    # A 300-slice volume was translated in silence, minutes long.
+    import vaecyclegan.translation.translator as translator_module
+    from vaecyclegan.training.progress import WorkProgress
+
+    monkeypatch.setattr(translator_module, "run_network", _ShapeRecorder())
+    translator = Translator(None, stride=1, channels=1, tile=0)
+    stacks = [np.zeros((5, 16, 16), np.float32), np.zeros((3, 16, 16), np.float32)]
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        translator.translate_stacks(stacks, batch_size=2, samples=2, progress=True)
+    assert "translating" not in caplog.text  # short work: nothing shown
+    monkeypatch.setattr(WorkProgress, "QUIET_SECONDS", 0.0)
+    monkeypatch.setattr(WorkProgress, "SECONDS_BETWEEN_LINES", 0.0)
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        translator.translate_stacks(stacks, batch_size=2, samples=2, progress=True)
+    lines = [r.getMessage() for r in caplog.records if "translating" in r.getMessage()]
+    assert lines[0].startswith("translating: 2/16 slices") and len(lines) == 7
+    caplog.clear()
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        translator.translate_stacks(stacks, batch_size=2, samples=2)  # not asked for
+    assert "translating" not in caplog.text

@@ -115,3 +115,34 @@ def test_16bit_images_reach_the_upscaler_over_their_range_and_come_back_whole(
     assert (seen.min(), seen.max()) == pytest.approx(seen_range, abs=1e-6)
     assert upscaled.dtype == pixels.dtype
     np.testing.assert_array_equal(upscaled, np.kron(pixels, np.ones((4, 4), pixels.dtype)))
+
+
+def test_a_spaced_scan_for_weights_that_know_no_millimetre_is_warned_of(caplog):
+    # Weights trained on PNGs (a resize factor, no mm) shrank a 0.49 mm
+    # 512-px volume by their factor, twice the anatomy the networks learned,
+    # and said "translated at the training pixel scale".
+    import types
+
+    from vaecyclegan.config import PixelScaleConfig
+    from vaecyclegan.translation.translator import Translator
+    from vaecyclegan.workflows.infer import _warn_if_spacing_unused
+
+    volume = types.SimpleNamespace(pixel_mm=(0.49, 0.49), output_name="head.nii.gz")
+    image = types.SimpleNamespace(pixel_mm=None, output_name="a.png")
+    for scale, said in ((PixelScaleConfig(resize_factor=4.0), True),
+                        (PixelScaleConfig(resize_factor=4.0, mm_per_pixel=3.9), False),
+                        (PixelScaleConfig(resize_factor=1.0), False)):
+        translator = Translator(None, 8, 3, pixel_scale=scale)
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="vaecyclegan"):
+            _warn_if_spacing_unused([image, volume], translator)
+        assert ("head.nii.gz (0.49 mm pixels) is shrunk by their resize factor 4" in
+                caplog.text) is said, caplog.text
+        described = translator.describe((512, 512), (0.49, 0.49))
+        assert ("the weights know no mm per pixel" in described) is (
+            said and scale.resize_factor != 1.0), described
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        _warn_if_spacing_unused([image], Translator(None, 8, 3,
+                                                    pixel_scale=PixelScaleConfig(4.0)))
+    assert caplog.text == ""  # control: images without spacing are what it knows

@@ -168,3 +168,52 @@ def _in_step_order(logs, model):
     so that a run's columns are the same on every backend."""
     order = [key for key in getattr(model, "log_keys", ()) if key in logs]
     return {key: logs[key] for key in order + [key for key in logs if key not in order]}
+
+
+class WorkProgress:
+    """Progress of long work outside `fit`, in units (slices translated):
+    a tqdm bar on a terminal, shown once the work has taken
+    `QUIET_SECONDS`; elsewhere a plain line at most every
+    `SECONDS_BETWEEN_LINES`, from then on. Short work shows nothing.
+
+    Args:
+        total: units of work in all.
+        unit: what a unit is, e.g. "slice".
+        description: the bar's label and the lines' start.
+
+    Example:
+    >>> progress = WorkProgress(len(slices), "slice", "translating")
+    >>> for batch in batches:
+    ...     progress.advance(len(batch))
+    >>> progress.close()
+    """
+
+    QUIET_SECONDS = 5.0
+    SECONDS_BETWEEN_LINES = 15.0
+
+    def __init__(self, total, unit, description):
+        self.total, self.unit, self.description = total, unit, description
+        self.done = 0
+        self.start = time.perf_counter()
+        self.next_line = self.start + self.QUIET_SECONDS
+        self.bar = (tqdm(total=total, desc=description, unit=unit, delay=self.QUIET_SECONDS,
+                         leave=False, dynamic_ncols=True, mininterval=1.0, file=sys.stderr)
+                    if sys.stderr.isatty() else None)
+
+    def advance(self, count):
+        self.done += count
+        if self.bar is not None:
+            self.bar.update(count)
+            return
+        now = time.perf_counter()
+        if now >= self.next_line and self.done < self.total:
+            self.next_line = now + self.SECONDS_BETWEEN_LINES
+            rate = self.done / max(now - self.start, 1e-9)
+            left = (self.total - self.done) / max(rate, 1e-9)
+            logger.info(f"{self.description}: {self.done}/{self.total} {self.unit}s "
+                        f"({100 * self.done / self.total:.0f} %), {rate:.1f} {self.unit}s/s, "
+                        f"{int(left // 60)} min {int(left % 60)} s left")
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()

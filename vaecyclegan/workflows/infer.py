@@ -101,6 +101,7 @@ def run_inference(settings):
     if translator is not None:
         for scan in scans:
             _check_training_scale(scan, translator)
+        _warn_if_spacing_unused(scans, translator)
         for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
             logger.info(line)
 
@@ -213,6 +214,26 @@ def _warn_if_window_clips_hu(scans, intensity):
                        (", ..." if len(volumes) > 3 else ""), *DOSE_HU_RANGE)
 
 
+def _warn_if_spacing_unused(scans, translator):
+    """Weights trained on images without spacing (PNGs) know how much they
+    were shrunk, not how many mm a pixel held: a DICOM or NIfTI slice of
+    other mm per pixel than the training images' is shown anatomy of
+    another size (a 0.49 mm 512-px volume lost 48 HU of MAE so)."""
+    scale = translator.pixel_scale
+    spaced = [scan for scan in scans if scan.pixel_mm]
+    if not spaced or scale is None or scale.mm_per_pixel or scale.resize_factor == 1.0:
+        return
+    first = spaced[0]
+    logger.warning("the weights were trained on images without a pixel spacing: %s (%.3g mm "
+                   "pixels)%s is shrunk by their resize factor %g, whatever its mm; the "
+                   "anatomy is at the size the networks learned only where its pixels are "
+                   "the size of the training images' (resample it first, or train on DICOM "
+                   "or NIfTI, which records mm per pixel)", first.output_name,
+                   max(first.pixel_mm),
+                   f" and {len(spaced) - 1} more" if len(spaced) > 1 else "",
+                   scale.resize_factor)
+
+
 def _check_training_scale(scan, translator):
     """Refuses a scan that, resampled to the training pixel scale, would be
     smaller than the smallest slice read, or too large for memory: its
@@ -260,7 +281,7 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
     else:
         means, stds = translator.translate_stacks(
             [scan.to_unit(intensity) for scan in scans], settings.batch_size, settings.samples,
-            [scan.pixel_mm for scan in scans])
+            [scan.pixel_mm for scan in scans], progress=True)
     writers = []
     for index, (scan, mean) in enumerate(zip(scans, means)):
         if upscaler is None:
@@ -319,6 +340,9 @@ def _write_std_scale(settings, stds, scale, target):
         "samples": settings.samples, "colormap": STD_COLORMAP,
         "black": 0.0, "saturated_at": scale, "unit": "grey levels of an 8-bit image",
         "mean_std": float(np.mean([float(s.mean()) * 127.5 for s in stds])),
+        # The scale is the PNG heat maps'; a volume's map holds the deviation itself.
+        "applies_to": "the PNG heat maps (images, DICOM slices); a NIfTI result's "
+                      "std volume holds the deviation in the result's units (HU for CT)",
     }, indent=2) + "\n")
 
 
@@ -331,10 +355,13 @@ def _log_done(settings, scans, seconds, translator, upscaler, scale):
                 f"{seconds:.1f} s ({slices / max(seconds, 1e-9):.1f} slices/s) into "
                 f"{settings.output}")
     if scale is not None:
-        logger.info(f"{settings.samples} latent samples per slice: outputs are their mean; heat "
-                    f"maps of the per-pixel standard deviation (black 0, saturated at "
-                    f"{scale:.3g} grey levels, see scale.json) are in "
-                    f"{os.path.join(settings.output, STD_FOLDER)}")
+        volumes = any(not is_planar(scan) for scan in scans)
+        logger.info(f"{settings.samples} latent samples per slice: outputs are their mean; the "
+                    f"per-pixel standard deviation is in "
+                    f"{os.path.join(settings.output, STD_FOLDER)} (heat maps black at 0, "
+                    f"saturated at {scale:.3g} grey levels, see scale.json"
+                    + ("; a NIfTI result's as a volume in its units, HU for CT)" if volumes
+                       else ")"))
 
 
 def _resized(scan, factor, interpolation):
