@@ -144,3 +144,37 @@ def test_a_failed_or_interrupted_fill_leaves_nothing_it_made(tmp_path):
     (tmp_path / "full" / "keep.txt").write_text("x")
     with pytest.raises(InputError, match="exists and is not empty"):
         write_new_folder(str(tmp_path / "full"), _dataset)
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_swept(tmp_path, caplog):
+    # kill -9 while writing left .vaecyclegan-xxxx/ with a partial DICOM
+    # series in the output folder for good (a recursive import reads it),
+    # and made vaecyclegan-data's folder "not empty" for ever.
+    import subprocess
+    import sys
+
+    from vaecyclegan.workflows.output_staging import _staging_prefix
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead_pid = int(gone.stdout)
+    prefix = _staging_prefix()
+    host = prefix.split("-")[1]
+    out = tmp_path / "out"
+    stale = out / f".vaecyclegan-{host}-{dead_pid}-abc"
+    live = out / f"{prefix}def"  # this process: running
+    other_host = out / f".vaecyclegan-elsewhere-{dead_pid}-ghi"
+    for folder in (stale, live, other_host):
+        folder.mkdir(parents=True)
+        (folder / "IM0001").write_text("partial")
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        stage_and_publish(str(out), [_writer("x.png")])
+    assert not stale.exists() and "stopped before it finished" in caplog.text
+    assert live.exists() and other_host.exists()
+    # A new folder for vaecyclegan-data: the leftovers of a killed fill are
+    # not what makes it "not empty".
+    data = tmp_path / "data"
+    (data / f".vaecyclegan-{host}-{dead_pid}-jkl").mkdir(parents=True)
+    write_new_folder(str(data), lambda staging: _writer("a.txt")(
+        lambda name: os.path.join(staging, name)))
+    assert os.listdir(data) == ["a.txt"]

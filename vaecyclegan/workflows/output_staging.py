@@ -11,12 +11,17 @@ is named in one line.)
 """
 
 import errno
+import logging
 import os
+import re
 import shutil
+import socket
 import tempfile
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.atomic_write import atomic_path, missing_folders, remove_empty_folders
+
+logger = logging.getLogger(__name__)
 
 
 def output_names(sources, output_dir, protected=()):
@@ -70,10 +75,47 @@ def check_writable(folder):
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
 
 
+def _staging_prefix():
+    """`.vaecyclegan-<host>-<pid>-`: a staging folder names the process that
+    made it, so that one left by a killed process can be known and swept."""
+    host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+    return f".vaecyclegan-{host}-{os.getpid()}-"
+
+
+def _process_is_gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # another user's process, or no right to ask: kept
+        return False
+    return False
+
+
+def _sweep_stale_staging(folder):
+    """Removes staging folders in `folder` left by a process of this machine
+    that is gone (SIGKILL, a power cut): a recursive DICOM import would take
+    the partial series inside one for a series of its own."""
+    host = _staging_prefix().split("-")[1]
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for name in names:
+        match = re.fullmatch(r"\.vaecyclegan-([A-Za-z0-9_]+)-(\d+)-.+", name)
+        path = os.path.join(folder, name)
+        if (match and match.group(1) == host and _process_is_gone(int(match.group(2)))
+                and os.path.isdir(path) and not os.path.islink(path)):
+            shutil.rmtree(path, ignore_errors=True)
+            logger.info("removed %s, the staging folder of a run that was stopped before it "
+                        "finished", path)
+
+
 def _writable_folder(folder):
     try:
         os.makedirs(folder, exist_ok=True)
-        probe = tempfile.mkdtemp(prefix=".vaecyclegan-", dir=folder)
+        _sweep_stale_staging(folder)
+        probe = tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder)
     except OSError as error:
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
     return probe
@@ -200,6 +242,8 @@ def write_new_folder(folder, write):
             `folder` holds files already.
     """
     check_writable(folder)
+    if os.path.isdir(folder):
+        _sweep_stale_staging(folder)  # a killed run's leftovers do not make it full
     if os.path.isdir(folder) and os.listdir(folder):
         raise InputError(folder, "exists and is not empty; name a new folder")
     created = missing_folders(folder)
