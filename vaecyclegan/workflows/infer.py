@@ -74,6 +74,7 @@ def run_inference(settings):
         InputError: a bad input, reference, weights folder or output
             folder; nothing is written then.
     """
+    run_started = time.perf_counter()
     settings.validate()
     sources = find_scan_sources(settings.input)
     for option, given in (("--upscale", settings.upscale), ("--reference", settings.reference)):
@@ -126,7 +127,8 @@ def run_inference(settings):
     # Results, deviation maps and the report are published together, or
     # nothing is.
     stage_and_publish(settings.output, writers, protected)
-    _log_done(settings, scans, seconds, translator, upscaler, scale)
+    _log_done(settings, scans, seconds, translator, upscaler, scale,
+              time.perf_counter() - run_started)
     if evaluation is not None:
         logger.info(f"\n{format_table({settings.direction: evaluation.summary})}\n"
                     f"Report: {os.path.join(settings.output, 'index.html')}")
@@ -346,13 +348,15 @@ def _write_std_scale(settings, stds, scale, target):
     }, indent=2) + "\n")
 
 
-def _log_done(settings, scans, seconds, translator, upscaler, scale):
+def _log_done(settings, scans, seconds, translator, upscaler, scale, total_seconds):
     slices = sum(scan.slice_count for scan in scans)
     action = "upscaled" if translator is None else "translated"
     if translator is not None and upscaler is not None:
         action = f"translated and upscaled x{settings.upscale}"
+    # Both: the networks' rate, and what the user waited (loading, reading, writing).
     logger.info(f"{settings.direction}: {action} {len(scans)} input(s), {slices} slice(s) in "
-                f"{seconds:.1f} s ({slices / max(seconds, 1e-9):.1f} slices/s) into "
+                f"{seconds:.1f} s ({slices / max(seconds, 1e-9):.1f} slices/s; "
+                f"{total_seconds:.1f} s in all with loading, reading and writing) into "
                 f"{settings.output}")
     if scale is not None:
         volumes = any(not is_planar(scan) for scan in scans)
