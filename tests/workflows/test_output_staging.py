@@ -1,6 +1,7 @@
 """`stage_and_publish`: every output is published, or none is."""
 
 import os
+import shutil
 
 import pytest
 
@@ -153,7 +154,12 @@ def test_a_staging_folder_left_by_a_killed_run_is_swept(tmp_path, caplog):
     import subprocess
     import sys
 
-    from vaecyclegan.workflows.output_staging import _staging_prefix
+    from vaecyclegan.workflows.output_staging import (
+        _locked,
+        _release,
+        _staging_prefix,
+        _writable_folder,
+    )
 
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
@@ -164,13 +170,25 @@ def test_a_staging_folder_left_by_a_killed_run_is_swept(tmp_path, caplog):
     stale = out / f".vaecyclegan-{host}-{dead_pid}-abc"
     live = out / f"{prefix}def"  # this process: running
     other_host = out / f".vaecyclegan-elsewhere-{dead_pid}-ghi"
-    for folder in (stale, live, other_host):
+    # Named by a PID that is gone here but locked: a live run of a container
+    # of this host name (PIDs of its own).
+    contained = out / f".vaecyclegan-{host}-{dead_pid}-mno"
+    for folder in (stale, live, other_host, contained):
         folder.mkdir(parents=True)
         (folder / "IM0001").write_text("partial")
-    with caplog.at_level("INFO", logger="vaecyclegan"):
-        stage_and_publish(str(out), [_writer("x.png")])
+    held = _locked(str(contained))
+    try:
+        with caplog.at_level("INFO", logger="vaecyclegan"):
+            stage_and_publish(str(out), [_writer("x.png")])
+    finally:
+        os.close(held)
     assert not stale.exists() and "stopped before it finished" in caplog.text
-    assert live.exists() and other_host.exists()
+    assert live.exists() and other_host.exists() and contained.exists()
+    # This process's own staging folders are locked while they exist.
+    staging = _writable_folder(str(tmp_path / "own"))
+    assert _locked(staging) is None
+    shutil.rmtree(staging)
+    _release(staging)
     # A new folder for vaecyclegan-data: the leftovers of a killed fill are
     # not what makes it "not empty".
     data = tmp_path / "data"

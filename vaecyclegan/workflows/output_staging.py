@@ -23,6 +23,14 @@ from vaecyclegan.io.atomic_write import atomic_path, missing_folders, remove_emp
 
 logger = logging.getLogger(__name__)
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, so no staging folder is ever swept
+    fcntl = None
+
+# This process's staging folders and the descriptors holding their locks.
+_HELD = {}
+
 
 def output_names(sources, output_dir, protected=()):
     """The files each source's result is written to; refuses to overwrite
@@ -87,15 +95,42 @@ def _process_is_gone(pid):
         os.kill(pid, 0)
     except ProcessLookupError:
         return True
-    except OSError:  # another user's process, or no right to ask: kept
+    except (OSError, OverflowError, ValueError):  # another user's, or no such number: kept
         return False
     return False
+
+
+def _locked(path):
+    """A descriptor of folder `path` holding an exclusive lock on it, or None
+    where another process holds one (or the file system has no locks). The
+    system drops a killed process's locks: a staging folder whose lock can
+    be taken has no live owner, whatever the PID namespaces."""
+    if fcntl is None:
+        return None
+    try:
+        descriptor = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(descriptor)
+        return None
+    return descriptor
+
+
+def _release(staging):
+    descriptor = _HELD.pop(staging, None)
+    if descriptor is not None:
+        os.close(descriptor)
 
 
 def _sweep_stale_staging(folder):
     """Removes staging folders in `folder` left by a process of this machine
     that is gone (SIGKILL, a power cut): a recursive DICOM import would take
-    the partial series inside one for a series of its own."""
+    the partial series inside one for a series of its own. Gone means its
+    process ID is not running here and no process holds its lock (a
+    container of the same host name has PIDs of its own)."""
     host = _staging_prefix().split("-")[1]
     try:
         names = os.listdir(folder)
@@ -104,21 +139,33 @@ def _sweep_stale_staging(folder):
     for name in names:
         match = re.fullmatch(r"\.vaecyclegan-([A-Za-z0-9_]+)-(\d+)-.+", name)
         path = os.path.join(folder, name)
-        if (match and match.group(1) == host and _process_is_gone(int(match.group(2)))
+        if not (match and match.group(1) == host and _process_is_gone(int(match.group(2)))
                 and os.path.isdir(path) and not os.path.islink(path)):
+            continue
+        descriptor = _locked(path)
+        if descriptor is None:
+            continue
+        try:
             shutil.rmtree(path, ignore_errors=True)
-            logger.info("removed %s, the staging folder of a run that was stopped before it "
-                        "finished", path)
+        finally:
+            os.close(descriptor)
+        logger.info("removed %s, the staging folder of a run that was stopped before it "
+                    "finished", path)
 
 
 def _writable_folder(folder):
+    """A new staging folder inside `folder`, locked by this process while it
+    exists (`_release` when it is removed)."""
     try:
         os.makedirs(folder, exist_ok=True)
         _sweep_stale_staging(folder)
-        probe = tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder)
+        staging = tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder)
     except OSError as error:
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
-    return probe
+    descriptor = _locked(staging)
+    if descriptor is not None:
+        _HELD[staging] = descriptor
+    return staging
 
 
 def stage_and_publish(output_dir, writers, protected=(), option="--output"):
@@ -204,10 +251,12 @@ def _stage_then_move(output_dir, write, protected, option):
                                  f"outputs before it in {output_dir} are in place") from None
     except BaseException:
         if staging is not None:
+            _release(staging)
             shutil.rmtree(staging, ignore_errors=True)
         # A refused command leaves no empty output folder behind either.
         remove_empty_folders(created)
         raise
+    _release(staging)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -261,6 +310,7 @@ def write_new_folder(folder, write):
     except BaseException:
         _discard(staging, created)
         raise
+    _release(staging)
     os.rmdir(staging)
     staging = os.path.abspath(staging)
     if isinstance(result, str) and os.path.commonpath(
@@ -272,6 +322,7 @@ def write_new_folder(folder, write):
 def _discard(staging, created):
     """What a failed `write_new_folder` leaves: nothing it made."""
     if staging is not None:
+        _release(staging)
         shutil.rmtree(staging, ignore_errors=True)
     remove_empty_folders(created)
 
