@@ -1,5 +1,7 @@
 """`resolve_dataset`: the domain folders of a dataset."""
 
+import os
+
 import pytest
 
 from vaecyclegan.data.dataset_layout import resolve_dataset
@@ -27,3 +29,29 @@ def test_a_file_given_as_a_training_folder_is_named_as_such(tmp_path):
         resolve_dataset(None, str(tmp_path / "ct.png"), str(tmp_path / "mri"))
     with pytest.raises(InputError, match="folder not found"):
         resolve_dataset(None, str(tmp_path / "missing"), str(tmp_path / "mri"))
+
+
+def test_a_training_folder_holding_another_domain_or_a_test_folder_is_refused(tmp_path):
+    # Training reads subfolders: --ct-dir Dataset/images trained CT on
+    # trainB and on both test folders.
+    images = tmp_path / "Dataset" / "images"
+    for name in ("trainA", "trainB", "testA", "testB"):
+        (images / name).mkdir(parents=True)
+    with pytest.raises(InputError, match="the CT training folder holds the MRI training "
+                                         "folder .*trainB, and training reads subfolders"):
+        resolve_dataset(str(tmp_path), ct_dir=str(images))
+    (tmp_path / "mri" / "nested").mkdir(parents=True)
+    with pytest.raises(InputError, match="the MRI training folder holds the CT training"):
+        resolve_dataset(None, ct_dir=str(tmp_path / "mri" / "nested"),
+                        mri_dir=str(tmp_path / "mri"))
+    (images / "trainA" / "testA").mkdir()  # a test folder inside a training one
+    (images / "testA").rmdir()
+    os.symlink(images / "trainA" / "testA", images / "testA")
+    with pytest.raises(InputError, match="the CT training folder holds the CT test folder"):
+        resolve_dataset(str(tmp_path))
+    # Control: the layout's folders side by side.
+    os.remove(images / "testA")
+    (images / "trainA" / "testA").rmdir()
+    (images / "testA").mkdir()
+    folders = resolve_dataset(str(tmp_path))
+    assert folders.ct_train.endswith("trainA") and folders.mri_test.endswith("testB")

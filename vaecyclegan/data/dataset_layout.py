@@ -67,7 +67,9 @@ def resolve_dataset(data_dir, ct_dir=None, mri_dir=None):
             folder is missing.
     """
     if not (ct_dir or mri_dir):
-        return _kaggle_layout(data_dir)
+        folders = _kaggle_layout(data_dir)
+        _check_apart(folders)
+        return folders
     try:
         layout = _kaggle_layout(data_dir) if data_dir else None
     except InputError:
@@ -87,8 +89,27 @@ def resolve_dataset(data_dir, ct_dir=None, mri_dir=None):
         # It trained CT -> CT and scored testA against itself.
         raise InputError(ct_train, "is both the CT and the MRI training folder")
     ct_test = _test_sibling(ct_train)
-    hu = layout.ct_test_hu if layout is not None and ct_test == layout.ct_test else None
-    return DatasetFolders(ct_train, mri_train, ct_test, _test_sibling(mri_train), hu)
+    folders = DatasetFolders(ct_train, mri_train, ct_test, _test_sibling(mri_train),
+                             layout.ct_test_hu if layout is not None
+                             and ct_test == layout.ct_test else None)
+    _check_apart(folders)
+    return folders
+
+
+def _check_apart(folders):
+    """Training reads a folder's subfolders too: a training folder that holds
+    the other domain's, or a test folder, would train on them (--ct-dir
+    Dataset/images trained CT on trainB and the test pairs)."""
+    named = [("the CT training folder", folders.ct_train),
+             ("the MRI training folder", folders.mri_train),
+             ("the CT test folder", folders.ct_test), ("the MRI test folder", folders.mri_test)]
+    for label, folder in named[:2]:
+        root = os.path.realpath(folder)
+        for other_label, other in named:
+            if other and other != folder and os.path.commonpath(
+                    [root, os.path.realpath(other)]) == root:
+                raise InputError(folder, f"{label} holds {other_label} {other}, and training "
+                                 "reads subfolders too; give folders side by side")
 
 
 def _kaggle_layout(data_dir):
