@@ -78,7 +78,7 @@ def test_scans_in_subfolders_are_read_as_a_pacs_export_keeps_them(tmp_path):
     hidden = tmp_path / "ct" / ".cache"
     hidden.mkdir()
     shutil.copy(get_testdata_file("CT_small.dcm"), hidden / "IM0001")  # never read
-    os.symlink(tmp_path / "ct", patient / "loop")  # a link to a folder is not followed
+    os.symlink(tmp_path / "ct", patient / "loop")  # a link loop: each folder read once
     domain = load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(), 32)
     assert len(domain.slices) == 5 + 3  # the folder's own scans, then the series' slices
     assert domain.kinds == {"DICOM": 1 + 3, "NIfTI": 1, "PNG/JPEG/TIFF 16-bit": 1}
@@ -86,16 +86,47 @@ def test_scans_in_subfolders_are_read_as_a_pacs_export_keeps_them(tmp_path):
     assert names[-1] == os.path.join("ct", "patient7", "series1") + " (3 DICOM files)"
     # A folder of subfolders only trains too.
     assert len(load_domain_slices(str(tmp_path), "ct", IntensityConfig(), 32).slices) == 8
+    # A linked patient folder outside the tree is read (a curated set of
+    # links), and a second link to it adds nothing.
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "elsewhere" / "IM9")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "ct" / "linked")
+    os.symlink(tmp_path / "elsewhere", patient / "linked_again")
+    assert len(load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(),
+                                  32).slices) == 9
     # Control: inference's folders are read without their subfolders, and
     # a folder of subfolders only says where the scans are.
     assert len(find_scan_sources(str(tmp_path / "ct"))) == 4
-    with pytest.raises(InputError, match="its 1 subfolder.*'ct'.*are not read: give one of "
+    with pytest.raises(InputError, match="its 2 subfolder.*'ct'.*are not read: give one of "
                        "them"):
         find_scan_sources(str(tmp_path))
     (tmp_path / "empty" / "deeper").mkdir(parents=True)
     with pytest.raises(InputError, match="no image, DICOM or NIfTI file in this folder or "
                        "its subfolders"):
         load_domain_slices(str(tmp_path / "empty"), "ct", IntensityConfig(), 32)
+
+
+def test_a_subfolder_that_cannot_be_listed_is_left_out_and_said(tmp_path, monkeypatch,
+                                                                   caplog):
+    # A root-owned lost+found in a data disk's root stopped the whole
+    # training with "folder cannot be listed".
+    _mixed_ct_folder(tmp_path / "ct")
+    (tmp_path / "ct" / "lost+found").mkdir()
+    scandir = os.scandir
+
+    def refusing(path="."):
+        if os.path.basename(os.fspath(path)) == "lost+found":
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refusing)
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        domain = load_domain_slices(str(tmp_path / "ct"), "ct", IntensityConfig(), 32)
+    assert len(domain.slices) == 5
+    assert "1 subfolder(s) of" in caplog.text and "lost+found: Permission denied" in caplog.text
+    # The folder itself unlisted is still one line.
+    with pytest.raises(InputError, match="folder cannot be listed"):
+        find_scan_sources(str(tmp_path / "ct" / "lost+found"), recursive=True)
 
 
 def test_ct_dir_and_mri_dir_override_the_mapping(phantom_dir, tmp_path):

@@ -10,6 +10,7 @@ order a file is offered to them.
 """
 
 import dataclasses
+import logging
 import os
 
 from vaecyclegan.errors import InputError
@@ -23,6 +24,8 @@ from vaecyclegan.io.scan import (
     file_path,
     list_folder,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "FORMATS", "SKIPPED_NAMES", "STD_FOLDER", "SUPPORTED", "ScanFormat", "ScanSource",
@@ -85,7 +88,8 @@ def find_scan_sources(path, recursive=False):
     volume and DICOM series directly inside the folder (single-file scans in
     file name order, then series), and with `recursive` inside its visible
     subfolders too (a PACS export's patient and series folders; links to
-    folders are not followed, so a link loop cannot recur). DICOM files
+    folders followed, each folder read once, so a link loop ends; a
+    subfolder that cannot be listed is left out and said). DICOM files
     are grouped into series by SeriesInstanceUID, across subfolders where
     `recursive`. File names may hold any bytes: those that are not valid
     UTF-8 come as `os.listdir` gives them (surrogate escapes), and messages
@@ -121,15 +125,30 @@ def _folder_files(path, recursive):
         return sorted(os.path.join(path, name) for name in list_folder(path)
                       if _is_visible_file(path, name))
 
-    def refuse(error):
-        raise InputError(error.filename or path,
-                         f"folder cannot be listed ({error.strerror or error})")
+    unlisted = []
 
-    files = []
-    for folder, subfolders, names in os.walk(path, onerror=refuse):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+    def note(error):
+        if os.path.realpath(error.filename or path) == os.path.realpath(path):
+            raise InputError(path, f"folder cannot be listed ({error.strerror or error})")
+        # A root-owned lost+found is no reason to stop: said, as unreadable files are.
+        unlisted.append(f"{error.filename}: {error.strerror or error}")
+
+    files, seen = [], {os.path.realpath(path)}
+    for folder, subfolders, names in os.walk(path, onerror=note, followlinks=True):
+        # Links to folders are followed (a training set of linked patient
+        # folders), each folder read once: a link loop ends there.
+        kept = []
+        for name in subfolders:
+            real = os.path.realpath(os.path.join(folder, name))
+            if not name.startswith(".") and real not in seen:
+                seen.add(real)
+                kept.append(name)
+        subfolders[:] = kept
         files.extend(os.path.join(folder, name) for name in names
                      if _is_visible_file(folder, name))
+    if unlisted:
+        logger.warning("%d subfolder(s) of %s cannot be listed and are left out:\n  %s",
+                       len(unlisted), path, "\n  ".join(unlisted))
     return sorted(files)
 
 
