@@ -470,6 +470,13 @@ def test_an_input_without_plane_geometry_gives_secondary_capture_placed_nowhere(
 
     source, ct = _written_slice(tmp_path, "MR_small.dcm", "ct", unplaced)
     assert ct.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and ct.Modality == "CT"
+    # Present but empty places nothing either.
+    def emptied(dataset):
+        dataset.ImagePositionPatient = None
+
+    (tmp_path / "empty").mkdir()
+    _, empty = _written_slice(tmp_path / "empty", "MR_small.dcm", "ct", emptied)
+    assert empty.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and "FrameOfReferenceUID" not in empty
     assert ct.file_meta.MediaStorageSOPClassUID == ct.SOPClassUID
     assert "FrameOfReferenceUID" not in ct and "SliceLocation" not in ct
     assert ct.StudyInstanceUID  # a new study where the input has none

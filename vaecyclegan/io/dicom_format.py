@@ -760,9 +760,17 @@ def _series_number(dataset):
     return number if 0 <= number < 2**31 - 1000 else 0
 
 
+def _has_value(dataset, keyword):
+    """Present and not empty: an empty element places nothing either."""
+    value = dataset.get(keyword)
+    if isinstance(value, (list, tuple, MultiValue)):
+        return len(value) > 0
+    return value not in (None, "", b"")
+
+
 def _derived_slice(dataset, unit, domain, intensity):
     output = Dataset()
-    placed = all(keyword in dataset for keyword in PLANE_TAGS)
+    placed = all(_has_value(dataset, keyword) for keyword in PLANE_TAGS)
     for keyword in COPIED_TAGS:
         if keyword in dataset and (placed or keyword not in GEOMETRY_TAGS):
             setattr(output, keyword, dataset.data_element(keyword).value)
