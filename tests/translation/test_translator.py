@@ -172,16 +172,19 @@ def test_large_slices_take_fewer_at_once_as_tiles_bound_memory(monkeypatch):
 
     recorder = _ShapeRecorder()
     monkeypatch.setattr(translator_module, "run_network", recorder)
-    translator = Translator(None, stride=1, channels=1, tile=64)
-    translator.translate_unit(np.zeros((8, 48, 48), np.float32), batch_size=8)
-    assert [shape[0] for shape in recorder.shapes] == [1] * 8  # 48x48 > 64x64 / 2
-    recorder.shapes.clear()
-    translator.translate_unit(np.zeros((8, 16, 16), np.float32), batch_size=8)
-    assert [shape[0] for shape in recorder.shapes] == [8]  # control: small slices together
-    recorder.shapes.clear()
     Translator(None, stride=1, channels=1, tile=0).translate_unit(
         np.zeros((3, 600, 600), np.float32), batch_size=8)
-    assert [shape[0] for shape in recorder.shapes] == [2, 1]  # untiled: 1024x1024 a pass
+    assert [shape[0] for shape in recorder.shapes] == [2, 1]  # 1024x1024 pixels a pass
+    recorder.shapes.clear()
+    Translator(None, stride=1, channels=1, tile=2048).translate_unit(
+        np.zeros((4, 1100, 1100), np.float32), batch_size=8)
+    assert [shape[0] for shape in recorder.shapes] == [3, 1]  # a larger tile's pixels
+    recorder.shapes.clear()
+    # Control: small slices go together, whatever the tile (a small tile
+    # asked for memory's sake keeps the batch of slices under it).
+    Translator(None, stride=1, channels=1, tile=64).translate_unit(
+        np.zeros((8, 48, 48), np.float32), batch_size=8)
+    assert [shape[0] for shape in recorder.shapes] == [8]
 
 
 def test_long_translations_show_their_progress(monkeypatch, caplog):

@@ -25,7 +25,8 @@ def build_parser():
     parser.add_argument("--weights-dir", default=DEFAULTS.weights_dir,
                         help="folder with config.json and the *_weights.h5 files")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS.batch_size,
-                        help="slices per forward pass")
+                        help="slices per forward pass (fewer for large slices: at most "
+                        "1024x1024 pixels a pass, or --translate-tile squared where larger)")
     parser.add_argument("--translate-tile", type=int, default=DEFAULTS.translate_tile,
                         help="slices with a side above this are translated in tiles of this "
                         "side, overlapping by an eighth and blended, so memory stays bounded "

@@ -14,9 +14,9 @@ from vaecyclegan.networks import load_network, run_network
 from vaecyclegan.training.progress import WorkProgress
 from vaecyclegan.upscaler.tiling import TiledUpscaler
 
-# Pixels a forward pass holds at most where tiling is off (with it, a
-# tile's): the batch shrinks for large slices (eight 512-px slices at once
-# held 7.6 GB, one 2.3 GB).
+# Pixels a forward pass holds at most (or a larger tile's): the batch
+# shrinks for large slices (eight 512-px slices at once held 7.6 GB, one
+# 2.3 GB).
 PASS_PIXELS = 1024 * 1024
 
 
@@ -146,8 +146,9 @@ class Translator:
         height, width = images.shape[1:]
         padded = np.stack([pad_to_multiple(image, self.stride) for image in images])
         batch = np.repeat(padded[..., None], self.channels, axis=-1)
-        # At most a tile's pixels a pass, as tiling bounds memory for larger slices.
-        budget = self.tile ** 2 if self.tile else PASS_PIXELS
+        # Large slices take fewer at a time: at most PASS_PIXELS a pass, or a
+        # larger tile's, as tiling bounds memory for slices above the tile.
+        budget = max(PASS_PIXELS, (self.tile or 0) ** 2)
         per_pass = max(1, min(batch_size, budget // padded[0].size))
         outputs = []
         for start in range(0, len(batch), per_pass):
