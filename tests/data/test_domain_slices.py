@@ -446,7 +446,7 @@ def test_memory_running_out_while_reading_stops_instead_of_skipping_the_rest(tmp
         load_domain_slices(str(folder), "ct", IntensityConfig(), 16)
 
 
-@pytest.mark.parametrize("kind", ["png", "dicom"])
+@pytest.mark.parametrize("kind", ["png", "png-opencv", "dicom"])
 def test_decoding_that_runs_out_of_memory_stops_once_slices_are_held(tmp_path, monkeypatch,
                                                                      kind):
     # A MemoryError while decoding a PNG or DICOM was "not a readable
@@ -461,17 +461,21 @@ def test_decoding_that_runs_out_of_memory_stops_once_slices_are_held(tmp_path, m
     folder = tmp_path / "trainA"
     folder.mkdir()
     for name in ("a", "b"):
-        if kind == "png":
+        if kind.startswith("png"):
             write_image(folder / f"{name}.png", np.tile(np.arange(32, dtype=np.uint8), (32, 1)))
         else:
             write_ct_series(folder, [f"{name}.dcm"])
     failing = {"name": "b"}
-    if kind == "png":
+    if kind.startswith("png"):
         decode = cv2.imdecode
 
         def imdecode(data, flags):
             if failing["name"] in failing.get("now", ""):
-                raise MemoryError
+                if kind == "png":
+                    raise MemoryError
+                error = cv2.error("Failed to allocate 1073741824 bytes")
+                error.code = -4  # OpenCV's own allocation failed: StsNoMem
+                raise error
             return decode(data, flags)
 
         monkeypatch.setattr(image_format.cv2, "imdecode", imdecode)

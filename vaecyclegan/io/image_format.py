@@ -59,6 +59,8 @@ _ORIENTED_BY_DECODER = ("TIFF",)
 # The IEND chunk (empty, so its CRC is fixed) that closes every PNG.
 _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 NO_MEMORY_TO_DECODE = "not enough memory to decode this image"
+# cv2.error.code of a failed allocation (OpenCV's StsNoMem).
+CV_NO_MEMORY = -4
 UNREADABLE = "not a readable image (corrupt, truncated or not an image)"
 TRUNCATED = ("not a readable image: truncated, the file ends before all its pixels "
              "(cut short in a copy?)")
@@ -113,6 +115,8 @@ def read_grey(path):
         file.seek(0)
         try:
             data = file.read()
+        except MemoryError:
+            raise NotEnoughMemory(path, NO_MEMORY_TO_DECODE) from None
         except OSError as error:
             raise InputError(path, f"cannot be read ({error.strerror or error})") from None
         if kind == "PNG" and data.rfind(_PNG_END) < 0:
@@ -123,7 +127,11 @@ def read_grey(path):
         except MemoryError:
             # The memory left, not the file: training stops rather than skip it.
             raise NotEnoughMemory(path, NO_MEMORY_TO_DECODE) from None
-        except (cv2.error, ValueError):
+        except cv2.error as error:
+            if getattr(error, "code", None) == CV_NO_MEMORY:  # its own allocation failed
+                raise NotEnoughMemory(path, NO_MEMORY_TO_DECODE) from None
+            pixels = None
+        except ValueError:
             pixels = None
         del data
     if pixels is None:
