@@ -659,6 +659,7 @@ def test_files_of_an_earlier_report_left_in_out_are_named(tmp_path, capsys):
     assert _eval(*common) == 0  # control: the same report replaces every file
     assert "does not replace" not in capsys.readouterr().err
     (tmp_path / "out" / "grid_old.png").write_bytes(b"from before")
+    (tmp_path / "out" / ".DS_Store").write_bytes(b"hidden: not a report's")
     assert _eval(*common) == 0
     assert "held 1 file(s) that this report does not replace (grid_old.png)" in \
         capsys.readouterr().err

@@ -81,40 +81,36 @@ def evaluate(settings):
     if settings.run:
         return evaluate_run(settings.run, settings.out or settings.run, settings.samples)
     work = evaluate_synthrad if settings.synthrad else evaluate_given
-    earlier = _files_by_inode(settings.out)
+    earlier, published = _visible_files(settings.out), []
     # Cases write masks (and synthetic CTs) as they are scored: staged, so
     # that a case that fails after them leaves nothing in --out.
     evaluation = stage_folder_and_publish(
         settings.out, lambda staging: work(dataclasses.replace(settings, out=staging)),
-        _input_files(settings))
+        _input_files(settings), published=published)
     _log_summary({evaluation.direction: evaluation.summary},
                  os.path.join(settings.out, "index.html"))
-    _warn_of_files_not_replaced(settings.out, earlier)
+    _warn_of_files_not_replaced(settings.out, earlier, published)
     # After the scores, beside them: a refusal stays one line.
     _warn_if_predictions_are_references(settings)
     return evaluation
 
 
-def _files_by_inode(folder):
-    """`{relative path: inode}` of the files under `folder` (none if absent)."""
-    found = {}
-    for root, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(root, name)
-            try:
-                found[os.path.relpath(path, folder)] = os.stat(path).st_ino
-            except OSError:
-                continue
+def _visible_files(folder):
+    """The paths, relative to `folder`, of the files under it outside hidden
+    names (a staging folder), none if it is absent."""
+    found = set()
+    for root, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.update(os.path.relpath(os.path.join(root, name), folder) for name in names
+                     if not name.startswith("."))
     return found
 
 
-def _warn_of_files_not_replaced(folder, earlier):
+def _warn_of_files_not_replaced(folder, earlier, published):
     """An --out used before keeps the files this report did not replace (an
     image report's grids beside a volume report's metrics): they would be
-    read as this evaluation's. Outputs are moved in whole, so a file
-    replaced has a new inode."""
-    now = _files_by_inode(folder)
-    kept = sorted(name for name, inode in earlier.items() if now.get(name) == inode)
+    read as this evaluation's."""
+    kept = sorted(earlier - set(published))
     if kept:
         logger.warning("%s held %d file(s) that this report does not replace (%s%s): they "
                        "are from an earlier run; give a new --out to keep reports apart",

@@ -207,11 +207,12 @@ def stage_and_publish(output_dir, writers, protected=(), option="--output"):
     _stage_then_move(output_dir, write, protected, option)
 
 
-def stage_folder_and_publish(output_dir, write, protected=(), option="--out"):
+def stage_folder_and_publish(output_dir, write, protected=(), option="--out", published=None):
     """`stage_and_publish` for work that writes into a folder: `write(staging)`
     writes its files anywhere under the staging folder it is given (and
     returns what the command returns); each file is then moved to the same
-    place under `output_dir`, on the same terms.
+    place under `output_dir`, on the same terms; `published`, a list, gets
+    their paths relative to `output_dir`.
 
     Example:
     >>> stage_folder_and_publish("report", lambda folder: write_report(folder, ...))
@@ -225,7 +226,9 @@ def stage_folder_and_publish(output_dir, write, protected=(), option="--out"):
             for name in sorted(files):
                 claims.claim(os.path.relpath(os.path.join(root, name), staging))
 
-    _stage_then_move(output_dir, write_and_claim, protected, option)
+    claims = _stage_then_move(output_dir, write_and_claim, protected, option)
+    if published is not None:
+        published.extend(claims.files)
     return results[0]
 
 
@@ -258,6 +261,7 @@ def _stage_then_move(output_dir, write, protected, option):
         raise
     _release(staging)
     shutil.rmtree(staging, ignore_errors=True)
+    return claims
 
 
 def _move_into_place(staged, final):
