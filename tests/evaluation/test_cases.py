@@ -149,14 +149,22 @@ def test_grids_must_match(tmp_path):
     check_same_grid(reference, reference)
 
 
-def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
-    volume = np.zeros((4, 16, 16))
-    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", volume))["r"], "r", "reference")
-    inside = np.zeros((4, 16, 16), np.uint8)
-    inside[1:3, 4:12, 4:12] = 1
-    mask = read_mask(find_cases(_nifti(tmp_path / "m.nii", inside, dtype=np.uint8))["m"],
-                     reference)
-    assert mask.dtype == bool and mask.sum() == 128
+@pytest.mark.parametrize("affine", [
+    LAS_AFFINE,
+    # Voxel axes swapped and reversed against LAS: another storage order.
+    [[0.0, 0.0, -0.9, 10.0], [0.0, 2.0, 0.0, -5.0], [-0.9, 0.0, 0.0, 30.0], [0, 0, 0, 1.0]],
+])
+def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path, affine):
+    volume = np.zeros((10, 16, 12))  # every cut at least 8 px a side
+    reference = read_hu(find_cases(_nifti(tmp_path / "r.nii", volume, affine))["r"], "r",
+                        "reference")
+    # Asymmetric: a flip or a swap of axes would show.
+    inside = np.zeros((10, 16, 12), np.uint8)
+    inside[1, 2:5, 3:11] = 1
+    inside[2, 9:12, 4:6] = 1
+    mask = read_mask(find_cases(_nifti(tmp_path / "m.nii", inside, affine,
+                                       dtype=np.uint8))["m"], reference)
+    assert mask.dtype == bool and mask.sum() == 30
     name = write_mask(str(tmp_path / "out"), reference, mask)
     assert name == "mask_r.nii.gz"
     written = nib.load(str(tmp_path / "out" / name))
@@ -170,7 +178,7 @@ def test_masks_are_read_on_the_reference_grid_and_written_back(tmp_path):
                           np.asarray(nib.load(str(tmp_path / "m.nii")).dataobj) > 0)
     again = read_mask(find_cases(str(tmp_path / "out" / name))["mask_r"], reference)
     assert np.array_equal(again, mask)
-    empty = _nifti(tmp_path / "empty.nii", np.zeros((4, 16, 16)), dtype=np.uint8)
+    empty = _nifti(tmp_path / "empty.nii", np.zeros((10, 16, 12)), affine, dtype=np.uint8)
     with pytest.raises(InputError, match="has no voxel"):
         read_mask(find_cases(empty)["empty"], reference)
 

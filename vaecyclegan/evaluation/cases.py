@@ -25,9 +25,11 @@ would otherwise be cut into slices flipped against it and scored so.
 Voxels of the reference's grid stored in another axis order (a MetaImage,
 kept as stored, against a NIfTI or DICOM file of its voxels, which are cut
 into axial slices) are put in the reference's order first
-(`in_reference_order`). The mask written beside the results is placed
-where the reference is (its `world`; origin 0 in the axial orientation
-where the reference has none), so it goes back in as `--mask`; a mask at
+(`in_reference_order`). The mask written beside the results lies on a
+NIfTI reference's own file grid (its voxel order, affine and header), and
+for other references is placed where the reference is (its `world`;
+origin 0 in the axial orientation where the reference has none), so it
+goes back in as `--mask` either way; a mask at
 that origin-0 placement is read on shape and spacing alone, as masks of
 earlier versions were written so, unless the reference's voxels were cut
 in another order than stored (`HuImage.turned`), where such a mask would

@@ -210,7 +210,7 @@ def _non_finite_filled(path, data, domain):
         return data
     if domain != "mri" or count == data.size:
         raise InputError(path, f"{count} voxel(s) are NaN or infinite; fill or mask them first")
-    background = float(data[~bad].min())
+    background = float(np.min(data, where=~bad, initial=np.inf))  # no copy of the volume
     logger.warning("%s: %d NaN or infinite voxel(s) (%.2g %%) taken as background, its lowest "
                    "value %g", path, count, 100.0 * count / data.size, background)
     data[bad] = background
@@ -257,8 +257,8 @@ def _check_scaling(path, slope, inter):
     if (slope == 0 or np.isnan(slope)) and np.isfinite(inter) and inter != 0:
         logger.warning("%s: scl_slope is %g, which NIfTI reads as no scaling, so its scl_inter "
                        "of %g is not applied; ITK-based tools (Slicer, SimpleITK) apply it "
-                       "and show values %g higher. Set scl_slope to 1 if the intercept is "
-                       "meant", path, slope, inter, inter)
+                       "and show every value shifted by %+g. Set scl_slope to 1 if the "
+                       "intercept is meant", path, slope, inter, inter)
     if np.isinf(slope):
         raise InputError(path, f"its scaling scl_slope is {slope:g}; a finite slope is needed")
     if slope != 0 and np.isfinite(slope) and not np.isfinite(inter):
