@@ -28,3 +28,6 @@ def test_a_subcommands_options_are_printed_against_its_own_defaults(capsys):
     assert "[default" not in lines["seed"] and "[default" not in lines["style"]
     assert "[default" not in lines["command"]
     assert lines["size"].endswith("[default: 256]")
+    # A required option has no default to differ from: infer.py printed
+    # "direction: mri2ct [default: None]".
+    assert "[default" not in lines["out"]

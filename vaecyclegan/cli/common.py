@@ -62,9 +62,12 @@ def print_options(parser, options, from_preset=None):
     lines = ["----------------- Options ---------------"]
     parser, command = _chosen_parser(parser, options)
     from_preset = from_preset or {}
+    # A required option has no default to compare with ("[default: None]").
+    required = {action.dest for action in parser._actions if action.required}
     for key, value in sorted(vars(options).items()):
         default = parser.get_default(key)
-        note = f"\t[default: {default}]" if value != default and key != command else ""
+        note = (f"\t[default: {default}]"
+                if value != default and key != command and key not in required else "")
         if key in from_preset and value is None:
             value, note = from_preset[key], f"\t[the {options.preset} preset's]"
         elif key in from_preset:
