@@ -80,6 +80,10 @@ def test_a_soft_tissue_offset_gives_the_expected_numbers_per_tissue(tmp_path):
     assert section["mean"]["mae_soft"] == pytest.approx(25.0)
     assert section["mean"]["psnr_2023"] == pytest.approx(case1["psnr_2023"])
     assert section["settings"]["wepl"] == "off"
+    # The signed error per tissue is on the page, not only in metrics.json
+    # (a bone drawn too dark in every case shows there, not in the MAE).
+    page = (out / "index.html").read_text(encoding="utf-8")
+    assert "ME per tissue, HU" in page and "50.0" in page
     # Written on the reference file's grid: its voxel order and affine.
     written = nib.load(str(out / "mask_case1.nii.gz"))
     assert np.array_equal(np.asarray(written.dataobj) > 0, mask.transpose(2, 1, 0))

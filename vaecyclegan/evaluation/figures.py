@@ -36,20 +36,32 @@ def save_comparison_grid(path, evaluation, rows=6):
         rows: images shown (the first ones, in file-name order).
     """
     count = min(rows, len(evaluation.names))
-    columns = [("input", "gray", 0, 255), ("output", "gray", 0, 255),
-               ("reference", "gray", 0, 255),
-               (f"|error| (0-{ERROR_MAP_MAX:.0f})", "inferno", 0, ERROR_MAP_MAX)]
+    tissue = evaluation.summary.get("tissue")
+    # CT errors in HU on one scale whatever the window (64 grey levels were
+    # 100 HU in a brain window and 753 HU in a wide one); MRI's in grey levels.
+    if tissue:
+        low, high = tissue["window_hu"]
+        to_error, error = (high - low) / 255.0, f"|error| HU (0-{HU_ERROR_MAX:.0f})"
+        error_max = HU_ERROR_MAX
+        window = f" (W {high - low:g} / L {(high + low) / 2:g} HU)"
+    else:
+        to_error, error, error_max = 1.0, f"|error| grey levels (0-{ERROR_MAP_MAX:.0f})", \
+            ERROR_MAP_MAX
+        window = ""
+    columns = [("input", "gray", 0, 255), (f"output{window}", "gray", 0, 255),
+               (f"reference{window}", "gray", 0, 255), (error, "inferno", 0, error_max)]
     bones = evaluation.bones
     if bones is not None:
-        columns.append(("bone: ref / pred / both", None, None, None))
+        columns.append(("bone overlap", None, None, None))
     if evaluation.stds is not None:
         vmax = evaluation.summary["uncertainty"]["std_map_max"]
-        columns.append((f"latent std (0-{vmax:.2g})", STD_COLORMAP, 0, vmax))
+        columns.append((f"latent std, grey levels (0-{vmax:.2g})", STD_COLORMAP, 0, vmax))
     figure = Figure(figsize=(2.2 * len(columns), 2.2 * count + 0.4), layout="constrained")
     axes = figure.subplots(count, len(columns), squeeze=False)
     for row in range(count):
         prediction, reference = evaluation.predictions[row], evaluation.references[row]
-        images = [evaluation.inputs[row], prediction, reference, np.abs(prediction - reference)]
+        images = [evaluation.inputs[row], prediction, reference,
+                  np.abs(prediction - reference) * to_error]
         if bones is not None:
             images.append(_paint_bone(reference / 255.0 * 0.45, *bones[row]))
         if evaluation.stds is not None:
@@ -61,10 +73,16 @@ def save_comparison_grid(path, evaluation, rows=6):
             axis.set_yticks([])
             if row == 0:
                 axis.set_title(title, fontsize=9)
-        axes[row][0].set_ylabel(evaluation.names[row], fontsize=7)
+        axes[row][0].set_ylabel(evaluation.names[row], fontsize=8)
         if bones is not None:
-            axes[row][4].set_xlabel(f"Dice {dice(*bones[row]):.3f}", fontsize=7)
-    figure.suptitle(evaluation.direction, fontsize=11)
+            axes[row][4].set_xlabel(f"Dice {dice(*bones[row]):.3f}", fontsize=8)
+    figure.colorbar(axes[count - 1][3].images[0], ax=axes[count - 1][3], orientation="horizontal",
+                    extend="max", fraction=0.08, pad=0.04)
+    title = evaluation.direction
+    if bones is not None and tissue:
+        title += (f"; bone above {tissue['bone_threshold_hu']:g} HU: green reference only, "
+                  "magenta output only, white both")
+    figure.suptitle(title, fontsize=10)
     _save(figure, path)
 
 
@@ -98,12 +116,21 @@ def save_loss_curves(path, curves):
     panels = (len(curves) + columns - 1) // columns
     figure = Figure(figsize=(4 * columns, 2.8 * panels), layout="constrained")
     axes = figure.subplots(panels, columns, squeeze=False).ravel()
-    for axis, (label, (steps, values)) in zip(axes, curves.items()):
-        axis.plot(steps, values, alpha=0.25, linewidth=0.8)
-        axis.plot(steps, _smooth(values), linewidth=1.6)
+    for index, (axis, (label, (steps, values))) in enumerate(zip(axes, curves.items())):
+        axis.plot(steps, values, alpha=0.25, linewidth=0.8, label="raw")
+        axis.plot(steps, _smooth(values), linewidth=1.6, label="moving average (0.9)")
         axis.set_title(label, fontsize=10)
         axis.set_xlabel("step", fontsize=8)
         axis.grid(alpha=0.3)
+        # The first steps' large losses would flatten the rest of the curve.
+        settled = values[len(values) // 10:]
+        finite = settled[np.isfinite(settled)]
+        if finite.size > 1 and np.ptp(finite) > 0:
+            low, high = np.percentile(finite, [1, 99])
+            margin = 0.1 * (high - low) or 0.1 * abs(high) or 0.1
+            axis.set_ylim(low - margin, high + margin)
+        if index == 0:
+            axis.legend(fontsize=7)
     for axis in axes[len(curves):]:
         axis.set_visible(False)
     _save(figure, path)
@@ -112,7 +139,9 @@ def save_loss_curves(path, curves):
 # SynthRAD figure: CT grey window (HU) and the |error| and WEPL scales.
 CT_DISPLAY_HU = (-1000.0, 1500.0)
 HU_ERROR_MAX = 300.0
-_TISSUE_COLOURS = ("#35b7ff", "#ffb000")  # boundaries at the low and high tissue thresholds
+# Boundaries at the low and high tissue thresholds: blue and white, apart
+# from inferno's reds and yellows.
+_TISSUE_COLOURS = ("#35b7ff", "#ffffff")
 _OUTSIDE = "#303030"  # outside the mask, in the error and WEPL maps
 
 
@@ -139,15 +168,17 @@ def _paint_bone(grey, ref_bone, pred_bone):
 
 
 def _tissue_contours(axis, reference, thresholds, mask=None):
+    # Dashed and thin: the error under them stays readable.
     for level, colour in zip(thresholds, _TISSUE_COLOURS):
         if reference.min() < level < reference.max():
-            axis.contour(reference, levels=[level], colors=[colour], linewidths=0.6)
+            axis.contour(reference, levels=[level], colors=[colour], linewidths=0.5,
+                         linestyles="dashed")
     if mask is not None and mask.any() and not mask.all():
         axis.contour(mask.astype(np.float32), levels=[0.5], colors=["#ffffff"],
                      linewidths=0.5, linestyles="dotted")
 
 
-def _synthrad_row(axes, case, thresholds, bone_threshold):
+def _synthrad_row(axes, case, thresholds, bone_threshold, wepl_top):
     """The panels of one case (four, five with WEPL); returns the images drawn
     (for colour bars)."""
     figure, metrics = case.figure, case.metrics
@@ -160,14 +191,13 @@ def _synthrad_row(axes, case, thresholds, bone_threshold):
              axes[1].imshow(figure.prediction, cmap="gray", vmin=low, vmax=high, aspect=aspect),
              axes[2].imshow(error, cmap=_colour_map("inferno"), vmin=0, vmax=HU_ERROR_MAX,
                             aspect=aspect)]
-    _tissue_contours(axes[0], figure.reference, thresholds, inside)
+    _tissue_contours(axes[0], figure.reference, (), inside)  # the mask only: the CT clean
     _tissue_contours(axes[2], figure.reference, thresholds)
     axes[3].imshow(_bone_overlap_rgb(figure.reference, figure.prediction, inside,
                                      bone_threshold), aspect=aspect)
     if len(axes) > 4 and figure.wepl is not None:
         wepl = np.where(inside, figure.wepl, np.nan)
-        top = max(1.0, float(np.nanpercentile(wepl, 99))) if np.isfinite(wepl).any() else 1.0
-        drawn.append(axes[4].imshow(wepl, cmap=_colour_map("magma"), vmin=0, vmax=top,
+        drawn.append(axes[4].imshow(wepl, cmap=_colour_map("magma"), vmin=0, vmax=wepl_top,
                                     aspect=aspect))
     elif len(axes) > 4:
         axes[4].text(0.5, 0.5, "WEPL not computed", ha="center", va="center", fontsize=8,
@@ -203,14 +233,23 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         bone_threshold: HU above which a voxel is bone.
     """
     shown = cases[:rows]
-    titles = ("reference CT", "synthetic CT", f"|sCT - CT| HU (0-{HU_ERROR_MAX:.0f})",
-              "bone: ref / pred / both", "max |dWEPL| over angles, mm")
+    low, high = CT_DISPLAY_HU
+    # One WEPL scale for every row (each row's own 99th percentile made rows
+    # incomparable): the 99th percentile of the cases shown.
+    wepls = [case.figure.wepl[case.figure.mask] for case in shown
+             if case.figure.wepl is not None]
+    finite = np.concatenate(wepls) if wepls else np.zeros(0)
+    finite = finite[np.isfinite(finite)]
+    wepl_top = max(1.0, float(np.percentile(finite, 99))) if finite.size else 1.0
+    titles = (f"reference CT (W {high - low:g} / L {(high + low) / 2:g})",
+              "synthetic CT (same window)", f"|sCT - CT| HU (0-{HU_ERROR_MAX:.0f})",
+              f"bone above {bone_threshold:g} HU", f"max |dWEPL| mm (0-{wepl_top:.3g})")
     if all(case.figure.wepl is None for case in shown):
         titles = titles[:4]
     figure = Figure(figsize=(2.5 * len(titles), 2.7 * len(shown) + 0.6), layout="constrained")
     axes = figure.subplots(len(shown), len(titles), squeeze=False)
     for row, case in enumerate(shown):
-        drawn = _synthrad_row(axes[row], case, thresholds, bone_threshold)
+        drawn = _synthrad_row(axes[row], case, thresholds, bone_threshold, wepl_top)
         for column, axis in enumerate(axes[row]):
             axis.set_xticks([])
             axis.set_yticks([])
@@ -219,10 +258,11 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         where = "" if len(case.details.get("shape", ())) == 2 else \
             f"\nslice {case.figure.slice_index}"
         axes[row][0].set_ylabel(f"{case.name}{where}", fontsize=8)
-        figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02)
+        figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02, extend="max")
         if len(drawn) > 3:
-            figure.colorbar(drawn[3], ax=axes[row][4], fraction=0.046, pad=0.02)
-    figure.suptitle("SynthRAD view: tissue boundaries at "
-                    f"{thresholds[0]:g} (blue) and {thresholds[1]:g} HU (orange); "
-                    "dotted: the mask", fontsize=10)
+            figure.colorbar(drawn[3], ax=axes[row][4], fraction=0.046, pad=0.02, extend="max")
+    figure.suptitle("SynthRAD view: tissue boundaries (dashed) at "
+                    f"{thresholds[0]:g} (blue) and {thresholds[1]:g} HU (white); dotted: the "
+                    "mask; bone: green reference only, magenta synthetic only, white both",
+                    fontsize=10)
     _save(figure, path)

@@ -587,9 +587,16 @@ def _finish(run):
     evaluations = evaluate_weights(run.settings.weights_dir, run.folders, run.config)
     if not evaluations:
         return None
+    # The page says which weights it scored: the final ones, not weights/best
+    # (chosen on these very test pairs, so its score is optimistic).
+    scored = "the final weights"
+    if run.best is not None and run.best.best is not None:
+        scored += (f"; the best {run.best.metric} during training, {run.best.best:.4f} at step "
+                   f"{run.best.best_step}, is kept in {run.best.best_dir}, chosen on these "
+                   "test pairs")
     written = write_report(
         run.logdir, evaluations,
-        f"vaecyclegan run {os.path.basename(os.path.normpath(run.logdir))}",
+        f"vaecyclegan run {os.path.basename(os.path.normpath(run.logdir))} ({scored})",
         loss_csvs=[(label, os.path.join(run.logdir, name)) for label, name in LOSS_LOGS])
     summaries = {e.direction: e.summary for e in evaluations}
     logger.info(f"\nTest pairs ({written['metrics']}):\n{format_table(summaries)}")

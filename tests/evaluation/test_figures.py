@@ -1,0 +1,57 @@
+"""The report's pictures: scales and labels a reader can compare across
+windows, methods and cases."""
+
+import numpy as np
+
+import vaecyclegan.evaluation.figures as figures
+from vaecyclegan.evaluation.scoring import DirectionEvaluation
+
+
+def _drawn(monkeypatch):
+    """Captures the figures `figures` would save."""
+    drawn = []
+    monkeypatch.setattr(figures, "_save", lambda figure, path: drawn.append(figure))
+    return drawn
+
+
+def _ct_evaluation(window):
+    reference = np.tile(np.linspace(0, 255, 32), (32, 1))
+    prediction = np.clip(reference + 17.0, 0, 255)  # 17 grey levels off everywhere
+    bones = [(reference > 200, prediction > 200)]
+    summary = {"tissue": {"window_hu": list(window), "bone_threshold_hu": 200.0}}
+    return DirectionEvaluation("mri2ct", ["a.png"], [reference], [prediction], [reference],
+                               None, summary, [], bones=bones)
+
+
+def test_the_grid_draws_ct_errors_in_hu_on_one_scale_whatever_the_window(monkeypatch):
+    # "|error| (0-64)" grey levels were 100 HU in a brain window and 753 HU
+    # in a wide one: set a looked far worse on a 7.5 times tighter scale.
+    drawn = _drawn(monkeypatch)
+    for window in ((-160.0, 240.0), (-1000.0, 2000.0)):
+        figures.save_comparison_grid("grid.png", _ct_evaluation(window))
+    errors = []
+    for figure in drawn:
+        axis = figure.axes[3]
+        assert axis.get_title() == "|error| HU (0-300)"
+        errors.append(float(axis.images[0].get_array().max()))
+        assert "W " in figure.axes[1].get_title()  # the window is stated
+        assert "green reference only" in figure._suptitle.get_text()
+        assert len(figure.axes) == 5 + 1  # the five panels and the error's colour bar
+    # 17 grey levels: 26.7 HU in the brain window, 200 HU in the wide one.
+    assert np.allclose(errors, [17 * 400 / 255, 17 * 3000 / 255])
+    # MRI stays in grey levels.
+    mri = DirectionEvaluation("ct2mri", ["a.png"], *[[np.zeros((32, 32))]] * 3, None, {}, [])
+    figures.save_comparison_grid("grid.png", mri)
+    assert drawn[-1].axes[3].get_title() == "|error| grey levels (0-64)"
+
+
+def test_loss_curves_name_raw_and_smoothed_and_are_not_flattened_by_the_first_steps(
+        monkeypatch):
+    drawn = _drawn(monkeypatch)
+    steps = np.arange(1.0, 201.0)
+    values = np.where(steps < 10, 30.0, 1.0 + 0.01 * np.sin(steps))
+    figures.save_loss_curves("losses.png", {"g_loss": (steps, values)})
+    axis = drawn[0].axes[0]
+    assert [text.get_text() for text in axis.get_legend().get_texts()] == [
+        "raw", "moving average (0.9)"]
+    assert axis.get_ylim()[1] < 2.0  # the settled losses fill the panel
