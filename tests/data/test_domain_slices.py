@@ -3,7 +3,6 @@ slices, converted as inference converts them; bad files are skipped."""
 
 import os
 import shutil
-import types
 
 import cv2
 import nibabel as nib
@@ -34,6 +33,13 @@ def _mixed_ct_folder(folder):
     hu16[4:8, 4:8] = PNG16_HU_OFFSET + 1000
     write_png(str(folder / "slice16.png"), hu16)
     (folder / "broken.png").write_bytes(b"not a png")
+
+
+def _folders(tmp_path):
+    """The `DatasetFolders` of `tmp_path/ct` and `tmp_path/mri`, no test folders."""
+    from vaecyclegan.data.dataset_layout import DatasetFolders
+
+    return DatasetFolders(str(tmp_path / "ct"), str(tmp_path / "mri"), None, None, None)
 
 
 def test_a_mixed_folder_becomes_slices_with_hu_kept(tmp_path, capsys):
@@ -104,6 +110,32 @@ def test_scans_in_subfolders_are_read_as_a_pacs_export_keeps_them(tmp_path):
     with pytest.raises(InputError, match="no image, DICOM or NIfTI file in this folder or "
                        "its subfolders"):
         load_domain_slices(str(tmp_path / "empty"), "ct", IntensityConfig(), 32)
+
+
+def test_links_that_lead_above_the_folder_or_into_another_dataset_folder_are_left_out(
+        tmp_path, caplog):
+    # A link to ../trainB in trainA trained CT on MRI; a link to .. read
+    # every sibling (to / the whole file system); a file linked twice
+    # counted twice.
+    from vaecyclegan.workflows.training_data import load_training_domains
+
+    for name in ("ct", "mri"):
+        (tmp_path / name).mkdir()
+        shutil.copy(get_testdata_file("CT_small.dcm" if name == "ct" else "MR_small.dcm"),
+                    tmp_path / name / "IM1")
+    os.symlink(tmp_path / "mri", tmp_path / "ct" / "to_mri")
+    os.symlink(tmp_path, tmp_path / "ct" / "up")
+    os.symlink(tmp_path / "ct" / "IM1", tmp_path / "ct" / "IM1_again")
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        (_, ct), _ = load_training_domains(_folders(tmp_path), IntensityConfig(), 32)
+    assert len(ct) == 1
+    assert "2 link(s) in" in caplog.text and "to_mri" in caplog.text and "up" in caplog.text
+    # Control: a link to a folder outside the dataset is read.
+    (tmp_path / "elsewhere").mkdir()
+    shutil.copy(get_testdata_file("CT_small.dcm"), tmp_path / "elsewhere" / "IM2")
+    os.symlink(tmp_path / "elsewhere", tmp_path / "ct" / "patient2")
+    (_, ct), _ = load_training_domains(_folders(tmp_path), IntensityConfig(), 32)
+    assert len(ct) == 2
 
 
 def test_a_subfolder_that_cannot_be_listed_is_left_out_and_said(tmp_path, monkeypatch,
@@ -305,7 +337,7 @@ def test_a_non_square_spaced_slice_keeps_its_aspect_and_is_padded(tmp_path):
 
 
 def test_both_domains_are_loaded_at_one_mm(tmp_path, capsys):
-    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    folders = _folders(tmp_path)
     for name in ("ct", "mri"):
         (tmp_path / name).mkdir()
     _disc_volume(tmp_path / "ct" / "ct.nii.gz", 1.0, 128)  # 2 mm a pixel at 64 px
@@ -324,7 +356,7 @@ def test_both_domains_are_loaded_at_one_mm(tmp_path, capsys):
 
 
 def test_image_domains_shrunk_by_different_factors_are_warned_about(tmp_path, capsys):
-    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    folders = _folders(tmp_path)
     rng = np.random.default_rng(0)
     for name, side in (("ct", 128), ("mri", 64)):
         (tmp_path / name).mkdir()
@@ -342,7 +374,7 @@ def test_the_upscaler_learns_each_domain_at_its_own_detail(tmp_path, monkeypatch
     from vaecyclegan.training.presets import PRESETS
     from vaecyclegan.workflows.training_data import make_upscaler_dataset
 
-    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    folders = _folders(tmp_path)
     for name in ("ct", "mri"):
         (tmp_path / name).mkdir()
     _disc_volume(tmp_path / "ct" / "ct.nii.gz", 1.0, 128)
@@ -371,7 +403,7 @@ def test_slices_enlarged_to_the_training_size_are_not_the_upscalers_detail(tmp_p
     from vaecyclegan.training.presets import PRESETS
     from vaecyclegan.workflows.training_data import make_upscaler_dataset
 
-    folders = types.SimpleNamespace(ct_train=str(tmp_path / "ct"), mri_train=str(tmp_path / "mri"))
+    folders = _folders(tmp_path)
     rng = np.random.default_rng(0)
     for name in ("ct", "mri"):
         (tmp_path / name).mkdir()

@@ -152,7 +152,7 @@ def _warn_if_no_air(folder, planes, intensity):
 
 
 def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None,
-                       mm_per_pixel=None):
+                       mm_per_pixel=None, apart_from=()):
     """Reads every scan of a folder and its subfolders as square slices of one side.
 
     The side is `image_size` (whole slices, as CycleGAN's `--preprocess
@@ -184,6 +184,8 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
             other domain's, so that both share one scale; None: this
             domain's own (see above). With a crop factor, the side is then
             the slices' median side at that scale.
+        apart_from: the dataset's other folders (the other domain's, the
+            test folders), which no link in `folder` may lead into.
 
     Returns:
         A `DomainSlices`.
@@ -200,7 +202,7 @@ def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop
     planes, sides, spacings, extents, skipped, blank = [], [], [], [], [], 0
     kinds, sizes = collections.Counter(), collections.Counter()
     # Subfolders too: a PACS export keeps each series in a folder of its own.
-    for source in find_scan_sources(folder, recursive=True):
+    for source in find_scan_sources(folder, recursive=True, apart_from=apart_from):
         try:
             scan = read_scan(source, domain, axis)
         except InputError as error:

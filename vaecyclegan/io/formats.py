@@ -13,7 +13,7 @@ import dataclasses
 import logging
 import os
 
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.io.dicom_format import DicomFormat
 from vaecyclegan.io.image_format import ImageFormat
 from vaecyclegan.io.nifti_format import NiftiFormat
@@ -83,13 +83,15 @@ class ScanSource:
         return format_of(self).output_names(self.paths)
 
 
-def find_scan_sources(path, recursive=False):
+def find_scan_sources(path, recursive=False, apart_from=()):
     """The scans `path` names: itself if a file, else each image, NIfTI
     volume and DICOM series directly inside the folder (single-file scans in
     file name order, then series), and with `recursive` inside its visible
     subfolders too (a PACS export's patient and series folders; links to
-    folders followed, each folder read once, so a link loop ends; a
-    subfolder that cannot be listed is left out and said). DICOM files
+    folders followed, each folder and file read once, so a link loop ends,
+    but none that leads above `path` or into a folder of `apart_from`, the
+    dataset's other folders; a subfolder that cannot be listed is left out
+    and said). DICOM files
     are grouped into series by SeriesInstanceUID, across subfolders where
     `recursive`. File names may hold any bytes: those that are not valid
     UTF-8 come as `os.listdir` gives them (surrogate escapes), and messages
@@ -102,7 +104,7 @@ def find_scan_sources(path, recursive=False):
     """
     path = file_path(path)
     if os.path.isdir(path):
-        return _folder_sources(path, recursive)
+        return _folder_sources(path, recursive, apart_from)
     # Looked at, not opened: a named pipe would block the DICOM check.
     check_regular_file(path, missing="input not found")
     fmt = format_for_path(path)
@@ -118,37 +120,61 @@ def _is_visible_file(folder, name):
             and os.path.isfile(os.path.join(folder, name)))
 
 
-def _folder_files(path, recursive):
+def _folder_files(path, recursive, apart_from=()):
     """The visible regular files of folder `path` (and of its visible
-    subfolders, where `recursive`), sorted by path."""
+    subfolders, where `recursive`, but none inside `apart_from`), sorted by
+    path."""
     if not recursive:
         return sorted(os.path.join(path, name) for name in list_folder(path)
                       if _is_visible_file(path, name))
 
-    unlisted = []
+    unlisted, left_out = [], []
 
     def note(error):
         if os.path.realpath(error.filename or path) == os.path.realpath(path):
             raise InputError(path, f"folder cannot be listed ({error.strerror or error})")
         # A root-owned lost+found is no reason to stop: said, as unreadable files are.
-        unlisted.append(f"{error.filename}: {error.strerror or error}")
+        unlisted.append(f"{printable(error.filename)}: {error.strerror or error}")
 
-    files, seen = [], {os.path.realpath(path)}
+    root = os.path.realpath(path)
+    apart = [os.path.realpath(folder) for folder in apart_from if folder]
+
+    def elsewhere(real):
+        # Above the folder (a link to .. or /) its siblings would be read;
+        # inside the other domain's or a test folder, their scans.
+        return (os.path.commonpath([root, real]) == real
+                or any(os.path.commonpath([real, folder]) == folder for folder in apart))
+
+    files, seen, seen_files = [], {root}, set()
     for folder, subfolders, names in os.walk(path, onerror=note, followlinks=True):
         # Links to folders are followed (a training set of linked patient
-        # folders), each folder read once: a link loop ends there.
+        # folders), each folder and file read once: a link loop ends there.
         kept = []
         for name in subfolders:
             real = os.path.realpath(os.path.join(folder, name))
-            if not name.startswith(".") and real not in seen:
-                seen.add(real)
+            if name.startswith(".") or real in seen:
+                continue
+            seen.add(real)
+            if elsewhere(real):
+                left_out.append(printable(os.path.join(folder, name)))
+            else:
                 kept.append(name)
         subfolders[:] = kept
-        files.extend(os.path.join(folder, name) for name in names
-                     if _is_visible_file(folder, name))
+        for name in names:
+            real = os.path.realpath(os.path.join(folder, name))
+            if _is_visible_file(folder, name) and real not in seen_files:
+                seen_files.add(real)
+                if elsewhere(real):
+                    left_out.append(printable(os.path.join(folder, name)))
+                else:
+                    files.append(os.path.join(folder, name))
     if unlisted:
         logger.warning("%d subfolder(s) of %s cannot be listed and are left out:\n  %s",
-                       len(unlisted), path, "\n  ".join(unlisted))
+                       len(unlisted), printable(path), "\n  ".join(unlisted))
+    if left_out:
+        logger.warning("%d link(s) in %s lead above it or into another folder of the dataset "
+                       "and are left out:\n  %s", len(left_out), printable(path),
+                       "\n  ".join(left_out))
     return sorted(files)
 
 
@@ -164,8 +190,8 @@ def _source_name(path, group, fmt):
     return f"{folder} ({len(group)} {fmt.label} files)"
 
 
-def _folder_sources(path, recursive):
-    files = _folder_files(path, recursive)
+def _folder_sources(path, recursive, apart_from=()):
+    files = _folder_files(path, recursive, apart_from)
     claimed = {}
     for file in files:
         fmt = format_for_path(file)
