@@ -513,3 +513,15 @@ def test_a_series_of_several_planes_is_said_to_be_taken_as_stored(tmp_path, capl
     with caplog.at_level("INFO", logger="vaecyclegan"):
         read_dicom_series([str(p) for p in paths[:2]], "ct", "axial")
     assert "orientations" not in caplog.text  # control: one plane
+
+
+@pytest.mark.parametrize("uid", [["1.2.3", "1.2.4"], "abc", "1.2." + "3" * 70])
+def test_an_invalid_study_uid_gives_a_new_study(tmp_path, uid):
+    # Copied, ["1.2.3", "1.2.4"] was written as the text of a Python list.
+    def invalid(dataset):
+        dataset.StudyInstanceUID = uid
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom warns of the invalid value it is given
+        _, ct = _written_slice(tmp_path, "MR_small.dcm", "ct", invalid)
+    assert pydicom.uid.UID(ct.StudyInstanceUID).is_valid and ct.StudyInstanceUID != str(uid)

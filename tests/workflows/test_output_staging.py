@@ -173,7 +173,9 @@ def test_a_staging_folder_left_by_a_killed_run_is_swept(tmp_path, caplog):
     # Named by a PID that is gone here but locked: a live run of a container
     # of this host name (PIDs of its own).
     contained = out / f".vaecyclegan-{host}-{dead_pid}-mno"
-    for folder in (stale, live, other_host, contained):
+    # Digits of another script are no process ID: kept.
+    arabic = out / f".vaecyclegan-{host}-\u0663\u0663-pqr"
+    for folder in (stale, live, other_host, contained, arabic):
         folder.mkdir(parents=True)
         (folder / "IM0001").write_text("partial")
     held = _locked(str(contained))
@@ -183,7 +185,7 @@ def test_a_staging_folder_left_by_a_killed_run_is_swept(tmp_path, caplog):
     finally:
         os.close(held)
     assert not stale.exists() and "stopped before it finished" in caplog.text
-    assert live.exists() and other_host.exists() and contained.exists()
+    assert live.exists() and other_host.exists() and contained.exists() and arabic.exists()
     # This process's own staging folders are locked while they exist.
     staging = _writable_folder(str(tmp_path / "own"))
     assert _locked(staging) is None

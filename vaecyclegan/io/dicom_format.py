@@ -57,7 +57,7 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
 import vaecyclegan
 from vaecyclegan.errors import InputError
@@ -721,9 +721,10 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
         raise ValueError(f"a result of shape {unit.shape} for a series of "
                          f"{len(source.datasets)} slices of {source.datasets[0].Rows}x"
                          f"{source.datasets[0].Columns}")
-    # The input's study (a new one where it has none): the synthetic series
-    # sits beside the MRI it came from, as vendors' synthetic CT does.
-    study_uid = str(source.datasets[0].get("StudyInstanceUID", "") or generate_uid())
+    # The input's study (a new one where it has none, or none valid): the
+    # synthetic series sits beside the MRI it came from, as vendors'
+    # synthetic CT does.
+    study_uid = _valid_uid(source.datasets[0].get("StudyInstanceUID")) or generate_uid()
     series_uid = generate_uid()
     now = datetime.datetime.now()
     label = {"ct": "Synthetic CT", "mri": "Synthetic MR"}[domain]
@@ -749,6 +750,19 @@ def write_dicom_series(folder, scan, unit, domain, intensity, direction, write_n
                 output.save_as(tmp, enforce_file_format=True)
             written.append(path)
     return written
+
+
+def _valid_uid(value):
+    """`value` as one valid UID string, or None (several values, not a UID,
+    over 64 characters: copied, it made an invalid file)."""
+    if not isinstance(value, (str, bytes)):
+        return None
+    try:
+        text = value.decode("ascii") if isinstance(value, bytes) else value
+        with _quiet():
+            return text if UID(text).is_valid else None
+    except (UnicodeDecodeError, ValueError, TypeError):
+        return None
 
 
 def _series_number(dataset):

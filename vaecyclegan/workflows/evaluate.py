@@ -20,7 +20,7 @@ import numpy as np
 
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.evaluation.case_scoring import (
     HuOptions,
     case_mask,
@@ -110,7 +110,7 @@ def _warn_of_files_not_replaced(folder, earlier, published):
     """An --out used before keeps the files this report did not replace (an
     image report's grids beside a volume report's metrics): they would be
     read as this evaluation's."""
-    kept = sorted(earlier - set(published))
+    kept = [printable(name) for name in sorted(earlier - set(published))]
     if kept:
         logger.warning("%s held %d file(s) that this report does not replace (%s%s): they "
                        "are from an earlier run; give a new --out to keep reports apart",

@@ -137,7 +137,7 @@ def _sweep_stale_staging(folder):
     except OSError:
         return
     for name in names:
-        match = re.fullmatch(r"\.vaecyclegan-([A-Za-z0-9_]+)-(\d+)-.+", name)
+        match = re.fullmatch(r"\.vaecyclegan-([A-Za-z0-9_]+)-([0-9]+)-.+", name, re.ASCII)
         path = os.path.join(folder, name)
         if not (match and match.group(1) == host and _process_is_gone(int(match.group(2)))
                 and os.path.isdir(path) and not os.path.islink(path)):
