@@ -49,9 +49,18 @@ def test_a_training_folder_holding_another_domain_or_a_test_folder_is_refused(tm
     os.symlink(images / "trainA" / "testA", images / "testA")
     with pytest.raises(InputError, match="the CT training folder holds the CT test folder"):
         resolve_dataset(str(tmp_path))
-    # Control: the layout's folders side by side.
+    # The 16-bit HU copies of the CT test slices are a test folder too.
     os.remove(images / "testA")
     (images / "trainA" / "testA").rmdir()
     (images / "testA").mkdir()
+    (images / "trainA" / "testA_hu").mkdir()
+    os.symlink(images / "trainA" / "testA_hu", images / "testA_hu")
+    with pytest.raises(InputError, match="holds the CT test folder in HU"):
+        resolve_dataset(str(tmp_path))
+    # Control: the layout's folders side by side.
+    os.remove(images / "testA_hu")
+    (images / "trainA" / "testA_hu").rmdir()
+    (images / "testA_hu").mkdir()
     folders = resolve_dataset(str(tmp_path))
+    assert folders.ct_test_hu.endswith("testA_hu")
     assert folders.ct_train.endswith("trainA") and folders.mri_test.endswith("testB")

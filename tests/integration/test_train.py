@@ -42,6 +42,10 @@ def test_train_run_writes_weights_config_and_metrics(trained_smoke):
         assert os.path.isfile(os.path.join(trained_smoke.logdir, name)), name
     best = os.path.join(trained_smoke.weights_dir, "best")
     assert ModelConfig.load(best).training["best"]["metric"] == "ssim"
+    # The page says it scored the final weights, not weights/best (chosen on
+    # these test pairs): it had not said which.
+    with open(os.path.join(trained_smoke.logdir, "index.html"), encoding="utf-8") as f:
+        assert "Scored: the final weights." in f.read()
     assert os.path.isfile(os.path.join(best, "g_target_weights.h5"))
 
 

@@ -473,10 +473,18 @@ def test_an_input_without_plane_geometry_gives_secondary_capture_placed_nowhere(
     # Present but empty places nothing either.
     def emptied(dataset):
         dataset.ImagePositionPatient = None
+        dataset.ImageOrientationPatient = ["", "", "", "", "", ""]  # "\\\\\\\\\\" as stored
 
     (tmp_path / "empty").mkdir()
     _, empty = _written_slice(tmp_path / "empty", "MR_small.dcm", "ct", emptied)
     assert empty.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7" and "FrameOfReferenceUID" not in empty
+
+    def blank_values(dataset):  # "\\" read: two empty values, present and placing nothing
+        dataset.PixelSpacing = ["", ""]
+
+    (tmp_path / "blank").mkdir()
+    _, blank = _written_slice(tmp_path / "blank", "MR_small.dcm", "ct", blank_values)
+    assert blank.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
     assert ct.file_meta.MediaStorageSOPClassUID == ct.SOPClassUID
     assert "FrameOfReferenceUID" not in ct and "SliceLocation" not in ct
     assert ct.StudyInstanceUID  # a new study where the input has none

@@ -102,7 +102,8 @@ def _check_apart(folders):
     Dataset/images trained CT on trainB and the test pairs)."""
     named = [("the CT training folder", folders.ct_train),
              ("the MRI training folder", folders.mri_train),
-             ("the CT test folder", folders.ct_test), ("the MRI test folder", folders.mri_test)]
+             ("the CT test folder", folders.ct_test), ("the MRI test folder", folders.mri_test),
+             ("the CT test folder in HU", folders.ct_test_hu)]
     for label, folder in named[:2]:
         root = os.path.realpath(folder)
         for other_label, other in named:

@@ -241,7 +241,11 @@ def dataset_summary(folders):
         if folder:
             try:
                 # Training reads subfolders too (`load_domain_slices`).
-                count = len(find_scan_sources(folder, recursive=folder in training))
+                count = len(find_scan_sources(
+                    folder, recursive=folder in training,
+                    apart_from=[f for f in (folders.ct_train, folders.mri_train,
+                                            folders.ct_test, folders.mri_test,
+                                            folders.ct_test_hu) if f != folder]))
             except InputError:
                 count = 0
             lines.append(f"  {label}: {count} scans in {folder}")

@@ -218,13 +218,14 @@ def _intro(evaluations):
     return " ".join(parts)
 
 
-def write_index_html(path, title, evaluations, images, links):
+def write_index_html(path, title, evaluations, images, links, note=""):
     """A page with each direction's table and grid, then the other images.
 
     Args:
         images: `{caption: file name in the same folder}` shown after the
             directions (loss curves).
         links: `{label: file name}` listed at the bottom.
+        note: a sentence shown under the title (which weights were scored).
     """
     sections = []
     for evaluation in evaluations:
@@ -251,7 +252,8 @@ tr.model {{ font-weight: bold; background: #eef5ff; }}
 img {{ max-width: 100%; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
-<p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. {_intro(evaluations)}</p>
+<p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. {html.escape(note)}
+{_intro(evaluations)}</p>
 {"".join(sections)}
 <h2>Files</h2><ul>{link_items}</ul>
 </body></html>
@@ -260,7 +262,7 @@ img {{ max-width: 100%; }}
 
 
 def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthrad_rows=12,
-                 target=None):
+                 target=None, note=""):
     """Writes every report file into `out_dir`.
 
     Args:
@@ -273,6 +275,7 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
         target: maps a file name to the path to write it to (a staging
             folder's, see `workflows.output_staging`); default: in
             `out_dir`.
+        note: a sentence for the page, under its title.
 
     Returns:
         `{kind: path}` of what was written.
@@ -306,7 +309,7 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
         save_loss_curves(written["loss_curves"], curves)
         images["loss curves"] = "loss_curves.png"
     written["html"] = target("index.html")
-    write_index_html(written["html"], title, evaluations, images, links)
+    write_index_html(written["html"], title, evaluations, images, links, note)
     return written
 
 

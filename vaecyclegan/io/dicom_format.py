@@ -778,7 +778,8 @@ def _has_value(dataset, keyword):
     """Present and not empty: an empty element places nothing either."""
     value = dataset.get(keyword)
     if isinstance(value, (list, tuple, MultiValue)):
-        return len(value) > 0
+        # "\\" reads as three empty values: none of them places anything.
+        return len(value) > 0 and all(v not in (None, "", b"") for v in value)
     return value not in (None, "", b"")
 
 

@@ -161,8 +161,10 @@ def _folder_files(path, recursive, apart_from=()):
                 kept.append(name)
         subfolders[:] = kept
         for name in names:
+            if not _is_visible_file(folder, name):
+                continue
             real = os.path.realpath(os.path.join(folder, name))
-            if _is_visible_file(folder, name) and real not in seen_files:
+            if real not in seen_files:
                 seen_files.add(real)
                 if elsewhere(real):
                     left_out.append(printable(os.path.join(folder, name)))

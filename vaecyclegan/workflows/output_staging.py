@@ -100,23 +100,29 @@ def _process_is_gone(pid):
     return False
 
 
-def _locked(path):
-    """A descriptor of folder `path` holding an exclusive lock on it, or None
-    where another process holds one (or the file system has no locks). The
-    system drops a killed process's locks: a staging folder whose lock can
-    be taken has no live owner, whatever the PID namespaces."""
+# What `_lock` found: the lock taken, held by another process, or none to
+# take here (no fcntl, or a file system without locks: NFS without lockd).
+LOCKED, HELD, NO_LOCKS = "locked", "held", "no locks"
+
+
+def _lock(path):
+    """`(descriptor, state)`: a descriptor of folder `path` holding an
+    exclusive lock on it and LOCKED, or None and HELD (another process
+    holds it) or NO_LOCKS. The system drops a killed process's locks: a
+    staging folder whose lock can be taken has no live owner, whatever the
+    PID namespaces."""
     if fcntl is None:
-        return None
+        return None, NO_LOCKS
     try:
         descriptor = os.open(path, os.O_RDONLY)
     except OSError:
-        return None
+        return None, NO_LOCKS
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except OSError as error:
         os.close(descriptor)
-        return None
-    return descriptor
+        return None, HELD if error.errno in (errno.EAGAIN, errno.EWOULDBLOCK) else NO_LOCKS
+    return descriptor, LOCKED
 
 
 def _release(staging):
@@ -142,13 +148,15 @@ def _sweep_stale_staging(folder):
         if not (match and match.group(1) == host and _process_is_gone(int(match.group(2)))
                 and os.path.isdir(path) and not os.path.islink(path)):
             continue
-        descriptor = _locked(path)
-        if descriptor is None:
+        # Where the file system has no locks, the process ID alone decides.
+        descriptor, state = _lock(path)
+        if state == HELD:
             continue
         try:
             shutil.rmtree(path, ignore_errors=True)
         finally:
-            os.close(descriptor)
+            if descriptor is not None:
+                os.close(descriptor)
         logger.info("removed %s, the staging folder of a run that was stopped before it "
                     "finished", path)
 
@@ -162,7 +170,7 @@ def _writable_folder(folder):
         staging = tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder)
     except OSError as error:
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
-    descriptor = _locked(staging)
+    descriptor, _ = _lock(staging)
     if descriptor is not None:
         _HELD[staging] = descriptor
     return staging
@@ -254,13 +262,14 @@ def _stage_then_move(output_dir, write, protected, option):
                                  f"outputs before it in {output_dir} are in place") from None
     except BaseException:
         if staging is not None:
-            _release(staging)
+            # Removed, then unlocked: never unlocked while it exists.
             shutil.rmtree(staging, ignore_errors=True)
+            _release(staging)
         # A refused command leaves no empty output folder behind either.
         remove_empty_folders(created)
         raise
-    _release(staging)
     shutil.rmtree(staging, ignore_errors=True)
+    _release(staging)
     return claims
 
 
@@ -314,8 +323,8 @@ def write_new_folder(folder, write):
     except BaseException:
         _discard(staging, created)
         raise
-    _release(staging)
     os.rmdir(staging)
+    _release(staging)
     staging = os.path.abspath(staging)
     if isinstance(result, str) and os.path.commonpath(
             [os.path.abspath(result), staging]) == staging:
@@ -326,8 +335,8 @@ def write_new_folder(folder, write):
 def _discard(staging, created):
     """What a failed `write_new_folder` leaves: nothing it made."""
     if staging is not None:
-        _release(staging)
         shutil.rmtree(staging, ignore_errors=True)
+        _release(staging)
     remove_empty_folders(created)
 
 

@@ -589,15 +589,16 @@ def _finish(run):
         return None
     # The page says which weights it scored: the final ones, not weights/best
     # (chosen on these very test pairs, so its score is optimistic).
-    scored = "the final weights"
+    scored = "Scored: the final weights."
     if run.best is not None and run.best.best is not None:
-        scored += (f"; the best {run.best.metric} during training, {run.best.best:.4f} at step "
-                   f"{run.best.best_step}, is kept in {run.best.best_dir}, chosen on these "
-                   "test pairs")
+        scored += (f" The best {run.best.metric} during training, {run.best.best:.4f} at step "
+                   f"{run.best.best_step}, is kept in {run.best.best_dir}; it was chosen on "
+                   "these test pairs, so its score is optimistic.")
     written = write_report(
         run.logdir, evaluations,
-        f"vaecyclegan run {os.path.basename(os.path.normpath(run.logdir))} ({scored})",
-        loss_csvs=[(label, os.path.join(run.logdir, name)) for label, name in LOSS_LOGS])
+        f"vaecyclegan run {os.path.basename(os.path.normpath(run.logdir))}",
+        loss_csvs=[(label, os.path.join(run.logdir, name)) for label, name in LOSS_LOGS],
+        note=scored)
     summaries = {e.direction: e.summary for e in evaluations}
     logger.info(f"\nTest pairs ({written['metrics']}):\n{format_table(summaries)}")
     logger.info(f"Report: {written['html']}")

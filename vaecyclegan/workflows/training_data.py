@@ -89,7 +89,7 @@ def load_training_domains(folders, intensity, image_size, crop_factor=None, comm
     # config.json records (and inference applies to either direction's
     # input) is the scale both translators saw.
     # Links inside one domain's folder may not lead into the other's or a test folder.
-    tests = (folders.ct_test, folders.mri_test)
+    tests = (folders.ct_test, folders.mri_test, folders.ct_test_hu)
     ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size,
                             crop_factor=crop_factor, apart_from=(folders.mri_train, *tests))
     mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size,
