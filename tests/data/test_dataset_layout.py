@@ -44,23 +44,26 @@ def test_a_training_folder_holding_another_domain_or_a_test_folder_is_refused(tm
     with pytest.raises(InputError, match="the MRI training folder holds the CT training"):
         resolve_dataset(None, ct_dir=str(tmp_path / "mri" / "nested"),
                         mri_dir=str(tmp_path / "mri"))
-    (images / "trainA" / "testA").mkdir()  # a test folder inside a training one
-    (images / "testA").rmdir()
-    os.symlink(images / "trainA" / "testA", images / "testA")
-    with pytest.raises(InputError, match="the CT training folder holds the CT test folder"):
-        resolve_dataset(str(tmp_path))
-    # The 16-bit HU copies of the CT test slices are a test folder too.
-    os.remove(images / "testA")
-    (images / "trainA" / "testA").rmdir()
-    (images / "testA").mkdir()
-    (images / "trainA" / "testA_hu").mkdir()
-    os.symlink(images / "trainA" / "testA_hu", images / "testA_hu")
-    with pytest.raises(InputError, match="holds the CT test folder in HU"):
-        resolve_dataset(str(tmp_path))
+    # A test folder inside a training one; the 16-bit HU copies of the CT
+    # test slices are a test folder too.
+    _refused_inside_train_a(tmp_path, "testA", "the CT training folder holds the CT test folder")
+    _refused_inside_train_a(tmp_path, "testA_hu", "holds the CT test folder in HU")
     # Control: the layout's folders side by side.
-    os.remove(images / "testA_hu")
-    (images / "trainA" / "testA_hu").rmdir()
-    (images / "testA_hu").mkdir()
     folders = resolve_dataset(str(tmp_path))
     assert folders.ct_test_hu.endswith("testA_hu")
     assert folders.ct_train.endswith("trainA") and folders.mri_test.endswith("testB")
+
+
+def _refused_inside_train_a(tmp_path, name, message):
+    """The layout's `name` folder moved into trainA (a link to it in its
+    place) is refused; then it is put back, a plain folder."""
+    images = tmp_path / "Dataset" / "images"
+    if (images / name).is_dir():
+        (images / name).rmdir()
+    (images / "trainA" / name).mkdir()
+    os.symlink(images / "trainA" / name, images / name)
+    with pytest.raises(InputError, match=message):
+        resolve_dataset(str(tmp_path))
+    os.remove(images / name)
+    (images / "trainA" / name).rmdir()
+    (images / name).mkdir()
