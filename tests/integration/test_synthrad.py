@@ -151,5 +151,8 @@ def test_given_masks_replace_the_patients_own(trained_smoke, tmp_path):
         used = np.asarray(nib.load(str(out / case["mask_file"])).dataobj) > 0
         given = np.asarray(nib.load(str(masks / f"{name}.nii.gz")).dataobj) > 0
         assert used.sum() == given.sum() > 0
+        # On the CT file's grid, voxel for voxel (it was in slice order).
+        assert np.array_equal(used, given)
+        assert np.allclose(nib.load(str(out / case["mask_file"])).affine, AFFINE)
         assert used.sum() < (np.asarray(nib.load(str(root / name / "mask.nii.gz")).dataobj)
                              > 0).sum()

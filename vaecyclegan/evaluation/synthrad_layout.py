@@ -124,7 +124,9 @@ def read_volume(path, domain):
     if not is_mha(path):
         [source] = find_scan_sources(path)
         scan = read_scan(source, domain)
-        return scan, HuImage(name, path, scan.values, scan.spacing, scan.world)
+        # With its scan: the mask written beside the results lies on its file's grid.
+        return scan, HuImage(name, path, scan.values, scan.spacing, scan.world, scan.turned,
+                             scan)
     sitk = _simpleitk(path)
     try:
         image = sitk.ReadImage(path)
