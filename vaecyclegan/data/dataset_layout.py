@@ -22,6 +22,13 @@ class DatasetFolders:
     mri_test: str = None
     ct_test_hu: str = None  # 16-bit HU copies of the CT test slices, if any
 
+    def others(self, folder):
+        """The dataset's folders other than `folder` (training, test and HU
+        test folders that exist): what a link inside `folder` may not lead
+        into, training reading subfolders too."""
+        return [f for f in (self.ct_train, self.mri_train, self.ct_test, self.mri_test,
+                            self.ct_test_hu) if f and f != folder]
+
     def describe(self):
         lines = [
             f"  CT  train: {self.ct_train}",

@@ -241,11 +241,8 @@ def dataset_summary(folders):
         if folder:
             try:
                 # Training reads subfolders too (`load_domain_slices`).
-                count = len(find_scan_sources(
-                    folder, recursive=folder in training,
-                    apart_from=[f for f in (folders.ct_train, folders.mri_train,
-                                            folders.ct_test, folders.mri_test,
-                                            folders.ct_test_hu) if f != folder]))
+                count = len(find_scan_sources(folder, recursive=folder in training,
+                                              apart_from=folders.others(folder)))
             except InputError:
                 count = 0
             lines.append(f"  {label}: {count} scans in {folder}")

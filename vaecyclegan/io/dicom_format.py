@@ -60,7 +60,7 @@ from pydicom.sequence import Sequence
 from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
 
 import vaecyclegan
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import MIN_SIDE, check_min_size, write_std_heat_maps
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
@@ -277,13 +277,15 @@ def read_dicom_series(paths, domain, name, axis="axial"):
             logger.info("%s: %d %s slices, cut into %d %s slices of %dx%d", name, len(slices),
                         _plane(world), len(cut[0]), axis, columns, rows)
             values, spacing, world, to_stored = cut
-    elif len(slices) > 1 and all(item.position[0] == 0 for item in slices) and len(
-            _orientations(slices)) > 1:
+    elif len(slices) > 1 and all(item.position[0] == 0 for item in slices):
         # A three-plane localizer is one series: in training it would mix
         # planes into one domain, unannounced. Said as the cuts are (a
         # command refusing the series says so in its one error line).
-        logger.info("%s: its %d slices lie in %d orientations (a localizer?); each is taken "
-                    "in its own plane, as stored", name, len(slices), len(_orientations(slices)))
+        planes = len(_orientations(slices))
+        if planes > 1:
+            logger.info("%s: its %d slices lie in %d orientations (a localizer?); each is "
+                        "taken in its own plane, as stored", printable(name), len(slices),
+                        planes)
     source = DicomSource([item.dataset for item in slices],
                          [os.path.basename(item.path) for item in slices], to_stored)
     return Scan(slices[0].path, DicomFormat.name, domain, values, "hu" if ct else "signal", name,

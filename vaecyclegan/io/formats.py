@@ -145,25 +145,35 @@ def _folder_files(path, recursive, apart_from=()):
         return (os.path.commonpath([root, real]) == real
                 or any(os.path.commonpath([real, folder]) == folder for folder in apart))
 
-    files, seen, seen_files = [], {root}, set()
+    def real_path(folder, name):
+        # Only a link needs resolving (one lstat per path component): the
+        # rest lies where its folder's real path says.
+        joined = os.path.join(folder, name)
+        return os.path.realpath(joined) if os.path.islink(joined) else os.path.join(
+            real_of[folder], name)
+
+    files, seen, seen_files, real_of = [], {root}, set(), {path: root}
     for folder, subfolders, names in os.walk(path, onerror=note, followlinks=True):
         # Links to folders are followed (a training set of linked patient
         # folders), each folder and file read once: a link loop ends there.
         kept = []
         for name in subfolders:
-            real = os.path.realpath(os.path.join(folder, name))
-            if name.startswith(".") or real in seen:
+            if name.startswith("."):
+                continue
+            real = real_path(folder, name)
+            if real in seen:
                 continue
             seen.add(real)
             if elsewhere(real):
                 left_out.append(printable(os.path.join(folder, name)))
             else:
                 kept.append(name)
+                real_of[os.path.join(folder, name)] = real
         subfolders[:] = kept
         for name in names:
             if not _is_visible_file(folder, name):
                 continue
-            real = os.path.realpath(os.path.join(folder, name))
+            real = real_path(folder, name)
             if real not in seen_files:
                 seen_files.add(real)
                 if elsewhere(real):

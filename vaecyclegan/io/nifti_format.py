@@ -31,7 +31,7 @@ from nibabel.orientations import (
     ornt_transform,
 )
 
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import check_min_size
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
@@ -212,7 +212,7 @@ def _non_finite_filled(path, data, domain):
         raise InputError(path, f"{count} voxel(s) are NaN or infinite; fill or mask them first")
     background = float(np.min(data, where=~bad, initial=np.inf))  # no copy of the volume
     logger.warning("%s: %d NaN or infinite voxel(s) (%.2g %%) taken as background, its lowest "
-                   "value %g", path, count, 100.0 * count / data.size, background)
+                   "value %g", printable(path), count, 100.0 * count / data.size, background)
     data[bad] = background
     return data
 
@@ -258,7 +258,7 @@ def _check_scaling(path, slope, inter):
         logger.warning("%s: scl_slope is %g, which NIfTI reads as no scaling, so its scl_inter "
                        "of %g is not applied; ITK-based tools (Slicer, SimpleITK) apply it "
                        "and show every value shifted by %+g. Set scl_slope to 1 if the "
-                       "intercept is meant", path, slope, inter, inter)
+                       "intercept is meant", printable(path), slope, inter, inter)
     if np.isinf(slope):
         raise InputError(path, f"its scaling scl_slope is {slope:g}; a finite slope is needed")
     if slope != 0 and np.isfinite(slope) and not np.isfinite(inter):

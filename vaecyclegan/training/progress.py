@@ -1,6 +1,7 @@
-"""Progress of `fit`: a tqdm bar on a terminal (step, images/s, smoothed
-losses, time left), plain log lines every N steps where the bar's stream
-is redirected to a file, and every step's losses in a CSV."""
+"""Progress of `fit` (`ProgressCallback`): a tqdm bar on a terminal (step,
+images/s, smoothed losses, time left), plain log lines every N steps where
+the bar's stream is redirected to a file, and every step's losses in a
+CSV; and of long work outside it (`WorkProgress`: slices translated)."""
 
 import csv
 import logging
@@ -115,7 +116,7 @@ class ProgressCallback(keras.callbacks.Callback):
         return (f"{self.description}: step {self.step}/{self.total_steps} "
                 f"({100 * self.step / self.total_steps:.0f} %), "
                 f"{self.images_per_second:.1f} images/s" + (f", {cells}" if cells else "")
-                + f", {int(left // 60)} min {int(left % 60)} s left")
+                + f", {_time_left(left)}")
 
     def on_train_end(self, logs=None):
         if self.bar is not None:
@@ -212,8 +213,12 @@ class WorkProgress:
             left = (self.total - self.done) / max(rate, 1e-9)
             logger.info(f"{self.description}: {self.done}/{self.total} {self.unit}s "
                         f"({100 * self.done / self.total:.0f} %), {rate:.1f} {self.unit}s/s, "
-                        f"{int(left // 60)} min {int(left % 60)} s left")
+                        f"{_time_left(left)}")
 
     def close(self):
         if self.bar is not None:
             self.bar.close()
+
+
+def _time_left(seconds):
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s left"

@@ -126,12 +126,12 @@ class Translator:
         """
         images = np.asarray(images, dtype=np.float32)
         height, width = images.shape[1:]
-        if not self.tile or max(height, width) <= self.tile:
+        grid = self._tile_grid((height, width))
+        if grid is None:
             return self._translate_whole(images, batch_size, sample)
         output = np.zeros(images.shape, np.float32)
         total = np.zeros((height, width), np.float32)
-        rows = _tile_starts(height, self.tile, self.overlap)
-        columns = _tile_starts(width, self.tile, self.overlap)
+        rows, columns = grid
         for top in rows:
             for left in columns:
                 bottom, right = min(top + self.tile, height), min(left + self.tile, width)
@@ -161,12 +161,18 @@ class Translator:
         output = np.concatenate(outputs)[:, :height, :width, :]
         return output.mean(axis=-1)
 
+    def _tile_grid(self, shape):
+        """`(row starts, column starts)` of the tiles a slice of `shape` is
+        translated in, or None where it goes whole."""
+        if not self.tile or max(shape) <= self.tile:
+            return None
+        return (_tile_starts(shape[0], self.tile, self.overlap),
+                _tile_starts(shape[1], self.tile, self.overlap))
+
     def _passes_per_slice(self, shape):
         """Forward passes a slice of `shape` takes: one, or one per tile."""
-        if not self.tile or max(shape) <= self.tile:
-            return 1
-        return (len(_tile_starts(shape[0], self.tile, self.overlap))
-                * len(_tile_starts(shape[1], self.tile, self.overlap)))
+        grid = self._tile_grid(shape)
+        return 1 if grid is None else len(grid[0]) * len(grid[1])
 
     def translate_stacks(self, stacks, batch_size=8, samples=1, pixel_mm=None, progress=False):
         """Translates stacks of slices in [-1, 1] at the training pixel scale;

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from vaecyclegan.config import ModelConfig
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.evaluation.paired_test_set import file_stem
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import evaluate_scans, format_table
@@ -207,7 +207,7 @@ def _warn_if_window_clips_hu(scans, intensity):
     from brain-window weights (-160 to 240 HU) air and bone come back
     clipped, which a dose calculation on it would not show."""
     low, high = intensity.ct_window_hu
-    volumes = [scan.output_name for scan in scans if not is_planar(scan)]
+    volumes = [printable(scan.output_name) for scan in scans if not is_planar(scan)]
     if volumes and (low > DOSE_HU_RANGE[0] or high < DOSE_HU_RANGE[1]):
         logger.warning("the weights' CT window is %g to %g HU: the synthetic CT of %s holds "
                        "no HU outside it (air and bone clipped), so it is no ground for a "
@@ -230,7 +230,7 @@ def _warn_if_spacing_unused(scans, translator):
                    "pixels)%s is shrunk by their resize factor %g, whatever its mm; the "
                    "anatomy is at the size the networks learned only where its pixels are "
                    "the size of the training images' (resample it first, or train on DICOM "
-                   "or NIfTI, which records mm per pixel)", first.output_name,
+                   "or NIfTI, which records mm per pixel)", printable(first.output_name),
                    max(first.pixel_mm),
                    f" and {len(spaced) - 1} more" if len(spaced) > 1 else "",
                    scale.resize_factor)

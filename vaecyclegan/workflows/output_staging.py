@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 try:
     import fcntl
-except ImportError:  # not POSIX: no locks, so no staging folder is ever swept
+except ImportError:  # not POSIX: no locks (the process ID alone decides a sweep)
     fcntl = None
 
 # This process's staging folders and the descriptors holding their locks.
@@ -83,11 +83,15 @@ def check_writable(folder):
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
 
 
+def _host_tag():
+    """This machine's name as it stands in staging folders' names."""
+    return re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
+
+
 def _staging_prefix():
     """`.vaecyclegan-<host>-<pid>-`: a staging folder names the process that
     made it, so that one left by a killed process can be known and swept."""
-    host = re.sub(r"[^A-Za-z0-9]", "_", socket.gethostname()) or "host"
-    return f".vaecyclegan-{host}-{os.getpid()}-"
+    return f".vaecyclegan-{_host_tag()}-{os.getpid()}-"
 
 
 def _process_is_gone(pid):
@@ -137,7 +141,7 @@ def _sweep_stale_staging(folder):
     the partial series inside one for a series of its own. Gone means its
     process ID is not running here and no process holds its lock (a
     container of the same host name has PIDs of its own)."""
-    host = _staging_prefix().split("-")[1]
+    host = _host_tag()
     try:
         names = os.listdir(folder)
     except OSError:
@@ -166,7 +170,6 @@ def _writable_folder(folder):
     exists (`_release` when it is removed)."""
     try:
         os.makedirs(folder, exist_ok=True)
-        _sweep_stale_staging(folder)
         staging = tempfile.mkdtemp(prefix=_staging_prefix(), dir=folder)
     except OSError as error:
         raise InputError(folder, f"output folder is not writable ({error.strerror})") from None
@@ -247,6 +250,8 @@ def _stage_then_move(output_dir, write, protected, option):
     created = missing_folders(output_dir)
     staging = None
     claims = _Claims(output_dir)
+    if os.path.isdir(output_dir):
+        _sweep_stale_staging(output_dir)
     try:
         staging = _writable_folder(output_dir)
         write(staging, claims)

@@ -89,13 +89,12 @@ def load_training_domains(folders, intensity, image_size, crop_factor=None, comm
     # config.json records (and inference applies to either direction's
     # input) is the scale both translators saw.
     # Links inside one domain's folder may not lead into the other's or a test folder.
-    tests = (folders.ct_test, folders.mri_test, folders.ct_test_hu)
     ct = load_domain_slices(folders.ct_train, "ct", intensity, image_size,
-                            crop_factor=crop_factor, apart_from=(folders.mri_train, *tests))
+                            crop_factor=crop_factor, apart_from=folders.others(folders.ct_train))
     mri = load_domain_slices(folders.mri_train, "mri", intensity, image_size,
                              crop_factor=crop_factor,
                              mm_per_pixel=ct.mm_per_pixel if common_mm else None,
-                             apart_from=(folders.ct_train, *tests))
+                             apart_from=folders.others(folders.mri_train))
     logger.info(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
                 f"  MRI ({folders.mri_train}): {mri.describe()}")
     # Spaced inputs are resampled by mm; the factor serves images alone.
