@@ -14,9 +14,9 @@ def _drawn(monkeypatch):
     return drawn
 
 
-def _ct_evaluation(window):
+def _ct_evaluation(window, offset=17.0):
     reference = np.tile(np.linspace(0, 255, 32), (32, 1))
-    prediction = np.clip(reference + 17.0, 0, 255)  # 17 grey levels off everywhere
+    prediction = np.clip(reference + offset, 0, 255)  # `offset` grey levels off everywhere
     bones = [(reference > 200, prediction > 200)]
     summary = {"tissue": {"window_hu": list(window), "bone_threshold_hu": 200.0}}
     return DirectionEvaluation("mri2ct", ["a.png"], [reference], [prediction], [reference],
@@ -32,7 +32,7 @@ def test_the_grid_draws_ct_errors_in_hu_on_one_scale_whatever_the_window(monkeyp
     errors = []
     for figure in drawn:
         axis = figure.axes[3]
-        assert axis.get_title() == "|error| HU (0-300)"
+        assert axis.get_title() == "output - reference, HU (+-300)"
         errors.append(float(axis.images[0].get_array().max()))
         assert "W " in figure.axes[1].get_title()  # the window is stated
         assert "green reference only" in figure._suptitle.get_text()
@@ -42,7 +42,18 @@ def test_the_grid_draws_ct_errors_in_hu_on_one_scale_whatever_the_window(monkeyp
     # MRI stays in grey levels.
     mri = DirectionEvaluation("ct2mri", ["a.png"], *[[np.zeros((32, 32))]] * 3, None, {}, [])
     figures.save_comparison_grid("grid.png", mri)
-    assert drawn[-1].axes[3].get_title() == "|error| grey levels (0-64)"
+    assert drawn[-1].axes[3].get_title() == "output - reference, grey levels (+-64)"
+
+
+def test_the_error_maps_keep_the_sign_so_a_bias_shows(monkeypatch):
+    # |error| drew bone too dark and bone too bright alike; a physicist
+    # needs to see which (too dark bone under-doses behind it).
+    drawn = _drawn(monkeypatch)
+    for offset in (-17.0, 17.0):
+        figures.save_comparison_grid("grid.png", _ct_evaluation((-160.0, 240.0), offset))
+    low, high = (figure.axes[3].images[0] for figure in drawn)
+    assert low.get_array().max() <= 0 < high.get_array().max()
+    assert low.get_clim() == high.get_clim() == (-300.0, 300.0)
 
 
 def test_loss_curves_name_raw_and_smoothed_and_are_not_flattened_by_the_first_steps(
@@ -55,3 +66,19 @@ def test_loss_curves_name_raw_and_smoothed_and_are_not_flattened_by_the_first_st
     assert [text.get_text() for text in axis.get_legend().get_texts()] == [
         "raw", "moving average (0.9)"]
     assert axis.get_ylim()[1] < 2.0  # the settled losses fill the panel
+
+
+def test_the_synthrad_view_draws_sct_minus_ct_inside_the_mask(monkeypatch):
+    from vaecyclegan.evaluation.case_scoring import CaseFigure, CaseResult
+
+    drawn = _drawn(monkeypatch)
+    reference = np.tile(np.linspace(-1000.0, 1500.0, 32), (32, 1))
+    mask = np.zeros((32, 32), bool)
+    mask[4:28, 4:28] = True
+    prediction = np.where(reference > 200, reference - 250.0, reference)  # bone too low
+    case = CaseResult("1BA001", {}, {}, CaseFigure(0, reference, prediction, mask))
+    figures.save_synthrad_figure("synthrad.png", [case], (-200.0, 200.0), 200.0)
+    error = drawn[0].axes[2].images[0].get_array()
+    assert drawn[0].axes[2].get_title() == "sCT - CT HU (+-300)"
+    assert error.min() == -250.0 and error.max() == 0.0  # the bias keeps its sign
+    assert np.ma.getmaskarray(error)[~mask].all() or np.isnan(error.filled(np.nan)[~mask]).all()

@@ -15,8 +15,11 @@ from vaecyclegan.evaluation.tissue import dice
 from vaecyclegan.evaluation.uncertainty import STD_COLORMAP
 from vaecyclegan.io.atomic_write import atomic_path
 
-# |error| maps saturate at this many 8-bit levels.
+# Signed error maps (output - reference) saturate at +- this many 8-bit
+# levels; red where the output is higher, blue where it is lower, so a bone
+# drawn too dark in every case shows as blue rings, which |error| hid.
 ERROR_MAP_MAX = 64.0
+ERROR_COLORMAP = "RdBu_r"
 
 
 def _save(figure, path):
@@ -25,7 +28,8 @@ def _save(figure, path):
 
 
 def save_comparison_grid(path, evaluation, rows=6):
-    """One row per test image: input, output, reference, |error|, the bone
+    """One row per test image: input, output, reference, the signed error
+    (output - reference; red: output higher, blue: lower), the bone
     overlap for CT outputs (`evaluation.bones`: reference only green,
     predicted only magenta, both white; bone Dice below), and the latent
     deviation when the evaluation sampled it.
@@ -41,15 +45,16 @@ def save_comparison_grid(path, evaluation, rows=6):
     # 100 HU in a brain window and 753 HU in a wide one); MRI's in grey levels.
     if tissue:
         low, high = tissue["window_hu"]
-        to_error, error = (high - low) / 255.0, f"|error| HU (0-{HU_ERROR_MAX:.0f})"
+        to_error, error = (high - low) / 255.0, f"output - reference, HU (+-{HU_ERROR_MAX:.0f})"
         error_max = HU_ERROR_MAX
         window = f" (W {high - low:g} / L {(high + low) / 2:g} HU)"
     else:
-        to_error, error, error_max = 1.0, f"|error| grey levels (0-{ERROR_MAP_MAX:.0f})", \
-            ERROR_MAP_MAX
+        to_error, error, error_max = 1.0, \
+            f"output - reference, grey levels (+-{ERROR_MAP_MAX:.0f})", ERROR_MAP_MAX
         window = ""
     columns = [("input", "gray", 0, 255), (f"output{window}", "gray", 0, 255),
-               (f"reference{window}", "gray", 0, 255), (error, "inferno", 0, error_max)]
+               (f"reference{window}", "gray", 0, 255),
+               (error, ERROR_COLORMAP, -error_max, error_max)]
     bones = evaluation.bones
     if bones is not None:
         columns.append(("bone overlap", None, None, None))
@@ -61,7 +66,7 @@ def save_comparison_grid(path, evaluation, rows=6):
     for row in range(count):
         prediction, reference = evaluation.predictions[row], evaluation.references[row]
         images = [evaluation.inputs[row], prediction, reference,
-                  np.abs(prediction - reference) * to_error]
+                  (prediction - reference) * to_error]
         if bones is not None:
             images.append(_paint_bone(reference / 255.0 * 0.45, *bones[row]))
         if evaluation.stds is not None:
@@ -77,7 +82,7 @@ def save_comparison_grid(path, evaluation, rows=6):
         if bones is not None:
             axes[row][4].set_xlabel(f"Dice {dice(*bones[row]):.3f}", fontsize=8)
     figure.colorbar(axes[count - 1][3].images[0], ax=axes[count - 1][3], orientation="horizontal",
-                    extend="max", fraction=0.08, pad=0.04)
+                    extend="both", fraction=0.08, pad=0.04)
     title = evaluation.direction
     if bones is not None and tissue:
         title += (f"; bone above {tissue['bone_threshold_hu']:g} HU: green reference only, "
@@ -139,9 +144,9 @@ def save_loss_curves(path, curves):
 # SynthRAD figure: CT grey window (HU) and the |error| and WEPL scales.
 CT_DISPLAY_HU = (-1000.0, 1500.0)
 HU_ERROR_MAX = 300.0
-# Boundaries at the low and high tissue thresholds: blue and white, apart
-# from inferno's reds and yellows.
-_TISSUE_COLOURS = ("#35b7ff", "#ffffff")
+# Boundaries at the low and high tissue thresholds: black and green, apart
+# from the signed error map's reds, blues and white.
+_TISSUE_COLOURS = ("#000000", "#00b050")
 _OUTSIDE = "#303030"  # outside the mask, in the error and WEPL maps
 
 
@@ -186,11 +191,11 @@ def _synthrad_row(axes, case, thresholds, bone_threshold, wepl_top):
     inside = figure.mask
     spacing = case.details.get("spacing_mm") or (1.0, 1.0)
     aspect = float(spacing[-2]) / float(spacing[-1])  # rows drawn as tall as they are
-    error = np.where(inside, np.abs(figure.prediction - figure.reference), np.nan)
+    error = np.where(inside, figure.prediction - figure.reference, np.nan)
     drawn = [axes[0].imshow(figure.reference, cmap="gray", vmin=low, vmax=high, aspect=aspect),
              axes[1].imshow(figure.prediction, cmap="gray", vmin=low, vmax=high, aspect=aspect),
-             axes[2].imshow(error, cmap=_colour_map("inferno"), vmin=0, vmax=HU_ERROR_MAX,
-                            aspect=aspect)]
+             axes[2].imshow(error, cmap=_colour_map(ERROR_COLORMAP), vmin=-HU_ERROR_MAX,
+                            vmax=HU_ERROR_MAX, aspect=aspect)]
     _tissue_contours(axes[0], figure.reference, (), inside)  # the mask only: the CT clean
     _tissue_contours(axes[2], figure.reference, thresholds)
     axes[3].imshow(_bone_overlap_rgb(figure.reference, figure.prediction, inside,
@@ -221,8 +226,9 @@ def _number(value, spec=".0f"):
 
 def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
     """One row per case (the first `rows`): reference CT with the tissue
-    boundaries and the mask's outline, synthetic CT, |sCT - CT| in HU inside
-    the mask with the tissue boundaries (MAE per tissue below), bone overlap
+    boundaries and the mask's outline, synthetic CT, sCT - CT in HU inside
+    the mask (red: sCT higher, blue: lower) with the tissue boundaries (MAE
+    per tissue below), bone overlap
     (reference only green, predicted only magenta, both white; Dice and HD95
     below), and the WEPL difference map (mm) when computed for a case shown.
 
@@ -242,7 +248,7 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
     finite = finite[np.isfinite(finite)]
     wepl_top = max(1.0, float(np.percentile(finite, 99))) if finite.size else 1.0
     titles = (f"reference CT (W {high - low:g} / L {(high + low) / 2:g})",
-              "synthetic CT (same window)", f"|sCT - CT| HU (0-{HU_ERROR_MAX:.0f})",
+              "synthetic CT (same window)", f"sCT - CT HU (+-{HU_ERROR_MAX:.0f})",
               f"bone above {bone_threshold:g} HU", f"max |dWEPL| mm (0-{wepl_top:.3g})")
     if all(case.figure.wepl is None for case in shown):
         titles = titles[:4]
@@ -258,11 +264,11 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         where = "" if len(case.details.get("shape", ())) == 2 else \
             f"\nslice {case.figure.slice_index}"
         axes[row][0].set_ylabel(f"{case.name}{where}", fontsize=8)
-        figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02, extend="max")
+        figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02, extend="both")
         if len(drawn) > 3:
             figure.colorbar(drawn[3], ax=axes[row][4], fraction=0.046, pad=0.02, extend="max")
     figure.suptitle("SynthRAD view: tissue boundaries (dashed) at "
-                    f"{thresholds[0]:g} (blue) and {thresholds[1]:g} HU (white); dotted: the "
+                    f"{thresholds[0]:g} (black) and {thresholds[1]:g} HU (green); dotted: the "
                     "mask; bone: green reference only, magenta synthetic only, white both",
                     fontsize=10)
     _save(figure, path)
