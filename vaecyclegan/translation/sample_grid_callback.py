@@ -2,18 +2,40 @@
 
 import os
 
+import cv2
 import keras
 import numpy as np
 
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.networks import run_network
 
+ROW_LABELS = ("MRI", "MRI->CT", "CT", "CT->MRI")
+# Rows lower than this stay unlabelled: no legible text fits.
+MIN_LABELLED_ROW = 12
+
+
+def with_row_labels(grid, labels):
+    """`grid` (uint8, len(labels) rows of equal height) with a black strip on
+    its left naming each row in white, so that a grid read on its own (in
+    TensorBoard, or a PNG passed on) says which row is which."""
+    row = grid.shape[0] // len(labels)
+    if row < MIN_LABELLED_ROW:
+        return grid
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, min(1.0, row / 80.0)
+    thickness = 1 if scale < 0.8 else 2
+    sizes = [cv2.getTextSize(label, font, scale, thickness)[0] for label in labels]
+    strip = np.zeros((grid.shape[0], max(w for w, _ in sizes) + 8), np.uint8)
+    for index, (label, (_, height)) in enumerate(zip(labels, sizes)):
+        baseline = index * row + (row + height) // 2
+        cv2.putText(strip, label, (4, baseline), font, scale, 255, thickness, cv2.LINE_AA)
+    return np.concatenate([strip, grid], axis=1)
+
 
 class SampleGridCallback(keras.callbacks.Callback):
     """Every `every` steps, translates fixed samples of both domains.
 
-    Writes `<folder>/step_<N>.png` (rows: MRI, MRI -> CT, CT, CT -> MRI; one
-    column per sample) and, with `summary_dir`, the same grid as a
+    Writes `<folder>/step_<N>.png` (rows: MRI, MRI -> CT, CT, CT -> MRI,
+    named in a strip on the left; one column per sample) and, with `summary_dir`, the same grid as a
     TensorBoard image.
 
     Args:
@@ -45,7 +67,8 @@ class SampleGridCallback(keras.callbacks.Callback):
                 self.ct, run_network(self.g_source, self.ct)]
         rows = [np.concatenate(list(np.asarray(r, np.float32).mean(axis=-1)), axis=1)
                 for r in rows]
-        return np.round((np.clip(np.concatenate(rows, axis=0), -1, 1) + 1) * 127.5).astype(np.uint8)
+        grid = np.round((np.clip(np.concatenate(rows, axis=0), -1, 1) + 1) * 127.5)
+        return with_row_labels(grid.astype(np.uint8), ROW_LABELS)
 
     def on_train_batch_end(self, batch, logs=None):
         self.step += 1
