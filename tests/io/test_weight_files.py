@@ -91,6 +91,21 @@ def test_missing_and_non_hdf5_files_are_refused(tiny_config, tmp_path):
         load_weights_h5(model, str(junk))
 
 
+def test_a_network_saved_by_keras_3_itself_is_named_with_the_writer_to_use(tiny_config,
+                                                                          tmp_path):
+    # Fine-tuned in one's own code, saved with Keras 3's save_weights and
+    # renamed: it had been "not a Keras weights file".
+    model = build_network(tiny_config, "d_source")
+    native = tmp_path / "d.weights.h5"
+    model.save_weights(str(native))
+    renamed = tmp_path / WEIGHT_FILES["d_source"]
+    native.rename(renamed)
+    with pytest.raises(InputError, match=r"a Keras 3 '\.weights\.h5' file .*save_weights_h5"):
+        load_weights_h5(model, str(renamed))
+    save_weights_h5(model, str(renamed))  # the writer it names
+    load_weights_h5(model, str(renamed))
+
+
 @pytest.mark.parametrize("damage, words", [
     ("weight", "lists weight 'down1_conv/kernel:0' but holds no such array"),
     ("group", "layer 'down1_conv' is a dataset, not a group of weights"),

@@ -97,6 +97,14 @@ def _save_weight_values(group, names, weights):
         group.create_dataset(name, data=keras.ops.convert_to_numpy(weight))
 
 
+# Keras 3's `model.save_weights` writes only its own layout (and only to
+# names ending in .weights.h5); a fine-tuned network saved that way and
+# renamed was "not a Keras weights file".
+KERAS3_FORMAT = ("a Keras 3 '.weights.h5' file (model.save_weights); these weight files keep "
+                 "Keras 2's HDF5 layout: save with "
+                 "vaecyclegan.io.weight_files.save_weights_h5(model, path)")
+
+
 def read_weight_shapes(path):
     """Returns `[(layer_name, [(weight_name, shape), ...]), ...]` for the
     layers of a Keras HDF5 weights file that hold weights, in file order.
@@ -114,6 +122,8 @@ def read_weight_shapes(path):
         if "model_weights" in f and not _load_attribute(f, "layer_names"):
             f = f["model_weights"]
         layer_names = _load_attribute(f, "layer_names")
+        if not layer_names and "layers" in f and "vars" in f:
+            raise InputError(path, KERAS3_FORMAT)
         if not layer_names:
             raise InputError(path, "HDF5 file has no 'layer_names': not a Keras weights file")
         layers = []
