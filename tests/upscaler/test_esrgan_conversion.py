@@ -162,6 +162,27 @@ def test_existing_config_keeps_the_translators(tmp_path, tiny_config):
     assert config.rrdbnet.num_feat == 8 and config.training["rrdbnet_source"] == "m.pth"
 
 
+def test_the_record_describes_the_converted_upscaler_not_the_one_it_replaced(tmp_path,
+                                                                           tiny_config):
+    # sr_steps and the rest stayed, describing an upscaler that was gone, and
+    # a new folder's config had no versions.
+    tiny_config.training.update({"seed": 3, "sr_steps": 2, "sr_gan_steps": 2,
+                                 "sr_degradations": ["bicubic"], "sr_pairs": None})
+    tiny_config.save(str(tmp_path))
+    pth = tmp_path / "m.pth"
+    torch.save(_torch_model().state_dict(), pth)
+    convert_esrgan(str(pth), str(tmp_path / "rrdbnet_weights.h5"))
+    record = ModelConfig.load(str(tmp_path)).training
+    assert record["seed"] == 3  # the translators' run is kept
+    assert not {"sr_steps", "sr_gan_steps", "sr_degradations", "sr_pairs"} & set(record)
+    run = record["upscaler_run"]
+    assert run["converted_from"] == "m.pth" and run["finished"]
+    assert run["versions"]["keras"] and run["versions"]["keras_backend"]
+    fresh = tmp_path / "fresh"
+    convert_esrgan(str(pth), str(fresh / "rrdbnet_weights.h5"))
+    assert ModelConfig.load(str(fresh)).training["upscaler_run"]["versions"]["numpy"]
+
+
 def test_another_name_beside_an_existing_config_is_refused(tmp_path, tiny_config):
     # Its config.json was rewritten for the new file, and the folder's own
     # rrdbnet_weights.h5 no longer loaded: translation there failed.

@@ -18,6 +18,7 @@ is opened with `weights_only=True`, so a file cannot run code.
 """
 
 import contextlib
+import datetime
 import os
 import re
 import tempfile
@@ -28,6 +29,7 @@ import numpy as np
 from vaecyclegan.config import CONFIG_FILENAME, ModelConfig, RRDBNetConfig
 from vaecyclegan.errors import InputError
 from vaecyclegan.names import WEIGHT_FILES
+from vaecyclegan.provenance import UPSCALER_RECORD_KEYS, library_versions
 from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
 
 _OLD_TOP = {"model.0": "conv_first", "model.3": "upconv1", "model.6": "upconv2",
@@ -263,6 +265,20 @@ def _reason(error):
     return text.splitlines()[0]
 
 
+def _record_conversion(config, pth_path):
+    """config.json's record of the new upscaler: the file it came from, when
+    and with which versions, under `upscaler_run` as a `--stage sr` run's;
+    the replaced upscaler's training keys go (they described other weights)."""
+    for key in UPSCALER_RECORD_KEYS:
+        config.training.pop(key, None)
+    config.training["rrdbnet_source"] = os.path.basename(pth_path)
+    config.training["upscaler_run"] = {
+        "converted_from": os.path.basename(pth_path),
+        "finished": datetime.datetime.now().isoformat(timespec="seconds"),
+        "versions": library_versions(),
+    }
+
+
 def convert_esrgan(pth_path, h5_path):
     """Converts a `.pth` RRDB-Net into `h5_path` and the `config.json` beside it.
 
@@ -297,7 +313,7 @@ def convert_esrgan(pth_path, h5_path):
     else:
         config = ModelConfig(channels=channels)
     config.rrdbnet = rrdb_config
-    config.training["rrdbnet_source"] = os.path.basename(pth_path)
+    _record_conversion(config, pth_path)
     existed, had_folder = os.path.lexists(h5_path), os.path.isdir(folder)
     written = h5_path
     try:

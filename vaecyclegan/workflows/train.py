@@ -8,14 +8,11 @@ import datetime
 import logging
 import math
 import os
-import platform
 import shutil
 import time
 
 import keras
-import numpy as np
 
-import vaecyclegan
 from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError
@@ -28,6 +25,7 @@ from vaecyclegan.evaluation.report import write_metrics_json, write_report
 from vaecyclegan.evaluation.scoring import format_table
 from vaecyclegan.names import TRANSLATION_NETWORKS, WEIGHT_FILES
 from vaecyclegan.networks import build_network, load_network, save_networks
+from vaecyclegan.provenance import UPSCALER_RECORD_KEYS, library_versions
 from vaecyclegan.training.best_weights import BestWeightsCallback
 from vaecyclegan.training.checkpoint import (
     CHECKPOINT_FOLDER,
@@ -388,23 +386,6 @@ def _log_parameter_counts(networks):
     logger.info("\n".join(lines))
 
 
-def _backend_versions():
-    """The Keras backend and its library's version: TensorFlow's, or on
-    JAX and PyTorch, theirs (TensorFlow may be absent there)."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return {"keras_backend": "jax", "jax": jax.__version__}
-    if backend == "torch":
-        import torch
-
-        return {"keras_backend": "torch", "torch": torch.__version__}
-    import tensorflow as tf  # the training workflow's backend
-
-    return {"keras_backend": backend, "tensorflow": tf.__version__}
-
-
 def _check_backend(settings):
     """Training runs on TensorFlow, JAX and PyTorch; off TensorFlow the
     upscaler's stage needs TensorFlow importable for its tf.data batches,
@@ -490,18 +471,10 @@ def _provenance(run):
         "augmentation": preset.augmentation,
         "seed": settings.seed,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
-        "versions": {
-            "vaecyclegan": vaecyclegan.__version__,
-            **_backend_versions(),
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-        },
+        "versions": library_versions(),
     }
 
 
-# The keys of the record that describe the upscaler's training alone.
-UPSCALER_RECORD_KEYS = ("sr_steps", "sr_degradations", "sr_pairs", "sr_gan_steps")
 # The provenance of the run that trained the upscaler, where another run
 # trained the translators.
 UPSCALER_RUN_KEYS = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "finished",
