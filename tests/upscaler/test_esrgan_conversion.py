@@ -139,6 +139,48 @@ def test_converted_model_equals_pytorch(tmp_path, naming, scale):
     np.testing.assert_allclose(actual, expected, atol=1e-4)
 
 
+@pytest.mark.parametrize("scale", [4, 2])
+def test_the_reference_forward_pass_is_esrgans_module(scale):
+    # The reference a conversion is checked against, against ESRGAN's
+    # nn.Module as written above: two implementations, one architecture.
+    from vaecyclegan.upscaler.esrgan_reference import esrgan_forward
+
+    module = _torch_model(scale=scale)
+    x = np.random.default_rng(2).uniform(0, 1, (1, 3, 10, 12)).astype(np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(x)).numpy().transpose(0, 2, 3, 1)
+    state = {k: v.numpy() for k, v in module.state_dict().items()}
+    actual = esrgan_forward(state, x.transpose(0, 2, 3, 1), scale)
+    assert np.abs(expected).max() > 0.05
+    np.testing.assert_allclose(actual, expected, atol=1e-5)
+
+
+def test_a_conversion_that_differs_from_pytorch_is_refused_and_writes_nothing(
+        tmp_path, monkeypatch, capsys):
+    # A layer converted wrongly (a kernel not transposed, one flipped) must
+    # not become a weights file that only looks right.
+    import vaecyclegan.upscaler.esrgan_conversion as conversion
+    from vaecyclegan.cli.convert import main
+
+    pth = tmp_path / "m.pth"
+    torch.save(_torch_model().state_dict(), pth)
+    main(["esrgan", str(pth), str(tmp_path / "good" / "rrdbnet_weights.h5")])
+    assert "Checked: on a random 32-px image its output equals" in capsys.readouterr().out
+    record = ModelConfig.load(str(tmp_path / "good")).training["upscaler_run"]
+    assert 0 <= record["max_difference_from_pytorch"] < 1e-4
+    right = conversion.keras_weights
+
+    def one_kernel_flipped(model, state, path):
+        values = right(model, state, path)
+        values[2] = values[2][::-1].copy()  # a 3x3 kernel upside down
+        return values
+
+    monkeypatch.setattr(conversion, "keras_weights", one_kernel_flipped)
+    with pytest.raises(InputError, match="differs from the file's PyTorch forward pass"):
+        convert_esrgan(str(pth), str(tmp_path / "bad" / "rrdbnet_weights.h5"))
+    assert not (tmp_path / "bad").exists()
+
+
 def test_full_esrgan_shape_list_converts_without_running():
     state = {k: v.numpy() for k, v in TorchRRDBNet().state_dict().items()}
     assert len(state) == 2 * (1 + 23 * 15 + 5)

@@ -24,12 +24,16 @@ def main(argv=None):
     options = parser.parse_args(argv)
     print_options(parser, options)
     quiet_tensorflow()
-    from vaecyclegan.upscaler.esrgan_conversion import convert_esrgan
+    from vaecyclegan.upscaler.esrgan_conversion import CONVERSION_TOLERANCE, convert_esrgan
 
     model, config = convert_esrgan(options.input, options.output)
     r = config.rrdbnet
     print(f"Wrote {options.output}: RRDB-Net x{r.scale}, {r.num_block} blocks, {r.num_feat} "
           f"features, growth {r.num_grow_ch}, {model.count_params():,} parameters", flush=True)
+    difference = config.training["upscaler_run"]["max_difference_from_pytorch"]
+    print(f"Checked: on a random 32-px image its output equals the file's own PyTorch forward "
+          f"pass to {difference:.2g} (largest difference; refused above "
+          f"{CONVERSION_TOLERANCE:g})", flush=True)
 
 
 def entry_point():

@@ -8,4 +8,5 @@ relativistic average GAN loss: `relativistic_loss`),
 their stage (`stage`), training batches from degraded images or real
 pairs (`degraded_dataset`, `paired_dataset`), tiled inference (`tiling`),
 scoring against bicubic and nearest upsampling (`evaluation`), and the
-converter of ESRGAN/BasicSR PyTorch weights (`esrgan_conversion`)."""
+converter of ESRGAN/BasicSR PyTorch weights (`esrgan_conversion`), proved
+on each file against ESRGAN's forward pass in PyTorch (`esrgan_reference`)."""
