@@ -31,3 +31,17 @@ def test_a_subcommands_options_are_printed_against_its_own_defaults(capsys):
     # A required option has no default to differ from: infer.py printed
     # "direction: mri2ct [default: None]".
     assert "[default" not in lines["out"]
+
+
+def test_a_ct_window_of_negative_level_reaches_every_parser_as_written():
+    from vaecyclegan.cli.common import attach_negative_windows
+    from vaecyclegan.cli.evaluate import build_parser as eval_parser
+    from vaecyclegan.cli.train import build_parser as train_parser
+
+    argv = attach_negative_windows(["--ct-window", "-600,1500", "--tissue-thresholds", "-200",
+                                    "200"])
+    assert argv == ["--ct-window=-600,1500", "--tissue-thresholds", "-200", "200"]
+    assert train_parser().parse_args(argv[:1]).ct_window == (-600.0, 1500.0)
+    assert eval_parser().parse_args(argv).ct_window == (-600.0, 1500.0)
+    # An option after --ct-window is left alone.
+    assert attach_negative_windows(["--ct-window", "--help"]) == ["--ct-window", "--help"]

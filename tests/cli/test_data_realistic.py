@@ -43,7 +43,8 @@ def test_realistic_defaults_to_the_brain_window(tmp_path):
     assert np.abs(ct8 - expected).max() <= 1.0
 
 
-@pytest.mark.parametrize("window", ["40", "40,0", "40,-5", "brain", "nan,400"])
+@pytest.mark.parametrize("window", ["40", "40,0", "40,-5", "brain", "nan,400", "0,1e-300",
+                                    "1e308,1e308"])
 def test_a_bad_window_is_a_usage_error(tmp_path, capsys, window):
     with pytest.raises(SystemExit) as exit_info:
         main(["realistic", "--out", str(tmp_path / "x"), "--ct-window", window])
@@ -106,3 +107,10 @@ def test_an_interrupted_rendering_leaves_no_half_dataset(tmp_path, capsys, monke
                           "--train", "1", "--test", "1"]) == 0
     assert f"into {tmp_path / 'empty' / 'Dataset' / 'images'}" in capsys.readouterr().out
     assert sorted(os.listdir(tmp_path / "empty")) == ["Dataset"]
+
+
+def test_a_window_of_negative_level_is_given_as_written(tmp_path, capsys):
+    # argparse took "-600,1500" for an option: "expected one argument".
+    main(["realistic", "--out", str(tmp_path / "x"), "--size", "32", "--train", "1", "--test",
+          "1", "--ct-window", "-600,1500"])
+    assert "CT window -1350..150 HU" in capsys.readouterr().out

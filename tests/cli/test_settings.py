@@ -77,7 +77,12 @@ def test_the_augmentation_and_patch_nce_options_reach_the_preset():
     ({"levels_without_skip": 4}, "--levels-without-skip must be 0 to 3 "),
     ({"augmentation": "elastic"}, "--augmentation must be one of affine, flips"),
     ({"levels_without_skip": -1}, "--levels-without-skip must be 0 to 3 "),
-    ({"lambda_nce": -1.0}, "--lambda-nce must be 0 or positive"),
+    ({"lambda_nce": -1.0}, "--lambda-nce must be 0 or a positive"),
+    # Infinite values passed: --lr inf trained into NaN, exit 3.
+    ({"lr": float("inf")}, "--lr must be a positive \\(finite\\) number"),
+    ({"crop_factor": float("inf")}, "--crop-factor"),
+    ({"weight_decay": float("inf")}, "--weight-decay"),
+    ({"lambda_identity": float("inf")}, "--lambda-identity"),
     ({"sr_pairs": "pairs", "sr_degradations": ["blur"]}, "give one or the other"),
     # Each was a traceback (Keras' seed check) or weights whose window
     # infer.py refused (an infinite top end).
@@ -85,6 +90,10 @@ def test_the_augmentation_and_patch_nce_options_reach_the_preset():
     ({"seed": 2**32}, "--seed must be between 0 and 4294967295"),
     ({"ct_window": (1e308, 1.7e308)}, "--ct-window"),
     ({"ct_window": (1e17, 1.0)}, "--ct-window"),
+    # Finite in float64, not in the float32 intensity mapping: a traceback
+    # after training, or all-black CT.
+    ({"ct_window": (1e38, 1e38)}, "--ct-window: the window's ends must lie within"),
+    ({"ct_window": (0.0, 1e-300)}, "--ct-window: the width must be at least 1 HU"),
 ])
 def test_train_settings_name_the_option_out_of_range(changes, option):
     with pytest.raises(ValueError, match=option):
@@ -126,12 +135,12 @@ def test_the_command_line_turns_a_bad_value_into_a_usage_error(tmp_path, capsys)
     with pytest.raises(SystemExit) as stopped:
         train_main(["--steps", "0", "--logdir", str(tmp_path / "run")])
     assert stopped.value.code == 2
-    assert "--steps must be positive" in capsys.readouterr().err
+    assert "--steps must be a positive (finite) number" in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("module, argv, message", [
-    ("train", ["--steps", "0"], "error: train.py: --steps must be positive"),
+    ("train", ["--steps", "0"], "error: train.py: --steps must be a positive (finite) number"),
     ("train", ["--precision", "float8"], "error: train.py: argument --precision: invalid choice"),
     ("infer", ["--input", "x", "--output", "y"],
      "error: infer.py: the following arguments are required: --direction"),

@@ -5,6 +5,7 @@ the terminal, and one clear line instead of a traceback for bad input."""
 import argparse
 import logging
 import os
+import re
 import sys
 
 
@@ -96,17 +97,34 @@ def terminal_text(text):
 
 def level_width(text):
     """An argparse type: "LEVEL,WIDTH" (HU) as two floats."""
-    import math
+    from vaecyclegan.workflows.settings import window_problem
 
     try:
         level, width = (float(part) for part in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not LEVEL,WIDTH in HU (e.g. 40,400)") from None
-    if not (math.isfinite(level) and math.isfinite(width) and width > 0):
-        raise argparse.ArgumentTypeError(f"{text!r}: the level must be finite and the width "
-                                         "positive")
+    problem = window_problem(level, width)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return (level, width)
+
+
+def attach_negative_windows(argv):
+    """`--ct-window -600,1500` as `--ct-window=-600,1500`: argparse takes a
+    value that starts with '-' and is not a plain number for an option, so
+    a window of negative level was "expected one argument"."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    joined, index = [], 0
+    while index < len(argv):
+        if argv[index] == "--ct-window" and index + 1 < len(argv) and re.match(
+                r"-\.?\d", argv[index + 1]):
+            joined.append(f"--ct-window={argv[index + 1]}")
+            index += 2
+        else:
+            joined.append(argv[index])
+            index += 1
+    return joined
 
 
 def parse_settings(parser, settings_class, argv=None):
@@ -114,7 +132,7 @@ def parse_settings(parser, settings_class, argv=None):
     dataclass, whose fields are the parser's destinations), prints every
     option, and ends with the parser's usage error when a value is out of
     range."""
-    options = parser.parse_args(argv)
+    options = parser.parse_args(attach_negative_windows(argv))
     settings = settings_class(**vars(options))
     try:
         settings.validate()

@@ -3,15 +3,23 @@ darren2020/ct-to-mri-cgan (or installs a zip downloaded by hand); `phantom`
 renders the built-in head phantom; `realistic` renders the realistic head
 development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
+import argparse
 import math
 import sys
 
-from vaecyclegan.cli.common import OptionParser, print_options, run_cli
+from vaecyclegan.cli.common import (
+    OptionParser,
+    attach_negative_windows,
+    level_width,
+    print_options,
+    run_cli,
+)
 from vaecyclegan.data.kaggle import (
     DEFAULT_MAX_ENTRIES,
     DEFAULT_MAX_RATIO,
     DEFAULT_MAX_UNZIPPED_GB,
 )
+from vaecyclegan.workflows.settings import window_bounds
 
 # Memory a rendered slice holds per pixel at its peak (the head's tissue
 # maps, noise and bias fields in float64): about 460 bytes measured for the
@@ -67,7 +75,7 @@ def build_parser():
 
 def main(argv=None):
     parser = build_parser()
-    options = parser.parse_args(argv)
+    options = parser.parse_args(attach_negative_windows(argv))
     if options.command == "download":
         if not (options.max_unzipped_gb > 0 and options.max_ratio > 0
                 and options.max_entries > 0) or not all(
@@ -114,23 +122,18 @@ def _render(folder, write):
 
 
 def _ct_window(text):
-    """(low, high) HU from 'wide' or 'LEVEL,WIDTH'; None when malformed."""
+    """(low, high) HU from 'wide' or 'LEVEL,WIDTH' (ArgumentTypeError when
+    malformed)."""
     if text.strip().lower() == "wide":
         return (-1000.0, 2000.0)
-    try:
-        level, width = (float(part) for part in text.split(","))
-    except ValueError:
-        return None
-    if not (math.isfinite(level) and math.isfinite(width) and width > 0):
-        return None
-    return (level - width / 2, level + width / 2)
+    return window_bounds(level_width(text))
 
 
 def _realistic(parser, options):
-    window = _ct_window(options.ct_window)
-    if window is None:
-        parser.error(f"--ct-window must be LEVEL,WIDTH in HU (width > 0) or 'wide', "
-                     f"got {options.ct_window!r}")
+    try:
+        window = _ct_window(options.ct_window)
+    except argparse.ArgumentTypeError as error:
+        parser.error(f"--ct-window must be LEVEL,WIDTH in HU or 'wide': {error}")
     print_options(parser, options)
     from vaecyclegan.data.realistic_head import write_realistic_dataset
 

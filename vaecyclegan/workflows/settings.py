@@ -36,15 +36,30 @@ def window_bounds(level_width):
     return (level - width / 2.0, level + width / 2.0)
 
 
+# A CT window's ends stay within this many HU and it is at least 1 HU wide:
+# the intensity mapping works in float32, where ends near 1e38 overflowed and
+# a width of 1e-300 became zero (NaN after training, a traceback).
+CT_WINDOW_MAX_HU = 100_000.0
+CT_WINDOW_MIN_WIDTH_HU = 1.0
+
+
+def window_problem(level, width):
+    """What is wrong with a CT window of `level` and `width` HU, or None."""
+    if not (math.isfinite(level) and math.isfinite(width)):
+        return "the level and width must be finite numbers"
+    if not width >= CT_WINDOW_MIN_WIDTH_HU:
+        return f"the width must be at least {CT_WINDOW_MIN_WIDTH_HU:g} HU"
+    if not all(abs(end) <= CT_WINDOW_MAX_HU for end in window_bounds((level, width))):
+        return f"the window's ends must lie within -{CT_WINDOW_MAX_HU:g}..{CT_WINDOW_MAX_HU:g} HU"
+    return None
+
+
 def _check_window(level_width):
-    _check(level_width is None or (
-        len(level_width) == 2 and all(math.isfinite(v) for v in level_width)
-        and level_width[1] > 0
-        # The ends too: a huge level or width can overflow them.
-        and all(math.isfinite(v) for v in window_bounds(level_width))
-        and window_bounds(level_width)[0] < window_bounds(level_width)[1]),
-        "--ct-window must be LEVEL,WIDTH in HU with a positive width and finite, distinct "
-        "ends, e.g. 40,400")
+    if level_width is None:
+        return
+    _check(len(level_width) == 2, "--ct-window must be LEVEL,WIDTH in HU, e.g. 40,400")
+    problem = window_problem(*level_width)
+    _check(problem is None, f"--ct-window: {problem}, e.g. 40,400")
 
 
 def _check(condition, message):
@@ -180,15 +195,17 @@ class TrainSettings:
             _choice(self.sr_scale, SR_SCALES, "--sr-scale")
         for degradation in self.sr_degradations:
             _choice(degradation, SR_DEGRADATIONS, "--sr-degradations")
+        # Finite too: --lr inf trained two steps into NaN.
         for name in ("steps", "sr_steps", "batch_size", "image_size", "lr", "crop_factor"):
             value = getattr(self, name)
-            _check(value is None or value > 0, f"--{name.replace('_', '-')} must be positive")
+            _check(value is None or (value > 0 and math.isfinite(value)),
+                   f"--{name.replace('_', '-')} must be a positive (finite) number")
         for name in ("weight_decay", "checkpoint_every", "log_every", "lr_decay_start",
                      "sr_gan_steps", "eval_every", "lambda_identity", "lambda_structure",
                      "lambda_nce"):
             value = getattr(self, name)
-            _check(value is None or value >= 0,
-                   f"--{name.replace('_', '-')} must be 0 or positive")
+            _check(value is None or (value >= 0 and math.isfinite(value)),
+                   f"--{name.replace('_', '-')} must be 0 or a positive (finite) number")
         _check_window(self.ct_window)
         # They were ignored, and config.json recorded them as applied.
         _check(not (self.sr_pairs and self.sr_degradations),
