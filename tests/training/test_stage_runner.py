@@ -125,6 +125,15 @@ def test_a_second_run_resumes_at_the_saved_step_and_trains_nothing_more(tmp_path
     assert _csv_steps(tmp_path / "sr_losses.csv") == [1, 2, 3]
 
 
+def test_a_checkpoint_past_the_steps_asked_for_is_refused(tmp_path):
+    # "Resuming from step 3 of 1": config.json then said 1 step of weights
+    # trained for 3.
+    _Tiny(steps=3).run(tmp_path)
+    with pytest.raises(InputError, match="the checkpoint is at step 3, past this stage's 1 "
+                       "steps"):
+        _Tiny(steps=1, seed=1).run(tmp_path)
+
+
 def test_make_callbacks_gets_the_resumed_step_and_the_saved_state(tmp_path):
     _Tiny(steps=2).run(tmp_path, extra_state=lambda: {"note": 7})
 

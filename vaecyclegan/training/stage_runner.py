@@ -141,6 +141,12 @@ def resume_from_checkpoint(model, path, steps, settings):
     if settings.resume is not False and os.path.isfile(path):
         with settings.strategy.scope():
             step, extra = load_checkpoint(path, model)
+        if step > steps:
+            # "Resuming from step 4 of 1" wrote a config of 1 step for
+            # weights of 4.
+            raise InputError(path, f"the checkpoint is at step {step}, past this stage's "
+                             f"{steps} steps: give at least that many, or --no-resume to start "
+                             "afresh")
         optimizer = getattr(model, "g_optimizer", None) or model.optimizer
         logging.getLogger(__name__).info(
             f"Resuming from step {step} of {steps} ({path}); learning rate "

@@ -75,6 +75,17 @@ def write_options(logdir, settings):
     atomic_write_text(os.path.join(logdir, OPTIONS_FILE), json.dumps(options, indent=2) + "\n")
 
 
+def read_options(logdir):
+    """The `options.json` a run folder's run wrote, or None when it has none
+    that reads as a JSON object."""
+    try:
+        with open(os.path.join(logdir, OPTIONS_FILE), encoding="utf-8") as f:
+            options = json.load(f)
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return options if isinstance(options, dict) else None
+
+
 def write_run_file(logdir, data_dir, folders, settings):
     """Records where the run's data and weights are."""
     atomic_write_text(os.path.join(logdir, RUN_FILE), json.dumps({

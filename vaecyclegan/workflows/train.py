@@ -55,6 +55,8 @@ from vaecyclegan.upscaler.stage import train_upscaler
 from vaecyclegan.workflows.output_staging import check_writable
 from vaecyclegan.workflows.run_folder import (
     LOSS_LOGS,
+    OPTIONS_FILE,
+    read_options,
     run_folder,
     set_aside_earlier_run,
     write_options,
@@ -196,6 +198,8 @@ def _start(settings, scratch):
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_weights_apart_from_data(settings.weights_dir, run.folders)
+    if checkpointed and settings.resume is not False:
+        _check_resumed_window(logdir, settings)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
         # Once the checkpoint has loaded: one this run cannot take (another
@@ -220,6 +224,29 @@ def _write_record(run):
     """The run folder's `options.json` and `run.json`."""
     write_options(run.logdir, run.settings)
     write_run_file(run.logdir, run.data_dir, run.folders, run.settings)
+
+
+def _check_resumed_window(logdir, settings):
+    """A run resumes with the CT window it started with: the steps after
+    would read CT otherwise, and config.json would name only the second
+    window (an upscaler already trained kept the first)."""
+    options = read_options(logdir)
+    if options is None:  # nothing to compare with
+        return
+    started = options.get("ct_window")
+    try:
+        started = None if started is None else tuple(float(v) for v in started)
+    except (TypeError, ValueError):
+        return
+    given = None if settings.ct_window is None else tuple(float(v) for v in settings.ct_window)
+    if started != given:
+        def shown(window):
+            return "the default" if window is None else "%g,%g" % window
+
+        raise InputError(os.path.join(logdir, OPTIONS_FILE),
+                         f"this run started with --ct-window {shown(started)}; resuming with "
+                         f"{shown(given)} would train on two windows: give the same, or "
+                         "--no-resume to start afresh")
 
 
 def _check_weights_apart_from_data(weights_dir, folders):
