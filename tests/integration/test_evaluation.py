@@ -18,6 +18,17 @@ def test_eval_of_a_run_folder_rewrites_its_report_with_uncertainty(trained_smoke
     assert (out / "index.html").is_file() and (out / "loss_curves.png").is_file()
 
 
+def test_eval_of_a_run_writes_no_report_into_its_data(trained_smoke, tmp_path, capsys):
+    # --predictions refused it; --run wrote eight report files among the
+    # test images, which the next infer.py or training then read.
+    test_a = os.path.join(trained_smoke.data, "Dataset", "images", "testA")
+    out = os.path.join(test_a, "eval")
+    before = sorted(os.listdir(test_a))
+    assert run_cli(main, ["--run", trained_smoke.logdir, "--out", out]) == 2
+    assert "--out is in the run's data folder" in capsys.readouterr().err
+    assert sorted(os.listdir(test_a)) == before
+
+
 def test_eval_of_a_run_plots_every_loss_log_training_did(trained_smoke, tmp_path,
                                                         monkeypatch):
     # The adversarial upscaler stage's log was left out of the rewritten

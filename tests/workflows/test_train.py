@@ -213,8 +213,27 @@ def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsy
     assert run_cli(main, ["--preset", "smoke", "--data", phantom_dir, "--logdir",
                           str(tmp_path / "run"), "--weights-dir", train_a]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        f"error: {train_a}: --weights-dir is a data folder; choose another")
+        f"error: {train_a}: --weights-dir is the data folder {os.path.realpath(train_a)}; "
+        "choose another")
     assert sorted(os.listdir(train_a)) == before
+
+
+@pytest.mark.parametrize("inside", [False, True])
+def test_a_run_folder_in_a_data_folder_is_refused(phantom_dir, tmp_path, capsys, inside):
+    # The report's grids landed among the test images (infer.py then said
+    # "4 of 6 inputs have no reference"); below a training folder, the next
+    # run would have trained on them.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    folders = resolve_dataset(phantom_dir)
+    logdir = os.path.join(folders.ct_train, "run") if inside else folders.mri_test
+    before = {f: sorted(os.listdir(f)) for f in (folders.ct_train, folders.mri_test)}
+    assert run_cli(main, ["--preset", "smoke", "--data", phantom_dir, "--logdir", logdir,
+                          "--weights-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"error: {logdir}: --logdir is") and "the data folder" in err
+    assert {f: sorted(os.listdir(f)) for f in before} == before
 
 
 @pytest.mark.parametrize("problem", ["size", "unreadable", "hu size"])

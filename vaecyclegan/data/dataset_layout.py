@@ -29,6 +29,17 @@ class DatasetFolders:
         return [f for f in (self.ct_train, self.mri_train, self.ct_test, self.mri_test,
                             self.ct_test_hu) if f and f != folder]
 
+    def holding(self, path):
+        """The dataset folder that `path` is or lies inside, or None: where
+        no output may go, as commands read these folders (training with
+        their subfolders) and would take its files for data."""
+        path = os.path.realpath(path)
+        for folder in self.others(None):
+            root = os.path.realpath(folder)
+            if path == root or path.startswith(root.rstrip(os.sep) + os.sep):
+                return root
+        return None
+
     def describe(self):
         lines = [
             f"  CT  train: {self.ct_train}",

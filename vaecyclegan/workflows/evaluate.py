@@ -167,6 +167,10 @@ def evaluate_run(run_dir, out_dir, samples=1):
     run = read_run_file(run_dir)
     config = ModelConfig.load(run["weights_dir"])
     folders = resolve_dataset(run["data_dir"], run.get("ct_dir"), run.get("mri_dir"))
+    data = folders.holding(out_dir)
+    if data:  # the report's pictures would be read as the next run's test images
+        raise InputError(out_dir, f"--out is in the run's data folder {data}; write the report "
+                         "apart from the data")
     evaluations = evaluate_weights(run["weights_dir"], folders, config, samples=samples)
     if not evaluations:
         raise InputError(run["data_dir"] or folders.ct_train,

@@ -197,7 +197,7 @@ def _start(settings, scratch):
                config, stages)
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
-    _check_weights_apart_from_data(settings.weights_dir, run.folders)
+    _check_outputs_apart_from_data(settings.weights_dir, logdir, run.folders)
     if checkpointed and settings.resume is not False:
         _check_resumed_window(logdir, settings)
     _read_training_data(run)
@@ -249,12 +249,16 @@ def _check_resumed_window(logdir, settings):
                          "--no-resume to start afresh")
 
 
-def _check_weights_apart_from_data(weights_dir, folders):
-    """Weights written into a data folder would be read back as data."""
-    data = [f for f in (folders.ct_train, folders.mri_train, folders.ct_test,
-                        folders.mri_test) if f]
-    if os.path.realpath(weights_dir) in {os.path.realpath(f) for f in data}:
-        raise InputError(weights_dir, "--weights-dir is a data folder; choose another")
+def _check_outputs_apart_from_data(weights_dir, logdir, folders):
+    """Weights or a run folder in a data folder, or below one, would be read
+    back: training reads subfolders, and the report's pictures would be
+    test images ("4 of 6 inputs have no reference")."""
+    for option, folder in (("--weights-dir", weights_dir), ("--logdir", logdir)):
+        data = folders.holding(folder)
+        if data:
+            where = "is" if os.path.realpath(folder) == data else "is inside"
+            raise InputError(folder, f"{option} {where} the data folder {data}; choose "
+                             "another")
 
 
 def _dataset(settings, preset, intensity):
