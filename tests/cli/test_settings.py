@@ -170,8 +170,20 @@ def test_a_size_the_generator_cannot_take_stops_before_anything_is_written(tmp_p
     assert stopped.value.code == 2
     assert "--image-size 30 is not a multiple" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
-    # The upscaler alone trains no generator: any size is accepted there.
-    dataclasses.replace(TrainSettings(), image_size=30, stage="sr").validate()
+    # The upscaler alone trains no generator, but config.json records the
+    # size as the translators': infer.py refused a folder of size 30.
+    with pytest.raises(ValueError, match="--image-size 30 is not a multiple"):
+        dataclasses.replace(TrainSettings(), image_size=30, stage="sr").validate()
+
+
+@pytest.mark.parametrize("option", [{"sr_steps": 5}, {"sr_gan_steps": 0}, {"sr_pairs": "p"},
+                                    {"vgg_weights": "v.h5"}, {"sr_degradations": ["blur"]}])
+def test_the_upscalers_options_are_refused_where_no_upscaler_trains(option):
+    # They were recorded in config.json as applied.
+    name = "--" + next(iter(option)).replace("_", "-")
+    with pytest.raises(ValueError, match=f"{name} applies to the upscaler's stage"):
+        dataclasses.replace(TrainSettings(stage="translate"), **option).validate()
+    dataclasses.replace(TrainSettings(stage="all"), **option).validate()
 
 
 def test_undecodable_paths_print_as_escapes_in_options_and_logs(capsys):

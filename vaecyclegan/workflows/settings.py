@@ -208,6 +208,13 @@ class TrainSettings:
                    f"--{name.replace('_', '-')} must be 0 or a positive (finite) number")
         _check_window(self.ct_window)
         # They were ignored, and config.json recorded them as applied.
+        sr_only = [name for name in ("sr_steps", "sr_gan_steps", "sr_pairs", "vgg_weights")
+                   if getattr(self, name) is not None] + (
+            ["sr_degradations"] if self.sr_degradations else [])
+        # Recorded in config.json as applied, with no upscaler trained.
+        _check(self.stage != "translate" or not sr_only,
+               f"--{sr_only[0].replace('_', '-') if sr_only else ''} applies to the upscaler's "
+               "stage; --stage translate trains the translators alone")
         _check(not (self.sr_pairs and self.sr_degradations),
                "--sr-degradations degrade the training slices; with --sr-pairs the upscaler "
                "trains on the real pairs as they are: give one or the other")
@@ -234,7 +241,9 @@ class TrainSettings:
                f"--levels-without-skip must be 0 to {levels} (the {self.preset} generator's "
                f"levels), not {self.levels_without_skip}")
         stride = preset.generator.stride
-        _check(self.stage == "sr" or size % stride == 0,
+        # With --stage sr too: the size renders the phantom there, and
+        # config.json records it as the translators', which infer.py refused.
+        _check(size % stride == 0,
                f"--image-size {size} is not a multiple of the {self.preset} generator's stride "
                f"{stride} (2 ** {preset.generator.num_downsamples} levels); use "
                f"{max(stride, size // stride * stride)} or {(size // stride + 1) * stride}")
