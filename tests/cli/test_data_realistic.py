@@ -114,3 +114,22 @@ def test_a_window_of_negative_level_is_given_as_written(tmp_path, capsys):
     main(["realistic", "--out", str(tmp_path / "x"), "--size", "32", "--train", "1", "--test",
           "1", "--ct-window", "-600,1500"])
     assert "CT window -1350..150 HU" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["phantom", "realistic"])
+def test_a_dataset_larger_than_the_free_space_is_refused_before_rendering(
+        tmp_path, capsys, monkeypatch, command):
+    # --train 100000000 rendered for minutes towards terabytes.
+    import collections
+    import shutil
+
+    usage = collections.namedtuple("usage", "total used free")
+    free = 32 * 32 * (2 * 10 + 4 * 2)  # exactly what 10 + 10 and 2 test images need
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 0, free - 1))
+    argv = [command, "--out", str(tmp_path / "x"), "--size", "32", "--train", "10", "--test",
+            "2"]
+    assert run_cli(main, argv) == 2
+    assert "need up to 2.87e-05 GB" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 0, free))
+    assert run_cli(main, argv) == 0  # control: it fits

@@ -5,6 +5,7 @@ development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
 import argparse
 import math
+import os
 import sys
 
 from vaecyclegan.cli.common import (
@@ -100,6 +101,7 @@ def main(argv=None):
 
     check_fits_in_memory(options.out, options.size**2, f"--size {options.size}: slices of "
                          f"{options.size}x{options.size}", bytes_per_pixel=RENDER_BYTES_PER_PIXEL)
+    _check_fits_on_disk(options.out, options.size, options.train, options.test)
     if options.command == "realistic":
         return _realistic(parser, options)
     print_options(parser, options)
@@ -110,6 +112,29 @@ def main(argv=None):
         folder, IntensityConfig(), options.size, options.train, options.test, options.seed))
     print(f"Wrote {options.train} + {options.train} training and {options.test} paired "
           f"test images into {images}")
+
+
+def _check_fits_on_disk(out, size, train, test):
+    """Refuses a dataset larger than the free space where it goes (--train
+    100000000 rendered for minutes towards terabytes), by its uncompressed
+    size: 8-bit training slices of both domains, and per test pair 8-bit CT
+    and MRI and the 16-bit HU copy. Noisy MRI compresses little."""
+    import shutil
+
+    from vaecyclegan.errors import InputError
+
+    needed = size * size * (2 * train + 4 * test)
+    existing = os.path.abspath(out)
+    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
+        existing = os.path.dirname(existing)
+    try:
+        free = shutil.disk_usage(existing).free
+    except OSError:
+        return  # the folder checks that follow name the problem
+    if needed > free:
+        raise InputError(out, f"{train} + {train} training and {test} test images of "
+                         f"{size} px need up to {needed / 1e9:.3g} GB, and {free / 1e9:.3g} GB "
+                         "is free there")
 
 
 def _render(folder, write):
