@@ -109,6 +109,9 @@ def test_train_settings_name_the_option_out_of_range(changes, option):
     ({"direction": "none", "upscale": 4, "samples": 3}, "--samples draws latent samples"),
     ({"translate_tile": 16}, "--translate-tile"),
     ({"tile": 1}, "--tile"),
+    # Ignored without --upscale, silently.
+    ({"tile": 64}, "--tile and --tile-pad apply to --upscale"),
+    ({"tile_pad": 8}, "--tile and --tile-pad apply to --upscale"),
     ({"upscale": 3}, "--upscale"),
     ({"axis": "oblique"}, "--axis"),
 ])

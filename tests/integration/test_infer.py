@@ -46,6 +46,19 @@ def test_infer_on_the_phantom_test_folder_writes_one_image_per_input(trained_smo
         assert read_grey(str(out / name)).shape == read_grey(os.path.join(test_a, name)).shape
 
 
+def test_an_axis_for_two_dimensional_images_is_said_to_change_nothing(trained_smoke, tmp_path,
+                                                                      capsys):
+    test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    common = ["--direction", "mri2ct", "--input", test_b, "--weights-dir",
+              trained_smoke.weights_dir]
+    assert infer(*common, "--output", str(tmp_path / "a"), "--axis", "sagittal") == 0
+    captured = capsys.readouterr()
+    assert "--axis sagittal cuts NIfTI volumes" in captured.out + captured.err
+    assert infer(*common, "--output", str(tmp_path / "b")) == 0  # control: the default
+    captured = capsys.readouterr()
+    assert "--axis" not in captured.err and "cuts NIfTI" not in captured.out
+
+
 def test_inference_is_deterministic(trained_smoke, tmp_path):
     test_b = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
     names = sorted(os.listdir(test_b))

@@ -54,6 +54,7 @@ from vaecyclegan.workflows.output_staging import (
     output_names,
     stage_and_publish,
 )
+from vaecyclegan.workflows.settings import InferSettings
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,9 @@ def run_inference(settings):
     for scan in scans:
         if not is_planar(scan):
             logger.info(_describe(scan))
+    if settings.axis != InferSettings.axis and all(is_planar(scan) for scan in scans):
+        logger.warning("--axis %s cuts NIfTI volumes; these inputs are 2-D images, so it "
+                       "changes nothing", settings.axis)
     if domain_out == "ct":
         _warn_if_window_clips_hu(scans, config.intensity)
     if translator is not None:

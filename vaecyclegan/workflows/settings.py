@@ -307,6 +307,11 @@ class InferSettings:
                "--translate-tile must be 0 or at least 32")
         _check(self.tile >= 2 and self.tile_pad >= 0,
                "--tile must be at least 2 and --tile-pad at least 0")
+        # Ignored without --upscale (a translation's return through the
+        # RRDB-Net tiles on its own), and nothing said so.
+        _check(self.upscale or (self.tile, self.tile_pad) == (InferSettings.tile,
+                                                              InferSettings.tile_pad),
+               "--tile and --tile-pad apply to --upscale")
         return self
 
 
