@@ -29,6 +29,11 @@ def test_a_file_given_as_a_training_folder_is_named_as_such(tmp_path):
         resolve_dataset(None, str(tmp_path / "ct.png"), str(tmp_path / "mri"))
     with pytest.raises(InputError, match="folder not found"):
         resolve_dataset(None, str(tmp_path / "missing"), str(tmp_path / "mri"))
+    # --data too: "dataset folder not found" for a file that is there.
+    with pytest.raises(InputError, match="is a file, not a dataset folder"):
+        resolve_dataset(str(tmp_path / "ct.png"))
+    with pytest.raises(InputError, match="dataset folder not found"):
+        resolve_dataset(str(tmp_path / "missing"))
 
 
 def test_a_training_folder_holding_another_domain_or_a_test_folder_is_refused(tmp_path):

@@ -107,6 +107,9 @@ def test_data_download_cli_and_a_zip_by_hand(tmp_path, capsys, monkeypatch):
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "c"),
                                "--zip", str(tmp_path / "absent.zip")]) == 2
     assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'absent.zip'}: zip not found"
+    assert run_cli(data_main, ["download", "--out", str(tmp_path / "c"), "--zip",
+                               str(tmp_path / "a")]) == 2
+    assert capsys.readouterr().err.strip().endswith(": is a folder, not a zip file")
     # A refused archive left an empty --out folder behind.
     (tmp_path / "junk.zip").write_bytes(b"not a zip at all")
     assert run_cli(data_main, ["download", "--out", str(tmp_path / "d" / "e"),

@@ -69,3 +69,12 @@ def test_a_pair_smaller_than_the_training_patch_is_named_when_read(tmp_path):
         load_sr_pairs(str(tmp_path), 4, patch=128)
     train, _ = load_sr_pairs(str(tmp_path), 4, patch=64)  # control: 16 px is enough
     assert len(train) == 3
+
+
+def test_a_missing_or_file_folder_of_pairs_is_named_as_such(tmp_path):
+    # Both were "no hr/ subfolder".
+    (tmp_path / "pairs.png").write_bytes(b"x")
+    with pytest.raises(InputError, match="is a file, not a folder of pairs"):
+        load_sr_pairs(str(tmp_path / "pairs.png"), 4)
+    with pytest.raises(InputError, match="folder of pairs not found"):
+        load_sr_pairs(str(tmp_path / "absent"), 4)

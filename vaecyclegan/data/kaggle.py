@@ -330,7 +330,8 @@ def download_kaggle_dataset(data_root, zip_path=None, client_factory=None, limit
     """
     if zip_path is not None:
         if not os.path.isfile(zip_path):
-            raise InputError(zip_path, "zip not found")
+            raise InputError(zip_path, "is a folder, not a zip file" if os.path.isdir(zip_path)
+                             else "zip not found")
         return install_zip(zip_path, data_root, limits)
     client = (client_factory or make_kaggle_client)()
     _authenticate(client)

@@ -53,6 +53,9 @@ def load_sr_pairs(folder, scale, patch=None):
         InputError: missing subfolders, no pair, two images of one name
             on a side, or a pair whose sizes do not differ by `scale`.
     """
+    if not os.path.isdir(folder):
+        raise InputError(folder, "is a file, not a folder of pairs" if os.path.lexists(folder)
+                         else "folder of pairs not found")
     hr_dir, lr_dir = _subfolder(folder, HR_NAMES), _subfolder(folder, LR_NAMES)
     highs = _by_stem(list_images(hr_dir), lambda stem: stem, "high-resolution")
     lows = _by_stem(list_images(lr_dir), lambda stem: (
