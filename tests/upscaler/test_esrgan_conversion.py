@@ -371,6 +371,18 @@ def test_the_input_may_not_be_the_config_json_written_beside_the_output(tmp_path
         convert_esrgan(str(pth), str(tmp_path / "w" / "config.json"))
 
 
+@pytest.mark.parametrize("output", ["", "new_folder/"])
+def test_an_output_that_names_no_file_is_refused_before_reading(tmp_path, monkeypatch, output):
+    import vaecyclegan.upscaler.esrgan_conversion as conversion
+
+    monkeypatch.chdir(tmp_path)
+    read = []
+    monkeypatch.setattr(conversion, "load_state_dict", lambda path: read.append(path))
+    with pytest.raises(InputError, match="name the weights file to write"):
+        convert_esrgan(str(tmp_path / "m.pth"), output)
+    assert read == [] and list(tmp_path.iterdir()) == []
+
+
 def test_an_output_that_is_a_folder_is_refused(tmp_path):
     pth, _ = _pth(tmp_path)
     (tmp_path / "weights").mkdir()

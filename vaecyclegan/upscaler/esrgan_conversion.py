@@ -224,6 +224,10 @@ def check_output(pth_path, h5_path):
     Raises:
         InputError: naming the output (or the folder) and the problem.
     """
+    if not h5_path or h5_path.endswith(os.sep):
+        # "" failed only after reading and converting; "w/" names a folder.
+        raise InputError(h5_path or "output", "name the weights file to write, e.g. "
+                         "weights/rrdbnet_weights.h5")
     folder = os.path.dirname(os.path.abspath(h5_path))
     config_path = os.path.join(folder, CONFIG_FILENAME)
     if _same_file(pth_path, h5_path):
