@@ -218,6 +218,17 @@ def test_a_data_folder_as_weights_folder_is_refused(phantom_dir, tmp_path, capsy
     assert sorted(os.listdir(train_a)) == before
 
 
+def test_a_batch_that_cannot_fit_in_memory_is_refused_before_any_work(tmp_path, capsys):
+    # A TensorFlow traceback (a tensor over 2 GB) after the data was read.
+    from vaecyclegan.cli.common import run_cli
+    from vaecyclegan.cli.train import main
+
+    assert run_cli(main, ["--preset", "smoke", "--batch-size", "1000000000", "--logdir",
+                          str(tmp_path / "run"), "--data-root", str(tmp_path / "data")]) == 2
+    assert "error: --batch-size: a batch of 1000000000 slices" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("inside", [False, True])
 def test_a_run_folder_in_a_data_folder_is_refused(phantom_dir, tmp_path, capsys, inside):
     # The report's grids landed among the test images (infer.py then said

@@ -160,6 +160,7 @@ def _start(settings, scratch):
                 f"precision {policy}")
     preset = resolve_preset(settings)
     _check_batches_split(strategy, preset, settings)
+    _check_batch_fits_in_memory(preset, settings)
     # The run's outputs come minutes to hours later: refuse folders that
     # could not take them before any work.
     logdir = run_folder(settings.logdir)
@@ -444,6 +445,25 @@ def _check_backend(settings):
         tensorflow.config.set_visible_devices([], "GPU")
     except RuntimeError:  # its devices are set up already: growth applies
         logger.debug("TensorFlow had started before training: it keeps its view of the GPUs")
+
+
+# Bytes a translation batch's images alone hold per pixel: MRI and CT, each
+# with its augmented view, 3 float32 channels. The networks' activations
+# come on top, so this refuses only what cannot fit at all.
+BATCH_IMAGE_BYTES_PER_PIXEL = 2 * 2 * 3 * 4
+
+
+def _check_batch_fits_in_memory(preset, settings):
+    """--batch-size 1000000 ended in a TensorFlow traceback (a tensor over
+    2 GB) after the data was read; refused here, before any work."""
+    if settings.stage == "sr":
+        return
+    from vaecyclegan.io.memory_budget import check_fits_in_memory
+
+    check_fits_in_memory("--batch-size", preset.batch_size * preset.image_size ** 2,
+                         f"a batch of {preset.batch_size} slices of {preset.image_size}x"
+                         f"{preset.image_size} and their augmented views",
+                         bytes_per_pixel=BATCH_IMAGE_BYTES_PER_PIXEL)
 
 
 def _check_batches_split(strategy, preset, settings):
