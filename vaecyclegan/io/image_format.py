@@ -70,6 +70,11 @@ def is_image_file(path):
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
+class NoImageFiles(InputError):
+    """A folder that holds no image file: a caller that knows why (volumes
+    where images were expected) says so by catching this type."""
+
+
 def list_images(folder):
     """Sorted image files directly inside `folder` (any file name, valid
     UTF-8 or not; hidden files, folders and special files left out).
@@ -88,7 +93,7 @@ def list_images(folder):
         and os.path.isfile(os.path.join(folder, name))
     )
     if not names:
-        raise InputError(
+        raise NoImageFiles(
             folder, f"no image files ({', '.join(IMAGE_EXTENSIONS)}) in this folder"
         )
     return [os.path.join(folder, name) for name in names]

@@ -47,6 +47,7 @@ from vaecyclegan.evaluation.scoring import (
     format_table,
 )
 from vaecyclegan.io.image_format import (
+    NoImageFiles,
     list_images,
     read_grey,
     read_image_scan,
@@ -236,9 +237,7 @@ def _check_images_for_inputs(settings):
         folder = getattr(settings, option)
         try:
             list_images(folder)
-        except InputError as error:
-            if "no image files" not in error.problem:
-                raise
+        except NoImageFiles:
             raise InputError(folder, f"no image files in this --{option} folder: --inputs is "
                              "for the 8-bit evaluation of 2-D images (PNG, TIFF, ...); for "
                              "CT volumes (DICOM, NIfTI) leave --inputs out to score them in "
