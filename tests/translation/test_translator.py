@@ -208,3 +208,92 @@ def test_long_translations_show_their_progress(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="vaecyclegan"):
         translator.translate_stacks(stacks, batch_size=2, samples=2)  # not asked for
     assert "translating" not in caplog.text
+
+
+# Values, not only shapes: each test below failed under a one-line change
+# of the translator that every earlier test let through.
+
+def test_each_stack_gets_its_own_translation_back(monkeypatch):
+    # Two stacks of one size are translated in one batch and split again;
+    # a swap gave each file the other's result.
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _ShapeRecorder())
+    rng = np.random.default_rng(0)
+    stacks = [rng.uniform(-1, 1, (count, 24, 16)).astype(np.float32) for count in (2, 1, 3)]
+    means, _ = Translator(None, 8, 3).translate_stacks(stacks)
+    for mean, stack in zip(means, stacks):
+        np.testing.assert_allclose(mean, stack, atol=1e-6)
+
+
+def test_padding_to_the_stride_leaves_every_pixel_in_place(monkeypatch):
+    # Padded at the top left instead, a 37x53 slice came back shifted.
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _ShapeRecorder())
+    image = np.random.default_rng(1).uniform(-1, 1, (1, 37, 53)).astype(np.float32)
+    np.testing.assert_allclose(Translator(None, 8, 3).translate_unit(image), image, atol=1e-6)
+
+
+class _Draws:
+    """Stands in for `run_network`: the k-th sampled call returns the input
+    plus k/10 (the mean, training=False, returns the input)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, model, batch, training=False):
+        if not training:
+            return batch
+        self.calls += 1
+        return batch + self.calls / 10.0
+
+
+def test_samples_give_the_mean_and_deviation_of_the_draws(monkeypatch):
+    # The first draw alone, or a deviation on another scale, passed.
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _Draws())
+    images = np.zeros((1, 32, 32), np.float32)
+    [mean], [std] = Translator(None, 8, 3).translate_stacks([images], samples=3)
+    np.testing.assert_allclose(mean, 0.2, atol=1e-6)  # draws 0.1, 0.2, 0.3
+    np.testing.assert_allclose(std, np.std([0.1, 0.2, 0.3]), atol=1e-6)
+    # In grey levels, as `sample_stored` reports it (127.5 per unit).
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _Draws())
+    _, [std_grey] = Translator(None, 8, 3).sample_stored([np.full((16, 16), 128, np.uint8)], 3)
+    np.testing.assert_allclose(std_grey, np.std([0.1, 0.2, 0.3]) * 127.5, rtol=1e-5)
+
+
+def test_tiles_sample_too(monkeypatch):
+    # Tiles translated with the latent's mean gave a deviation of 0.
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _Draws())
+    translator = Translator(None, 8, 3, tile=40, overlap=8)
+    [_], [std] = translator.translate_stacks([np.zeros((1, 64, 64), np.float32)], samples=3)
+    assert std.min() > 0.05
+
+
+def test_the_upscaler_returns_values_in_the_translations_range(monkeypatch):
+    # Left in the upscaler's [0, 1], the result was half as bright.
+    from vaecyclegan.config import PixelScaleConfig
+
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _ShapeRecorder())
+    translator = Translator(None, 8, 3, pixel_scale=PixelScaleConfig(resize_factor=4.0),
+                            upscaler=_NearestUpscaler())
+    stack = _smooth_slice(128)
+    [mean], _ = translator.translate_stacks([stack])
+    assert np.abs(mean - stack).mean() < 0.05
+
+
+def test_overlapping_tiles_blend_linearly_across_the_overlap(monkeypatch):
+    # Plain averaging of the overlap passed the seam test above. Each tile
+    # comes back as its own mean, so the two tiles differ and the blend of
+    # their overlap shows.
+    def tile_mean(model, batch, training=False):
+        return np.broadcast_to(batch.mean(axis=(1, 2, 3), keepdims=True), batch.shape)
+
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", tile_mean)
+    columns = np.linspace(-1, 1, 64, dtype=np.float32)
+    image = np.broadcast_to(columns, (8, 64))[None].copy()
+    result = Translator(None, 8, 3, tile=40, overlap=16).translate_unit(image)
+    starts = _tile_starts(64, 40, 16)
+    expected, total = np.zeros(64), np.zeros(64)
+    for start in starts:
+        weight = _ramp(40, 16)
+        expected[start:start + 40] += columns[start:start + 40].mean() * weight
+        total[start:start + 40] += weight
+    assert len(starts) == 2
+    np.testing.assert_allclose(result[0, 0], expected / total, atol=1e-5)
