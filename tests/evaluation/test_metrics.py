@@ -56,6 +56,9 @@ def test_ssim_is_nan_below_its_window_instead_of_failing():
     tiny = np.zeros((5, 40))
     metrics = image_metrics(tiny, tiny)
     assert math.isnan(metrics["ssim"]) and metrics["mae"] == 0.0
+    # One pixel short of the 11-pixel window, and at it.
+    assert math.isnan(image_metrics(np.zeros((10, 40)), np.zeros((10, 40)))["ssim"])
+    assert image_metrics(np.zeros((11, 40)), np.zeros((11, 40)))["ssim"] == 1.0
 
 
 def test_histogram_matching_baseline_takes_the_pools_histogram():
@@ -94,3 +97,58 @@ def test_the_pool_is_on_the_8bit_scale_and_spread_over_the_images():
     pool = pooled_pixels(many)
     assert pool.shape == (1, HISTOGRAM_POOL_SIZE * 4)
     assert np.unique(pool).tolist() == list(range(0, HISTOGRAM_POOL_SIZE * 2, 2))
+
+
+def _wang_ssim(prediction, reference):
+    """Wang et al.'s SSIM from its formula (Gaussian window, sigma 1.5, 11
+    pixels; population covariances), averaged away from the window's
+    radius as scikit-image does: an implementation of its own."""
+    from scipy import ndimage
+
+    x, y = (np.asarray(a, np.float64) for a in (reference, prediction))
+
+    def smooth(a):
+        return ndimage.gaussian_filter(a, sigma=1.5, truncate=3.5)
+
+    mx, my = smooth(x), smooth(y)
+    vx, vy, vxy = smooth(x * x) - mx**2, smooth(y * y) - my**2, smooth(x * y) - mx * my
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    ssim = ((2 * mx * my + c1) * (2 * vxy + c2)) / ((mx**2 + my**2 + c1) * (vx + vy + c2))
+    return ssim[5:-5, 5:-5].mean()
+
+
+def test_ssim_of_two_different_images_is_wangs():
+    # Only an image against itself was tested: a uniform window, sample
+    # covariances or a 7-pixel window all passed.
+    rng = np.random.default_rng(0)
+    reference = np.clip(np.kron(rng.uniform(0, 255, (8, 8)), np.ones((6, 6))), 0, 255)
+    prediction = np.clip(reference + rng.normal(0, 20, reference.shape), 0, 255)
+    expected = _wang_ssim(prediction, reference)
+    assert 0.2 < expected < 0.9
+    assert image_metrics(prediction, reference)["ssim"] == pytest.approx(expected, abs=1e-6)
+
+
+def test_auc_of_overlapping_scores_is_the_share_of_ordered_pairs():
+    # Perfectly separated scores only: thresholded scores passed too.
+    reference = np.array([[255.0, 255.0, 0.0, 0.0]])
+    prediction = np.array([[200.0, 100.0, 150.0, 50.0]])
+    # Positives 200, 100 against negatives 150, 50: 3 of 4 pairs ordered.
+    assert image_metrics(prediction, reference)["auc"] == pytest.approx(0.75)
+
+
+def test_a_confident_miss_costs_the_bce_of_its_clipped_score():
+    # Scores clipped at 1e-7: log(1e-7) = -16.1 for a label 1 scored 0.
+    reference = np.array([[255.0, 0.0]])
+    prediction = np.array([[0.0, 0.0]])
+    expected = -(math.log(1e-7) + math.log(1 - 1e-7)) / 2
+    assert image_metrics(prediction, reference)["bce"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_means_leave_out_an_infinite_psnr():
+    # Identical images score inf; in the mean it made every mean inf.
+    rng = np.random.default_rng(1)
+    reference = rng.uniform(0, 255, (16, 16))
+    same = image_metrics(reference, reference)
+    other = image_metrics(np.clip(reference + 10, 0, 255), reference)
+    assert same["psnr"] == math.inf
+    assert mean_metrics([same, other])["psnr"] == other["psnr"]
