@@ -422,9 +422,9 @@ def test_a_few_slices_of_another_plane_are_kept_as_stored_and_said_so(tmp_path, 
     assert "its 5 sagittal slices are translated as stored" in caplog.text
 
 
-def _written_slice(tmp_path, name, domain, changes=None):
+def _written_slice(tmp_path, name, domain, changes=None, unit=None, window=(-160.0, 240.0)):
     """pydicom's `name` (changed by `changes`) translated to `domain` as
-    zeros and read back."""
+    `unit` (zeros by default) and read back."""
     source = pydicom.dcmread(get_testdata_file(name))
     (changes or (lambda dataset: None))(source)
     folder = tmp_path / f"in_{domain}"
@@ -433,10 +433,32 @@ def _written_slice(tmp_path, name, domain, changes=None):
     scan = read_dicom_series([str(folder / "IM1")], "mri" if domain == "ct" else "ct", "s")
     out = tmp_path / f"out_{domain}"
     out.mkdir()
-    intensity = IntensityConfig(ct_window_hu=(-160.0, 240.0))
-    write_dicom_series(str(out), scan, np.zeros(scan.values.shape, np.float32), domain,
-                       intensity, "test")
+    intensity = IntensityConfig(ct_window_hu=window)
+    if unit is None:
+        unit = np.zeros(scan.values.shape, np.float32)
+    else:
+        unit = np.broadcast_to(np.asarray(unit, np.float32), scan.values.shape)
+    write_dicom_series(str(out), scan, unit, domain, intensity, "test")
     return source, pydicom.dcmread(out / "IM1")
+
+
+def test_written_values_are_rounded_and_ct_clipped_to_int16(tmp_path):
+    # Truncation (10.6 HU written 10) and int16 wrap-round both passed.
+    from vaecyclegan.io.intensity import MR_SIGNAL_MAX
+
+    hu = 10.6
+    unit = (hu + 160.0) / 400.0 * 2.0 - 1.0
+    _, ct = _written_slice(tmp_path, "MR_small.dcm", "ct", unit=unit)
+    assert np.unique(ct.pixel_array * float(ct.RescaleSlope) + float(ct.RescaleIntercept)
+                     ).tolist() == [11.0]
+    (tmp_path / "wide").mkdir()
+    _, wide = _written_slice(tmp_path / "wide", "MR_small.dcm", "ct", unit=1.0,
+                             window=(0.0, 60000.0))
+    assert np.unique(wide.pixel_array).tolist() == [32767]  # not wrapped to negative
+    signal = 0.6 + 100
+    _, mr = _written_slice(tmp_path, "CT_small.dcm", "mri",
+                           unit=signal / MR_SIGNAL_MAX * 2.0 - 1.0)
+    assert np.unique(mr.pixel_array).tolist() == [101]
 
 
 def test_a_synthetic_series_stays_in_its_study_with_the_elements_its_modules_require(

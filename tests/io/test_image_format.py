@@ -254,3 +254,25 @@ def test_a_multi_page_tiff_is_refused_not_cut_to_its_first_page(tmp_path):
     # Control: one page reads.
     pages[1].save(tmp_path / "one.tif")
     assert read_grey(str(tmp_path / "one.tif")).max() == 200
+
+
+def test_a_16_bit_ct_result_holds_hu_plus_1024():
+    # Written with another offset (24 HU off), every test had passed: they
+    # checked file names and shapes.
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.io.image_format import image_result, image_scan
+
+    intensity = IntensityConfig()  # -1000..2000 HU
+    scan = image_scan(np.zeros((4, 5), np.uint16), "ct.png", "ct")
+    unit = np.linspace(-1, 1, 20, dtype=np.float32).reshape(4, 5)
+    written = image_result(scan, unit, "ct", intensity)
+    hu = (unit + 1) / 2 * 3000 - 1000
+    assert written.dtype == np.uint16
+    np.testing.assert_array_equal(written, np.round(hu) + 1024)
+    # 16-bit synthetic MRI spans 0..65535, 8-bit results 0..255.
+    mri = image_result(image_scan(np.zeros((4, 5), np.uint16), "m.png", "mri"), unit, "mri",
+                       intensity)
+    np.testing.assert_array_equal(mri, np.round((unit + 1) / 2 * 65535))
+    grey = image_result(image_scan(np.zeros((4, 5), np.uint8), "m.png", "ct"), unit, "ct",
+                        intensity)
+    np.testing.assert_array_equal(grey, np.round((unit + 1) / 2 * 255))
