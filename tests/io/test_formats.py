@@ -279,6 +279,24 @@ def test_special_files_and_folders_given_as_a_file(tmp_path):
         read_scan(ScanSource("nifti", [str(tmp_path)], "x"), "ct")
 
 
+def test_a_folder_the_system_refuses_to_list_is_one_error(tmp_path, monkeypatch):
+    # The test below needs permission bits that bind, which root (these
+    # tests' user here) ignores: the refusal itself, as the system gives it.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "a.png").write_bytes(b"x")
+    listdir = os.listdir
+
+    def refuse(path="."):
+        if os.path.realpath(path) == str(locked.resolve()):
+            raise PermissionError(13, "Permission denied", str(path))
+        return listdir(path)
+
+    monkeypatch.setattr(os, "listdir", refuse)
+    with pytest.raises(InputError, match="folder cannot be listed \\(Permission denied\\)"):
+        find_scan_sources(str(locked))
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="permission bits do not stop root")
 def test_a_folder_that_cannot_be_listed_is_one_error(tmp_path):
     locked = tmp_path / "locked"

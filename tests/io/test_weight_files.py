@@ -74,6 +74,25 @@ def test_weights_of_another_architecture_are_refused(tiny_config, tmp_path):
     assert "(7, 7, 3, 8)" in message and "(7, 7, 3, 16)" in message
 
 
+def test_a_file_of_fewer_or_more_layers_names_the_first_missing_or_extra(tiny_config,
+                                                                          tmp_path):
+    # Dropped, these checks let an IndexError or Keras' ValueError through.
+    model = build_network(tiny_config, "d_source")
+    path = str(tmp_path / "d.h5")
+    save_weights_h5(model, path)
+    with h5py.File(path, "r+") as f:
+        names = [n.decode() if isinstance(n, bytes) else n for n in f.attrs["layer_names"]]
+        f.attrs["layer_names"] = [n.encode() for n in names[:-1]]
+    with pytest.raises(InputError, match=f"first missing: '{names[-1]}'"):
+        check_weights_fit(model, path)
+    with h5py.File(path, "r+") as f:
+        f.attrs["layer_names"] = [n.encode() for n in names]
+        f.copy(names[-1], "extra_layer")
+        f.attrs["layer_names"] = [n.encode() for n in names + ["extra_layer"]]
+    with pytest.raises(InputError, match="first extra: 'extra_layer'"):
+        check_weights_fit(model, path)
+
+
 def test_a_discriminator_file_is_refused_for_a_generator(tiny_config, tmp_path):
     path = str(tmp_path / "d.h5")
     save_weights_h5(build_network(tiny_config, "d_target"), path)
