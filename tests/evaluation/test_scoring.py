@@ -335,3 +335,25 @@ def test_tissue_keys_are_reported_and_picked_the_right_way_round():
     TrainSettings(preset="smoke", best_metric="bone_dice").validate()
     with pytest.raises(ValueError, match="--best-metric"):
         TrainSettings(preset="smoke", best_metric="dice_bone").validate()
+
+
+def test_scans_are_scored_as_written_with_deviations_in_grey_levels():
+    # A deviation left in [-1, 1] units (127.5 times too small) and 8-bit
+    # results scored unrounded both passed: correlations ignore scale.
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.scoring import evaluate_scans
+    from vaecyclegan.io.image_format import image_scan
+
+    rng = np.random.default_rng(3)
+    inputs = [image_scan(rng.integers(0, 256, (16, 16), dtype=np.uint8), f"{n}.png", "mri")
+              for n in "ab"]
+    references = [image_scan(rng.integers(0, 256, (16, 16), dtype=np.uint8), f"{n}.png", "ct")
+                  for n in "ab"]
+    means = [rng.uniform(-1, 1, (1, 16, 16)).astype(np.float32) for _ in "ab"]
+    stds = [rng.uniform(0, 0.2, (1, 16, 16)).astype(np.float32) for _ in "ab"]
+    result = evaluate_scans("mri2ct", ["a.png", "b.png"], inputs, means, stds, references, None,
+                            IntensityConfig(), samples=3, synthrad=False)
+    for written, mean in zip(result.predictions, means):
+        np.testing.assert_array_equal(written, np.round((mean[0] + 1.0) * 127.5))
+    assert result.summary["uncertainty"]["mean_std"] == pytest.approx(
+        np.mean([s.mean() for s in stds]) * 127.5, rel=1e-5)
