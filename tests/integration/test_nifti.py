@@ -32,6 +32,19 @@ def test_mri2ct_on_a_volume_writes_ct_in_hu_with_the_same_affine(trained_smoke, 
     np.testing.assert_array_equal(std.affine, result.affine)
 
 
+def test_a_ct_volume_without_air_is_said_to_look_wrong_before_translating(trained_smoke,
+                                                                          tmp_path, caplog):
+    # HU + 1024 stored without its intercept was translated without a word.
+    ct = np.full((24, 32, 3), 24, np.int16)  # 1000 HU of air read as 24
+    ct[6:18, 8:24] = 1064
+    nib.save(nib.Nifti1Image(ct, AFFINE), str(tmp_path / "ct.nii.gz"))
+    with caplog.at_level("WARNING"):
+        assert run_cli(infer_main, ["--direction", "ct2mri", "--input",
+                                    str(tmp_path / "ct.nii.gz"), "--output", str(tmp_path / "o"),
+                                    "--weights-dir", trained_smoke.weights_dir]) == 0
+    assert "only 0.0 % of the input's voxels are air" in caplog.text
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda: nib.Nifti1Image(np.zeros((32, 32, 0), np.int16), AFFINE),
      "volume is 32x32x0"),

@@ -667,3 +667,20 @@ def test_files_of_an_earlier_report_left_in_out_are_named(tmp_path, capsys):
     assert _eval(*common) == 0
     assert "held 1 file(s) that this report does not replace (grid_old.png)" in \
         capsys.readouterr().err
+
+
+def test_a_ct_without_air_is_said_to_look_like_hu_plus_1024_or_mri(tmp_path, capsys):
+    # Stored as HU + 1024 with no intercept, a CT scored MAE 568 "HU" and a
+    # body mask of every voxel, unsaid (training warned; eval and infer not).
+    reference = _head()
+    _nifti(tmp_path / "ref" / "c.nii.gz", reference)
+    _nifti(tmp_path / "pred" / "c.nii.gz", reference)
+    _nifti(tmp_path / "shifted" / "c.nii.gz", reference + 1024, dtype=np.uint16)
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "a", "--no-wepl") == 0
+    assert "are air" not in capsys.readouterr().err  # control: air around the head
+    assert _eval("--predictions", tmp_path / "shifted", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "b", "--no-wepl") == 0
+    err = capsys.readouterr().err
+    assert "only 0.0 % of the prediction's voxels are air" in err
+    assert "HU + 1024 read as HU" in err and "the reference's" not in err

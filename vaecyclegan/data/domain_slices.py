@@ -24,7 +24,7 @@ import numpy as np
 
 from vaecyclegan.errors import InputError
 from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
-from vaecyclegan.io.intensity import hu_to_unit
+from vaecyclegan.io.intensity import AIR_HU, LEAST_AIR_FRACTION, NO_AIR_QUESTION, hu_to_unit
 from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
 from vaecyclegan.io.resampling import resample_planes, scaled_shape
 
@@ -35,10 +35,6 @@ BLANK_RANGE = 1e-3
 # Bytes a loaded training pixel holds: the float32 slice in the list and
 # its copy in the stacked array.
 HELD_BYTES_PER_PIXEL = 8
-# A CT domain with less air than this (pixels at or below AIR_HU) is said
-# to look like MRI: a head CT shows air around the head, in HU.
-AIR_HU = -500.0
-LEAST_AIR_FRACTION = 0.005
 
 
 @dataclasses.dataclass
@@ -146,9 +142,9 @@ def _warn_if_no_air(folder, planes, intensity):
     pixels = sum(plane.size for plane, _ in planes)
     if air_pixels < LEAST_AIR_FRACTION * pixels:
         logger.warning("%s: only %.1f %% of its CT pixels are air (%g HU or below), where a "
-                       "head CT has air around the head: is it MRI, or CT not in HU? CT goes "
-                       "in the A folders, MRI in the B folders (--ct-dir/--mri-dir)", folder,
-                       100.0 * air_pixels / pixels, AIR_HU)
+                       "head CT has air around the head: %s CT goes in the A folders, MRI in "
+                       "the B folders (--ct-dir/--mri-dir)", folder,
+                       100.0 * air_pixels / pixels, AIR_HU, NO_AIR_QUESTION)
 
 
 def load_domain_slices(folder, domain, intensity, image_size, axis="axial", crop_factor=None,

@@ -43,7 +43,7 @@ import os
 
 import numpy as np
 
-from vaecyclegan.errors import InputError
+from vaecyclegan.errors import InputError, printable
 from vaecyclegan.io.formats import find_scan_sources, format_of, read_scan
 from vaecyclegan.io.image_format import write_png
 from vaecyclegan.io.intensity import unit_to_hu, values_to_unit
@@ -248,8 +248,11 @@ def read_mask(source, like, option="--mask"):
         # (Of a turned reference, such a mask is in its stored order: it is
         # checked as placed, and refused.)
         mask = dataclasses.replace(mask, world=None)
+        in_order = True
+    else:
+        in_order = False
     mask = in_reference_order(mask, like)
-    check_same_grid(mask, like, f"the {option} mask ")
+    check_same_grid(mask, like, f"the {option} mask ", in_reference_order=in_order)
     inside = mask.values > 0
     if not inside.any():
         raise InputError(mask.path, f"the {option} mask has no voxel (nothing above 0)")
@@ -312,10 +315,12 @@ def in_reference_order(image, reference):
                                world=image.world @ index)
 
 
-def check_same_grid(image, reference, what=""):
+def check_same_grid(image, reference, what="", in_reference_order=False):
     """Raises InputError (naming `image.path`) unless `image` has the
     reference's shape and spacing and, where both are placed in the patient,
-    its axis directions and first-voxel position."""
+    its axis directions and first-voxel position. A volume placed where the
+    other is not is refused, unless `in_reference_order` (a mask written at
+    the origin, read in the reference's order)."""
     if image.values.shape != reference.values.shape:
         raise InputError(image.path, f"{what}has {_size(image.values.shape)} voxels, the "
                          f"reference {reference.path} {_size(reference.values.shape)}")
@@ -324,6 +329,16 @@ def check_same_grid(image, reference, what=""):
         raise InputError(image.path, f"{what}has voxels of {_mm(spacing)} mm, the reference "
                          f"{reference.path} {_mm(want)} mm: resample it onto the reference's "
                          "grid first")
+    if ((image.world is None) != (reference.world is None) and image.values.shape[0] > 1
+            and not in_reference_order):
+        # A volume whose header does not place it (a NIfTI without qform or
+        # sform codes) was read with nibabel's guess of its orientation and
+        # scored mirrored against a placed reference, unsaid.
+        unplaced, placed = (image, reference) if image.world is None else (reference, image)
+        raise InputError(image.path, f"{printable(unplaced.path)} has no position in the "
+                         f"patient (a NIfTI without qform or sform codes, DICOM without "
+                         f"geometry), {printable(placed.path)} has: their voxels cannot be "
+                         "matched in orientation; write both with the reference's affine")
     if image.world is None or reference.world is None:
         return
     # Both were cut into slices by their own headers: a header that puts the

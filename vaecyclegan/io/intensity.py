@@ -7,11 +7,42 @@ volume. 8-bit images are assumed to be already windowed or scaled (as the
 Kaggle JPEGs and the phantom's PNGs are) and map linearly.
 """
 
+import logging
+
 import numpy as np
+
+from vaecyclegan.errors import printable
+
+logger = logging.getLogger(__name__)
 
 # 16-bit CT PNGs store HU + 1024 (the usual unsigned CT-number convention,
 # as DICOM's RescaleIntercept -1024), so value - 1024 = HU.
 PNG16_HU_OFFSET = 1024
+
+
+# A head CT shows air around the head, in HU. A CT with less air than this
+# (voxels at or below AIR_HU) is said to look wrong: MRI in its place, or a
+# CT stored as HU + 1024 without the intercept that says so.
+AIR_HU = -500.0
+LEAST_AIR_FRACTION = 0.005
+NO_AIR_QUESTION = "is it MRI, or CT stored without its intercept (HU + 1024 read as HU)?"
+
+
+def air_fraction(hu):
+    """The share of `hu`'s values at or below `AIR_HU`."""
+    hu = np.asarray(hu)
+    return np.count_nonzero(hu <= AIR_HU) / max(hu.size, 1)
+
+
+def warn_if_no_air(path, hu, what):
+    """Says so when a CT in HU has (almost) no air: scored or translated
+    as it is, an intercept left out showed as MAE 568 "HU" and a body mask
+    of every voxel, unsaid."""
+    share = air_fraction(hu)
+    if share < LEAST_AIR_FRACTION:
+        logger.warning("%s: only %.1f %% of %s's voxels are air (%g HU or below), where a head "
+                       "CT has air around the head: %s", printable(path), 100.0 * share, what,
+                       AIR_HU, NO_AIR_QUESTION)
 
 
 def hu_to_unit(hu, window):

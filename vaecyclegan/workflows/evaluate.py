@@ -53,6 +53,7 @@ from vaecyclegan.io.image_format import (
     read_image_scan,
     read_result_scan,
 )
+from vaecyclegan.io.intensity import warn_if_no_air
 from vaecyclegan.io.scan import list_folder
 from vaecyclegan.names import DIRECTION_DOMAINS
 from vaecyclegan.workflows.output_staging import check_writable, stage_folder_and_publish
@@ -319,6 +320,9 @@ def _score_pair(settings, options, name, prediction_source, reference_source, co
     check_same_grid(prediction, reference)
     mask = _given_mask(settings.mask, name, reference, count, "--mask")
     target = _given_mask(settings.target, name, reference, count, "--target")
+    # Said once the case is known to be scored (a refusal stays one line).
+    for image, role in ((reference, "reference"), (prediction, "prediction")):
+        warn_if_no_air(image.path, image.values, f"the {role}")
     return score_hu_case(settings, options, name, prediction.values, reference, mask, target,
                          _dose_files(settings, name, count))
 
@@ -433,6 +437,7 @@ def _synthrad_patient(settings, options, patient, translator, intensity, count):
         if not mask.any():
             raise InputError(patient.mask, "the mask has no voxel (nothing above 0)")
     del ct_scan
+    warn_if_no_air(ct.path, ct.values, "the CT")
     unit, sct_hu = translate_mr(mr_scan, translator, intensity, settings.batch_size)
     suffix = ".mha" if is_mha(patient.mr) else ".nii.gz"
     sct_name = os.path.join("sct", patient.name + suffix)

@@ -42,7 +42,7 @@ from vaecyclegan.io.image_format import (
     result_scan,
     write_png,
 )
-from vaecyclegan.io.intensity import PNG16_HU_OFFSET
+from vaecyclegan.io.intensity import PNG16_HU_OFFSET, warn_if_no_air
 from vaecyclegan.io.memory_budget import check_fits_in_memory
 from vaecyclegan.io.resampling import scaled_shape
 from vaecyclegan.names import DIRECTION_DOMAINS
@@ -103,6 +103,9 @@ def run_inference(settings):
                        "changes nothing", settings.axis)
     if domain_out == "ct":
         _warn_if_window_clips_hu(scans, config.intensity)
+    for scan in scans:
+        if domain_in == "ct" and scan.units == "hu":
+            warn_if_no_air(scan.path, scan.values, "the input")
     if translator is not None:
         for scan in scans:
             _check_training_scale(scan, translator)
