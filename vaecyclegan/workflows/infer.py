@@ -98,6 +98,9 @@ def run_inference(settings):
     for scan in scans:
         if not is_planar(scan):
             logger.info(_describe(scan))
+    if translator is not None:  # refusals first: a refused run says one line
+        for scan in scans:
+            _check_training_scale(scan, translator)
     if settings.axis != InferSettings.axis and all(is_planar(scan) for scan in scans):
         logger.warning("--axis %s cuts NIfTI volumes; these inputs are 2-D images, so it "
                        "changes nothing", settings.axis)
@@ -107,8 +110,6 @@ def run_inference(settings):
         if domain_in == "ct" and scan.units == "hu":
             warn_if_no_air(scan.path, scan.values, "the input")
     if translator is not None:
-        for scan in scans:
-            _check_training_scale(scan, translator)
         _warn_if_spacing_unused(scans, translator)
         for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
             logger.info(line)
