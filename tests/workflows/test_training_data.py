@@ -65,3 +65,39 @@ def test_a_render_cut_short_leaves_no_marker_and_is_rendered_again(tmp_path, mon
     monkeypatch.undo()
     training_data.prepare_phantom(str(tmp_path), SMALL, IntensityConfig(), 0)
     assert len(_train_a(str(folder))) == 6
+
+
+def _head_volume(shape):
+    import numpy as np
+
+    x, y, z = np.meshgrid(*(np.linspace(-1, 1, n) for n in shape), indexing="ij")
+    return np.where(x**2 + y**2 < 0.6, 40, -1000).astype(np.int16)
+
+
+def test_the_upscalers_images_have_their_heading_and_enlarged_ones_are_warned_of(tmp_path,
+                                                                                caplog):
+    # A coronal MRI of 4-mm slices, cut axially, was enlarged 4x in one
+    # axis into the upscaler's high-resolution targets, under a second
+    # summary without a heading.
+    import nibabel as nib
+    import numpy as np
+
+    from vaecyclegan.data.dataset_layout import resolve_dataset
+
+    for name, shape, spacing in (("ct", (32, 32, 4), (1.0, 1.0, 1.0)),
+                                 ("mri", (32, 8, 6), (1.0, 4.0, 1.0))):
+        (tmp_path / name).mkdir()
+        nib.save(nib.Nifti1Image(_head_volume(shape), np.diag([*spacing, 1.0])),
+                 str(tmp_path / name / "v.nii.gz"))
+    folders = resolve_dataset(None, str(tmp_path / "ct"), str(tmp_path / "mri"))
+    with caplog.at_level("INFO"):
+        training_data.load_training_domains(folders, IntensityConfig(), 16, crop_factor=1,
+                                            common_mm=False)
+    assert "native detail" not in caplog.text and "enlarged" not in caplog.text  # control
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        training_data.load_training_domains(folders, IntensityConfig(), 16, crop_factor=1,
+                                            common_mm=False, for_upscaler=True)
+    assert "The upscaler's training images, at their native detail:" in caplog.text
+    assert "the upscaler's MRI training slices were enlarged" in caplog.text
+    assert "the upscaler's CT training" not in caplog.text

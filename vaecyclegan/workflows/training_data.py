@@ -71,7 +71,8 @@ def resolve_data_option(settings, preset, intensity):
     return settings.data
 
 
-def load_training_domains(folders, intensity, image_size, crop_factor=None, common_mm=True):
+def load_training_domains(folders, intensity, image_size, crop_factor=None, common_mm=True,
+                          for_upscaler=False):
     """Both domains' training slices, `(mri, ct)`, and the pixel scale they
     were loaded at (a `PixelScaleConfig`), with a summary of what was read.
 
@@ -84,6 +85,9 @@ def load_training_domains(folders, intensity, image_size, crop_factor=None, comm
         common_mm: where both domains give spacings, resample MRI to the
             mm per pixel CT was loaded at (False: each its own; for images
             at their native detail rather than at one scale).
+        for_upscaler: the upscaler's images, at their native detail: said
+            under their own heading, and a domain whose slices had to be
+            enlarged (cut across thick slices) is warned of.
     """
     # CT first: its mm per pixel becomes MRI's, so that the one scale
     # config.json records (and inference applies to either direction's
@@ -95,10 +99,14 @@ def load_training_domains(folders, intensity, image_size, crop_factor=None, comm
                              crop_factor=crop_factor,
                              mm_per_pixel=ct.mm_per_pixel if common_mm else None,
                              apart_from=folders.others(folders.mri_train))
-    logger.info(f"  CT  ({folders.ct_train}): {ct.describe()}\n"
+    heading = "The upscaler's training images, at their native detail:\n" if for_upscaler \
+        else ""
+    logger.info(f"{heading}  CT  ({folders.ct_train}): {ct.describe()}\n"
                 f"  MRI ({folders.mri_train}): {mri.describe()}")
+    if for_upscaler:
+        _warn_if_enlarged(("CT", ct), ("MRI", mri))
     # Spaced inputs are resampled by mm; the factor serves images alone.
-    if not (mri.mm_per_pixel and ct.mm_per_pixel) and abs(
+    elif not (mri.mm_per_pixel and ct.mm_per_pixel) and abs(
             mri.resize_factor - ct.resize_factor) > 0.1 * max(mri.resize_factor,
                                                               ct.resize_factor):
         logger.warning("the MRI and CT training slices are shrunk by different factors "
@@ -108,6 +116,21 @@ def load_training_domains(folders, intensity, image_size, crop_factor=None, comm
         resize_factor=round((mri.resize_factor + ct.resize_factor) / 2.0, 6),
         mm_per_pixel=ct.mm_per_pixel or mri.mm_per_pixel)
     return (mri.slices, ct.slices), scale
+
+
+# The upscaler learns the detail of its training images: slices enlarged
+# by more than this (original pixels per loaded pixel below it) are blurred.
+LEAST_NATIVE_FACTOR = 0.9
+
+
+def _warn_if_enlarged(*domains):
+    for name, loaded in domains:
+        if loaded.resize_factor < LEAST_NATIVE_FACTOR:
+            logger.warning(
+                "the upscaler's %s training slices were enlarged %.3gx to square pixels (%.3g "
+                "original pixels a pixel: slices cut across thick ones): it learns their "
+                "blur as detail; give it scans in their acquired plane, or real pairs "
+                "(--sr-pairs)", name, 1.0 / loaded.resize_factor, loaded.resize_factor)
 
 
 def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, degradations=(),
@@ -132,7 +155,7 @@ def make_upscaler_dataset(preset, folders, intensity, scale, channels, seed, deg
     if (loaded is None or abs(loaded[1].resize_factor - 1.0) > 1e-6
             or loaded[1].mm_per_pixel):
         loaded = load_training_domains(folders, intensity, preset.sr_patch, crop_factor=1,
-                                       common_mm=False)
+                                       common_mm=False, for_upscaler=True)
     # Each domain at its own native size: CT and MRI sizes often differ.
     images = list(loaded[0])
     return lambda offset: make_sr_dataset(images, preset.sr_patch, scale, preset.sr_batch_size,
