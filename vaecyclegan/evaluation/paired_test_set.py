@@ -82,7 +82,11 @@ def check_test_pairs(folders):
     try:
         pairs = paired_files(folders.mri_test, folders.ct_test)
     except InputError as error:
-        logger.info(f"No test pairs to score: {error}")
+        # Volumes there are not an error, but the closing evaluation pairs
+        # image files only: say where they are scored instead.
+        logger.info(f"No test pairs to score: {error} (the evaluation during and after "
+                    "training pairs 2-D image files; score DICOM or NIfTI test volumes with "
+                    "vaecyclegan-eval --predictions after infer.py)")
         return 0
     if not pairs:
         logger.info(f"No test pairs to score: no file name is in both {folders.mri_test} and "

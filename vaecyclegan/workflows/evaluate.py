@@ -176,7 +176,9 @@ def evaluate_run(run_dir, out_dir, samples=1):
     evaluations = evaluate_weights(run["weights_dir"], folders, config, samples=samples)
     if not evaluations:
         raise InputError(run["data_dir"] or folders.ct_train,
-                         "the dataset has no paired test images")
+                         "the dataset has no paired test images (2-D image files of one name "
+                         "in both test folders; score volumes with --predictions after "
+                         "infer.py)")
     name = os.path.basename(os.path.normpath(run_dir))
     written = write_report(
         out_dir, evaluations, f"vaecyclegan evaluation of {name}",
