@@ -45,6 +45,24 @@ def test_a_ct_volume_without_air_is_said_to_look_wrong_before_translating(traine
     assert "only 0.0 % of the input's voxels are air" in caplog.text
 
 
+def test_a_volume_placed_nowhere_is_said_to_have_guessed_sides(trained_smoke, tmp_path,
+                                                                caplog):
+    # nibabel's affine without qform and sform codes flips x, unsaid.
+    image = nib.Nifti1Image(np.random.default_rng(0).gamma(2.0, 300.0, (24, 32, 3))
+                            .astype(np.float32), AFFINE)
+    image.header.set_qform(None, code=0)
+    image.header.set_sform(None, code=0)
+    nib.save(nib.Nifti1Image(np.asarray(image.dataobj), None, image.header),
+             str(tmp_path / "t1.nii"))
+    header = nib.load(str(tmp_path / "t1.nii")).header
+    assert header["qform_code"] == 0 == header["sform_code"]
+    with caplog.at_level("WARNING"):
+        assert run_cli(infer_main, ["--direction", "mri2ct", "--input", str(tmp_path / "t1.nii"),
+                                    "--output", str(tmp_path / "o"),
+                                    "--weights-dir", trained_smoke.weights_dir]) == 0
+    assert "places it nowhere in the patient" in caplog.text
+
+
 @pytest.mark.parametrize("make, fragment", [
     (lambda: nib.Nifti1Image(np.zeros((32, 32, 0), np.int16), AFFINE),
      "volume is 32x32x0"),

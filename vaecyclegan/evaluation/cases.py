@@ -252,7 +252,7 @@ def read_mask(source, like, option="--mask"):
     else:
         in_order = False
     mask = in_reference_order(mask, like)
-    check_same_grid(mask, like, f"the {option} mask ", in_reference_order=in_order)
+    check_same_grid(mask, like, f"the {option} mask ", mask_in_order=in_order)
     inside = mask.values > 0
     if not inside.any():
         raise InputError(mask.path, f"the {option} mask has no voxel (nothing above 0)")
@@ -315,12 +315,12 @@ def in_reference_order(image, reference):
                                world=image.world @ index)
 
 
-def check_same_grid(image, reference, what="", in_reference_order=False):
+def check_same_grid(image, reference, what="", mask_in_order=False):
     """Raises InputError (naming `image.path`) unless `image` has the
     reference's shape and spacing and, where both are placed in the patient,
     its axis directions and first-voxel position. A volume placed where the
-    other is not is refused, unless `in_reference_order` (a mask written at
-    the origin, read in the reference's order)."""
+    other is not is refused, unless `mask_in_order` (a mask written at the
+    origin, read in the reference's order)."""
     if image.values.shape != reference.values.shape:
         raise InputError(image.path, f"{what}has {_size(image.values.shape)} voxels, the "
                          f"reference {reference.path} {_size(reference.values.shape)}")
@@ -329,16 +329,18 @@ def check_same_grid(image, reference, what="", in_reference_order=False):
         raise InputError(image.path, f"{what}has voxels of {_mm(spacing)} mm, the reference "
                          f"{reference.path} {_mm(want)} mm: resample it onto the reference's "
                          "grid first")
-    if ((image.world is None) != (reference.world is None) and image.values.shape[0] > 1
-            and not in_reference_order):
+    # A volume: (slices, rows, columns) of more than one slice; a 2-D image
+    # is (rows, columns), placed or not (a PNG mask of a 2-D case).
+    volume = image.values.ndim == 3 and image.values.shape[0] > 1
+    if (image.world is None) != (reference.world is None) and volume and not mask_in_order:
         # A volume whose header does not place it (a NIfTI without qform or
         # sform codes) was read with nibabel's guess of its orientation and
         # scored mirrored against a placed reference, unsaid.
         unplaced, placed = (image, reference) if image.world is None else (reference, image)
         raise InputError(image.path, f"{printable(unplaced.path)} has no position in the "
-                         f"patient (a NIfTI without qform or sform codes, DICOM without "
-                         f"geometry), {printable(placed.path)} has: their voxels cannot be "
-                         "matched in orientation; write both with the reference's affine")
+                         f"patient (a NIfTI with qform and sform codes 0, its orientation "
+                         f"nibabel's guess), {printable(placed.path)} has: their voxels cannot "
+                         "be matched in orientation; write both with the reference's affine")
     if image.world is None or reference.world is None:
         return
     # Both were cut into slices by their own headers: a header that puts the

@@ -131,13 +131,6 @@ def read_nifti(path, domain, axis="axial"):
     check_min_size(path, slices.shape)
     source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
     name = os.path.basename(path)
-    if not _placed(header):
-        # nibabel's affine without either code flips x (ANALYZE's
-        # radiological order): what is left and right is a guess.
-        logger.warning("%s: neither qform nor sform places it in the patient (both codes 0), so "
-                       "its orientation is unknown; read as stored with x running right to "
-                       "left, as nibabel assumes: a mirrored image, if that is wrong",
-                       printable(path))
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
                 "hu" if domain == "ct" else "signal", name, source=source,
                 spacing=_slice_spacing(affine, to_slices, header),

@@ -109,6 +109,12 @@ def run_inference(settings):
     for scan in scans:
         if domain_in == "ct" and scan.units == "hu":
             warn_if_no_air(scan.path, scan.values, "the input")
+        if scan.world is None and not is_planar(scan) and scan.slice_count > 1:
+            # nibabel's affine without either code flips x (ANALYZE's order).
+            logger.warning("%s: its header places it nowhere in the patient (a NIfTI with "
+                           "qform and sform codes 0), so left and right are nibabel's guess; "
+                           "the result is written back in the same voxel order",
+                           printable(scan.path))
     if translator is not None:
         _warn_if_spacing_unused(scans, translator)
         for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
