@@ -302,8 +302,14 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
     # 3-4 through another, and config.json named only the second.
     assert run_cli(main, [*common, "--steps", "4", "--lambda-nce", "1", "--ct-window",
                           "40,400"]) == 2
-    assert "started with --ct-window the default; resuming with 40,400" in (
+    assert "started with a CT window of -1000..2000 HU; resuming with -160..240 HU" in (
         capsys.readouterr().err)
+    assert {name: (run / name).read_bytes() for name in record} == record
+    # The default given by name is the same window: not refused for that
+    # (refused for the step below instead, named with its option).
+    assert run_cli(main, [*common, "--steps", "1", "--lambda-nce", "1", "--ct-window",
+                          "500,3000"]) == 2
+    assert "the checkpoint is at step 2, past --steps 1" in capsys.readouterr().err
     assert {name: (run / name).read_bytes() for name in record} == record
     # Control: a resume the checkpoint fits records its options (with no
     # step left to train: the record is written before training, and a

@@ -49,6 +49,16 @@ def save_checkpoint(path, model, step, extra=None):
             np.savez(f, **arrays)
 
 
+def checkpoint_step(path):
+    """The step a checkpoint file was written at, or None when it cannot be
+    read (restoring it says why)."""
+    try:
+        with np.load(path) as data:
+            return int(json.loads(bytes(data["meta"]).decode("utf-8"))["step"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        return None
+
+
 def load_checkpoint(path, model):
     """Restores `model` from `path`.
 

@@ -32,6 +32,7 @@ from vaecyclegan.training.checkpoint import (
     CHECKPOINT_STAGES,
     STAGE_CHECKPOINTS,
     checkpoint_path,
+    checkpoint_step,
 )
 from vaecyclegan.training.distribution import (
     is_chief,
@@ -62,7 +63,7 @@ from vaecyclegan.workflows.run_folder import (
     write_options,
     write_run_file,
 )
-from vaecyclegan.workflows.settings import PRESET_FIELDS
+from vaecyclegan.workflows.settings import PRESET_FIELDS, window_bounds
 from vaecyclegan.workflows.training_data import (
     load_training_domains,
     make_upscaler_dataset,
@@ -194,13 +195,15 @@ def _start(settings, scratch):
     # The config first: the phantom is rendered through its CT window (with
     # --stage sr, the translators'), and a refused one renders nothing.
     config = _model_config(settings, preset)
+    if checkpointed and settings.resume is not False:
+        # Before the data: a refused resume renders or downloads nothing.
+        _check_resumed_window(logdir, settings, config)
+        _check_checkpoints_within_steps(logdir, stages_run, preset)
     run = _Run(settings, preset, logdir, *_dataset(settings, preset, config.intensity),
                config, stages)
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_outputs_apart_from_data(settings.weights_dir, logdir, run.folders)
-    if checkpointed and settings.resume is not False:
-        _check_resumed_window(logdir, settings)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
         # Once the checkpoint has loaded: one this run cannot take (another
@@ -227,27 +230,47 @@ def _write_record(run):
     write_run_file(run.logdir, run.data_dir, run.folders, run.settings)
 
 
-def _check_resumed_window(logdir, settings):
+def _check_resumed_window(logdir, settings, config):
     """A run resumes with the CT window it started with: the steps after
     would read CT otherwise, and config.json would name only the second
-    window (an upscaler already trained kept the first)."""
+    window (an upscaler already trained kept the first). Compared as read,
+    in HU: leaving out a window that was the default is the same window."""
+    if settings.stage == "sr" and _kept_config(settings):
+        return  # always the kept translators' window (another is refused)
     options = read_options(logdir)
     if options is None:  # nothing to compare with
         return
-    started = options.get("ct_window")
     try:
-        started = None if started is None else tuple(float(v) for v in started)
+        started = options.get("ct_window")
+        started = IntensityConfig().ct_window_hu if started is None else window_bounds(
+            tuple(float(v) for v in started))
     except (TypeError, ValueError):
         return
-    given = None if settings.ct_window is None else tuple(float(v) for v in settings.ct_window)
-    if started != given:
-        def shown(window):
-            return "the default" if window is None else "%g,%g" % window
-
+    now = tuple(config.intensity.ct_window_hu)
+    if not all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(started, now)):
         raise InputError(os.path.join(logdir, OPTIONS_FILE),
-                         f"this run started with --ct-window {shown(started)}; resuming with "
-                         f"{shown(given)} would train on two windows: give the same, or "
-                         "--no-resume to start afresh")
+                         f"this run started with a CT window of {started[0]:g}..{started[1]:g} "
+                         f"HU; resuming with {now[0]:g}..{now[1]:g} HU would train on two "
+                         "windows: give the same --ct-window, or --no-resume to start afresh")
+
+
+# The option that sets each stage's steps, for a checkpoint past them.
+STEPS_OPTIONS = {"translation": ("steps", "--steps"), "upscaler": ("sr_steps", "--sr-steps"),
+                 "upscaler_gan": ("sr_gan_steps", "--sr-gan-steps")}
+
+
+def _check_checkpoints_within_steps(logdir, stages_run, preset):
+    """A checkpoint past the steps now asked for is refused here, before
+    any stage: found when its stage started, an upscaler's came after the
+    whole translation stage."""
+    for stage in stages_run:
+        path = checkpoint_path(logdir, stage)
+        step = checkpoint_step(path) if os.path.isfile(path) else None
+        field, option = STEPS_OPTIONS[stage]
+        if step is not None and step > getattr(preset, field):
+            raise InputError(path, f"the checkpoint is at step {step}, past {option} "
+                             f"{getattr(preset, field)}: give at least {step}, or --no-resume "
+                             "to start afresh")
 
 
 def _check_outputs_apart_from_data(weights_dir, logdir, folders):
