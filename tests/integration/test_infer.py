@@ -53,10 +53,10 @@ def test_an_axis_for_two_dimensional_images_is_said_to_change_nothing(trained_sm
               trained_smoke.weights_dir]
     assert infer(*common, "--output", str(tmp_path / "a"), "--axis", "sagittal") == 0
     captured = capsys.readouterr()
-    assert "--axis sagittal cuts NIfTI volumes" in captured.out + captured.err
+    assert "--axis sagittal cuts volumes" in captured.out + captured.err
     assert infer(*common, "--output", str(tmp_path / "b")) == 0  # control: the default
     captured = capsys.readouterr()
-    assert "--axis" not in captured.err and "cuts NIfTI" not in captured.out
+    assert "--axis" not in captured.err and "cuts volumes" not in captured.out
 
 
 def test_inference_is_deterministic(trained_smoke, tmp_path):

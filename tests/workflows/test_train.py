@@ -441,3 +441,27 @@ def test_batches_that_do_not_split_over_jax_devices_are_refused_before_the_run(
             with pytest.raises(InputError, match=f"^{option}: .* do not split over 3 devices"):
                 train.run_training(settings)
         assert not os.path.exists(tmp_path / "run")
+
+
+def test_the_record_beside_a_converted_upscaler_keeps_its_source_and_no_empty_keys():
+    # --stage translate put the sr_* keys a conversion had removed back as
+    # null; --stage sr kept the converted file's name for weights it replaced.
+    import types
+
+    from tests.harness import train_options
+    from vaecyclegan.workflows.train import UPSCALER_RECORD_KEYS, _training_record, resolve_preset
+
+    converted = {"seed": 1, "rrdbnet_source": "ESRGAN.pth",
+                 "upscaler_run": {"converted_from": "ESRGAN.pth"}}
+    for stage in ("translate", "sr"):
+        settings = train_options(stage=stage)
+        run = types.SimpleNamespace(settings=settings, preset=resolve_preset(settings),
+                                    data_dir="data", kept_record=dict(converted))
+        record = _training_record(run)
+        if stage == "translate":
+            assert record["rrdbnet_source"] == "ESRGAN.pth"
+            assert not set(UPSCALER_RECORD_KEYS) & set(record)
+            assert record["upscaler_run"] == {"converted_from": "ESRGAN.pth"}
+        else:
+            assert "rrdbnet_source" not in record and record["seed"] == 1
+            assert record["upscaler_run"]["seed"] == settings.seed

@@ -133,7 +133,7 @@ def _check_apart(folders):
 
 def _kaggle_layout(data_dir):
     if not os.path.isdir(data_dir):
-        raise InputError(data_dir, "is a file, not a dataset folder" if os.path.lexists(data_dir)
+        raise InputError(data_dir, "is a file, not a dataset folder" if os.path.isfile(data_dir)
                          else "dataset folder not found")
     for root in (
         os.path.join(data_dir, "Dataset", "images"),

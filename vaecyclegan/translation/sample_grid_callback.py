@@ -10,8 +10,9 @@ from vaecyclegan.io.image_format import write_png
 from vaecyclegan.networks import run_network
 
 ROW_LABELS = ("MRI", "MRI->CT", "CT", "CT->MRI")
-# Rows lower than this stay unlabelled: no legible text fits.
-MIN_LABELLED_ROW = 12
+# Rows lower than this stay unlabelled: no legible text fits (the text is
+# at least 0.35 of OpenCV's scale, about 8 px tall).
+MIN_LABELLED_ROW = 16
 
 
 def with_row_labels(grid, labels):
@@ -21,7 +22,7 @@ def with_row_labels(grid, labels):
     row = grid.shape[0] // len(labels)
     if row < MIN_LABELLED_ROW:
         return grid
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, min(1.0, row / 80.0)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, min(1.0, max(0.35, row / 80.0))
     thickness = 1 if scale < 0.8 else 2
     sizes = [cv2.getTextSize(label, font, scale, thickness)[0] for label in labels]
     strip = np.zeros((grid.shape[0], max(w for w, _ in sizes) + 8), np.uint8)

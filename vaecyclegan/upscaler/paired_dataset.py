@@ -54,7 +54,7 @@ def load_sr_pairs(folder, scale, patch=None):
             on a side, or a pair whose sizes do not differ by `scale`.
     """
     if not os.path.isdir(folder):
-        raise InputError(folder, "is a file, not a folder of pairs" if os.path.lexists(folder)
+        raise InputError(folder, "is a file, not a folder of pairs" if os.path.isfile(folder)
                          else "folder of pairs not found")
     hr_dir, lr_dir = _subfolder(folder, HR_NAMES), _subfolder(folder, LR_NAMES)
     highs = _by_stem(list_images(hr_dir), lambda stem: stem, "high-resolution")

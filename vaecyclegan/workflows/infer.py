@@ -102,8 +102,8 @@ def run_inference(settings):
         for scan in scans:
             _check_training_scale(scan, translator)
     if settings.axis != InferSettings.axis and all(is_planar(scan) for scan in scans):
-        logger.warning("--axis %s cuts NIfTI volumes; these inputs are 2-D images, so it "
-                       "changes nothing", settings.axis)
+        logger.warning("--axis %s cuts volumes (NIfTI, DICOM series); these inputs are 2-D "
+                       "images, so it changes nothing", settings.axis)
     if domain_out == "ct":
         _warn_if_window_clips_hu(scans, config.intensity)
     for scan in scans:

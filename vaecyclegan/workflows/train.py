@@ -569,9 +569,14 @@ def _training_record(run):
         kept = run.kept_record
         upscaler_run = kept.get("upscaler_run") or {
             key: kept.get(key) for key in UPSCALER_RUN_KEYS}
-        return {**record, **{key: kept.get(key) for key in UPSCALER_RECORD_KEYS},
-                "upscaler_run": upscaler_run}
-    return {**run.kept_record, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
+        # The kept upscaler's keys as it has them (a converted one has no
+        # sr_* keys, but its rrdbnet_source), none of this run's preset.
+        own = {key: value for key, value in record.items() if key not in UPSCALER_RECORD_KEYS}
+        return {**own, **{key: kept[key] for key in (*UPSCALER_RECORD_KEYS, "rrdbnet_source")
+                          if key in kept}, "upscaler_run": upscaler_run}
+    # A converted upscaler's source no longer describes the one trained now.
+    kept = {key: value for key, value in run.kept_record.items() if key != "rrdbnet_source"}
+    return {**kept, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
             "upscaler_run": {key: record[key] for key in UPSCALER_RUN_KEYS}}
 
 
