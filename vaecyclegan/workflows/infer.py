@@ -101,20 +101,7 @@ def run_inference(settings):
     if translator is not None:  # refusals first: a refused run says one line
         for scan in scans:
             _check_training_scale(scan, translator)
-    if settings.axis != InferSettings.axis and all(is_planar(scan) for scan in scans):
-        logger.warning("--axis %s cuts volumes (NIfTI, DICOM series); these inputs are 2-D "
-                       "images, so it changes nothing", settings.axis)
-    if domain_out == "ct":
-        _warn_if_window_clips_hu(scans, config.intensity)
-    for scan in scans:
-        if domain_in == "ct" and scan.units == "hu":
-            warn_if_no_air(scan.path, scan.values, "the input")
-        if scan.world is None and not is_planar(scan) and scan.slice_count > 1:
-            # nibabel's affine without either code flips x (ANALYZE's order).
-            logger.warning("%s: its header places it nowhere in the patient (a NIfTI with "
-                           "qform and sform codes 0), so left and right are nibabel's guess; "
-                           "the result is written back in the same voxel order",
-                           printable(scan.path))
+    _warn_of_inputs(scans, settings, config, domain_in, domain_out)
     if translator is not None:
         _warn_if_spacing_unused(scans, translator)
         for line in sorted({translator.describe(s.values.shape[1:], s.pixel_mm) for s in scans}):
@@ -214,6 +201,25 @@ def _load_networks(settings, config):
                                      settings.resample, settings.translate_tile,
                                      max(16, settings.translate_tile // 8), rrdbnet)
     return translator, upscaler
+
+
+def _warn_of_inputs(scans, settings, config, domain_in, domain_out):
+    """What is odd about inputs that are translated all the same: said once
+    every refusal is past, so that a refused run says one line."""
+    if settings.axis != InferSettings.axis and all(is_planar(scan) for scan in scans):
+        logger.warning("--axis %s cuts volumes (NIfTI, DICOM series); these inputs are 2-D "
+                       "images, so it changes nothing", settings.axis)
+    if domain_out == "ct":
+        _warn_if_window_clips_hu(scans, config.intensity)
+    for scan in scans:
+        if domain_in == "ct" and scan.units == "hu":
+            warn_if_no_air(scan.path, scan.values, "the input")
+        if scan.world is None and not is_planar(scan) and scan.slice_count > 1:
+            # nibabel's affine without either code flips x (ANALYZE's order).
+            logger.warning("%s: its header places it nowhere in the patient (a NIfTI with "
+                           "qform and sform codes 0), so left and right are nibabel's guess; "
+                           "the result is written back in the same voxel order",
+                           printable(scan.path))
 
 
 def _warn_if_window_clips_hu(scans, intensity):
