@@ -34,6 +34,9 @@ def test_a_file_given_as_a_training_folder_is_named_as_such(tmp_path):
         resolve_dataset(str(tmp_path / "ct.png"))
     with pytest.raises(InputError, match="dataset folder not found"):
         resolve_dataset(str(tmp_path / "missing"))
+    (tmp_path / "broken").symlink_to(tmp_path / "gone")  # a link to nothing is no file
+    with pytest.raises(InputError, match="dataset folder not found"):
+        resolve_dataset(str(tmp_path / "broken"))
 
 
 def test_a_training_folder_holding_another_domain_or_a_test_folder_is_refused(tmp_path):
