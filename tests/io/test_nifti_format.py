@@ -331,3 +331,18 @@ def test_nan_voxels_of_an_mri_are_background_and_of_a_ct_refused(tmp_path, caplo
              str(tmp_path / "void.nii"))
     with pytest.raises(InputError, match="768 voxel"):
         read_nifti(str(tmp_path / "void.nii"), "mri")
+
+
+def test_a_volume_stored_in_another_plane_is_said_to_be_cut(tmp_path, caplog):
+    # DICOM series said so; a sagittal NIfTI cut into axial slices did not.
+    sagittal = np.array([[0, 0, 1, 0], [1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1]], float)
+    nib.save(nib.Nifti1Image(np.zeros((20, 24, 10), np.int16), sagittal),
+             str(tmp_path / "sag.nii"))
+    nib.save(nib.Nifti1Image(np.zeros((20, 24, 10), np.int16), np.eye(4)),
+             str(tmp_path / "ax.nii"))
+    with caplog.at_level("INFO"):
+        scan = read_nifti(str(tmp_path / "sag.nii"), "ct")
+        read_nifti(str(tmp_path / "ax.nii"), "ct")
+    assert scan.values.shape == (24, 20, 10)
+    assert "sag.nii: 10 sagittal slices, cut into 24 axial slices of 10x20" in caplog.text
+    assert "ax.nii" not in caplog.text  # control: stored axial, nothing to say

@@ -131,6 +131,13 @@ def read_nifti(path, domain, axis="axial"):
     check_min_size(path, slices.shape)
     source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
     name = os.path.basename(path)
+    stored = STORED_PLANES[int(io_orientation(affine)[2, 0])]
+    if stored != axis and volume_shape[2] > 1:
+        # Said as a DICOM series' cut is: a sagittal volume cut axially
+        # gives slices of another size and count than its files suggest.
+        logger.info("%s: %d %s slices, cut into %d %s slices of %dx%d", printable(name),
+                    volume_shape[2], stored, slices.shape[0], axis, slices.shape[2],
+                    slices.shape[1])
     return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
                 "hu" if domain == "ct" else "signal", name, source=source,
                 spacing=_slice_spacing(affine, to_slices, header),
@@ -160,6 +167,11 @@ def _slice_spacing(affine, to_slices, header):
     for axis, (target, _) in enumerate(to_slices):
         spacing[int(target)] = round(float(zooms[axis]), 6)
     return tuple(spacing)
+
+
+# The plane of a volume's stored slices, by the world axis (x, y, z) its
+# third voxel axis runs along.
+STORED_PLANES = ("sagittal", "coronal", "axial")
 
 
 def _placed(header):
