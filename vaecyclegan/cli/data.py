@@ -5,7 +5,6 @@ development set (1 mm pixels, thin skull, skull base) through a CT window."""
 
 import argparse
 import math
-import os
 import sys
 
 from vaecyclegan.cli.common import (
@@ -124,11 +123,10 @@ def _check_fits_on_disk(out, size, train, test):
     from vaecyclegan.errors import InputError
 
     needed = size * size * (2 * train + 4 * test)
-    existing = os.path.abspath(out)
-    while not os.path.isdir(existing) and os.path.dirname(existing) != existing:
-        existing = os.path.dirname(existing)
-    try:
-        free = shutil.disk_usage(existing).free
+    from vaecyclegan.io.atomic_write import nearest_existing
+
+    try:  # a file there is on the same file system as the folder to be
+        free = shutil.disk_usage(nearest_existing(out)).free
     except OSError:
         return  # the folder checks that follow name the problem
     if needed > free:

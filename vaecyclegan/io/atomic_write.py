@@ -46,6 +46,15 @@ def _current_umask():
     return mask
 
 
+def nearest_existing(path):
+    """`path` made absolute, or its nearest ancestor that exists (a file or
+    a folder): where a folder to be created would be made."""
+    path = os.path.abspath(path)
+    while not os.path.exists(path):
+        path = os.path.dirname(path)
+    return path
+
+
 def missing_folders(folder):
     """The folders `os.makedirs(folder)` would create, deepest first."""
     missing = []

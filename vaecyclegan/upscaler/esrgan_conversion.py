@@ -28,6 +28,7 @@ import numpy as np
 
 from vaecyclegan.config import CONFIG_FILENAME, ModelConfig, RRDBNetConfig
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.atomic_write import nearest_existing
 from vaecyclegan.names import WEIGHT_FILES
 from vaecyclegan.provenance import UPSCALER_RECORD_KEYS, library_versions
 from vaecyclegan.upscaler.rrdbnet import build_rrdbnet
@@ -249,9 +250,7 @@ def check_output(pth_path, h5_path):
         raise InputError(h5_path, f"{config_path} describes this folder's {upscaler_file}; name "
                          f"the output {upscaler_file} to replace that upscaler, or write it "
                          "into another folder")
-    existing = folder
-    while not os.path.exists(existing):
-        existing = os.path.dirname(existing)
+    existing = nearest_existing(folder)
     if not os.path.isdir(existing):
         raise InputError(folder, f"cannot be created: {existing} is a file, not a folder")
     try:

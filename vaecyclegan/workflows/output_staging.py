@@ -19,7 +19,12 @@ import socket
 import tempfile
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.atomic_write import atomic_path, missing_folders, remove_empty_folders
+from vaecyclegan.io.atomic_write import (
+    atomic_path,
+    missing_folders,
+    nearest_existing,
+    remove_empty_folders,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -72,9 +77,7 @@ def check_writable(folder):
         InputError: the folder, or the parent it would be created in, is a
             file or cannot be written.
     """
-    probe_in = os.path.abspath(folder)
-    while not os.path.exists(probe_in):
-        probe_in = os.path.dirname(probe_in)
+    probe_in = nearest_existing(folder)
     if not os.path.isdir(probe_in):
         raise InputError(folder, f"cannot be created: {probe_in} is a file, not a folder")
     try:
