@@ -77,3 +77,31 @@ def test_readme_translator_example_gives_what_infer_writes(trained_smoke, tmp_pa
     alone = namespace["g_target"].predict(np.repeat(unit[None, ..., None], 3, -1), verbose=0)
     alone = np.round((np.clip(alone.mean(axis=-1)[0], -1, 1) + 1) * 127.5)
     assert np.abs(alone - written).max() > 1
+
+
+def test_readme_workflow_example_translates_like_infer(trained_smoke, tmp_path, monkeypatch):
+    # The block runs in the user's folder: ./weights, scans/mri, out/ct.
+    import shutil
+
+    import numpy as np
+
+    from vaecyclegan.io.image_format import read_grey
+
+    block = _python_blocks()[2]
+    assert "run_inference" in block
+    inputs = os.path.join(trained_smoke.data, "Dataset", "images", "testB")
+    name = sorted(os.listdir(inputs))[0]
+    shutil.copytree(trained_smoke.weights_dir, tmp_path / "weights")
+    (tmp_path / "scans" / "mri").mkdir(parents=True)
+    shutil.copy(os.path.join(inputs, name), tmp_path / "scans" / "mri" / name)
+    monkeypatch.chdir(tmp_path)
+    exec(block, {})  # noqa: S102 - the README's own example
+    assert os.listdir(tmp_path / "out" / "ct") == [name]
+    assert os.listdir(tmp_path / "scans" / "mri") == [name]
+    from vaecyclegan.cli.infer import main as infer_main
+
+    assert infer_main(["--direction", "mri2ct", "--input", "scans/mri",
+                       "--output", "by_infer"]) in (None, 0)
+    written = read_grey(str(tmp_path / "out" / "ct" / name))
+    assert np.array_equal(written, read_grey(str(tmp_path / "by_infer" / name)))
+    assert not np.array_equal(written, read_grey(os.path.join(inputs, name)))
