@@ -1,9 +1,15 @@
 """The command lines' shared ending: every stop is one `error: <file>:
 <problem>` line."""
 
+import os
+import subprocess
 import sys
 
+import pytest
+
 from vaecyclegan.cli.common import run_cli
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_an_interrupt_ends_as_one_error_line_naming_the_program(capsys, monkeypatch):
@@ -45,3 +51,48 @@ def test_a_ct_window_of_negative_level_reaches_every_parser_as_written():
     assert eval_parser().parse_args(argv).ct_window == (-600.0, 1500.0)
     # An option after --ct-window is left alone.
     assert attach_negative_windows(["--ct-window", "--help"]) == ["--ct-window", "--help"]
+
+
+def test_installed_commands_name_themselves_in_their_errors(capsys, monkeypatch):
+    # A wheel's user has no train.py; the error named it all the same.
+    from vaecyclegan.cli import infer, train
+
+    for module, installed, script in ((train, "vaecyclegan-train", "train.py"),
+                                      (infer, "vaecyclegan-infer", "infer.py")):
+        for argv0, name in ((f"/venv/bin/{installed}", installed), (script, script)):
+            monkeypatch.setattr(sys, "argv", [argv0])
+            with pytest.raises(SystemExit) as stop:
+                module.main(["--bogus"])
+            assert stop.value.code == 2
+            assert capsys.readouterr().err.startswith(f"error: {name}: ")
+
+
+_WITHOUT_BACKEND = """
+import sys
+sys.modules[{package!r}] = None  # as if it were not installed
+sys.argv = ["/venv/bin/vaecyclegan-infer", *sys.argv[1:]]
+from vaecyclegan.cli.infer import entry_point
+entry_point()
+"""
+
+
+@pytest.mark.parametrize("backend, line", [
+    ("jax", "error: vaecyclegan-infer: the Keras backend jax (KERAS_BACKEND or "
+     "~/.keras/keras.json) is not installed: pip install 'vaecyclegan[jax]'"),
+    ("torch", "error: vaecyclegan-infer: the Keras backend torch (KERAS_BACKEND or "
+     "~/.keras/keras.json) is not installed: pip install 'vaecyclegan[torch]'"),
+    ("nonesuch", "error: vaecyclegan-infer: Unable to import backend : nonesuch"),
+])
+def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path, backend, line):
+    # It was a 58-line traceback after the options.
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    code = _WITHOUT_BACKEND.format(package=backend) + "\n"
+    result = subprocess.run(
+        [sys.executable, "-c", code, "--direction", "mri2ct", "--input", str(image),
+         "--output", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env={**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": REPO})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(line) and result.stderr.count("\n") == 1, result.stderr
+    assert not (tmp_path / "out").exists()

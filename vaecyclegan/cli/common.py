@@ -46,13 +46,41 @@ def quiet_tensorflow():
         os.close(devnull)
 
 
-def _import_keras_backend():
-    import keras
+# What to install for each backend Keras may be told to use.
+_BACKEND_PACKAGES = {"jax": "'vaecyclegan[jax]'", "torch": "'vaecyclegan[torch]'",
+                     "tensorflow": "tensorflow"}
 
+
+def _import_keras_backend():
+    from vaecyclegan.errors import InputError
+
+    chosen = "KERAS_BACKEND or ~/.keras/keras.json"
+    try:
+        import keras
+    except ModuleNotFoundError as error:
+        missing = (error.name or "").split(".")[0]
+        if missing not in _BACKEND_PACKAGES:
+            raise
+        raise InputError(program_name(), f"the Keras backend {missing} ({chosen}) is not "
+                         f"installed: pip install {_BACKEND_PACKAGES[missing]}") from None
+    except ValueError as error:
+        # Keras' own words for an unknown name: "Unable to import backend : foo".
+        raise InputError(program_name(), f"{error} ({chosen}); Keras' backends are "
+                         "tensorflow, jax and torch") from None
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow  # noqa: F401  (Keras has loaded it: this only names it)
     return backend
+
+
+def program_name(script=None):
+    """The name the user ran: an installed command's (`vaecyclegan-train`,
+    whose users may have no `train.py`) where it is one, else `script`,
+    else the running file's."""
+    name = os.path.basename(sys.argv[0]) if sys.argv else ""
+    if name.startswith("vaecyclegan-"):
+        return name
+    return script or name or "vaecyclegan"
 
 
 def print_options(parser, options, from_preset=None):
@@ -214,6 +242,5 @@ def run_cli(main, argv=None):
     except KeyboardInterrupt:
         # `error: <file>: <problem>` as every other stop reads; the file
         # is the program, as no input is at fault.
-        print(f"error: {os.path.basename(sys.argv[0]) or 'vaecyclegan'}: interrupted",
-              file=sys.stderr)
+        print(f"error: {program_name()}: interrupted", file=sys.stderr)
         return 130

@@ -2,7 +2,7 @@
 
 import sys
 
-from vaecyclegan.cli.common import OptionParser, parse_settings, run_cli
+from vaecyclegan.cli.common import OptionParser, parse_settings, program_name, run_cli
 from vaecyclegan.names import DIRECTIONS, RESAMPLING, SLICE_AXES
 from vaecyclegan.workflows.settings import SR_SCALES, InferSettings
 
@@ -11,7 +11,7 @@ DEFAULTS = InferSettings(direction="mri2ct", input="", output="")
 
 def build_parser():
     parser = OptionParser(
-        prog="infer.py",
+        prog=program_name("infer.py"),
         description="Translate MRI to CT (mri2ct) or CT to MRI (ct2mri) with trained weights. "
         "Reads PNG/JPEG/TIFF/BMP (8/16-bit), DICOM files and series, NIfTI volumes; each result "
         "goes back to its input's kind, size and geometry (CT in HU).",

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from vaecyclegan.cli.common import OptionParser, level_width, parse_settings, run_cli
+from vaecyclegan.cli.common import OptionParser, level_width, parse_settings, program_name, run_cli
 from vaecyclegan.names import (
     AUGMENTATIONS,
     PRECISIONS,
@@ -20,7 +20,7 @@ DEFAULTS = TrainSettings()
 
 def build_parser():
     parser = OptionParser(
-        prog="train.py",
+        prog=program_name("train.py"),
         description="Train the VAE-CycleGAN (MRI <-> CT) and the RRDB-Net upscaler. "
         "With no arguments: the quick preset on the built-in head phantom.",
     )
