@@ -18,7 +18,10 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="MIT",
-    python_requires=">=3.10",
+    # TensorFlow 2.21 (the newest allowed) has wheels for 3.10-3.13; jax
+    # 0.10 (the [jax] and [test] extras) needs 3.11; pymedphys 0.41 (the
+    # [dose] and [test] extras) stops at 3.12. Tested on 3.11.
+    python_requires=">=3.11,<3.14",
     packages=find_packages(include=["vaecyclegan", "vaecyclegan.*"]),
     install_requires=[
         "tensorflow>=2.16,<2.22",
