@@ -305,6 +305,10 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
     assert "started with a CT window of -1000..2000 HU; resuming with -160..240 HU" in (
         capsys.readouterr().err)
     assert {name: (run / name).read_bytes() for name in record} == record
+    # Another seed was accepted too (with the phantom, other data as well).
+    code = run_cli(main, [*common, "--steps", "4", "--lambda-nce", "1", "--seed", "5"])
+    assert_one_line_error(capsys, code, str(run / "options.json"), "--seed 0", "--seed 5")
+    assert {name: (run / name).read_bytes() for name in record} == record
     # The default given by name is the same window: not refused for that
     # (refused for the step below instead, named with its option).
     assert run_cli(main, [*common, "--steps", "1", "--lambda-nce", "1", "--ct-window",

@@ -32,7 +32,6 @@ from vaecyclegan.training.checkpoint import (
     CHECKPOINT_STAGES,
     STAGE_CHECKPOINTS,
     checkpoint_path,
-    checkpoint_step,
 )
 from vaecyclegan.training.distribution import (
     is_chief,
@@ -54,16 +53,15 @@ from vaecyclegan.upscaler.evaluation import (
 from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
 from vaecyclegan.upscaler.stage import train_upscaler
 from vaecyclegan.workflows.output_staging import check_writable
+from vaecyclegan.workflows.resume_checks import check_resume, check_resumed_data
 from vaecyclegan.workflows.run_folder import (
     LOSS_LOGS,
-    OPTIONS_FILE,
-    read_options,
     run_folder,
     set_aside_earlier_run,
     write_options,
     write_run_file,
 )
-from vaecyclegan.workflows.settings import PRESET_FIELDS, window_bounds
+from vaecyclegan.workflows.settings import PRESET_FIELDS
 from vaecyclegan.workflows.training_data import (
     load_training_domains,
     make_upscaler_dataset,
@@ -168,21 +166,7 @@ def _start(settings, scratch):
     for folder in (settings.weights_dir, logdir, settings.data_root,
                    os.path.join(logdir, CHECKPOINT_FOLDER)):
         check_writable(folder)
-    for stage in CHECKPOINT_STAGES:
-        if os.path.isdir(checkpoint_path(logdir, stage)):
-            raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
-                             "checkpoint; move it or use another --logdir")
-    # Only the checkpoints of the stages this run trains count: another
-    # stage's (a --stage sr run's, say) is not this run's to resume.
-    stages_run = STAGE_CHECKPOINTS[settings.stage]
-    checkpointed = any(os.path.isfile(checkpoint_path(logdir, stage)) for stage in stages_run)
-    if settings.resume and not os.path.isfile(checkpoint_path(logdir, stages_run[0])):
-        # Found here, not when the first stage starts: by then the run's
-        # options.json and run.json were written into the folder. A stage
-        # that was started wrote its checkpoint at its end, so a run past
-        # its first stage has the first one's too.
-        raise InputError(checkpoint_path(logdir, stages_run[0]),
-                         "no checkpoint to resume from in this run folder")
+    checkpointed = _checkpointed(logdir, settings)
     if settings.stage != "translate" and preset.sr_gan_steps > 0:
         # Read when the adversarial stage starts, after the others.
         from vaecyclegan.upscaler.vgg_perceptual_loss import check_vgg19_weights
@@ -197,13 +181,14 @@ def _start(settings, scratch):
     config = _model_config(settings, preset)
     if checkpointed and settings.resume is not False:
         # Before the data: a refused resume renders or downloads nothing.
-        _check_resumed_window(logdir, settings, config)
-        _check_checkpoints_within_steps(logdir, stages_run, preset)
+        check_resume(logdir, settings, preset, config, _kept_config(settings))
     run = _Run(settings, preset, logdir, *_dataset(settings, preset, config.intensity),
                config, stages)
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_outputs_apart_from_data(settings.weights_dir, logdir, run.folders)
+    if checkpointed and settings.resume is not False:
+        check_resumed_data(logdir, run.data_dir, run.folders, settings)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
         # Once the checkpoint has loaded: one this run cannot take (another
@@ -224,53 +209,31 @@ def _start(settings, scratch):
     return run
 
 
+def _checkpointed(logdir, settings):
+    """Whether the run folder holds a checkpoint of the stages this run
+    trains; a folder in a checkpoint's way, or --resume without one, is
+    refused."""
+    for stage in CHECKPOINT_STAGES:
+        if os.path.isdir(checkpoint_path(logdir, stage)):
+            raise InputError(checkpoint_path(logdir, stage), "a folder is in the way of the "
+                             "checkpoint; move it or use another --logdir")
+    # Only the checkpoints of the stages this run trains count: another
+    # stage's (a --stage sr run's, say) is not this run's to resume.
+    stages_run = STAGE_CHECKPOINTS[settings.stage]
+    if settings.resume and not os.path.isfile(checkpoint_path(logdir, stages_run[0])):
+        # Found here, not when the first stage starts: by then the run's
+        # options.json and run.json were written into the folder. A stage
+        # that was started wrote its checkpoint at its end, so a run past
+        # its first stage has the first one's too.
+        raise InputError(checkpoint_path(logdir, stages_run[0]),
+                         "no checkpoint to resume from in this run folder")
+    return any(os.path.isfile(checkpoint_path(logdir, stage)) for stage in stages_run)
+
+
 def _write_record(run):
     """The run folder's `options.json` and `run.json`."""
     write_options(run.logdir, run.settings)
     write_run_file(run.logdir, run.data_dir, run.folders, run.settings)
-
-
-def _check_resumed_window(logdir, settings, config):
-    """A run resumes with the CT window it started with: the steps after
-    would read CT otherwise, and config.json would name only the second
-    window (an upscaler already trained kept the first). Compared as read,
-    in HU: leaving out a window that was the default is the same window."""
-    if settings.stage == "sr" and _kept_config(settings):
-        return  # always the kept translators' window (another is refused)
-    options = read_options(logdir)
-    if options is None:  # nothing to compare with
-        return
-    try:
-        started = options.get("ct_window")
-        started = IntensityConfig().ct_window_hu if started is None else window_bounds(
-            tuple(float(v) for v in started))
-    except (TypeError, ValueError):
-        return
-    now = tuple(config.intensity.ct_window_hu)
-    if not all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(started, now)):
-        raise InputError(os.path.join(logdir, OPTIONS_FILE),
-                         f"this run started with a CT window of {started[0]:g}..{started[1]:g} "
-                         f"HU; resuming with {now[0]:g}..{now[1]:g} HU would train on two "
-                         "windows: give the same --ct-window, or --no-resume to start afresh")
-
-
-# The option that sets each stage's steps, for a checkpoint past them.
-STEPS_OPTIONS = {"translation": ("steps", "--steps"), "upscaler": ("sr_steps", "--sr-steps"),
-                 "upscaler_gan": ("sr_gan_steps", "--sr-gan-steps")}
-
-
-def _check_checkpoints_within_steps(logdir, stages_run, preset):
-    """A checkpoint past the steps now asked for is refused here, before
-    any stage: found when its stage started, an upscaler's came after the
-    whole translation stage."""
-    for stage in stages_run:
-        path = checkpoint_path(logdir, stage)
-        step = checkpoint_step(path) if os.path.isfile(path) else None
-        field, option = STEPS_OPTIONS[stage]
-        if step is not None and step > getattr(preset, field):
-            raise InputError(path, f"the checkpoint is at step {step}, past {option} "
-                             f"{getattr(preset, field)}: give at least {step}, or --no-resume "
-                             "to start afresh")
 
 
 def _check_outputs_apart_from_data(weights_dir, logdir, folders):
