@@ -76,6 +76,7 @@ LONGEST_FILES = (
     "tests/test_torch_training.py",
     "tests/integration/test_train.py",
     "tests/integration/test_upscaler.py",
+    "tests/test_docstrings.py",
 )
 
 

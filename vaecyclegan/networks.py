@@ -31,6 +31,23 @@ def build_network(config, name):
     Args:
         config: a `ModelConfig`.
         name: a key of `WEIGHT_FILES`.
+
+    Returns:
+        An untrained functional `keras.Model` named `name`: a generator
+        (`build_vae_unet_generator`), a discriminator
+        (`build_multiscale_patchgan_discriminator`) or the RRDB-Net
+        (`build_rrdbnet`), for `config.channels` channels.
+
+    Raises:
+        ValueError: an unknown `name`.
+
+    Example:
+    >>> import numpy as np
+    >>> g_target = build_network(config, "g_target")  # MRI -> CT
+    >>> config.channels
+    3
+    >>> run_network(g_target, np.zeros((1, 32, 32, 3), "float32")).shape
+    (1, 32, 32, 3)
     """
     with _initializer_scope():
         if name in ("g_target", "g_source"):
@@ -81,6 +98,16 @@ def save_networks(networks, config, weights_dir):
 
 def load_network(weights_dir, name, config=None):
     """Builds a network from `config.json` and loads its weight file.
+
+    Args:
+        weights_dir: a weights folder (`config.json` and the weight files
+            `save_networks` writes).
+        name: a key of `WEIGHT_FILES`.
+        config: the `ModelConfig` to build from (None: the folder's
+            `config.json`).
+
+    Returns:
+        The built `keras.Model` with the folder's weights.
 
     Raises:
         InputError: missing config or weights, or weights that do not fit.

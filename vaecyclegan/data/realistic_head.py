@@ -555,8 +555,11 @@ def write_realistic_dataset(out_dir, ct_window_hu, size=256, num_train=80, num_t
         The `Dataset/images` folder.
 
     Example:
-        >>> write_realistic_dataset("devsets/real_a", (-160, 240), style="a", seed=1)
+        >>> write_realistic_dataset("devsets/real_a", (-160, 240), size=64, num_train=4,
+        ...                         num_test=2, style="a", seed=1)
         'devsets/real_a/Dataset/images'
+        >>> sorted(os.listdir("devsets/real_a/Dataset/images"))
+        ['testA', 'testA_hu', 'testB', 'trainA', 'trainB']
     """
     images = os.path.join(out_dir, "Dataset", "images")
     style_code = _STYLE_CODES[style] if style in _STYLE_CODES else None

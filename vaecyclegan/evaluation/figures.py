@@ -237,6 +237,7 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         cases: `case_scoring.CaseResult`s.
         thresholds: (low, high) tissue thresholds in HU.
         bone_threshold: HU above which a voxel is bone.
+        rows: the most cases shown, one row each (the first ones).
     """
     shown = cases[:rows]
     low, high = CT_DISPLAY_HU

@@ -152,10 +152,17 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
 
     Args:
         translator: a `Translator` for this direction.
+        direction: "mri2ct" or "ct2mri": the domains the inputs and
+            references are read as (CT-making directions get the CT
+            metrics).
         pairs: `[(input_path, reference_path), ...]` of image files.
+        target_pool: pooled target-domain pixels for the baselines
+            (`histogram_pool`; as `evaluate_predictions`), or None to
+            score the model alone.
         intensity: the `IntensityConfig` of the weights.
         hu_folder: folder of 16-bit HU references with the same file names,
             for directions that produce CT (a 16-bit CT reference is its own).
+        batch_size: slices per forward pass.
         samples: latent draws per image; above 1 the mean is scored and the
             deviation maps are correlated with the error.
         synthrad: add SynthRAD's HU metrics where HU references exist
@@ -191,6 +198,13 @@ def evaluate_generators(generators, folders, config, batch_size=8, samples=1,
 
     Args:
         generators: `{"g_target": model, "g_source": model}`.
+        folders: the dataset's `DatasetFolders` (`resolve_dataset`): test
+            pairs are the files of one name in `mri_test` and `ct_test`,
+            the baselines pool the training folders, HU references come
+            from `ct_test_hu`.
+        config: the `ModelConfig` the generators were built from (pixel
+            scale, channels, intensity).
+        batch_size: slices per forward pass.
         rrdbnet: the trained RRDB-Net that brings translations back to the
             input's grid where its factor fits (None: bicubic).
         samples: latent draws per image (above 1: mean scored, uncertainty

@@ -222,6 +222,11 @@ def write_index_html(path, title, evaluations, images, links, note=""):
     """A page with each direction's table and grid, then the other images.
 
     Args:
+        path: the HTML file to write (atomically), beside the images.
+        title: the page's title and heading.
+        evaluations: `DirectionEvaluation`s, a section each: its table
+            (where it has 8-bit scores), its tissue, uncertainty and
+            SynthRAD parts, and its `images["grid <direction>"]`.
         images: `{caption: file name in the same folder}` shown after the
             directions (loss curves).
         links: `{label: file name}` listed at the bottom.
@@ -266,6 +271,8 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
     """Writes every report file into `out_dir`.
 
     Args:
+        out_dir: the report folder (created if missing); unused where
+            `target` is given.
         evaluations: `DirectionEvaluation`s; one without 8-bit scores (no
             `"model"` in its summary) gets its SynthRAD part only.
         title: page title.

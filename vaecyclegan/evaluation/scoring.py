@@ -205,13 +205,20 @@ def evaluate_scans(direction, names, inputs, means, stds, references, target_poo
     """Scores translated one-slice scans against reference scans.
 
     Args:
+        direction: "mri2ct" or "ct2mri" (CT-making directions get the CT
+            metrics and, with `synthrad`, SynthRAD's), or "none" for
+            upscaling alone; a label for the reports.
+        names: file names, one per scan (the reports' rows).
         inputs, references: image `Scan`s.
         means, stds: the translations and deviations from
             `Translator.translate_stacks`.
         target_pool: as in `evaluate_predictions`; "references" pools the
             references themselves (when no training data is known).
+        intensity: the `IntensityConfig` that maps the scans to [-1, 1]
+            (its CT window also maps the 8-bit scale to HU).
         hu_references: HU references; default: the references that are in
             HU (16-bit CT), clipped to the window.
+        samples: the latent draws behind `stds`, for the report.
         synthrad_references: per image, the reference in HU, unclipped, or
             None; default: the references that are in HU.
         synthrad: add the `"synthrad"` section where a synthetic CT has an

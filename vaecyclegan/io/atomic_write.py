@@ -15,8 +15,11 @@ def atomic_path(path):
     """Yields a temporary path; on success it replaces `path` atomically.
 
     Example:
-    >>> with atomic_path("weights/g_target_weights.h5") as tmp:
-    ...     write_something(tmp)
+    >>> with atomic_path("notes/run.txt") as tmp:
+    ...     with open(tmp, "w") as f:
+    ...         print("done", file=f)
+    >>> os.listdir("notes")  # the file, and no temporary one
+    ['run.txt']
     """
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)

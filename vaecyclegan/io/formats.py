@@ -97,6 +97,16 @@ def find_scan_sources(path, recursive=False, apart_from=()):
     UTF-8 come as `os.listdir` gives them (surrogate escapes), and messages
     show them escaped (`InputError`).
 
+    Args:
+        path: a scan file (image, NIfTI or DICOM) or a folder of them.
+        recursive: also read the folder's visible subfolders.
+        apart_from: folders the search must not enter (with `recursive`):
+            the dataset's other folders.
+
+    Returns:
+        A list of `ScanSource`s: single-file scans in file name order,
+        then DICOM series.
+
     Raises:
         InputError: missing path, not a regular file (a named pipe, a
             device: never opened), unsupported file, a folder that cannot be
@@ -238,7 +248,17 @@ def subfolders_not_read(path):
 
 
 def read_scan(source, domain, axis="axial"):
-    """Reads a `ScanSource` as a `Scan` of `domain` ("ct" or "mri")."""
+    """Reads a `ScanSource` as a `Scan` of `domain` ("ct" or "mri").
+
+    Args:
+        source: a `ScanSource` (`find_scan_sources`).
+        domain: "ct" or "mri": CT is read in HU (DICOM, NIfTI, 16-bit
+            images as HU + 1024), MRI as signal; 8-bit images are grey
+            levels either way (`Scan.units`).
+        axis: the plane volumes (NIfTI, DICOM series) are cut into slices
+            along: "axial", "coronal" or "sagittal"; 2-D images are one
+            slice whatever it is.
+    """
     return format_of(source).read(source, domain, axis)
 
 

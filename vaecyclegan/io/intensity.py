@@ -94,6 +94,9 @@ def values_to_unit(values, units, intensity, full_scale=255.0):
             percentiles of the whole scan) or "grey" (already windowed or
             scaled grey levels, linear over 0..`full_scale`).
         intensity: an `IntensityConfig`.
+        full_scale: for "grey" units, the grey level of white (mapped to
+            1): 255 for 8-bit images, 65535 for 16-bit grey ones (a
+            synthetic MRI); ignored for the other units.
     """
     if units == "hu":
         return hu_to_unit(values, intensity.ct_window_hu)

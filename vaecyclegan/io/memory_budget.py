@@ -14,6 +14,9 @@ class NotEnoughMemory(InputError):
     """An input refused for the memory left, not for what it holds.
 
     Args:
+        path: the file refused.
+        problem: why it does not fit, in words a user can act on (both
+            as `InputError`).
         needed, available: bytes (None where not measured: a MemoryError).
     """
 

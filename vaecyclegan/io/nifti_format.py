@@ -346,7 +346,13 @@ def write_nifti(path, scan, volume, domain, intensity, description, dtype=np.int
             `dtype` float32 or uint8, values written as they are (a
             standard-deviation map, a mask).
         domain: "ct" or "mri" (ignored for values written as they are).
+        intensity: the weights' `IntensityConfig`, whose CT window maps a
+            translation to HU (MRI: to signal 0..`MR_SIGNAL_MAX`); ignored
+            for values written as they are.
         description: the header's `descrip` (80 characters at most).
+        dtype: the voxel type written: an integer type (default int16)
+            for a translation, rounded and clipped to the type's range;
+            float32 or uint8 for values written as they are.
     """
     source = scan.source
     if dtype in (np.float32, np.uint8):

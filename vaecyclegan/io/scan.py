@@ -136,9 +136,16 @@ class Scan:
             Evaluation uses it to refuse pairs that only share a shape.
 
     Example:
-    >>> [source] = find_scan_sources("MR_small.dcm")  # from vaecyclegan.io.formats
+    >>> from pydicom.data import get_testdata_file
+    >>> from vaecyclegan.config import IntensityConfig
+    >>> from vaecyclegan.io.formats import find_scan_sources, read_scan
+    >>> [source] = find_scan_sources(get_testdata_file("MR_small.dcm"))
     >>> scan = read_scan(source, "mri")
-    >>> unit = scan.to_unit(IntensityConfig())  # (1, 64, 64) in [-1, 1]
+    >>> scan.kind, scan.units, scan.values.shape
+    ('dicom', 'signal', (1, 64, 64))
+    >>> unit = scan.to_unit(IntensityConfig())
+    >>> unit.shape, float(unit.min()), float(unit.max())
+    ((1, 64, 64), -1.0, 1.0)
     """
 
     path: str
@@ -190,7 +197,7 @@ class ScanFormat:
     formats holding one scan per file. The registry in `formats` keeps one
     instance of each and picks the format of a file, scan or source.
 
-    Args:
+    Attributes:
         name: the `Scan.kind` (and `ScanSource.kind`) of its scans.
         label: the format's name in messages ("DICOM", "NIfTI").
         planar: True for 2-D image files, the only input `--upscale` and
@@ -199,11 +206,21 @@ class ScanFormat:
             them); such scans come after single-file ones in a folder.
 
     Example:
-    >>> fmt = format_for_path("head.nii.gz")  # from vaecyclegan.io.formats
+    >>> import nibabel as nib
+    >>> from vaecyclegan.config import IntensityConfig
+    >>> from vaecyclegan.io.formats import ScanSource, format_for_path
+    >>> air = np.full((16, 16, 2), -1000, np.int16)  # 2 axial slices of a CT
+    >>> nib.save(nib.Nifti1Image(air, np.eye(4)), "head.nii.gz")
+    >>> fmt = format_for_path("head.nii.gz")
     >>> fmt.name, fmt.label, fmt.planar
     ('nifti', 'NIfTI', False)
     >>> scan = fmt.read(ScanSource("nifti", ["head.nii.gz"], "head.nii.gz"), "ct", "axial")
-    >>> fmt.write(scan, unit, "mri", intensity, "ct2mri", lambda name: f"out/{name}")
+    >>> scan.values.shape
+    (2, 16, 16)
+    >>> fake_mri = np.zeros((2, 16, 16), np.float32)  # a translation, in [-1, 1]
+    >>> fmt.write(scan, fake_mri, "mri", IntensityConfig(), "ct2mri", lambda name: f"mri_{name}")
+    >>> os.path.isfile("mri_head.nii.gz")
+    True
     """
 
     name = None

@@ -25,9 +25,15 @@ class CheckpointCallback(keras.callbacks.Callback):
         is_chief: only the chief writes; other workers only stop.
 
     Example:
-    >>> callback = CheckpointCallback("runs/x/checkpoint/translation.npz", every=500)
-    >>> model.fit(dataset, steps_per_epoch=1000,
-    ...           callbacks=[callback, *others, callback.step_end_writer()])
+    >>> from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
+    >>> from vaecyclegan.upscaler.l1_trainer import L1UpscalerTrainer
+    >>> trainer = L1UpscalerTrainer(rrdbnet)
+    >>> trainer.compile(optimizer=keras.optimizers.Adam(2e-4))
+    >>> callback = CheckpointCallback("runs/x/checkpoint/upscaler.npz", every=2)
+    >>> history = trainer.fit(make_sr_dataset(mri, 32, 4, 2), steps_per_epoch=3, verbose=0,
+    ...                       callbacks=[callback, callback.step_end_writer()])
+    >>> callback.step, callback.saved_step  # other callbacks go between these two
+    (3, 2)
     """
 
     def __init__(self, path, every, initial_step=0, extra_state=None, is_chief=True):

@@ -78,9 +78,12 @@ class OneDeviceStrategy:
     tensors on, shaped as much of a `tf.distribute.Strategy` as a run uses.
 
     Example:
+    >>> from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
     >>> strategy = OneDeviceStrategy()
     >>> with strategy.scope():
     ...     networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
+    >>> sorted(networks), strategy.num_replicas_in_sync
+    (['d_source', 'd_target', 'g_source', 'g_target'], 1)
     """
 
     num_replicas_in_sync = 1

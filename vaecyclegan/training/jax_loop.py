@@ -35,9 +35,12 @@ class JaxStrategy:
         devices: the devices it trains on (None: every local device).
 
     Example:
+    >>> from vaecyclegan.networks import TRANSLATION_NETWORKS, build_network
     >>> strategy = JaxStrategy()
     >>> with strategy.scope():
     ...     networks = {name: build_network(config, name) for name in TRANSLATION_NETWORKS}
+    >>> sorted(networks), strategy.num_replicas_in_sync
+    (['d_source', 'd_target', 'g_source', 'g_target'], 1)
     """
 
     def __init__(self, devices=None):

@@ -33,12 +33,26 @@ class ProgressCallback(keras.callbacks.Callback):
         csv_path: where per-step losses go; None for none.
         shown: loss names for the bar (all when None).
         description: bar label.
+        smoothing: weight of the previous average in the losses' moving
+            average, in [0, 1): 0 shows each step's raw losses, nearer 1
+            smooths more (0.9: about the last ten steps).
+        initial_step: the step training starts from (after a resume): the
+            bar and the step count start there, rows of an existing
+            `csv_path` after it are dropped and its seconds go on from the
+            last row kept; images/s counts this run's steps only.
         line_every: steps between plain lines without a terminal (default:
             a tenth of the steps, at most `MAX_STEPS_BETWEEN_LINES`).
 
     Example:
-    >>> model.fit(dataset, steps_per_epoch=100, verbose=0,
-    ...           callbacks=[ProgressCallback(100, 16, "runs/x/losses.csv")])
+    >>> from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
+    >>> from vaecyclegan.upscaler.l1_trainer import L1UpscalerTrainer
+    >>> trainer = L1UpscalerTrainer(rrdbnet)
+    >>> trainer.compile(optimizer=keras.optimizers.Adam(2e-4))
+    >>> progress = ProgressCallback(2, 2, "runs/x/losses.csv", description="upscaler")
+    >>> history = trainer.fit(make_sr_dataset(mri, 32, 4, 2), steps_per_epoch=2, verbose=0,
+    ...                       callbacks=[progress])
+    >>> open("runs/x/losses.csv").readline().strip()
+    'step,seconds,loss'
     """
 
     def __init__(self, total_steps, images_per_step, csv_path=None, shown=None,
@@ -183,9 +197,14 @@ class WorkProgress:
         description: the bar's label and the lines' start.
 
     Example:
+    >>> import numpy as np
+    >>> slices = np.zeros((10, 32, 32), np.float32)
     >>> progress = WorkProgress(len(slices), "slice", "translating")
-    >>> for batch in batches:
+    >>> for start in range(0, len(slices), 4):
+    ...     batch = slices[start:start + 4]  # translated here
     ...     progress.advance(len(batch))
+    >>> progress.done
+    10
     >>> progress.close()
     """
 

@@ -164,7 +164,13 @@ def resumable_fit(model, make_dataset, steps, start, path, settings, progress, c
     Args:
         model: the compiled model `fit` trains (built in the strategy's scope).
         make_dataset: `seed_offset -> tf.data.Dataset`, called with `start`.
+        steps: the stage's last step (its total; nothing to do when
+            `start` has reached it).
         start: the step training resumes from (`resume_from_checkpoint`).
+        path: the stage's checkpoint file, written every
+            `settings.checkpoint_every` steps, on a signal and at the end.
+        settings: the run's `StageSettings` (`checkpoint_every`, and
+            `chief`: whether this process writes the checkpoint).
         progress: the stage's `ProgressCallback` (it ends `fit` at `steps`).
         callbacks: more `fit` callbacks, run after the checkpoint's, which
             stops on a non-finite loss before they see the step.

@@ -32,8 +32,8 @@ def augmented_views(batch, rng, augmentation="affine"):
     views are a little sharper than theirs.
 
     Example:
-    >>> views = augmented_views(batch, np.random.default_rng(0))
-    >>> views.shape == batch.shape
+    >>> views = augmented_views(mri, np.random.default_rng(0))
+    >>> views.shape == mri.shape
     True
     """
     check_augmentation(augmentation)
@@ -63,9 +63,11 @@ def unpaired_batches(mri, ct, batch_size, channels=3, seed=0, crop=None,
     Args: as `make_unpaired_dataset`.
 
     Example:
+    >>> mri.shape, ct.shape  # grey images in [-1, 1]
+    ((4, 32, 32, 1), (4, 32, 32, 1))
     >>> mri_batch, ct_batch = next(unpaired_batches(mri, ct, 4))
-    >>> mri_batch.shape[0]
-    8
+    >>> mri_batch.shape, ct_batch.shape  # 4 images and their views, in 3 channels
+    ((8, 32, 32, 3), (8, 32, 32, 3))
     """
     augment_rng = np.random.default_rng(seed + 30)
 

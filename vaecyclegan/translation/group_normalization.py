@@ -100,7 +100,7 @@ class FusedGroupNormalization(layers.GroupNormalization):
 
     Example:
     >>> norm = FusedGroupNormalization(groups=4, name="stem_norm")
-    >>> norm(keras.ops.ones((2, 8, 8, 16))).shape
+    >>> tuple(norm(keras.ops.ones((2, 8, 8, 16))).shape)
     (2, 8, 8, 16)
     """
 

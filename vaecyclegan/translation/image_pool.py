@@ -25,8 +25,11 @@ class ImagePool:
         name: prefix of its variable names.
 
     Example:
-    >>> pool = ImagePool(50, (64, 64, 3), seed=0, name="pool_ct")
-    >>> shown = pool.query(fake_ct)  # inside train_step
+    >>> pool = ImagePool(50, (32, 32, 3), seed=0, name="pool_ct")
+    >>> fake_ct = g_target(np.repeat(mri, 3, axis=-1))  # grey to the networks' 3 channels
+    >>> shown = pool.query(fake_ct)  # in a trainer: inside train_step
+    >>> tuple(shown.shape)
+    (4, 32, 32, 3)
     """
 
     def __init__(self, size, image_shape, seed=0, name="pool"):

@@ -91,11 +91,15 @@ class JaxVAECycleGAN(StatelessTrainer):
         strategy: a `JaxStrategy` (None: one device).
 
     Example:
+    >>> from vaecyclegan.translation.array_batches import unpaired_batches
     >>> step = JaxVAECycleGAN(g_target, g_source, d_source, d_target,
     ...                       keras.optimizers.AdamW(2e-4, beta_1=0.5),
     ...                       keras.optimizers.AdamW(2e-4, beta_1=0.5))
-    >>> for mri, ct in batches:
-    ...     logs = step.train_step((mri, ct))
+    >>> batches = unpaired_batches(mri, ct, 1)  # endless
+    >>> for _ in range(1):  # steps
+    ...     logs = step.train_step(next(batches))
+    >>> sorted(logs)
+    ['adversarial', 'cycle', 'd_loss', 'g_loss', 'identity', 'kl']
     >>> step.sync_to_variables()
     """
 

@@ -184,9 +184,14 @@ class PatchNCE:
         width: the projection's width.
 
     Example:
-    >>> nce = PatchNCE(g_target, image_size=64)
-    >>> indices = patch_indices(nce.counts, draw)  # draw: the backend's random choice
-    >>> loss = nce.loss(mri, fake_ct, indices)
+    >>> nce = PatchNCE(g_target, image_size=32)
+    >>> def draw(level, locations, patches):  # random distinct locations
+    ...     return keras.random.shuffle(ops.arange(locations, dtype="int32"), seed=level)[:patches]
+    >>> indices = patch_indices(nce.counts, draw)
+    >>> [int(i.shape[0]) for i in indices]
+    [256, 256, 64, 64]
+    >>> mri_batch = ops.repeat(mri, 3, axis=-1)  # grey to the networks' 3 channels
+    >>> loss = nce.loss(mri_batch, g_target(mri_batch), indices)
     """
 
     def __init__(self, generator, image_size, num_patches=NUM_PATCHES, width=PROJECTION_WIDTH):
@@ -237,7 +242,7 @@ def patch_indices(counts, draw):
     backend's random choice of `patches` distinct ones.
 
     Example:
-    >>> [list(i) for i in patch_indices([(4, 4)], draw=None)]
+    >>> [keras.ops.convert_to_numpy(i).tolist() for i in patch_indices([(4, 4)], draw=None)]
     [[0, 1, 2, 3]]
     """
     return [ops.arange(locations, dtype="int32") if patches == locations

@@ -32,8 +32,13 @@ def train_translation(networks, preset, mri, ct, logdir, seed, settings, best_ca
 
     Args:
         networks: the project networks by name, built in the strategy's scope.
+        preset: the run's `TrainingPreset`, the settings' overrides
+            applied: steps, batch size, image size, augmentation, the
+            optimiser's rate and decay, the loss weights and the pool.
         mri, ct: training slices (n, size, size, 1) in [-1, 1].
         logdir: the run folder (checkpoint, losses, TensorBoard, samples).
+        seed: seeds the batches' shuffling, crops and augmented views (a
+            resumed run adds the step it resumes from, for new batches).
         settings: a `StageSettings`.
         best_callback: `resumed_state -> BestWeightsCallback` or None.
 

@@ -55,6 +55,7 @@ def mind_descriptor(images):
         float32 (batch, H, W, 4): one value in (0, 1] per neighbour.
 
     Example:
+    >>> import numpy as np
     >>> descriptor = mind_descriptor(np.zeros((1, 8, 8, 3), "float32"))
     >>> tuple(descriptor.shape)
     (1, 8, 8, 4)
@@ -91,6 +92,7 @@ def mind_loss(inputs, outputs):
         A float32 scalar.
 
     Example:
+    >>> import numpy as np
     >>> mri = np.random.default_rng(0).uniform(-1, 1, (2, 16, 16, 3)).astype("float32")
     >>> float(mind_loss(mri, -0.5 * mri + 0.2)) < 1e-3
     True

@@ -68,10 +68,18 @@ class Translator:
             None, or another factor: bicubic interpolation.
 
     Example:
-    >>> translator = Translator(g_target, stride=8, channels=3)
+    >>> translator = Translator(g_target, stride=config.generator.stride, channels=3)
+    >>> mri_pixels = np.zeros((37, 45), np.uint8)  # an 8-bit grey slice, any size
     >>> [ct_pixels] = translator.translate_stored([mri_pixels])  # uint8 in and out
+    >>> ct_pixels.dtype, ct_pixels.shape
+    (dtype('uint8'), (37, 45))
     >>> means, stds = translator.sample_stored([mri_pixels], samples=8)
-    >>> [ct_unit], _ = translator.translate_stacks([mri_volume_unit])
+    >>> stds[0].shape  # per pixel, in 8-bit grey levels
+    (37, 45)
+    >>> mri_volume_unit = np.zeros((2, 37, 45), np.float32)  # 2 slices in [-1, 1]
+    >>> [ct_unit], [ct_std] = translator.translate_stacks([mri_volume_unit])
+    >>> ct_unit.shape, ct_std
+    ((2, 37, 45), None)
     """
 
     def __init__(self, generator, stride, channels, tile=1024, overlap=128, pixel_scale=None,
@@ -180,6 +188,9 @@ class Translator:
 
         Args:
             stacks: a list of arrays (slices, H, W) in [-1, 1], any sizes.
+            batch_size: slices per forward pass (fewer for large ones: a
+                pass holds at most `PASS_PIXELS` pixels, or `tile` ** 2
+                where that is more).
             samples: latent draws per slice; 1 is the deterministic
                 translation (latent mean).
             pixel_mm: per stack, its pixel size in mm, or None where the
@@ -270,6 +281,7 @@ class Translator:
 
         Args:
             images: a list of 2-D `uint8` / `uint16` arrays of any sizes.
+            batch_size: images per forward pass (as `translate_stacks`).
 
         Returns:
             A list of arrays, in the input's order, shapes and depths.
@@ -295,11 +307,17 @@ def make_translator(generator, config, rrdbnet=None, resample="auto", tile=1024,
     """A `Translator` for `generator` at the pixel scale of `config`.
 
     Args:
+        generator: the direction's generator (`g_target` for MRI -> CT,
+            `g_source` for CT -> MRI), built from `config`.
         config: the weights' `ModelConfig`.
         rrdbnet: the weights' trained RRDB-Net, or None.
         resample: "auto" (back through `rrdbnet` where its factor fits,
             else bicubic), "bicubic", or "off" (each slice translated at its
             own pixel scale, as weights without a recorded scale are).
+        tile: slices with a side above this many pixels, once at the
+            training pixel scale, are translated in tiles of this side
+            (0: never).
+        overlap: pixels neighbouring tiles share and blend over.
     """
     upscaler = None
     if rrdbnet is not None and resample == "auto":
@@ -313,7 +331,31 @@ def load_translator(weights_dir, direction, config, resample="auto", tile=1024, 
                     rrdbnet=None):
     """`make_translator` for a direction's generator in `weights_dir`, with
     `rrdbnet` or, when `resample` is "auto", the folder's RRDB-Net if it
-    has one."""
+    has one.
+
+    Args:
+        weights_dir: a weights folder (`config.json` and the weight files).
+        direction: "mri2ct" (`g_target`) or "ct2mri" (`g_source`).
+        config: the folder's `ModelConfig` (`ModelConfig.load(weights_dir)`).
+        resample, tile, overlap: as `make_translator`.
+        rrdbnet: an RRDB-Net to use instead of the folder's (None: the
+            folder's, where `resample` is "auto" and it has one).
+
+    Returns:
+        A `Translator`.
+
+    Raises:
+        InputError: the generator's (or the RRDB-Net's) weight file is
+            missing or does not fit `config`.
+
+    Example:
+    >>> from vaecyclegan.networks import save_networks
+    >>> written = save_networks({"g_target": g_target}, config, "weights")  # trained weights
+    >>> translator = load_translator("weights", "mri2ct", config)
+    >>> [ct_pixels] = translator.translate_stored([np.zeros((40, 48), np.uint8)])
+    >>> ct_pixels.shape
+    (40, 48)
+    """
     generator = load_network(weights_dir, DIRECTIONS[direction], config)
     if rrdbnet is None and resample == "auto" and os.path.isfile(
             os.path.join(weights_dir, WEIGHT_FILES["rrdbnet"])):

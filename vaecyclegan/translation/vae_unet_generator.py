@@ -52,7 +52,7 @@ def build_vae_unet_generator(config, channels=3, name="generator"):
     >>> g = build_vae_unet_generator(
     ...     GeneratorConfig(filters=8, num_downsamples=2, latent_channels=8,
     ...                     norm_groups=4, num_res_blocks=2), name="g_target")
-    >>> g(keras.ops.zeros((1, 32, 32, 3))).shape
+    >>> tuple(g(keras.ops.zeros((1, 32, 32, 3))).shape)
     (1, 32, 32, 3)
     """
     groups = config.norm_groups

@@ -33,10 +33,15 @@ class RelativisticSRGAN(PrebuiltTrainer):
         pixel_weight, perceptual_weight, gan_weight: ESRGAN's loss weights.
 
     Example:
-    >>> gan = RelativisticSRGAN(rrdbnet, build_vgg_style_discriminator(64, 16))
+    >>> from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
+    >>> from vaecyclegan.upscaler.vgg_style_discriminator import build_vgg_style_discriminator
+    >>> gan = RelativisticSRGAN(rrdbnet, build_vgg_style_discriminator(32, 8))
     >>> gan.compile(g_optimizer=keras.optimizers.Adam(1e-4, 0.9, 0.99),
     ...             d_optimizer=keras.optimizers.Adam(1e-4, 0.9, 0.99))
-    >>> gan.fit(make_sr_dataset(...), steps_per_epoch=1000, epochs=1)
+    >>> dataset = make_sr_dataset(mri, patch=32, scale=4, batch_size=2)
+    >>> history = gan.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)
+    >>> sorted(history.history)
+    ['d_fake', 'd_loss', 'd_real', 'g_loss', 'gan', 'perceptual', 'pixel']
     """
 
     def __init__(self, upscaler, discriminator, feature_extractor=None,

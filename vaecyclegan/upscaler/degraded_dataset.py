@@ -12,6 +12,7 @@ def bicubic_downscale(images, scale):
 
     Args:
         images: (..., H, W, C) in [0, 1], H and W divisible by `scale`.
+        scale: the factor each side shrinks by (an integer: 2 or 4).
     """
     height, width = images.shape[-3], images.shape[-2]
     low = tf.image.resize(images, (height // scale, width // scale), method="bicubic",
@@ -43,6 +44,7 @@ def degrade(hr, scale, degradations, seeds):
 
     Args:
         hr: (H, W, 1) in [0, 1].
+        scale: the factor each side shrinks by (as `bicubic_downscale`).
         degradations: a subset of `DEGRADATIONS`.
         seeds: a stateless seed pair.
     """

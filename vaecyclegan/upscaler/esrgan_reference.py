@@ -20,7 +20,21 @@ def esrgan_forward(esrgan_state_dict, images, scale):
         Array (n, H * scale, W * scale, channels), channels last.
 
     Example:
-    >>> out = esrgan_forward(state, np.zeros((1, 16, 16, 3), np.float32), 4)
+    >>> import keras
+    >>> state = {}  # the Keras `rrdbnet`'s weights in ESRGAN's names
+    >>> for variable in rrdbnet.weights:
+    ...     layer, weight = variable.path.rsplit("/", 1)
+    ...     value = keras.ops.convert_to_numpy(variable)
+    ...     if weight == "kernel":  # Keras (kh, kw, in, out) to PyTorch (out, in, kh, kw)
+    ...         state[f"{layer}.weight"] = value.transpose(3, 2, 0, 1)
+    ...     else:
+    ...         state[f"{layer}.bias"] = value
+    >>> images = np.random.default_rng(0).random((1, 16, 16, 3), np.float32)
+    >>> out = esrgan_forward(state, images, 4)
+    >>> out.shape
+    (1, 64, 64, 3)
+    >>> bool(np.abs(out - keras.ops.convert_to_numpy(rrdbnet(images))).max() < 1e-3)
+    True
     """
     import torch
     from torch.nn import functional as F

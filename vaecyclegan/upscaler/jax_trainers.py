@@ -25,8 +25,14 @@ class JaxL1Upscaler(StatelessTrainer):
         strategy: a `JaxStrategy` (None: one device).
 
     Example:
+    >>> import keras
+    >>> import numpy as np
     >>> trainer = JaxL1Upscaler(rrdbnet, keras.optimizers.Adam(2e-4))
+    >>> low = np.zeros((2, 8, 8, 3), np.float32)  # in [0, 1]
+    >>> high = np.zeros((2, 32, 32, 3), np.float32)  # 4 times the side
     >>> logs = trainer.train_step((low, high))
+    >>> list(logs)
+    ['loss']
     """
 
     def __init__(self, upscaler, optimizer, strategy=None):

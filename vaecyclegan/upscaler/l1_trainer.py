@@ -16,9 +16,14 @@ class L1UpscalerTrainer(PrebuiltTrainer):
         upscaler: the RRDB-Net (`build_rrdbnet`).
 
     Example:
+    >>> import keras
+    >>> from vaecyclegan.upscaler.degraded_dataset import make_sr_dataset
     >>> trainer = L1UpscalerTrainer(rrdbnet)
     >>> trainer.compile(optimizer=keras.optimizers.Adam(2e-4))
-    >>> trainer.fit(make_sr_dataset(...), steps_per_epoch=1000, epochs=1)
+    >>> dataset = make_sr_dataset(mri, patch=32, scale=4, batch_size=2)
+    >>> history = trainer.fit(dataset, steps_per_epoch=1, epochs=1, verbose=0)
+    >>> list(history.history)
+    ['loss']
     """
 
     def __init__(self, upscaler, **kwargs):

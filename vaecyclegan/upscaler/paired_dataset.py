@@ -106,6 +106,11 @@ def make_paired_sr_dataset(pairs, patch, scale, batch_size, channels=3, seed=0):
         pairs: `(name, low, high)` from `load_sr_pairs` given `patch`, so
             that every low-resolution image holds `patch // scale` a side.
         patch: high-resolution crop side, divisible by `scale`.
+        scale: the factor between a pair's images (the `scale` given to
+            `load_sr_pairs`).
+        batch_size: pairs of crops per batch.
+        channels: channels the network takes (grey is repeated).
+        seed: makes the pairs drawn, the crops and the flips reproducible.
     """
     import tensorflow as tf  # here: training on JAX reads pairs without it
 

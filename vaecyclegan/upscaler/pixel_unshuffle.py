@@ -16,7 +16,7 @@ class PixelUnshuffle(keras.layers.Layer):
         factor: the block size `r`.
 
     Example:
-    >>> PixelUnshuffle(2)(keras.ops.zeros((1, 8, 8, 3))).shape
+    >>> tuple(PixelUnshuffle(2)(keras.ops.zeros((1, 8, 8, 3))).shape)
     (1, 4, 4, 12)
     """
 

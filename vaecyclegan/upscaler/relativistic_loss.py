@@ -19,6 +19,7 @@ def relativistic_losses(real_logits, fake_logits):
         real_logits, fake_logits: (batch, 1) logits of the discriminator.
 
     Example:
+    >>> import numpy as np
     >>> d_loss, g_loss = relativistic_losses(np.ones((4, 1)), np.zeros((4, 1)))
     """
     real_logits = ops.cast(real_logits, "float32")

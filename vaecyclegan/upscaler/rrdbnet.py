@@ -93,7 +93,7 @@ def build_rrdbnet(config, channels=3, name="rrdbnet"):
     Example:
     >>> from vaecyclegan.config import RRDBNetConfig
     >>> net = build_rrdbnet(RRDBNetConfig(num_feat=8, num_block=1, num_grow_ch=4))
-    >>> net(keras.ops.zeros((1, 8, 8, 3))).shape
+    >>> tuple(net(keras.ops.zeros((1, 8, 8, 3))).shape)
     (1, 32, 32, 3)
     """
     if config.scale not in (2, 4):

@@ -37,6 +37,9 @@ def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=
 
     Args:
         rrdbnet: the upscaler, built in the strategy's scope.
+        preset: the run's `TrainingPreset`, the settings' overrides
+            applied: its `sr_*` fields (steps, rates, batch size, patch
+            side, discriminator width).
         make_dataset: `seed_offset -> tf.data.Dataset` of `(low, high)`
             batches in [0, 1].
         logdir: the run folder (checkpoints, loss logs).

@@ -24,7 +24,9 @@ class TiledUpscaler:
 
     Example:
     >>> upscaler = TiledUpscaler(rrdbnet, scale=4, channels=3, tile=128, pad=32)
-    >>> hr = upscaler.upscale(lr_grey)  # (H, W) -> (4H, 4W)
+    >>> lr_grey = np.zeros((20, 30), np.float32)  # in [0, 1]
+    >>> upscaler.upscale(lr_grey).shape  # (H, W) -> (4H, 4W)
+    (80, 120)
     """
 
     def __init__(self, model, scale, channels, tile=128, pad=32):

@@ -21,6 +21,7 @@ def build_vgg_style_discriminator(input_size=128, num_feat=64, channels=3,
             a multiple of 32.
         num_feat: channels of the first stage (doubled up to 8x).
         channels: image channels.
+        name: the model's name.
 
     Returns:
         A `keras.Model` from (batch, input_size, input_size, channels) in
@@ -28,7 +29,8 @@ def build_vgg_style_discriminator(input_size=128, num_feat=64, channels=3,
 
     Example:
     >>> d = build_vgg_style_discriminator(input_size=64, num_feat=16)
-    >>> d(np.zeros((2, 64, 64, 3))).shape  # (2, 1)
+    >>> tuple(d(keras.ops.zeros((2, 64, 64, 3))).shape)
+    (2, 1)
     """
     if input_size % 32:
         raise ValueError(f"input_size {input_size} is not a multiple of 32")

@@ -202,7 +202,12 @@ def stage_and_publish(output_dir, writers, protected=(), option="--output"):
         option: the command line's name for the output folder (in messages).
 
     Example:
-    >>> stage_and_publish("out", [lambda target: write_png(target("a.png"), pixels)])
+    >>> import cv2
+    >>> import numpy as np
+    >>> pixels = np.zeros((4, 4), np.uint8)
+    >>> stage_and_publish("out", [lambda target: cv2.imwrite(target("a.png"), pixels)])
+    >>> os.listdir("out")
+    ['a.png']
     """
 
     def write(staging, claims):
@@ -229,7 +234,14 @@ def stage_folder_and_publish(output_dir, write, protected=(), option="--out", pu
     their paths relative to `output_dir`.
 
     Example:
-    >>> stage_folder_and_publish("report", lambda folder: write_report(folder, ...))
+    >>> def write_report(folder):
+    ...     with open(os.path.join(folder, "index.html"), "w") as f:
+    ...         print("<html></html>", file=f)
+    ...     return "written"
+    >>> stage_folder_and_publish("report", write_report)
+    'written'
+    >>> os.listdir("report")
+    ['index.html']
     """
     results = []
 

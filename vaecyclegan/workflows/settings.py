@@ -124,8 +124,15 @@ class TrainSettings:
             picks `<weights_dir>/best`.
 
     Example:
-    >>> settings = TrainSettings(preset="smoke", logdir="runs/smoke")
-    >>> run_training(settings)  # vaecyclegan.workflows.train
+    >>> import os
+    >>> from vaecyclegan.workflows.train import run_training
+    >>> settings = TrainSettings(preset="smoke", steps=1, stage="translate", logdir="runs/smoke")
+    >>> scores = run_training(settings)  # renders the phantom, trains, evaluates
+    >>> sorted(scores)
+    ['ct2mri', 'mri2ct']
+    >>> sorted(os.listdir("weights"))  # doctest: +NORMALIZE_WHITESPACE
+    ['config.json', 'd_source_weights.h5', 'd_target_weights.h5', 'g_source_weights.h5',
+     'g_target_weights.h5']
     """
 
     data: str = "phantom"
@@ -170,7 +177,8 @@ class TrainSettings:
         rate's decay starts at half the steps).
 
         Example:
-        >>> TrainSettings(steps=600).preset_values()["lr_decay_start"]  # 300
+        >>> TrainSettings(steps=600).preset_values()["lr_decay_start"]
+        300
         """
         from vaecyclegan.training.presets import PRESETS, lr_decay_start
 
@@ -273,7 +281,17 @@ class InferSettings:
             bicubic; "bicubic"; "off" translates at the input's own scale.
 
     Example:
+    >>> import os
+    >>> import cv2
+    >>> import numpy as np
+    >>> from vaecyclegan.networks import save_networks
+    >>> from vaecyclegan.workflows.infer import run_inference
+    >>> written = save_networks({"g_target": g_target}, config, "weights")  # trained weights
+    >>> os.makedirs("scans/mri")
+    >>> cv2.imwrite("scans/mri/slice.png", np.zeros((40, 48), np.uint8))
+    True
     >>> run_inference(InferSettings("mri2ct", "scans/mri", "out/ct"))
+    ['out/ct/slice.png']
     """
 
     direction: str
@@ -358,8 +376,22 @@ class EvalSettings:
         prescription_gy: the prescription for the dose MAE (default: the
             reference's 98th percentile above 10 %).
 
+    `evaluate(EvalSettings(run="runs/2026-11-26_10-00-00"))` re-evaluates
+    a training run; predictions are scored against references thus:
+
     Example:
-    >>> evaluate(EvalSettings(run="runs/2026-11-26_10-00-00"))
+    >>> import os
+    >>> import nibabel as nib
+    >>> import numpy as np
+    >>> from vaecyclegan.workflows.evaluate import evaluate
+    >>> ct = np.full((32, 32, 4), -1000, np.int16)  # 4 axial slices of air
+    >>> ct[8:24, 8:24] = 40  # and a block of soft tissue
+    >>> for folder, volume in (("ct", ct), ("sct", ct + 10)):  # references, predictions
+    ...     os.makedirs(folder)
+    ...     nib.save(nib.Nifti1Image(volume, np.eye(4)), f"{folder}/case1.nii.gz")
+    >>> evaluation = evaluate(EvalSettings(predictions="sct", references="ct", out="report"))
+    >>> evaluation.summary["synthrad"]["mean"]["mae"]  # HU, in the body mask
+    10.0
     """
 
     run: str = None
