@@ -16,6 +16,7 @@ from vaecyclegan.training.distribution import on_jax, on_tensorflow, wrap_optimi
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.presets import lr_decay_start
 from vaecyclegan.training.stage_runner import Stage, run_stage
+from vaecyclegan.training.tensorboard_scalars import RunStepTensorBoard
 from vaecyclegan.translation.sample_grid_callback import SampleGridCallback
 
 SAMPLES_IN_GRID = 4
@@ -134,8 +135,7 @@ def _log_callbacks(networks, mri, ct, logdir, settings, start, stride):
                                os.path.join(logdir, "samples"), board, start)
     if board is None:
         return [grids]
-    return [keras.callbacks.TensorBoard(board, update_freq=settings.log_every,
-                                        write_graph=False), grids]
+    return [RunStepTensorBoard(board, start, settings.log_every), grids]
 
 
 def _grid_samples(images, networks, stride):

@@ -15,6 +15,7 @@ from vaecyclegan.training.checkpoint import checkpoint_path
 from vaecyclegan.training.distribution import on_jax, wrap_optimizer
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.stage_runner import Stage, run_stage
+from vaecyclegan.training.tensorboard_scalars import stage_tensorboard
 from vaecyclegan.upscaler.vgg_perceptual_loss import (
     VGG19_NOTOP_FILE,
     build_vgg_feature_extractor,
@@ -73,7 +74,8 @@ def train_upscaler(rrdbnet, preset, make_dataset, logdir, settings, vgg_weights=
 
     stage = Stage("upscaler", preset.sr_steps, images_per_step=preset.sr_batch_size,
                   losses_csv="sr_losses.csv", description="upscale", make_dataset=make_dataset)
-    progress = run_stage(l1_trainer, stage, logdir, settings)
+    progress = run_stage(l1_trainer, stage, logdir, settings,
+                         _scalars(logdir, settings, "upscaler"))
     if preset.sr_gan_steps <= 0:
         return progress, None
     later = settings.later_stage()
@@ -127,7 +129,14 @@ def _train_adversarial(rrdbnet, preset, make_dataset, logdir, settings, vgg_weig
                   losses_csv="sr_gan_losses.csv", description="upscale GAN",
                   shown=["g_loss", "d_loss", "pixel"],
                   make_dataset=lambda offset: make_dataset(preset.sr_steps + offset))
-    return run_stage(gan_trainer, stage, logdir, settings)
+    return run_stage(gan_trainer, stage, logdir, settings,
+                     _scalars(logdir, settings, "upscaler_gan"))
+
+
+def _scalars(logdir, settings, name):
+    """The stage's losses in TensorBoard, under `<logdir>/tensorboard/<name>`."""
+    return lambda start, extra: stage_tensorboard(
+        os.path.join(logdir, "tensorboard"), name, start, settings.log_every)
 
 
 def _gan_optimizer(preset, settings):
