@@ -44,6 +44,7 @@ def test_the_default_spacing_is_a_tenth_of_the_steps_at_most_a_hundred():
 
 def test_on_a_terminal_it_draws_a_bar_and_logs_no_lines(monkeypatch, capsys):
     monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(progress_module.sys.stdout, "isatty", lambda: True, raising=False)
     callback = _run(ProgressCallback(6, 8, description="upscale", line_every=1), 6)
     captured = capsys.readouterr()
     assert callback.bar is not None
@@ -62,3 +63,39 @@ def test_a_resumed_log_counts_its_seconds_on_from_the_checkpoints_row(tmp_path):
     assert [int(r["step"]) for r in rows] == [1, 2, 3, 4]
     seconds = [float(r["seconds"]) for r in rows]
     assert seconds[:2] == [40.0, 80.5] and 80.5 <= seconds[2] <= seconds[3] < 100.0
+
+
+def test_output_redirected_from_a_terminal_keeps_its_lines_beside_the_bar(monkeypatch, capsys):
+    # `python train.py > log` on a terminal: the bar went to the terminal
+    # and the log kept no progress at all.
+    monkeypatch.setattr(progress_module.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(progress_module.sys.stdout, "isatty", lambda: False, raising=False)
+    callback = _run(ProgressCallback(6, 8, description="upscale", line_every=3), 6)
+    captured = capsys.readouterr()
+    assert callback.bar is not None and "upscale" in captured.err
+    assert [line.split(",")[0] for line in captured.out.splitlines()
+            if line.startswith("upscale:")] == ["upscale: step 3/6 (50 %)",
+                                                "upscale: step 6/6 (100 %)"]
+
+
+def test_the_time_left_leaves_out_the_first_steps_build(monkeypatch, capsys):
+    # The first step traces the step (here 100 s, then 1 s a step): it had
+    # counted as a step, and at step 5 of 10 the estimate was 1 min 44 s.
+    now = {"seconds": 0.0}
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: now["seconds"])
+    callback = ProgressCallback(10, 8, description="translate", line_every=5)
+    callback.set_model(types.SimpleNamespace(stop_training=False))
+    callback.on_train_begin()
+    for step in range(5):
+        now["seconds"] = 100.0 + step
+        callback.on_train_batch_end(step, {"loss": 1.0})
+    [line] = [line for line in capsys.readouterr().out.splitlines()
+              if line.startswith("translate:")]
+    assert line.endswith(", 0 min 5 s left")
+
+
+def test_long_times_left_read_in_hours_and_days():
+    # A day read "1440 min 0 s left".
+    assert progress_module._time_left(245) == "4 min 5 s left"
+    assert progress_module._time_left(2 * 3600 + 5 * 60 + 7) == "2 h 5 min left"
+    assert progress_module._time_left(3 * 86400 + 4 * 3600 + 5) == "3 d 4 h left"

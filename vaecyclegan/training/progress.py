@@ -24,7 +24,10 @@ class ProgressCallback(keras.callbacks.Callback):
     losses jump too much to read); `losses.csv` keeps the raw values. When
     the bar's stream (standard error) is not a terminal, carriage-return
     redraws would fill a log file with megabytes of bars: the progress is
-    then logged as one plain line every `line_every` steps instead.
+    then logged as one plain line every `line_every` steps instead. The
+    lines are logged beside the bar too when standard output, where they
+    go, is not a terminal (`python train.py > log`). The time left is
+    timed from the end of the first step, which also builds the step.
 
     Args:
         total_steps: steps the run will make.
@@ -74,11 +77,16 @@ class ProgressCallback(keras.callbacks.Callback):
         self.bar = None
 
     def on_train_begin(self, logs=None):
-        if sys.stderr.isatty():
+        if _isatty(sys.stderr):
             self.bar = tqdm(total=self.total_steps, initial=self.initial_step,
                             desc=self.description, unit="step", dynamic_ncols=True,
                             mininterval=1.0, file=sys.stderr)
+        # Plain lines also beside a bar when standard output, where they go,
+        # is a file: `python train.py > log` from a terminal had kept no
+        # progress in its log.
+        self.plain_lines = self.bar is None or not _isatty(sys.stdout)
         self.start = time.perf_counter()
+        self.first_step_end = None  # the clock of the time left starts here
         self._file = self._writer = None
         if self.csv_path:
             os.makedirs(os.path.dirname(os.path.abspath(self.csv_path)), exist_ok=True)
@@ -107,6 +115,8 @@ class ProgressCallback(keras.callbacks.Callback):
                     self._writer.writeheader()
             seconds = time.perf_counter() - self.start + self.seconds_before
             self._writer.writerow({"step": self.step, "seconds": f"{seconds:.2f}", **logs})
+        if self.first_step_end is None:
+            self.first_step_end = time.perf_counter()
         self._show()
         if self.step >= self.total_steps:
             self.model.stop_training = True
@@ -118,14 +128,20 @@ class ProgressCallback(keras.callbacks.Callback):
             self.bar.set_postfix({"img/s": f"{self.images_per_second:.1f}", **losses},
                                  refresh=False)
             self.bar.update(1)
-        elif self.step % self.line_every == 0 or self.step >= self.total_steps:
+        if self.plain_lines and (self.step % self.line_every == 0
+                                 or self.step >= self.total_steps):
             logger.info(self.progress_line(losses))
 
     def progress_line(self, losses):
         """`<description>: step N/M (p %), images/s, smoothed losses, time left`."""
-        done = self.step - self.initial_step
-        elapsed = time.perf_counter() - self.start
-        left = elapsed / max(done, 1) * (self.total_steps - self.step)
+        # Timed from the end of the first step, which also builds (traces)
+        # the step: counted in, it made the early estimates far too long.
+        done = self.step - self.initial_step - 1
+        if done > 0:
+            left = ((time.perf_counter() - self.first_step_end) / done
+                    * (self.total_steps - self.step))
+        else:
+            left = (time.perf_counter() - self.start) * (self.total_steps - self.step)
         cells = ", ".join(f"{k} {v}" for k, v in losses.items())
         return (f"{self.description}: step {self.step}/{self.total_steps} "
                 f"({100 * self.step / self.total_steps:.0f} %), "
@@ -240,4 +256,18 @@ class WorkProgress:
 
 
 def _time_left(seconds):
-    return f"{int(seconds // 60)} min {int(seconds % 60)} s left"
+    """`4 min 5 s left`; from an hour on, `2 h 5 min left`, from a day on,
+    `3 d 4 h left`."""
+    seconds = int(seconds)
+    if seconds >= 86400:
+        return f"{seconds // 86400} d {seconds % 86400 // 3600} h left"
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60} min left"
+    return f"{seconds // 60} min {seconds % 60} s left"
+
+
+def _isatty(stream):
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a replaced or closed stream
+        return False
