@@ -100,6 +100,11 @@ def test_a_non_finite_loss_stops_without_writing(tmp_path):
                           _settings(checkpoint_every=1))
     assert stopped.value.exit_code == 3
     assert not os.path.exists(tmp_path / "checkpoint")
+    # It named the checkpoint that was never written, in a garbled
+    # "(no checkpoint was written yet, and so is <weights-dir>/best)".
+    assert stopped.value.path == str(tmp_path)
+    assert "stopped before its first checkpoint and no weights were written; try a lower " \
+        "--lr" in stopped.value.problem
 
 
 def _train_command(tmp_path, steps):

@@ -167,3 +167,20 @@ def test_resume_rules(tmp_path):
     assert seen == [(0, {})]
     assert progress.initial_step == 0 and progress.step == 2
     assert _csv_steps(tmp_path / "sr_losses.csv") == [1, 2]
+
+
+def test_a_non_finite_loss_after_a_checkpoint_names_it_as_intact():
+    import types
+
+    from vaecyclegan.training.stage_runner import TrainingStopped, _raise_if_stopped
+
+    checkpoints = types.SimpleNamespace(diverged=(7, "g_loss", float("nan")), saved_step=5,
+                                        interrupted=None)
+    with pytest.raises(TrainingStopped) as stopped:
+        _raise_if_stopped(checkpoints, "run/checkpoint/translation.npz")
+    assert stopped.value.path == "run/checkpoint/translation.npz"
+    assert stopped.value.problem == (
+        "g_loss became nan at step 7; training stopped and no weights were written (this "
+        "checkpoint, of step 5, is intact, as are any weights in <weights-dir>/best); try a "
+        "lower --lr or --precision float32")
+    assert stopped.value.exit_code == 3

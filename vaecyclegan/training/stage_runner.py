@@ -194,12 +194,18 @@ def resumable_fit(model, make_dataset, steps, start, path, settings, progress, c
 def _raise_if_stopped(checkpoints, path):
     if checkpoints.diverged:
         step, key, value = checkpoints.diverged
-        kept = (f"the checkpoint of step {checkpoints.saved_step} is intact"
-                if checkpoints.saved_step else "no checkpoint was written yet")
+        advice = "try a lower --lr or --precision float32"
+        if not checkpoints.saved_step:
+            # No checkpoint file to name: the run folder, whose loss log
+            # holds the step.
+            raise TrainingStopped(os.path.dirname(os.path.dirname(path)),
+                                  f"{key} became {value} at step {step}; training stopped "
+                                  f"before its first checkpoint and no weights were written; "
+                                  f"{advice}", exit_code=3)
         raise TrainingStopped(path, f"{key} became {value} at step {step}; training stopped "
-                              f"and no weights were written ({kept}, and so is "
-                              "<weights-dir>/best); try a lower --lr or --precision float32",
-                              exit_code=3)
+                              "and no weights were written (this checkpoint, of step "
+                              f"{checkpoints.saved_step}, is intact, as are any weights in "
+                              f"<weights-dir>/best); {advice}", exit_code=3)
     if checkpoints.interrupted:
         number = getattr(signal, checkpoints.interrupted)
         raise TrainingStopped(path, f"{checkpoints.interrupted} at step {checkpoints.step}: "
