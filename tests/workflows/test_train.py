@@ -293,6 +293,13 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
               "--log-every", "0"]
     assert run_cli(main, [*common, "--steps", "2", "--lambda-nce", "1"]) == 0
     assert (run / "checkpoint" / "translation.npz").exists()
+    # No upscaler was trained: config.json had recorded the preset's
+    # sr_steps, sr_degradations and sr_gan_steps all the same.
+    from vaecyclegan.config import ModelConfig
+
+    training = ModelConfig.load(str(tmp_path / "w")).training
+    assert not {"sr_steps", "sr_degradations", "sr_pairs", "sr_gan_steps"} & set(training)
+    assert training["steps"] == 2 and training["started"] <= training["finished"]
     record = {name: (run / name).read_bytes() for name in ("options.json", "run.json")}
     capsys.readouterr()
     assert run_cli(main, [*common, "--steps", "4", "--resume"]) == 2

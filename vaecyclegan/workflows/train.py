@@ -95,6 +95,9 @@ class _Run:
     # other stage's networks that it keeps: the translators' record for
     # `--stage sr`, the upscaler's for `--stage translate`.
     kept_record: dict = None
+    # When this process started the run (a resumed run: this segment).
+    started: str = dataclasses.field(
+        default_factory=lambda: datetime.datetime.now().isoformat(timespec="seconds"))
 
 
 def resolve_preset(settings):
@@ -507,6 +510,7 @@ def _provenance(run):
         "lambda_nce": preset.lambda_nce,
         "augmentation": preset.augmentation,
         "seed": settings.seed,
+        "started": run.started,
         "finished": datetime.datetime.now().isoformat(timespec="seconds"),
         "versions": library_versions(),
     }
@@ -514,8 +518,8 @@ def _provenance(run):
 
 # The provenance of the run that trained the upscaler, where another run
 # trained the translators.
-UPSCALER_RUN_KEYS = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "finished",
-                     "versions")
+UPSCALER_RUN_KEYS = ("preset", "dataset", "ct_dir", "mri_dir", "precision", "seed", "started",
+                     "finished", "versions")
 
 
 def _training_record(run):
@@ -526,6 +530,9 @@ def _training_record(run):
     translators alone beside a trained upscaler (`--stage translate`) keeps
     the upscaler's keys and run the other way round."""
     record = _provenance(run)
+    if run.kept_record is None and run.settings.stage == "translate":
+        # No upscaler was trained: its keys would describe none.
+        return {key: value for key, value in record.items() if key not in UPSCALER_RECORD_KEYS}
     if run.kept_record is None:
         return record
     if run.settings.stage == "translate":
