@@ -18,6 +18,16 @@ setup(
     long_description=LONG_DESCRIPTION,
     long_description_content_type="text/markdown",
     license="MIT",
+    classifiers=[
+        "Development Status :: 3 - Alpha",
+        "Intended Audience :: Science/Research",
+        "Intended Audience :: Healthcare Industry",
+        "Topic :: Scientific/Engineering :: Medical Science Apps.",
+        "Topic :: Scientific/Engineering :: Image Processing",
+        "Programming Language :: Python :: 3.11",
+        "Programming Language :: Python :: 3.12",
+        "Programming Language :: Python :: 3.13",
+    ],
     # TensorFlow 2.21 (the newest allowed) has wheels for 3.10-3.13; jax
     # 0.10 (the [jax] and [test] extras) needs 3.11; pymedphys 0.41 (the
     # [dose] and [test] extras) stops at 3.12. Tested on 3.11.
