@@ -330,27 +330,46 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
     assert b'"log_every": 7' in (run / "options.json").read_bytes()
 
 
-def test_a_resumed_run_keeps_every_evaluation_at_its_step(phantom_dir, tmp_path):
+def test_a_resumed_run_keeps_every_evaluation_and_scalar_at_its_step(phantom_dir, tmp_path):
     # The checkpoint of step 3 was written before that step's evaluation:
     # resumed, the history lost step 3's score, labelled step 4's as 3 and
-    # never evaluated step 6.
+    # never evaluated step 6. TensorBoard's scalars started over at step 1
+    # after the resume, over the first part's, and the upscaler's stages
+    # wrote none.
     import csv
 
     from vaecyclegan.cli.common import run_cli
     from vaecyclegan.cli.train import main
 
     run = tmp_path / "run"
-    common = ["--preset", "smoke", "--data", phantom_dir, "--stage", "translate",
-              "--logdir", str(run), "--weights-dir", str(tmp_path / "w"), "--log-every", "0",
-              "--checkpoint-every", "3", "--eval-every", "3"]
-    assert run_cli(main, [*common, "--steps", "3"]) == 0
+    common = ["--preset", "smoke", "--data", phantom_dir, "--sr-gan-steps", "0",
+              "--logdir", str(run), "--weights-dir", str(tmp_path / "w"), "--log-every", "1",
+              "--checkpoint-every", "3", "--eval-every", "3", "--lr-decay-start", "10"]
+    assert run_cli(main, [*common, "--steps", "3", "--sr-steps", "2"]) == 0
     with open(run / "checkpoint_evals.csv", encoding="utf-8") as f:
         first = list(csv.DictReader(f))
-    assert run_cli(main, [*common, "--steps", "6", "--resume"]) == 0
+    assert run_cli(main, [*common, "--steps", "6", "--sr-steps", "3", "--resume"]) == 0
     with open(run / "checkpoint_evals.csv", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert [row["step"] for row in rows] == ["3", "6"]
     assert rows[0] == first[0]  # step 3's own score, kept
+    board = run / "tensorboard"
+    assert _scalar_steps(board / "train", "batch_g_loss") == [1, 2, 3, 4, 5, 6]
+    assert _scalar_steps(board / "upscaler", "batch_loss") == [1, 2, 3]
+
+
+def _scalar_steps(folder, tag):
+    """The steps at which the event files under `folder` hold `tag`."""
+    import glob
+
+    import tensorflow as tf
+
+    steps = []
+    for path in sorted(glob.glob(os.path.join(folder, "**", "events.out.tfevents.*"),
+                                 recursive=True)):
+        for event in tf.compat.v1.train.summary_iterator(path):
+            steps += [event.step for value in event.summary.value if value.tag == tag]
+    return sorted(steps)
 
 
 @pytest.mark.parametrize("images,batch,said", [(1, 4, "1 step"), (4, 4, "1 step"),
