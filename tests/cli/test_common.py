@@ -82,6 +82,9 @@ entry_point()
     ("torch", "error: vaecyclegan-infer: the Keras backend torch (KERAS_BACKEND or "
      "~/.keras/keras.json) is not installed: pip install 'vaecyclegan[torch]'"),
     ("nonesuch", "error: vaecyclegan-infer: Unable to import backend : nonesuch"),
+    ("openvino", "error: vaecyclegan-infer: the Keras backend openvino (KERAS_BACKEND or "
+     "~/.keras/keras.json) is not installed; this project runs on the tensorflow, jax and "
+     "torch backends"),
 ])
 def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path, backend, line):
     # It was a 58-line traceback after the options.
@@ -96,3 +99,13 @@ def test_a_keras_backend_that_is_not_installed_is_one_line(tmp_path, backend, li
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(line) and result.stderr.count("\n") == 1, result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_dataset_command_names_the_training_command_the_user_has(monkeypatch):
+    # An installed vaecyclegan-data told its users to run train.py.
+    from vaecyclegan.cli import data
+
+    monkeypatch.setattr(sys, "argv", ["/venv/bin/vaecyclegan-data"])
+    assert data._train_command() == "vaecyclegan-train"
+    monkeypatch.setattr(sys, "argv", ["vaecyclegan/cli/data.py"])
+    assert data._train_command() == "python train.py"

@@ -103,8 +103,8 @@ def test_a_non_finite_loss_stops_without_writing(tmp_path):
     # It named the checkpoint that was never written, in a garbled
     # "(no checkpoint was written yet, and so is <weights-dir>/best)".
     assert stopped.value.path == str(tmp_path)
-    assert "stopped before its first checkpoint and no weights were written; try a lower " \
-        "--lr" in stopped.value.problem
+    assert "stopped before this stage's first checkpoint and no weights were written; try " \
+        "a lower --lr" in stopped.value.problem
 
 
 def _train_command(tmp_path, steps):

@@ -151,7 +151,9 @@ def test_make_callbacks_gets_the_resumed_step_and_the_saved_state(tmp_path):
     assert progress.initial_step == 2 and progress.step == 4 and counter.steps == 2
     assert int(progress.model.optimizer.iterations) == 4
     assert _csv_steps(tmp_path / "sr_losses.csv") == [1, 2, 3, 4]
-    assert _checkpoint(tmp_path, 4) == (4, {"note": 8})
+    # The step it was resumed at is kept for the record (config.json).
+    assert progress.resumed_at == [2]
+    assert _checkpoint(tmp_path, 4) == (4, {"note": 8, "resumed_at": [2]})
 
 
 def test_resume_rules(tmp_path):
@@ -184,3 +186,21 @@ def test_a_non_finite_loss_after_a_checkpoint_names_it_as_intact():
         "checkpoint, of step 5, is intact, as are any weights in <weights-dir>/best); try a "
         "lower --lr or --precision float32")
     assert stopped.value.exit_code == 3
+
+
+def test_a_non_finite_loss_after_a_resume_names_the_checkpoint_it_resumed_from(tmp_path):
+    # A resumed run that diverged before its own first checkpoint said
+    # training stopped "before its first checkpoint", beside the intact
+    # checkpoint it had resumed from.
+    import types
+
+    from vaecyclegan.training.stage_runner import TrainingStopped, _raise_if_stopped
+
+    _Tiny(steps=2).run(tmp_path)
+    path = checkpoint_path(str(tmp_path), "upscaler")
+    checkpoints = types.SimpleNamespace(diverged=(3, "loss", float("inf")), saved_step=None,
+                                        interrupted=None)
+    with pytest.raises(TrainingStopped) as stopped:
+        _raise_if_stopped(checkpoints, path)
+    assert stopped.value.path == path
+    assert "(this checkpoint, of step 2, is intact" in stopped.value.problem

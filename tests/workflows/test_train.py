@@ -300,6 +300,7 @@ def test_a_refused_resume_leaves_the_runs_record_as_it_was(phantom_dir, tmp_path
     training = ModelConfig.load(str(tmp_path / "w")).training
     assert not {"sr_steps", "sr_degradations", "sr_pairs", "sr_gan_steps"} & set(training)
     assert training["steps"] == 2 and training["started"] <= training["finished"]
+    assert "resumed_at" not in training
     record = {name: (run / name).read_bytes() for name in ("options.json", "run.json")}
     capsys.readouterr()
     assert run_cli(main, [*common, "--steps", "4", "--resume"]) == 2
@@ -353,6 +354,13 @@ def test_a_resumed_run_keeps_every_evaluation_and_scalar_at_its_step(phantom_dir
         rows = list(csv.DictReader(f))
     assert [row["step"] for row in rows] == ["3", "6"]
     assert rows[0] == first[0]  # step 3's own score, kept
+    # Where each stage was resumed, for whoever would reproduce the run:
+    # the data are reseeded at that step. The upscaler, done at its 2
+    # steps, was resumed at 2 too, to go on to 3.
+    from vaecyclegan.config import ModelConfig
+
+    training = ModelConfig.load(str(tmp_path / "w")).training
+    assert training["resumed_at"] == {"translation": [3], "upscaler": [2]}
     board = run / "tensorboard"
     assert _scalar_steps(board / "train", "batch_g_loss") == [1, 2, 3, 4, 5, 6]
     assert _scalar_steps(board / "upscaler", "batch_loss") == [1, 2, 3]
@@ -486,7 +494,8 @@ def test_the_record_beside_a_converted_upscaler_keeps_its_source_and_no_empty_ke
     for stage in ("translate", "sr"):
         settings = train_options(stage=stage)
         run = types.SimpleNamespace(settings=settings, preset=resolve_preset(settings),
-                                    data_dir="data", kept_record=dict(converted))
+                                    data_dir="data", kept_record=dict(converted),
+                                    started="2026-11-28T07:00:00", resumed_at={})
         record = _training_record(run)
         if stage == "translate":
             assert record["rrdbnet_source"] == "ESRGAN.pth"

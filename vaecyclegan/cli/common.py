@@ -51,6 +51,9 @@ _BACKEND_PACKAGES = {"jax": "'vaecyclegan[jax]'", "torch": "'vaecyclegan[torch]'
                      "tensorflow": "tensorflow"}
 
 
+_SUPPORTED = "this project runs on the tensorflow, jax and torch backends"
+
+
 def _import_keras_backend():
     from vaecyclegan.errors import InputError
 
@@ -59,14 +62,17 @@ def _import_keras_backend():
         import keras
     except ModuleNotFoundError as error:
         missing = (error.name or "").split(".")[0]
-        if missing not in _BACKEND_PACKAGES:
-            raise
-        raise InputError(program_name(), f"the Keras backend {missing} ({chosen}) is not "
-                         f"installed: pip install {_BACKEND_PACKAGES[missing]}") from None
+        if missing in _BACKEND_PACKAGES:
+            raise InputError(program_name(), f"the Keras backend {missing} ({chosen}) is not "
+                             f"installed: pip install {_BACKEND_PACKAGES[missing]}") from None
+        if missing and missing == os.environ.get("KERAS_BACKEND"):
+            # Keras' others (openvino, numpy) run no training here.
+            raise InputError(program_name(), f"the Keras backend {missing} ({chosen}) is not "
+                             f"installed; {_SUPPORTED}") from None
+        raise
     except ValueError as error:
         # Keras' own words for an unknown name: "Unable to import backend : foo".
-        raise InputError(program_name(), f"{error} ({chosen}); Keras' backends are "
-                         "tensorflow, jax and torch") from None
+        raise InputError(program_name(), f"{error} ({chosen}); {_SUPPORTED}") from None
     backend = keras.backend.backend()
     if backend == "tensorflow":
         import tensorflow  # noqa: F401  (Keras has loaded it: this only names it)

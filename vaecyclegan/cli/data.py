@@ -12,6 +12,7 @@ from vaecyclegan.cli.common import (
     attach_negative_windows,
     level_width,
     print_options,
+    program_name,
     run_cli,
 )
 from vaecyclegan.data.kaggle import (
@@ -89,7 +90,7 @@ def main(argv=None):
         limits = ZipLimits(options.max_unzipped_gb, options.max_ratio, options.max_entries)
         folder = download_kaggle_dataset(options.out, zip_path=options.zip, limits=limits)
         print(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
-              f"Train on it with: python train.py --data {folder}")
+              f"Train on it with: {_train_command()} --data {folder}")
         return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
@@ -174,3 +175,8 @@ def entry_point():
 
 if __name__ == "__main__":
     entry_point()
+
+
+def _train_command():
+    """How the user trains: the installed command where this one is one."""
+    return "vaecyclegan-train" if program_name().startswith("vaecyclegan-") else "python train.py"

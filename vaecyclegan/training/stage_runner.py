@@ -17,7 +17,7 @@ import signal
 from collections.abc import Callable
 
 from vaecyclegan.errors import InputError, TrainingStopped
-from vaecyclegan.training.checkpoint import checkpoint_path, load_checkpoint
+from vaecyclegan.training.checkpoint import checkpoint_path, checkpoint_step, load_checkpoint
 from vaecyclegan.training.checkpoint_callback import CheckpointCallback
 from vaecyclegan.training.progress import ProgressCallback
 
@@ -102,7 +102,9 @@ def run_stage(build_trainer, stage, logdir, settings, make_callbacks=None, extra
             checkpoint (what `make_callbacks` gets back as `extra`).
 
     Returns:
-        The stage's `ProgressCallback` (its `model` the trainer).
+        The stage's `ProgressCallback` (its `model` the trainer), whose
+        `resumed_at` lists the steps this stage was resumed at, over all
+        the runs that trained it.
 
     Raises:
         InputError: `settings.resume` is True and there is no checkpoint, or
@@ -122,8 +124,15 @@ def run_stage(build_trainer, stage, logdir, settings, make_callbacks=None, extra
         description=stage.description, initial_step=start,
     )
     callbacks = make_callbacks(start, extra) if make_callbacks else ()
+    # The steps the stage was resumed at, kept in its checkpoints: a resumed
+    # run's result depends on them (the data is reseeded there), and a
+    # signal lands on any step.
+    progress.resumed_at = [int(step) for step in extra.get("resumed_at", [])] + (
+        [start] if 0 < start < stage.steps else [])
     resumable_fit(trainer, stage.make_dataset, stage.steps, start, path, settings, progress,
-                  callbacks, extra_state=extra_state)
+                  callbacks, extra_state=lambda: {
+                      **(extra_state() if extra_state else {}),
+                      **({"resumed_at": progress.resumed_at} if progress.resumed_at else {})})
     return progress
 
 
@@ -195,17 +204,20 @@ def _raise_if_stopped(checkpoints, path):
     if checkpoints.diverged:
         step, key, value = checkpoints.diverged
         advice = "try a lower --lr or --precision float32"
-        if not checkpoints.saved_step:
+        # This run's last checkpoint, or the one it resumed from.
+        saved = checkpoints.saved_step or (checkpoint_step(path) if os.path.isfile(path)
+                                           else None)
+        if not saved:
             # No checkpoint file to name: the run folder, whose loss log
             # holds the step.
             raise TrainingStopped(os.path.dirname(os.path.dirname(path)),
                                   f"{key} became {value} at step {step}; training stopped "
-                                  f"before its first checkpoint and no weights were written; "
-                                  f"{advice}", exit_code=3)
+                                  "before this stage's first checkpoint and no weights were "
+                                  f"written; {advice}", exit_code=3)
         raise TrainingStopped(path, f"{key} became {value} at step {step}; training stopped "
-                              "and no weights were written (this checkpoint, of step "
-                              f"{checkpoints.saved_step}, is intact, as are any weights in "
-                              f"<weights-dir>/best); {advice}", exit_code=3)
+                              f"and no weights were written (this checkpoint, of step {saved}, "
+                              "is intact, as are any weights in <weights-dir>/best); "
+                              f"{advice}", exit_code=3)
     if checkpoints.interrupted:
         number = getattr(signal, checkpoints.interrupted)
         raise TrainingStopped(path, f"{checkpoints.interrupted} at step {checkpoints.step}: "

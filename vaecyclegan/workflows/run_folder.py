@@ -92,6 +92,7 @@ def write_run_file(logdir, data_dir, folders, settings):
         "data_dir": os.path.abspath(data_dir) if data_dir else None,
         "ct_dir": os.path.abspath(folders.ct_train) if settings.ct_dir else None,
         "mri_dir": os.path.abspath(folders.mri_train) if settings.mri_dir else None,
+        "sr_pairs": os.path.abspath(settings.sr_pairs) if settings.sr_pairs else None,
         "weights_dir": os.path.abspath(settings.weights_dir)}, indent=2) + "\n")
 
 

@@ -53,7 +53,7 @@ from vaecyclegan.upscaler.evaluation import (
 from vaecyclegan.upscaler.paired_dataset import load_sr_pairs
 from vaecyclegan.upscaler.stage import train_upscaler
 from vaecyclegan.workflows.output_staging import check_writable
-from vaecyclegan.workflows.resume_checks import check_resume, check_resumed_data
+from vaecyclegan.workflows.resume_checks import check_resume, check_resumed_folders
 from vaecyclegan.workflows.run_folder import (
     LOSS_LOGS,
     run_folder,
@@ -96,8 +96,9 @@ class _Run:
     # `--stage sr`, the upscaler's for `--stage translate`.
     kept_record: dict = None
     # When this process started the run (a resumed run: this segment).
-    started: str = dataclasses.field(
-        default_factory=lambda: datetime.datetime.now().isoformat(timespec="seconds"))
+    started: str = None
+    # Each stage's steps it was resumed at, where it was ({} otherwise).
+    resumed_at: dict = dataclasses.field(default_factory=dict)
 
 
 def resolve_preset(settings):
@@ -145,6 +146,7 @@ def _start(settings, scratch):
     nothing behind."""
     # The strategy first: a multi-worker one must configure TensorFlow's
     # collectives before anything else runs.
+    started = datetime.datetime.now().isoformat(timespec="seconds")
     _check_backend(settings)
     strategy = make_strategy(settings.strategy)
     chief = is_chief(strategy)
@@ -186,12 +188,12 @@ def _start(settings, scratch):
         # Before the data: a refused resume renders or downloads nothing.
         check_resume(logdir, settings, preset, config, _kept_config(settings))
     run = _Run(settings, preset, logdir, *_dataset(settings, preset, config.intensity),
-               config, stages)
+               config, stages, started=started)
     if _kept_config(settings):
         run.kept_record = dict(ModelConfig.load(settings.weights_dir).training)
     _check_outputs_apart_from_data(settings.weights_dir, logdir, run.folders)
     if checkpointed and settings.resume is not False:
-        check_resumed_data(logdir, run.data_dir, run.folders, settings)
+        check_resumed_folders(logdir, run.data_dir, run.folders, settings)
     _read_training_data(run)
     if checkpointed and settings.resume is not False:
         # Once the checkpoint has loaded: one this run cannot take (another
@@ -530,6 +532,8 @@ def _training_record(run):
     translators alone beside a trained upscaler (`--stage translate`) keeps
     the upscaler's keys and run the other way round."""
     record = _provenance(run)
+    if run.resumed_at:
+        record["resumed_at"] = dict(run.resumed_at)
     if run.kept_record is None and run.settings.stage == "translate":
         # No upscaler was trained: its keys would describe none.
         return {key: value for key, value in record.items() if key not in UPSCALER_RECORD_KEYS}
@@ -546,8 +550,10 @@ def _training_record(run):
                           if key in kept}, "upscaler_run": upscaler_run}
     # A converted upscaler's source no longer describes the one trained now.
     kept = {key: value for key, value in run.kept_record.items() if key != "rrdbnet_source"}
+    upscaler_run = {key: record[key] for key in (*UPSCALER_RUN_KEYS, "resumed_at")
+                    if key in record}
     return {**kept, **{key: record[key] for key in UPSCALER_RECORD_KEYS},
-            "upscaler_run": {key: record[key] for key in UPSCALER_RUN_KEYS}}
+            "upscaler_run": upscaler_run}
 
 
 def _train_stages(run):
@@ -580,6 +586,7 @@ def _train_translators(run):
     mri, ct = run.slices
     progress, best = train_translation(networks, preset, mri, ct, run.logdir, settings.seed,
                                        run.stages, make_best)
+    _note_resumes(run, "translation", progress)
     logger.info(f"Translation: {progress.summary()}")
     return best
 
@@ -590,8 +597,15 @@ def _train_upscaler(run):
                                             run.make_sr_dataset, run.logdir, stages,
                                             run.settings.vgg_weights)
     logger.info(f"Upscaler, L1: {progress.summary('loss')}")
+    _note_resumes(run, "upscaler", progress)
     if gan_progress is not None:
+        _note_resumes(run, "upscaler_gan", gan_progress)
         logger.info(f"Upscaler, adversarial: {gan_progress.summary('pixel')}")
+
+
+def _note_resumes(run, stage, progress):
+    if getattr(progress, "resumed_at", None):
+        run.resumed_at[stage] = progress.resumed_at
 
 
 def _finish(run):
