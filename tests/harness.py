@@ -159,3 +159,18 @@ def synthetic_head(depth=8, size=48, radii=(0.4, 0.35), inner=0.75):
     head[radius < inner] = 40.0
     return head
 
+
+def report_from_jax(code, *args):
+    """Runs Python `code` in a child process on Keras' JAX backend (from the
+    repository, TensorFlow quiet) and returns the JSON object its last line
+    of standard output prints."""
+    import json
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=REPO,
+                            capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO,
+                                 "TF_CPP_MIN_LOG_LEVEL": "3"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])

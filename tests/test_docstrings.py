@@ -23,14 +23,11 @@ on it.
 import doctest
 import importlib
 import io
-import json
 import logging
 import os
 import pkgutil
-import subprocess
-import sys
 
-from tests.harness import REPO
+from tests.harness import report_from_jax
 
 JAX_MODULES = ("vaecyclegan.training.jax_loop", "vaecyclegan.translation.jax_trainer",
                "vaecyclegan.upscaler.jax_trainers")
@@ -121,11 +118,6 @@ print(json.dumps({"count": count, "failures": failures}))
 
 def test_every_jax_docstring_example_runs_on_jax(tmp_path):
     assert set(JAX_MODULES) <= set(package_modules())
-    result = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO,
-                                 "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = report_from_jax(CHILD, tmp_path)
     assert not report["failures"], "\n".join(report["failures"])
     assert report["count"] == 3  # JaxStrategy, JaxVAECycleGAN, JaxL1Upscaler

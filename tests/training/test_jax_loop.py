@@ -3,12 +3,8 @@ when something reads them (a callback through `Callback.model`, the end of
 `fit`), not after every step, and what the sample grid and the best-weights
 evaluation read is the current step's."""
 
-import json
-import os
-import subprocess
-import sys
 
-from tests.harness import REPO
+from tests.harness import report_from_jax
 
 CHILD = r'''
 import json, os, sys
@@ -90,12 +86,7 @@ print(json.dumps({"syncs": trainer.syncs, "grid_at_2": int(grid[2, 0]),
 
 
 def test_fit_syncs_when_read_and_at_the_end_and_reads_the_current_step(tmp_path):
-    result = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], cwd=REPO,
-                            capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": REPO,
-                                 "TF_CPP_MIN_LOG_LEVEL": "3"})
-    assert result.returncode == 0, result.stderr[-3000:]
-    report = json.loads(result.stdout.strip().splitlines()[-1])
+    report = report_from_jax(CHILD, tmp_path)
     # The sample grid at step 2 shows the bias of step 2 (0.5: grey 191 of
     # 255; the initial weights would give 128), the best-weights evaluation
     # at step 3 sees and keeps step 3's 0.75.
