@@ -27,6 +27,8 @@ import logging
 import os
 import pkgutil
 
+import pytest
+
 from tests.harness import report_from_jax
 
 JAX_MODULES = ("vaecyclegan.training.jax_loop", "vaecyclegan.translation.jax_trainer",
@@ -93,6 +95,10 @@ def run_doctests(module_names, folder, namespace):
     return count, failures
 
 
+# Eager fit (above) on tf.data, and examples' fit on a tf.data dataset:
+# notices about settings that do not apply there.
+@pytest.mark.filterwarnings("ignore:Even though the `tf.config.experimental_run_functions")
+@pytest.mark.filterwarnings("ignore:`shuffle=True` was passed")
 def test_every_docstring_example_runs(tmp_path):
     import tensorflow as tf
 
