@@ -46,9 +46,9 @@ def check_resume(logdir, settings, preset, config, kept_translators):
     follows once the folders are known): window, steps, and against the
     run folder's record the recipe and the dataset, then the schedule's
     warning."""
-    check_resumed_window(logdir, settings, config, kept_translators)
-    check_checkpoints_within_steps(logdir, STAGE_CHECKPOINTS[settings.stage], preset)
     options = read_options(logdir)
+    check_resumed_window(logdir, settings, config, kept_translators, options)
+    check_checkpoints_within_steps(logdir, STAGE_CHECKPOINTS[settings.stage], preset)
     stages = resumed_stages(logdir, settings, options)
     check_resumed_recipe(logdir, settings, options, stages)
     check_resumed_dataset(logdir, settings, options, stages)
@@ -68,14 +68,13 @@ def resumed_stages(logdir, settings, options):
             if stage in recorded and os.path.isfile(checkpoint_path(logdir, stage))]
 
 
-def check_resumed_window(logdir, settings, config, kept_translators):
+def check_resumed_window(logdir, settings, config, kept_translators, options):
     """A run resumes with the CT window it started with: the steps after
     would read CT otherwise, and config.json would name only the second
     window (an upscaler already trained kept the first). Compared as read,
     in HU: leaving out a window that was the default is the same window."""
     if settings.stage == "sr" and kept_translators:
         return  # always the kept translators' window (another is refused)
-    options = read_options(logdir)
     if options is None:  # nothing to compare with
         return
     try:
