@@ -16,7 +16,7 @@ from vaecyclegan.training.distribution import on_jax, on_tensorflow, wrap_optimi
 from vaecyclegan.training.learning_rate import ConstantThenLinearDecay
 from vaecyclegan.training.presets import lr_decay_start
 from vaecyclegan.training.stage_runner import Stage, run_stage
-from vaecyclegan.training.tensorboard_scalars import RunStepTensorBoard
+from vaecyclegan.training.tensorboard_scalars import stage_tensorboard
 from vaecyclegan.translation.sample_grid_callback import SampleGridCallback
 
 SAMPLES_IN_GRID = 4
@@ -133,9 +133,7 @@ def _log_callbacks(networks, mri, ct, logdir, settings, start, stride):
     grids = SampleGridCallback(networks, _grid_samples(mri, networks, stride),
                                _grid_samples(ct, networks, stride), settings.log_every,
                                os.path.join(logdir, "samples"), board, start)
-    if board is None:
-        return [grids]
-    return [RunStepTensorBoard(board, start, settings.log_every), grids]
+    return [*stage_tensorboard(logdir, "tensorboard", start, settings.log_every), grids]
 
 
 def _grid_samples(images, networks, stride):
