@@ -99,3 +99,21 @@ def test_long_times_left_read_in_hours_and_days():
     assert progress_module._time_left(245) == "4 min 5 s left"
     assert progress_module._time_left(2 * 3600 + 5 * 60 + 7) == "2 h 5 min left"
     assert progress_module._time_left(3 * 86400 + 4 * 3600 + 5) == "3 d 4 h left"
+
+
+def test_images_per_second_leaves_out_the_first_steps_build(monkeypatch, capsys):
+    # 8 images a step; the first step builds for 100 s, then 2 s a step.
+    # Counted in, the build made it 0.5 images/s after 21 steps.
+    now = {"seconds": 0.0}
+    monkeypatch.setattr(progress_module.time, "perf_counter", lambda: now["seconds"])
+    callback = ProgressCallback(21, 8, description="translate")
+    callback.set_model(types.SimpleNamespace(stop_training=False))
+    callback.on_train_begin()
+    now["seconds"] = 100.0
+    callback.on_train_batch_end(0, {"loss": 1.0})
+    assert callback.images_per_second == pytest.approx(0.08)  # the first step alone
+    for step in range(1, 21):
+        now["seconds"] = 100.0 + 2 * step
+        callback.on_train_batch_end(step, {"loss": 1.0})
+    assert callback.images_per_second == pytest.approx(4.0)
+    assert callback.summary("loss").startswith("21 steps, 4.0 images/s")

@@ -42,7 +42,8 @@ class ProgressCallback(keras.callbacks.Callback):
         initial_step: the step training starts from (after a resume): the
             bar and the step count start there, rows of an existing
             `csv_path` after it are dropped and its seconds go on from the
-            last row kept; images/s counts this run's steps only.
+            last row kept; images/s counts this run's steps only, after
+            its first, which also builds the step.
         line_every: steps between plain lines without a terminal (default:
             a tenth of the steps, at most `MAX_STEPS_BETWEEN_LINES`).
 
@@ -156,11 +157,18 @@ class ProgressCallback(keras.callbacks.Callback):
 
     @property
     def images_per_second(self):
-        """Images/s of the steps this run made (0 when it made none)."""
+        """Images/s of the steps this run made after its first (0 when it
+        made none; the first's own while it is the only one)."""
         steps = self.step - self.initial_step
         if not steps:
             return 0.0
-        return steps * self.images_per_step / max(time.perf_counter() - self.start, 1e-9)
+        if steps == 1:
+            return self.images_per_step / max(self.first_step_end - self.start, 1e-9)
+        # The first step also builds (traces) the step, which takes many
+        # steps' time: counted in, the figure read low, the more so the
+        # shorter the run.
+        return ((steps - 1) * self.images_per_step
+                / max(time.perf_counter() - self.first_step_end, 1e-9))
 
     def summary(self, loss=None):
         """One line on the stage: steps, images/s and the last `loss`."""
