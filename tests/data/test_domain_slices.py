@@ -7,6 +7,7 @@ import shutil
 import cv2
 import nibabel as nib
 import numpy as np
+import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
@@ -588,3 +589,22 @@ def test_mri_in_the_ct_folder_is_said_to_look_like_mri(tmp_path, phantom_dir, ca
     with caplog.at_level(logging.WARNING, logger="vaecyclegan"):
         load_domain_slices(str(brain), "ct", IntensityConfig(ct_window_hu=(-160.0, 240.0)), 16)
     assert "air" not in caplog.text
+
+
+def test_a_scan_whose_spacing_spans_more_than_a_body_is_skipped_not_resampled(tmp_path):
+    # 1e308 mm pixels had overflowed the resampled slice's size (a
+    # traceback), and 300 mm ones built 19,200-px slices (5.8 GB).
+    folder = tmp_path / "mri"
+    folder.mkdir()
+    paths = []
+    for name, spacing in (("good.dcm", [1.0, 1.0]), ("cm.dcm", [300.0, 300.0]),
+                          ("huge.dcm", ["1e308", "1e308"])):
+        dataset = pydicom.dcmread(get_testdata_file("MR_small.dcm"))
+        dataset.PixelSpacing = spacing
+        dataset.SeriesInstanceUID = pydicom.uid.generate_uid()  # three scans, not one
+        paths.append(str(folder / name))
+        dataset.save_as(paths[-1])
+    domain = load_domain_slices(str(folder), "mri", IntensityConfig(), 32, mm_per_pixel=1.0)
+    assert len(domain.slices) == 1 and domain.mm_per_pixel == 1.0
+    assert len(domain.skipped) == 2
+    assert all("more than any body" in problem for problem in domain.skipped)

@@ -555,3 +555,48 @@ def test_an_invalid_study_uid_gives_a_new_study(tmp_path, uid):
         warnings.simplefilter("ignore")  # pydicom warns of the invalid value it is given
         _, ct = _written_slice(tmp_path, "MR_small.dcm", "ct", invalid)
     assert pydicom.uid.UID(ct.StudyInstanceUID).is_valid and ct.StudyInstanceUID != str(uid)
+
+
+def _deflated_ct_small(tmp_path, body=None):
+    """CT_small saved deflated; with `body`, its file meta followed by
+    `body` in place of the compressed data set."""
+    dataset = pydicom.dcmread(CT_SMALL)
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    path = tmp_path / "deflated.dcm"
+    dataset.save_as(path, enforce_file_format=True)
+    if body is not None:
+        with open(path, "rb") as f:
+            pydicom.filereader.read_preamble(f, False)
+            pydicom.filereader._read_file_meta_info(f)
+            meta = f.tell()
+        path.write_bytes(path.read_bytes()[:meta] + body)
+    return str(path)
+
+
+def test_a_deflated_dicom_whose_data_set_does_not_inflate_is_one_input_error(tmp_path):
+    # zlib's error had escaped as a traceback, alone and in a folder.
+    assert read_dicom_series([_deflated_ct_small(tmp_path)], "ct", "ok").values.shape == (
+        1, 128, 128)  # control: deflated is read
+    path = _deflated_ct_small(tmp_path, body=b"\xff" * 200)
+    _refused(path, "ct", "not a readable DICOM file", "decompressing")
+    assert group_series([path]) == [[path]]
+    with pytest.raises(InputError, match="decompressing"):
+        [source] = find_scan_sources(str(tmp_path))
+        read_dicom_series(source.paths, "ct", "folder")
+
+
+@pytest.mark.parametrize("spacing, positions", [
+    ([1e300, 1e300], [[0, 0, 0], [0, 0, 1]]),
+    ([0.5, 0.5], [[0, 0, 0], [1e16, 0, 0.01]]),
+])
+def test_a_series_whose_geometry_names_no_axis_reads_as_stored(tmp_path, spacing, positions):
+    # Finite but degenerate: cutting it along an axis had raised nibabel's
+    # "Unable to find out axis" (and numpy's overflow warning).
+    from tests.harness import write_ct_series
+
+    paths = write_ct_series(tmp_path, ["IM1", "IM2"], pixel_spacing=spacing,
+                            positions=positions)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scan = read_dicom_series(paths, "ct", "series")
+    assert scan.values.shape == (2, 128, 128) and scan.world is None

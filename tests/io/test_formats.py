@@ -306,3 +306,18 @@ def test_a_folder_that_cannot_be_listed_is_one_error(tmp_path):
             find_scan_sources(str(locked))
     finally:
         locked.chmod(0o700)
+
+
+@pytest.mark.parametrize("spacing, refused", [
+    ((1.0, 1.0), False), ((78.0, 78.0), False), ((79.0, 79.0), True), ((1e30, 1.0), True)])
+def test_a_pixel_spacing_that_spans_more_than_a_body_is_refused(tmp_path, spacing, refused):
+    # 64 pixels of 78 mm span 4,992 mm, of 79 mm 5,056: past MAX_FIELD_MM.
+    path = str(tmp_path / "mr.nii")
+    nib.save(nib.Nifti1Image(np.ones((64, 64, 2), np.int16), np.diag([*spacing, 1.0, 1.0])),
+             path)
+    [source] = find_scan_sources(path)
+    if not refused:
+        assert read_scan(source, "mri").pixel_mm == spacing
+        return
+    with pytest.raises(InputError, match="more than any body .5,000 mm.; check its pixel spacing"):
+        read_scan(source, "mri")

@@ -1,8 +1,8 @@
 """A fuzzer for the readers: valid PNG, JPEG, TIFF, DICOM and NIfTI files,
 mutated (header fields set to empty, text, NaN, zero, negative or huge;
-bytes truncated, flipped or inserted; data types changed), must each be
-read as a valid scan or refused with the project's one error type, never
-anything else.
+bytes truncated, flipped or inserted, DICOM also deflated first; data types
+changed), must each be read as a valid scan or refused with the project's
+one error type, never anything else.
 
 The suite runs a bounded, derandomised budget (`VAECYCLEGAN_FUZZ_EXAMPLES`
 examples per format, 200 by default); a long run sets a large budget and
@@ -139,8 +139,10 @@ def test_mutated_images_read_or_are_refused(fuzz_dir, data, kind, domain):
         _check_read(_write(fuzz_dir, "image" + extension, mutated), domain)
 
 
-def _dicom_with(field, value, base_name):
+def _dicom_with(field, value, base_name, deflated=False):
     dataset = pydicom.dcmread(get_testdata_file(base_name))
+    if deflated:  # its data set zlib-compressed: mutations reach zlib
+        dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
     keyword, vr = field
     if value is None:
         if keyword in dataset:
@@ -149,7 +151,7 @@ def _dicom_with(field, value, base_name):
         dataset.add_new(pydicom.datadict.tag_for_keyword(keyword), vr, value)
     buffer = io.BytesIO()
     with pydicom.config.disable_value_validation():
-        dataset.save_as(buffer, enforce_file_format=False)
+        dataset.save_as(buffer, enforce_file_format=deflated)
     return buffer.getvalue()
 
 
@@ -166,8 +168,10 @@ _NUMERIC_VRS = ("US",)
 
 @FUZZ
 @given(data=st.data(), base=st.sampled_from(["CT_small.dcm", "MR_small.dcm"]),
-       field=st.sampled_from(DICOM_FIELDS), domain=st.sampled_from(["ct", "mri"]))
-def test_dicom_with_a_bad_header_field_reads_or_is_refused(fuzz_dir, data, base, field, domain):
+       field=st.sampled_from(DICOM_FIELDS), domain=st.sampled_from(["ct", "mri"]),
+       deflated=st.booleans())
+def test_dicom_with_a_bad_header_field_reads_or_is_refused(fuzz_dir, data, base, field, domain,
+                                                          deflated):
     if field[1] in _NUMERIC_VRS:
         value = data.draw(st.one_of(st.none(), st.sampled_from(BAD_NUMBERS).filter(
             lambda v: 0 <= v <= 65535)))
@@ -178,7 +182,7 @@ def test_dicom_with_a_bad_header_field_reads_or_is_refused(fuzz_dir, data, base,
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # pydicom warns of the values it is asked to write
-            payload = _dicom_with(field, value, base)
+            payload = _dicom_with(field, value, base, deflated)
     except Exception:  # noqa: BLE001 - pydicom cannot even write this value
         return
     if data.draw(st.booleans()):
@@ -240,6 +244,8 @@ def test_the_property_holds_for_the_unmutated_files(tmp_path):
         domain = "ct" if base.startswith("CT") else "mri"
         with open(get_testdata_file(base), "rb") as f:
             assert _check_read(_write(tmp_path, "slice.dcm", f.read()), domain), base
+        deflated = _dicom_with(("PatientName", "PN"), "Fuzz^Seed", base, deflated=True)
+        assert _check_read(_write(tmp_path, "slice.dcm", deflated), domain), base
 
 
 def test_the_property_fails_on_a_reader_that_leaks_an_exception(tmp_path, monkeypatch):

@@ -3,6 +3,7 @@
 import gzip
 import os
 import struct
+import warnings
 
 import nibabel as nib
 import numpy as np
@@ -12,6 +13,7 @@ from nibabel.orientations import aff2axcodes
 from tests.harness import LAS_AFFINE
 from vaecyclegan.config import IntensityConfig
 from vaecyclegan.errors import InputError
+from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.nifti_format import read_nifti, write_nifti
 
 AFFINE = np.array(LAS_AFFINE)
@@ -346,3 +348,16 @@ def test_a_volume_stored_in_another_plane_is_said_to_be_cut(tmp_path, caplog):
     assert scan.values.shape == (24, 20, 10)
     assert "sag.nii: 10 sagittal slices, cut into 24 axial slices of 10x20" in caplog.text
     assert "ax.nii" not in caplog.text  # control: stored axial, nothing to say
+
+
+def test_an_affine_near_the_float_limit_is_refused_without_numpys_warnings(tmp_path):
+    # NIfTI-2 holds float64 affines: nibabel's orientation code overflowed
+    # and numpy's warnings printed lines before the one refusal.
+    path = str(tmp_path / "huge.nii")
+    nib.save(nib.Nifti2Image(np.zeros((16, 16, 2), np.int16), np.diag([1e300, 1, 1, 1])), path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(InputError, match="huge.nii"):
+            [source] = find_scan_sources(path)
+            read_scan(source, "ct")
+    assert [str(w.message) for w in caught] == []

@@ -41,6 +41,7 @@ import os
 import re
 import struct
 import warnings
+import zlib
 
 import numpy as np
 import pydicom
@@ -118,8 +119,8 @@ OTHER_FORMATS = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "T
                  (b"MM\x00*", "TIFF"), (b"BM", "BMP"), (b"\x1f\x8b", "gzip"),
                  (b"PK\x03\x04", "zip"))
 READ_ERRORS = (InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, TypeError,
-               AttributeError, LookupError, ArithmeticError, struct.error, MemoryError,
-               RuntimeError, Warning)
+               AttributeError, LookupError, ArithmeticError, struct.error, zlib.error,
+               MemoryError, RuntimeError, Warning)
 DECODER_HINT = ("pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or python-gdcm, "
                 "adds decoders pydicom can use")
 
@@ -370,7 +371,18 @@ def _series_world(slices):
     world[:3, 1] = along_column * spacing[1]
     world[:3, 2] = along_row * spacing[2]
     world[:3, 3] = first
-    return LPS_TO_RAS @ world if np.all(np.isfinite(world)) else None
+    world = LPS_TO_RAS @ world
+    with np.errstate(all="ignore"):
+        if not np.all(np.isfinite(world)):
+            return None
+        try:
+            axes = io_orientation(world)
+        except (ValueError, np.linalg.LinAlgError):
+            return None
+    # Finite but degenerate (a step far longer than the pixels, spacings
+    # near the float limit): no axis of the world is a slice axis, and
+    # cutting the series along one failed with a traceback.
+    return None if np.isnan(axes).any() else world
 
 
 def _spacing_problem(slices):

@@ -258,8 +258,18 @@ def read_scan(source, domain, axis="axial"):
         axis: the plane volumes (NIfTI, DICOM series) are cut into slices
             along: "axial", "coronal" or "sagittal"; 2-D images are one
             slice whatever it is.
+
+    Raises:
+        InputError: the source cannot be read as a scan of `domain`, or its
+            pixel spacing cannot be right (`Scan.spacing_refusal`).
     """
-    return format_of(source).read(source, domain, axis)
+    scan = format_of(source).read(source, domain, axis)
+    # Here, once for every format: a spacing near the float limit had
+    # overflowed the size of the resampled slice in training and inference.
+    refusal = scan.spacing_refusal()
+    if refusal:
+        raise InputError(scan.path, refusal)
+    return scan
 
 
 def write_result(scan, unit, domain, intensity, direction, target):

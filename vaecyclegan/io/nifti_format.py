@@ -118,31 +118,35 @@ def read_nifti(path, domain, axis="axial"):
             raise InputError(path, f"voxel data cannot be read ({_one_line(error)})") from None
         if path.lower().endswith(".gz"):
             _check_gzip_whole(path)
-    data = _non_finite_filled(path, data, domain)
-    if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-        raise InputError(path, "its affine (qform/sform) is not finite")
-    try:
-        to_slices = ornt_transform(io_orientation(affine), axcodes2ornt(SLICE_ORIENTATION[axis]))
-        to_input = ornt_transform(axcodes2ornt(SLICE_ORIENTATION[axis]), io_orientation(affine))
-        slices = apply_orientation(data, to_slices)
-    except Exception as error:  # a degenerate affine: no axis order to cut along
-        raise InputError(path, f"its affine gives no voxel orientation ({_one_line(error)})") \
-            from None
-    check_min_size(path, slices.shape)
-    source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
-    name = os.path.basename(path)
-    stored = STORED_PLANES[int(io_orientation(affine)[2, 0])]
-    if stored != axis and volume_shape[2] > 1:
-        # Said as a DICOM series' cut is: a sagittal volume cut axially
-        # gives slices of another size and count than its files suggest.
-        logger.info("%s: %d %s slices, cut into %d %s slices of %dx%d", printable(name),
-                    volume_shape[2], stored, slices.shape[0], axis, slices.shape[2],
-                    slices.shape[1])
-    return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
-                "hu" if domain == "ct" else "signal", name, source=source,
-                spacing=_slice_spacing(affine, to_slices, header),
-                world=_slice_world(affine, to_slices, volume_shape, header)
-                if _placed(header) else None)
+    # An affine near the float limit overflows in nibabel's orientation
+    # code: numpy's warnings had added lines before the one refusal.
+    with _nibabel_quiet(), np.errstate(all="ignore"):
+        data = _non_finite_filled(path, data, domain)
+        if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
+            raise InputError(path, "its affine (qform/sform) is not finite")
+        try:
+            stored_axes, wanted = io_orientation(affine), axcodes2ornt(SLICE_ORIENTATION[axis])
+            to_slices = ornt_transform(stored_axes, wanted)
+            to_input = ornt_transform(wanted, stored_axes)
+            slices = apply_orientation(data, to_slices)
+        except Exception as error:  # a degenerate affine: no axis order to cut along
+            raise InputError(path, f"its affine gives no voxel orientation ({_one_line(error)})") \
+                from None
+        check_min_size(path, slices.shape)
+        source = NiftiSource(type(image), header.copy(), affine, to_input, shape)
+        name = os.path.basename(path)
+        stored = STORED_PLANES[int(stored_axes[2, 0])]
+        if stored != axis and volume_shape[2] > 1:
+            # Said as a DICOM series' cut is: a sagittal volume cut axially
+            # gives slices of another size and count than its files suggest.
+            logger.info("%s: %d %s slices, cut into %d %s slices of %dx%d", printable(name),
+                        volume_shape[2], stored, slices.shape[0], axis, slices.shape[2],
+                        slices.shape[1])
+        return Scan(path, NiftiFormat.name, domain, np.ascontiguousarray(slices, dtype=np.float32),
+                    "hu" if domain == "ct" else "signal", name, source=source,
+                    spacing=_slice_spacing(affine, to_slices, header),
+                    world=_slice_world(affine, to_slices, volume_shape, header)
+                    if _placed(header) else None)
 
 
 # Millimetres per unit of the NIfTI spatial units (`xyzt_units`); "unknown"

@@ -29,6 +29,11 @@ SLICE_ORIENTATION = {
     "coronal": ("A", "I", "L"),
     "sagittal": ("L", "I", "P"),
 }
+# No scan of a body spans more than this along a side of its slices (a
+# whole body cut coronally, head to toe, is about 2 m): a pixel spacing
+# that says more is wrong (other units, or bytes that are no spacing), and
+# resampling by it to a training scale would need an image beyond memory.
+MAX_FIELD_MM = 5000.0
 # What a path is when it is not a regular file, for messages.
 _FILE_TYPES = (
     (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
@@ -186,6 +191,27 @@ class Scan:
         if not (np.isfinite(rows) and np.isfinite(columns) and rows > 0 and columns > 0):
             return None
         return (rows, columns)
+
+    def spacing_refusal(self):
+        """Why the scan's pixel spacing cannot be right (its slices would
+        span more than `MAX_FIELD_MM`), in words for `InputError`; None
+        where it can, or where there is none.
+
+        Example:
+        >>> scan = Scan("a.nii", "nifti", "ct", np.zeros((1, 64, 64), "float32"), "hu", "a",
+        ...             spacing=(1.0, 300.0, 300.0))
+        >>> scan.spacing_refusal().split(", more")[0]
+        'its 64x64 slices of 300 x 300 mm pixels would span 19,200 mm'
+        """
+        if self.pixel_mm is None:
+            return None
+        extent = max(n * mm for n, mm in zip(self.values.shape[1:], self.pixel_mm))
+        if extent <= MAX_FIELD_MM:
+            return None
+        rows, columns = self.values.shape[1:]
+        return (f"its {columns}x{rows} slices of {' x '.join(f'{mm:.3g}' for mm in self.pixel_mm)}"
+                f" mm pixels would span {extent:,.0f} mm, more than any body "
+                f"({MAX_FIELD_MM:,.0f} mm); check its pixel spacing")
 
 
 class ScanFormat:
