@@ -47,6 +47,10 @@ setup(
         # Reads image headers (size) before decoding, to refuse huge images.
         "pillow>=10,<14",
         "kaggle>=1.6,<3",
+        # The Kaggle client's HTTP stack: a failed download is told apart
+        # by its errors (network, HTTP status, cut short).
+        "requests>=2.28,<3",
+        "urllib3>=1.26,<3",
         # pydicom 3: `pydicom.pixels` and save_as(enforce_file_format=...).
         "pydicom>=3.0,<4",
         "nibabel>=5.2,<6",

@@ -109,3 +109,23 @@ def test_the_dataset_command_names_the_training_command_the_user_has(monkeypatch
     assert data._train_command() == "vaecyclegan-train"
     monkeypatch.setattr(sys, "argv", ["vaecyclegan/cli/data.py"])
     assert data._train_command() == "python train.py"
+
+
+def test_each_command_module_runs_as_python_dash_m_with_everything_defined():
+    # `python -m vaecyclegan.cli.data` ran its command before a helper
+    # below the `__main__` guard was defined: a NameError after the work.
+    import ast
+    import pathlib
+
+    import vaecyclegan.cli
+
+    folder = pathlib.Path(vaecyclegan.cli.__file__).parent
+    guarded = []
+    for path in sorted(folder.glob("*.py")):
+        body = ast.parse(path.read_text(encoding="utf-8")).body
+        guards = [index for index, node in enumerate(body) if isinstance(node, ast.If)
+                  and "__main__" in ast.unparse(node.test)]
+        if guards:
+            guarded.append(path.name)
+            assert guards == [len(body) - 1], f"{path.name}: the __main__ guard is not last"
+    assert {"data.py", "infer.py", "train.py", "evaluate.py", "convert.py"} <= set(guarded)

@@ -1,10 +1,13 @@
 """The Kaggle download, driven through a stand-in for the Kaggle client
 that serves a local zip."""
 
+import errno
 import io
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -12,35 +15,61 @@ import pytest
 import requests
 
 import vaecyclegan.data.kaggle as kaggle_dataset
+from tests.harness import REPO
 from vaecyclegan.cli.common import run_cli
 from vaecyclegan.cli.data import main as data_main
 from vaecyclegan.errors import InputError
-from vaecyclegan.io.image_format import write_png
 
 
 def _dataset_zip(tmp_path, extra_entries=()):
-    """A small zip in the Kaggle layout (JPEG-like PNGs named as Kaggle's)."""
+    """A small zip laid out and named as the real one: grey PNG CT slices
+    `ct<N>.png` in trainA/testA, RGB JPEG MRI slices `mri<N>.jpg` (40x36)
+    in trainB/testB (so the test split pairs no name), and one of each in
+    `Dataset/unseen_demo_images/{ct,mri}`."""
     path = tmp_path / "served.zip"
     rng = np.random.default_rng(0)
+    number = 0
     with zipfile.ZipFile(path, "w") as archive:
-        for folder, count in (("trainA", 3), ("trainB", 4), ("testA", 2), ("testB", 2)):
-            for index in range(count):
-                image = tmp_path / "tmp.png"
-                write_png(str(image), rng.integers(0, 256, (24, 24), dtype=np.uint8))
-                archive.write(image, f"Dataset/images/{folder}/{folder}_{index}.png")
+        for folder, count in (("images/trainA", 3), ("images/trainB", 4), ("images/testA", 2),
+                              ("images/testB", 2), ("unseen_demo_images/ct", 1),
+                              ("unseen_demo_images/mri", 1)):
+            ct = folder.endswith(("A", "ct"))
+            for _ in range(count):
+                number += 1
+                name = f"ct{number}.png" if ct else f"mri{number}.jpg"
+                archive.writestr(f"Dataset/{folder}/{name}", _slice(rng, ct))
         for name, data in extra_entries:
             archive.writestr(name, data)
     return path
 
 
-class StandInKaggleApi:
-    """The two calls the project makes on `KaggleApi`, serving a local zip."""
+def _slice(rng, ct):
+    """A grey 24x24 PNG (CT) or an RGB 40x36 JPEG (MRI) of a smooth
+    gradient with a little noise, as bytes."""
+    from PIL import Image
 
-    def __init__(self, zip_path, token=True, network=True):
+    rows, cols = (24, 24) if ct else (36, 40)
+    ramp = np.add.outer(np.arange(rows), np.arange(cols)) * 3.0
+    grey = np.clip(ramp + rng.normal(0, 4, ramp.shape), 0, 255).astype(np.uint8)
+    image = Image.fromarray(grey) if ct else Image.fromarray(np.stack([grey] * 3, axis=-1))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG" if ct else "JPEG")
+    return buffer.getvalue()
+
+
+class StandInKaggleApi:
+    """The two calls the project makes on `KaggleApi`, serving a local zip;
+    `failure`/`auth_failure`: an exception the download/authentication
+    raises instead."""
+
+    def __init__(self, zip_path, token=True, network=True, failure=None, auth_failure=None):
         self.zip_path, self.token, self.network = zip_path, token, network
+        self.failure, self.auth_failure = failure, auth_failure
         self.requests = []
 
     def authenticate(self):
+        if self.auth_failure is not None:
+            raise self.auth_failure
         if not self.token:
             print("the real client prints several lines of help here")
             exit(1)
@@ -49,6 +78,8 @@ class StandInKaggleApi:
         self.requests.append((dataset, unzip))
         if not self.network:
             raise requests.exceptions.ConnectionError("Failed to resolve 'www.kaggle.com'")
+        if self.failure is not None:
+            raise self.failure
         shutil.copy(self.zip_path, os.path.join(path, dataset.split("/")[1] + ".zip"))
 
 
@@ -97,6 +128,149 @@ def test_no_token_and_no_network_each_say_what_to_do(tmp_path, capsys):
     assert not (tmp_path / "data").exists()
 
 
+def _http_error(status):
+    response = requests.Response()
+    response.status_code = status
+    return requests.exceptions.HTTPError(f"{status} Client Error", response=response)
+
+
+@pytest.mark.parametrize("failure, data_root_at_fault, message", [
+    # HTTPError is an OSError: 401/403/404 read "cannot reach kaggle.com".
+    (_http_error(401), False, r"refused the download \(HTTP 401\).*accept the dataset's terms.*"
+     "or check the token"),
+    (_http_error(403), False, r"refused the download \(HTTP 403\).*accept the dataset's terms"),
+    (_http_error(404), False, r"does not find the dataset \(HTTP 404\)"),
+    (_http_error(503), False, r"Kaggle answered HTTP 503 .*try again later"),
+    (requests.exceptions.ConnectionError("Failed to resolve"), False, "cannot reach kaggle.com"),
+    (requests.exceptions.ReadTimeout("read timed out"), False, "cannot reach kaggle.com"),
+    # A full disk or a read-only folder read "cannot reach kaggle.com".
+    (OSError(errno.ENOSPC, "No space left on device"), True, "no space left for the download"),
+    (OSError(errno.EDQUOT, "Disk quota exceeded"), True, "no space left for the download"),
+    (PermissionError(errno.EACCES, "Permission denied"), True, "cannot be written here"),
+    (OSError(errno.EROFS, "Read-only file system"), True, "cannot be written here"),
+    # What kaggle 2.x raises for a download cut short read "Kaggle refused
+    # the download ... accept its terms".
+    (ValueError("Downloaded file size (1000) does not match expected size (360000000)"), False,
+     "the download was cut short .*run the command again"),
+    (requests.exceptions.ChunkedEncodingError("Connection broken"), False,
+     "the download was cut short"),
+    (RuntimeError("something else"), False, r"the download failed \(RuntimeError: something "
+     r"else\)"),
+])
+def test_a_failed_download_says_its_cause(tmp_path, failure, data_root_at_fault, message):
+    api = StandInKaggleApi(_dataset_zip(tmp_path), failure=failure)
+    data = tmp_path / "data"
+    with pytest.raises(InputError, match=message + ".*--zip PATH_TO_ZIP") as error:
+        kaggle_dataset.download_kaggle_dataset(str(data), client_factory=lambda: api)
+    assert error.value.path == (str(data) if data_root_at_fault else "darren2020/ct-to-mri-cgan")
+    assert not data.exists()
+
+
+@pytest.mark.parametrize("failure, message", [
+    (requests.exceptions.ConnectionError("Failed to resolve 'api.kaggle.com'"),
+     "cannot reach kaggle.com"),
+    (_http_error(502), "kaggle.com answered HTTP 502; try again later"),
+])
+def test_authentication_without_network_is_not_a_missing_token(tmp_path, failure, message):
+    # With a token set and no network, it read "no Kaggle API token".
+    api = StandInKaggleApi(_dataset_zip(tmp_path), auth_failure=failure)
+    with pytest.raises(InputError, match=message + ".*--zip") as error:
+        kaggle_dataset.download_kaggle_dataset(str(tmp_path / "data"), client_factory=lambda: api)
+    assert "token" not in str(error.value)
+
+
+def test_no_token_with_the_real_kaggle_package_is_one_line(tmp_path):
+    # kaggle 2.x authenticates when it is imported: without a token it
+    # printed about 17 lines of help before our one line. No network is
+    # needed (the proxies below lead nowhere, should it try).
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("KAGGLE_")}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               HTTPS_PROXY="http://127.0.0.1:9", HTTP_PROXY="http://127.0.0.1:9")
+    result = subprocess.run([sys.executable, "-m", "vaecyclegan.cli.data", "download", "--out",
+                             str(tmp_path / "data")], cwd=REPO, env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"error: darren2020/ct-to-mri-cgan: "
+                                          f"{kaggle_dataset.NO_TOKEN}"]
+    assert "Authentication" not in result.stdout and "kaggle auth login" not in result.stdout
+    assert not (tmp_path / "data").exists()
+
+
+def _fake_kaggle_package(folder, init_source):
+    package = folder / "kaggle"
+    (package / "api").mkdir(parents=True)
+    (package / "__init__.py").write_text(init_source)
+    (package / "api" / "__init__.py").write_text("")
+    (package / "api" / "kaggle_api_extended.py").write_text("class KaggleApi:\n    pass\n")
+
+
+@pytest.mark.parametrize("case", ["kaggle 1.6 without a token", "kaggle missing"])
+def test_loading_the_kaggle_client_fails_in_one_line(tmp_path, monkeypatch, capsys, case):
+    # kaggle 1.6 raises OSError when imported without a token: a traceback.
+    for name in [name for name in sys.modules if name.split(".")[0] == "kaggle"]:
+        monkeypatch.delitem(sys.modules, name)
+    if case == "kaggle missing":
+        monkeypatch.setitem(sys.modules, "kaggle", None)
+        expected = "the kaggle package is not installed: run `pip install kaggle`"
+    else:
+        _fake_kaggle_package(tmp_path, "print('help text')\nraise OSError('Could not find "
+                             "kaggle.json. Make sure it is located in ~/.kaggle.')\n")
+        monkeypatch.syspath_prepend(str(tmp_path))
+        expected = "no Kaggle API token"
+    with pytest.raises(InputError, match=expected + ".*--zip"):
+        kaggle_dataset.make_kaggle_client()
+    assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("entry", ["ensure", "download", "zip"])
+def test_a_folder_of_the_users_own_files_is_not_replaced(tmp_path, entry):
+    # The download replaced data/ct-to-mri-cgan and rmtree deleted what the
+    # user kept there (a zip downloaded by hand, notes).
+    served = _dataset_zip(tmp_path)
+    target = tmp_path / "data" / "ct-to-mri-cgan"
+    target.mkdir(parents=True)
+    shutil.copy(served, target / "ct-to-mri-cgan.zip")
+    (target / "notes.txt").write_text("where the scans came from")
+    api = StandInKaggleApi(served)
+    call = {"ensure": lambda: kaggle_dataset.ensure_kaggle_dataset(
+                str(tmp_path / "data"), client_factory=lambda: api),
+            "download": lambda: kaggle_dataset.download_kaggle_dataset(
+                str(tmp_path / "data"), client_factory=lambda: api),
+            "zip": lambda: kaggle_dataset.download_kaggle_dataset(str(tmp_path / "data"),
+                                                                  zip_path=str(served))}[entry]
+    with pytest.raises(InputError, match="did not install.*move its files elsewhere or choose "
+                       "another --out/--data-root") as error:
+        call()
+    assert error.value.path == str(target)
+    assert api.requests == []  # refused before downloading
+    assert sorted(os.listdir(target)) == ["ct-to-mri-cgan.zip", "notes.txt"]
+    assert (target / "ct-to-mri-cgan.zip").read_bytes() == served.read_bytes()
+    assert os.listdir(tmp_path / "data") == ["ct-to-mri-cgan"]
+
+
+@pytest.mark.parametrize("before", ["empty", "installed, then partly deleted", "a dataset"])
+def test_a_folder_installing_may_replace_is_replaced(tmp_path, before):
+    served = _dataset_zip(tmp_path)
+    data = tmp_path / "data"
+    target = data / kaggle_dataset.FOLDER_NAME
+    if before == "empty":
+        target.mkdir(parents=True)
+    elif before == "a dataset":
+        for name in ("trainA", "trainB"):
+            (target / "Dataset" / "images" / name).mkdir(parents=True)
+    else:
+        kaggle_dataset.install_zip(str(served), str(data))
+        shutil.rmtree(target / "Dataset" / "images" / "trainB")
+        (target / "notes.txt").write_text("left behind")
+    api = StandInKaggleApi(served)
+    kaggle_dataset.download_kaggle_dataset(str(data), client_factory=lambda: api)
+    assert len(api.requests) == 1
+    assert sorted(os.listdir(target)) == [kaggle_dataset.MARKER, "Dataset"]
+    assert len(os.listdir(target / "Dataset" / "images" / "trainB")) == 4
+
+
 def test_data_download_cli_and_a_zip_by_hand(tmp_path, capsys, monkeypatch):
     served = _dataset_zip(tmp_path)
     monkeypatch.setattr(kaggle_dataset, "make_kaggle_client", lambda: StandInKaggleApi(served))
@@ -125,6 +299,19 @@ def test_train_data_kaggle_downloads_once_then_reuses(tmp_path, monkeypatch):
     first = ensure_kaggle_dataset(str(tmp_path / "data"), client_factory=lambda: api)
     second = ensure_kaggle_dataset(str(tmp_path / "data"), client_factory=lambda: api)
     assert first == second and len(api.requests) == 1
+
+
+def test_the_installed_archive_pairs_no_test_files_and_training_warns(tmp_path, caplog):
+    # As the real archive: testA's ct<N>.png and testB's mri<N>.jpg share no
+    # name, so the closing evaluation has nothing to score, said at start.
+    from vaecyclegan.data.dataset_layout import resolve_dataset
+    from vaecyclegan.evaluation.paired_test_set import check_test_pairs
+
+    folder = kaggle_dataset.install_zip(str(_dataset_zip(tmp_path)), str(tmp_path / "data"))
+    with caplog.at_level("INFO"):
+        assert check_test_pairs(resolve_dataset(folder)) == 0
+    assert [r.levelname for r in caplog.records if "No test pairs" in r.getMessage()] == [
+        "WARNING"]
 
 
 # Zip bombs: limits read from the central directory before anything is
@@ -183,7 +370,7 @@ def _rezip_deflated(path):
 
 
 def test_total_size_and_entry_count_limits_and_the_options_that_raise_them(tmp_path, capsys):
-    # 11 images plus one stored (uncompressed) 1.5 MB entry: ratio about 1.
+    # 13 images plus one stored (uncompressed) 1.5 MB entry: ratio about 1.
     served = _dataset_zip(tmp_path, [("Dataset/readme.bin", os.urandom(1_500_000))])
     out = str(tmp_path / "a")
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
@@ -194,12 +381,12 @@ def test_total_size_and_entry_count_limits_and_the_options_that_raise_them(tmp_p
                    "raise the limit with `vaecyclegan-data download --max-unzipped-gb`)"]
     assert not os.path.exists(out)
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
-                               "--max-entries", "11"]) == 2
-    assert "12 entries, over the limit of 11" in capsys.readouterr().err
+                               "--max-entries", "13"]) == 2
+    assert "14 entries, over the limit of 13" in capsys.readouterr().err
     assert not os.path.exists(out)
     # The defaults let it through, and so do raised limits.
     assert run_cli(data_main, ["download", "--out", out, "--zip", str(served),
-                               "--max-unzipped-gb", "0.002", "--max-entries", "12"]) == 0
+                               "--max-unzipped-gb", "0.002", "--max-entries", "14"]) == 0
     assert os.listdir(out) == ["ct-to-mri-cgan"]
 
 

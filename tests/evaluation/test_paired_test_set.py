@@ -21,3 +21,37 @@ def test_test_folders_of_volumes_say_where_volumes_are_scored(tmp_path, caplog):
         assert check_test_pairs(folders) == 0
     assert "No test pairs to score" in caplog.text
     assert "vaecyclegan-eval --predictions" in caplog.text
+
+
+def _image_folders(tmp_path, ct_names, mri_names):
+    from vaecyclegan.io.image_format import write_png
+
+    pixels = np.arange(16 * 16, dtype=np.uint8).reshape(16, 16)
+    for sub, names in (("trainA", ["ct1.png"]), ("trainB", ["mri1.png"]), ("testA", ct_names),
+                       ("testB", mri_names)):
+        (tmp_path / sub).mkdir()
+        for name in names:
+            write_png(str(tmp_path / sub / name), pixels)
+    return DatasetFolders(*(str(tmp_path / sub) for sub in ("trainA", "trainB", "testA", "testB")))
+
+
+def test_test_images_that_pair_no_name_are_a_warning(tmp_path, caplog):
+    # The Kaggle dataset's testA holds ct<N>.png, its testB mri<N>.jpg: the
+    # closing evaluation scored nothing, said only at info level.
+    folders = _image_folders(tmp_path, ["ct7.png", "ct8.png"], ["mri9.png", "mri10.png"])
+    with caplog.at_level("INFO"):
+        assert check_test_pairs(folders) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].startswith("No test pairs to score: no file name "
+                                                          "is in both")
+    assert "the evaluations pair test files by name" in warnings[0]
+    assert "ct<N>/mri<N>" in warnings[0] and "vaecyclegan-eval --predictions" in warnings[0]
+
+
+def test_paired_test_images_and_no_test_folders_are_no_warning(tmp_path, caplog):
+    folders = _image_folders(tmp_path, ["a.png", "b.png"], ["a.png", "b.png"])
+    with caplog.at_level("INFO"):
+        assert check_test_pairs(folders) == 2
+        folders.ct_test = folders.mri_test = None
+        assert check_test_pairs(folders) == 0
+    assert not [r for r in caplog.records if r.levelno >= 30]

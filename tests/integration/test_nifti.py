@@ -100,8 +100,10 @@ def _weights_at_1mm(trained_smoke, tmp_path):
 @pytest.mark.parametrize("mm, fragment", [
     # 1e-4 mm pixels: 32x24 slices would be 1x1 at 1 mm, translated blank.
     (1e-4, "would be 1x1 at the training pixel scale, smaller than 8x8"),
-    # 200 mm pixels: 4800x6400 slices, more than the memory allowed here.
-    (200.0, "would be 4800x6400 at the training pixel scale"),
+    # 150 mm pixels: 3600x4800 slices, more than the memory allowed here
+    # (200 mm ones, 6.4 m across, are refused as no body's spacing).
+    (150.0, "would be 3600x4800 at the training pixel scale"),
+    (200.0, "would span 6,400 mm, more than any body"),
 ])
 def test_a_pixel_spacing_far_off_the_training_scale_is_one_line(trained_smoke, tmp_path, capsys,
                                                                  monkeypatch, mm, fragment):
@@ -131,3 +133,29 @@ def test_spacing_in_metres_is_read_as_millimetres(trained_smoke, tmp_path, caplo
                                 "--weights-dir", _weights_at_1mm(trained_smoke, tmp_path)]) == 0
     assert "translated at their own pixel scale" in caplog.text
     assert nib.load(str(tmp_path / "out" / "metres.nii.gz")).shape == (24, 32, 3)
+
+
+@pytest.mark.parametrize("count, refused", [(6, False), (8, True)])
+def test_a_folder_whose_results_would_not_fit_beside_its_inputs_is_one_line(
+        trained_smoke, tmp_path, capsys, monkeypatch, count, refused):
+    # Each volume alone passes its reader's check (48 bytes a voxel); all
+    # results are held until written (8 bytes a voxel): a folder of many
+    # volumes had been read, then killed for memory while translating.
+    import vaecyclegan.io.memory_budget as memory_budget
+
+    voxels = 16 * 16 * 4
+    monkeypatch.setattr(memory_budget, "available_memory_bytes", lambda: 56 * voxels)
+    folder = tmp_path / "volumes"
+    folder.mkdir()
+    for index in range(count):
+        nib.save(nib.Nifti1Image(np.ones((16, 16, 4), np.float32), np.diag([1.0, 1, 2, 1])),
+                 str(folder / f"v{index}.nii.gz"))
+    code = run_cli(infer_main, ["--direction", "ct2mri", "--input", str(folder), "--output",
+                                str(tmp_path / "out"), "--weights-dir",
+                                _weights_at_1mm(trained_smoke, tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    if not refused:
+        assert code == 0 and len(os.listdir(tmp_path / "out")) == count
+        return
+    assert code == 2 and len(err) == 1 and "translate fewer in a run" in err[0], err
+    assert not os.path.exists(tmp_path / "out")

@@ -297,3 +297,40 @@ def test_overlapping_tiles_blend_linearly_across_the_overlap(monkeypatch):
         total[start:start + 40] += weight
     assert len(starts) == 2
     np.testing.assert_allclose(result[0, 0], expected / total, atol=1e-5)
+
+
+@pytest.mark.parametrize("samples, most", [(1, 1.5), (4, 4.5)])
+def test_a_volume_is_translated_in_a_few_copies_of_its_memory(monkeypatch, samples, most):
+    # Padded, repeated to three channels and translated as a whole stack,
+    # a 200-slice volume had held twelve copies of itself (fifteen with
+    # samples, every draw kept): 2.5 GB a 512x512x200 head.
+    import tracemalloc
+
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _Draws())
+    stack = np.random.default_rng(0).uniform(-1, 1, (200, 64, 64)).astype(np.float32)
+    translator = Translator(None, 8, 3, tile=0)
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        [mean], _ = translator.translate_stacks([stack], batch_size=8, samples=samples)
+        peak = tracemalloc.get_traced_memory()[1] - start
+    finally:
+        tracemalloc.stop()
+    assert mean.shape == stack.shape
+    assert peak <= most * stack.nbytes, peak / stack.nbytes
+
+
+def test_a_generator_of_stacks_is_translated_as_a_list_is(monkeypatch):
+    # infer.py passes one: each scan's [-1, 1] copy lives only until it is
+    # resampled to the training scale (a list held all of them at once).
+    from vaecyclegan.config import PixelScaleConfig
+
+    monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _ShapeRecorder())
+    rng = np.random.default_rng(2)
+    stacks = [rng.uniform(-1, 1, (2, 64, 48)).astype(np.float32) for _ in range(3)]
+    translator = Translator(None, 8, 3, pixel_scale=PixelScaleConfig(resize_factor=2.0))
+    listed, _ = translator.translate_stacks(stacks, pixel_mm=[None, (1.0, 1.0), None])
+    made, _ = translator.translate_stacks((s for s in stacks), pixel_mm=[None, (1.0, 1.0), None])
+    for a, b in zip(listed, made):
+        np.testing.assert_array_equal(a, b)
+        assert a.shape == (2, 64, 48)

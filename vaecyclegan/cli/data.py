@@ -169,14 +169,14 @@ def _realistic(parser, options):
           f"HU) into {images}")
 
 
+def _train_command():
+    """How the user trains: the installed command where this one is one."""
+    return "vaecyclegan-train" if program_name().startswith("vaecyclegan-") else "python train.py"
+
+
 def entry_point():
     sys.exit(run_cli(main))
 
 
 if __name__ == "__main__":
     entry_point()
-
-
-def _train_command():
-    """How the user trains: the installed command where this one is one."""
-    return "vaecyclegan-train" if program_name().startswith("vaecyclegan-") else "python train.py"

@@ -10,11 +10,15 @@ ratio, entry count, from the central directory), into a staging folder
 that becomes `data/ct-to-mri-cgan` once the layout checks out, so an
 interrupted or refused download leaves nothing half-extracted. The
 extraction itself counts the bytes it writes and stops at the limit, so a
-central directory that understates the sizes gains nothing.
+central directory that understates the sizes gains nothing. Installing
+replaces an existing `ct-to-mri-cgan` folder only when it is empty, is a
+dataset already or holds the marker file an earlier install wrote
+(`MARKER`): a folder of the user's own files is refused, not deleted.
 """
 
 import contextlib
 import dataclasses
+import errno
 import io
 import logging
 import os
@@ -35,6 +39,9 @@ logger = logging.getLogger(__name__)
 KAGGLE_DATASET = "darren2020/ct-to-mri-cgan"
 DATASET_URL = f"https://www.kaggle.com/datasets/{KAGGLE_DATASET}"
 FOLDER_NAME = "ct-to-mri-cgan"
+# Written into the dataset folder it installs: only a folder holding it (or
+# an empty one, or a dataset) is replaced by installing again.
+MARKER = ".installed-by-vaecyclegan"
 BY_HAND = (f"or download the zip from {DATASET_URL} and run "
            "`vaecyclegan-data download --zip PATH_TO_ZIP`")
 NO_TOKEN = ("no Kaggle API token: create one at https://www.kaggle.com/settings/api, then set "
@@ -129,33 +136,126 @@ def check_zip_limits(zip_path, entries, limits):
 def make_kaggle_client():
     """The `kaggle` package's API client, not yet authenticated.
 
-    Imported from its module rather than `import kaggle`, which
-    authenticates (and may exit) on import.
+    Imported from its module rather than `import kaggle`, but Python runs
+    `kaggle/__init__.py` either way, and that authenticates on import:
+    kaggle 2.x prints its help (about 17 lines) without a token, kaggle
+    1.6 raises OSError. Both are silenced or turned into one line here.
     """
-    from kaggle.api.kaggle_api_extended import KaggleApi
+    try:
+        with _quiet():
+            from kaggle.api.kaggle_api_extended import KaggleApi
 
-    return KaggleApi()
+            return KaggleApi()
+    except ImportError as error:
+        if (error.name or "").split(".")[0] == "kaggle":
+            raise InputError(KAGGLE_DATASET, "the kaggle package is not installed: run "
+                             f"`pip install kaggle`, {BY_HAND}") from None
+        raise InputError(KAGGLE_DATASET, f"the kaggle package does not load ("
+                         f"{type(error).__name__}: {error}): run `pip install --upgrade "
+                         f"kaggle`, {BY_HAND}") from None
+    except (SystemExit, Exception) as error:  # noqa: BLE001 - kaggle 1.6: no token, OSError
+        raise InputError(KAGGLE_DATASET, _auth_problem(error)) from None
+
+
+@contextlib.contextmanager
+def _quiet():
+    """Discards what the Kaggle client prints while it loads and
+    authenticates (its help): our one line replaces it."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        yield
+
+
+def _auth_problem(error):
+    """A failed authentication: the network or the server at fault, else
+    no usable token (the client exits or raises without one)."""
+    problem = _network_problem(error)
+    status = _http_status(error)
+    if problem is None and status is not None and status >= 500:
+        problem = f"kaggle.com answered HTTP {status}; try again later, {BY_HAND}"
+    return problem or NO_TOKEN
 
 
 def _authenticate(client):
     # The client prints its own help and calls exit(1) without a token;
     # one line of ours replaces both.
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with _quiet():
             client.authenticate()
-    except (SystemExit, Exception):  # noqa: BLE001 - any failure means no usable token
-        raise InputError(KAGGLE_DATASET, NO_TOKEN) from None
+    except (SystemExit, Exception) as error:  # noqa: BLE001 - see _auth_problem
+        raise InputError(KAGGLE_DATASET, _auth_problem(error)) from None
+
+
+def _http_status(error):
+    """The HTTP status of a failed request: requests' `HTTPError` (kaggle
+    2.x) or the swagger client's `ApiException` (kaggle 1.6); else None."""
+    status = getattr(getattr(error, "response", None), "status_code", None)
+    if status is None:
+        status = getattr(error, "status", None)
+    return status if isinstance(status, int) else None
+
+
+def _network_problem(error):
+    """The message for a failure to reach kaggle.com, or None."""
+    import requests
+    import urllib3
+
+    if isinstance(error, (requests.ConnectionError, requests.Timeout,
+                          urllib3.exceptions.MaxRetryError, urllib3.exceptions.NewConnectionError,
+                          urllib3.exceptions.TimeoutError)):
+        return (f"cannot reach kaggle.com ({type(error).__name__}); check the network or "
+                f"proxy, {BY_HAND}")
+    return None
+
+
+def _cut_short(error):
+    """A download that stopped before its end: the connection broke in the
+    middle, or (kaggle 2.x, after its retries) the file is smaller than
+    the server said."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    return (isinstance(error, (requests.exceptions.ChunkedEncodingError,
+                               urllib3.exceptions.ProtocolError, http.client.IncompleteRead))
+            or (isinstance(error, ValueError) and "does not match expected size" in str(error)))
+
+
+def _download_problem(error, data_root):
+    """`InputError` saying what a failed download means and what to do."""
+    status = _http_status(error)
+    if status in (401, 403):
+        return InputError(KAGGLE_DATASET, f"Kaggle refused the download (HTTP {status}): open "
+                          f"{DATASET_URL} while logged in and accept the dataset's terms, or "
+                          f"check the token; {BY_HAND}")
+    if status == 404:
+        return InputError(KAGGLE_DATASET, f"Kaggle does not find the dataset (HTTP 404) at "
+                          f"{DATASET_URL}; {BY_HAND}")
+    if status is not None:
+        return InputError(KAGGLE_DATASET, f"Kaggle answered HTTP {status} ({error}); try again "
+                          f"later, {BY_HAND}")
+    network = _network_problem(error)
+    if network:
+        return InputError(KAGGLE_DATASET, network)
+    if _cut_short(error):
+        return InputError(KAGGLE_DATASET, f"the download was cut short ({error}); run the "
+                          f"command again, {BY_HAND}")
+    reason = getattr(error, "strerror", None) or error
+    if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return InputError(data_root, f"no space left for the download ({reason}); free some "
+                          f"space or choose another --out/--data-root, {BY_HAND}")
+    if getattr(error, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return InputError(data_root, f"the download cannot be written here ({reason}); choose "
+                          f"another --out/--data-root, {BY_HAND}")
+    return InputError(KAGGLE_DATASET, f"the download failed ({type(error).__name__}: {error}); "
+                      f"{BY_HAND}")
 
 
 def _download_zip(client, folder):
-    try:
+    try:  # not quiet: the progress of some 360 MB is worth its lines
         client.dataset_download_files(KAGGLE_DATASET, path=folder, unzip=False, quiet=False)
-    except OSError as error:  # requests' ConnectionError and timeouts are OSErrors
-        raise InputError(KAGGLE_DATASET, f"cannot reach kaggle.com ({type(error).__name__}); "
-                         f"check the network or proxy, {BY_HAND}") from None
-    except Exception as error:  # noqa: BLE001 - HTTP errors from the client's own stack
-        raise InputError(KAGGLE_DATASET, f"Kaggle refused the download ({error}); open "
-                         f"{DATASET_URL} while logged in to accept its terms, {BY_HAND}") from None
+    except (SystemExit, Exception) as error:  # noqa: BLE001 - classified by _download_problem
+        raise _download_problem(error, os.path.dirname(folder)) from None
     zips = [name for name in os.listdir(folder) if name.endswith(".zip")]
     if not zips:
         raise InputError(folder, "the Kaggle client finished without writing a zip")
@@ -265,6 +365,38 @@ def _temporary_folder(data_root, prefix):
         raise InputError(data_root, f"cannot be written ({error.strerror or error})") from None
 
 
+def _check_replaceable(target):
+    """Raises `InputError` unless installing may replace the folder
+    `target`: absent, empty, holding `MARKER` (an earlier install), or a
+    dataset already (`resolve_dataset`). A folder of the user's own files
+    (a zip downloaded by hand, notes) is refused, not deleted."""
+    if not os.path.isdir(target):
+        return
+    try:
+        if not os.listdir(target) or os.path.isfile(os.path.join(target, MARKER)):
+            return
+    except OSError as error:
+        raise InputError(target, f"cannot be read ({error.strerror or error})") from None
+    try:
+        resolve_dataset(target)
+        return
+    except InputError:
+        pass
+    raise InputError(target, "holds files that vaecyclegan-data did not install, and installing "
+                     "replaces this folder: move its files elsewhere or choose another "
+                     "--out/--data-root")
+
+
+def _mark_installed(staging, target):
+    """Writes `MARKER` into the folder about to become `target`."""
+    try:
+        with open(os.path.join(staging, MARKER), "w") as marker:
+            marker.write(f"Installed by vaecyclegan-data from {KAGGLE_DATASET}; installing "
+                         "again replaces this folder and all in it.\n")
+    except OSError as error:
+        raise InputError(target, f"cannot be written ({error.strerror or error})") from None
+
+
 def install_zip(zip_path, data_root, limits=None):
     """Checks and extracts a dataset zip into `data_root/ct-to-mri-cgan`.
 
@@ -278,7 +410,9 @@ def install_zip(zip_path, data_root, limits=None):
 
     Raises:
         InputError: unsafe entries, an archive over the limits, not a zip,
-            or not the expected layout.
+            not the expected layout, or a folder of other files where the
+            dataset goes (it is replaced only if empty, a dataset, or
+            holding `MARKER`).
     """
     limits = limits or ZipLimits()
     target = os.path.join(data_root, FOLDER_NAME)
@@ -293,6 +427,7 @@ def install_zip(zip_path, data_root, limits=None):
                          "remove the link or choose another --out")
     if os.path.exists(target) and not os.path.isdir(target):
         raise InputError(target, "a file is in the way of the dataset folder; move it")
+    _check_replaceable(target)
     # A refused archive leaves no empty data folder behind.
     created, staging = _temporary_folder(data_root, ".extract-")
     try:
@@ -306,6 +441,7 @@ def install_zip(zip_path, data_root, limits=None):
         for folder in (folders.ct_train, folders.mri_train):
             # An empty domain is refused here, naming it.
             find_scan_sources(folder, recursive=True)
+        _mark_installed(staging, target)
         if os.path.isdir(target):
             shutil.rmtree(target)
         os.replace(staging, target)
@@ -333,6 +469,8 @@ def download_kaggle_dataset(data_root, zip_path=None, client_factory=None, limit
             raise InputError(zip_path, "is a folder, not a zip file" if os.path.isdir(zip_path)
                              else "zip not found")
         return install_zip(zip_path, data_root, limits)
+    # Refused before some 360 MB are downloaded, not after.
+    _check_replaceable(os.path.join(data_root, FOLDER_NAME))
     client = (client_factory or make_kaggle_client)()
     _authenticate(client)
     created, download = _temporary_folder(data_root, ".download-")

@@ -89,8 +89,14 @@ def check_test_pairs(folders):
                     "vaecyclegan-eval --predictions after infer.py)")
         return 0
     if not pairs:
-        logger.info(f"No test pairs to score: no file name is in both {folders.mri_test} and "
-                    f"{folders.ct_test}")
+        # Both folders hold images, yet no score will come, which the
+        # Kaggle dataset's own split (ct<N>.png against mri<N>.jpg) meets.
+        logger.warning(f"No test pairs to score: no file name is in both {folders.mri_test} "
+                       f"and {folders.ct_test}, and the evaluations pair test files by name. An "
+                       "unpaired test split (such as the Kaggle dataset's ct<N>/mri<N> files) "
+                       "gets no paired scores; give paired references one name, or score "
+                       "infer.py's translations against them with vaecyclegan-eval "
+                       "--predictions --references")
     for mri_path, ct_path in pairs:
         ct = read_image_scan(ct_path, "ct")
         _check_one_size(mri_path, read_image_scan(mri_path, "mri").values.shape[1:],

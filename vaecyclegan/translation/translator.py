@@ -151,23 +151,27 @@ class Translator:
         return output / total
 
     def _translate_whole(self, images, batch_size, sample):
-        height, width = images.shape[1:]
-        padded = np.stack([pad_to_multiple(image, self.stride) for image in images])
-        batch = np.repeat(padded[..., None], self.channels, axis=-1)
+        count, height, width = images.shape
         # Large slices take fewer at a time: at most PASS_PIXELS a pass, or a
         # larger tile's, as tiling bounds memory for slices above the tile.
         budget = max(PASS_PIXELS, (self.tile or 0) ** 2)
-        per_pass = max(1, min(batch_size, budget // padded[0].size))
-        outputs = []
-        for start in range(0, len(batch), per_pass):
+        padded_pixels = (height + -height % self.stride) * (width + -width % self.stride)
+        per_pass = max(1, min(batch_size, budget // padded_pixels))
+        # Each pass is padded, repeated to the channels and averaged back on
+        # its own, into one preallocated result: done for the whole stack at
+        # once, a volume had held twelve copies of itself.
+        output = np.empty((count, height, width), np.float32)
+        for start in range(0, count, per_pass):
+            padded = np.stack([pad_to_multiple(image, self.stride)
+                               for image in images[start:start + per_pass]])
+            batch = np.repeat(padded[..., None], self.channels, axis=-1)
             # training=True only switches the VAE sampler: the generator has
             # no batch statistics or dropout.
-            outputs.append(run_network(self.generator, batch[start:start + per_pass],
-                                       training=sample))
+            translated = run_network(self.generator, batch, training=sample)
+            output[start:start + len(batch)] = translated[:, :height, :width, :].mean(axis=-1)
             if self._progress is not None:
-                self._progress.advance(len(outputs[-1]))
-        output = np.concatenate(outputs)[:, :height, :width, :]
-        return output.mean(axis=-1)
+                self._progress.advance(len(batch))
+        return output
 
     def _tile_grid(self, shape):
         """`(row starts, column starts)` of the tiles a slice of `shape` is
@@ -187,7 +191,10 @@ class Translator:
         slices of one size share forward passes across stacks.
 
         Args:
-            stacks: a list of arrays (slices, H, W) in [-1, 1], any sizes.
+            stacks: arrays (slices, H, W) in [-1, 1], any sizes: a list, or
+                any iterable (each is resampled to the training scale as
+                it comes, so a generator of them holds only the resampled
+                copies at once).
             batch_size: slices per forward pass (fewer for large ones: a
                 pass holds at most `PASS_PIXELS` pixels, or `tile` ** 2
                 where that is more).
@@ -204,11 +211,13 @@ class Translator:
             deviation of the draws in [-1, 1] units (None when `samples`
             is 1).
         """
-        pixel_mm = pixel_mm or [None] * len(stacks)
-        factors = [self.factor_for(mm) for mm in pixel_mm]
-        shrunk = [stack if _same_scale(f)
-                  else resample_planes(stack, scaled_shape(stack.shape[1:], f))
-                  for stack, f in zip(stacks, factors)]
+        shapes, factors, shrunk = [], [], []
+        for index, stack in enumerate(stacks):
+            factor = self.factor_for(pixel_mm[index] if pixel_mm else None)
+            shapes.append(stack.shape[1:])
+            factors.append(factor)
+            shrunk.append(stack if _same_scale(factor)
+                          else resample_planes(stack, scaled_shape(stack.shape[1:], factor)))
         if progress:
             self._progress = WorkProgress(
                 sum(len(s) * self._passes_per_slice(s.shape[1:]) for s in shrunk)
@@ -219,11 +228,11 @@ class Translator:
             if self._progress is not None:
                 self._progress.close()
             self._progress = None
-        for index, (stack, factor) in enumerate(zip(stacks, factors)):
+        for index, (shape, factor) in enumerate(zip(shapes, factors)):
             if not _same_scale(factor):
-                means[index] = self._back_to_grid(means[index], stack.shape[1:], factor)
+                means[index] = self._back_to_grid(means[index], shape, factor)
                 if stds[index] is not None:
-                    stds[index] = np.maximum(resample_planes(stds[index], stack.shape[1:]), 0.0)
+                    stds[index] = np.maximum(resample_planes(stds[index], shape), 0.0)
         return means, stds
 
     def describe(self, shape, pixel_mm=None):
@@ -260,13 +269,9 @@ class Translator:
             groups.setdefault(stack.shape[1:], []).append(index)
         means, stds = [None] * len(stacks), [None] * len(stacks)
         for indices in groups.values():
-            batch = np.concatenate([stacks[i] for i in indices])
-            if samples <= 1:
-                mean, std = self.translate_unit(batch, batch_size), None
-            else:
-                draws = np.stack([self.translate_unit(batch, batch_size, sample=True)
-                                  for _ in range(samples)])
-                mean, std = draws.mean(axis=0), draws.std(axis=0)
+            batch = (stacks[indices[0]] if len(indices) == 1
+                     else np.concatenate([stacks[i] for i in indices]))
+            mean, std = self._draws(batch, batch_size, samples)
             start = 0
             for i in indices:
                 count = len(stacks[i])
@@ -274,6 +279,31 @@ class Translator:
                 stds[i] = None if std is None else std[start:start + count]
                 start += count
         return means, stds
+
+    def _draws(self, batch, batch_size, samples):
+        """`(mean, std)` of `samples` translations of `batch` (std None for
+        one, the latent mean's): a running mean and sum of squared
+        deviations (Welford), so memory holds three results, not every
+        draw."""
+        if samples <= 1:
+            return self.translate_unit(batch, batch_size), None
+        mean = squares = None
+        for draw_count in range(1, samples + 1):
+            draw = self.translate_unit(batch, batch_size, sample=True)
+            if mean is None:
+                mean, squares = draw, np.zeros_like(draw)
+                continue
+            # In place where it can be: a whole volume per temporary.
+            delta = draw - mean
+            delta /= draw_count
+            mean += delta
+            delta *= draw_count
+            draw -= mean
+            draw *= delta
+            squares += draw
+            del draw, delta  # not alive beside the next draw
+        squares /= samples
+        return mean, np.sqrt(squares, out=squares)
 
     def translate_stored(self, images, batch_size=8):
         """Translates 8- or 16-bit images deterministically, each into its own

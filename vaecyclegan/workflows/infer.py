@@ -101,6 +101,7 @@ def run_inference(settings):
     if translator is not None:  # refusals first: a refused run says one line
         for scan in scans:
             _check_training_scale(scan, translator)
+        _check_results_fit(scans, settings)
     _warn_of_inputs(scans, settings, config, domain_in, domain_out)
     if translator is not None:
         _warn_if_spacing_unused(scans, translator)
@@ -276,6 +277,19 @@ def _check_training_scale(scan, translator):
     check_fits_in_memory(scan.path, scan.slice_count * height * width, described)
 
 
+def _check_results_fit(scans, settings):
+    """Refuses a run whose results would not fit beside its inputs: every
+    result is held until all are written (nothing is published before),
+    so a folder of many volumes needs memory for all of them at once."""
+    voxels = sum(scan.values.size for scan in scans)
+    # The result (float32), its return to the input's grid, and the
+    # deviation map where latent samples are drawn.
+    per_voxel = 8 + (4 if settings.samples > 1 else 0)
+    check_fits_in_memory(settings.input, voxels, f"the results of {len(scans)} input(s), held "
+                         "until all are written (translate fewer in a run)",
+                         bytes_per_pixel=per_voxel)
+
+
 def _read_references(pairs, scans, domain, factor):
     """The reference scans of `pairs`, each checked to be its input's size
     (times the upscaling `factor`)."""
@@ -301,8 +315,10 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
     if translator is None:
         means, stds = [None] * len(scans), [None] * len(scans)
     else:
+        # A generator: each scan's [-1, 1] copy lives only until the
+        # translator has resampled it to the training scale.
         means, stds = translator.translate_stacks(
-            [scan.to_unit(intensity) for scan in scans], settings.batch_size, settings.samples,
+            (scan.to_unit(intensity) for scan in scans), settings.batch_size, settings.samples,
             [scan.pixel_mm for scan in scans], progress=True)
     writers = []
     for index, (scan, mean) in enumerate(zip(scans, means)):
