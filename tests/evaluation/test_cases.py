@@ -429,6 +429,23 @@ def test_wepl_is_on_below_the_size_limit_and_sees_the_offset():
                                             over).metrics
 
 
+def test_cases_the_automatic_wepl_limit_left_out_are_named_in_a_warning(caplog):
+    # A whole head passed the limit and its report just had no WEPL column.
+    reference = _head()
+    over = HuOptions(wepl_max_voxels=reference.size - 1)
+    results = [score_case(name, reference + 10.0, reference, (2.0, 1.0, 1.0), over)
+               for name in ("head1", "head2")]
+    with caplog.at_level("WARNING", logger="vaecyclegan"):
+        synthrad_section(results, over, "given")
+    assert "WEPL left out of 2 case(s) above 18,431 voxels (head1, head2)" in caplog.text
+    assert "--wepl" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="vaecyclegan"):  # control: asked off, not said
+        synthrad_section([score_case("head", reference, reference, (2.0, 1.0, 1.0),
+                                     HuOptions(wepl=False))], HuOptions(wepl=False), "given")
+    assert "WEPL" not in caplog.text
+
+
 def test_the_section_averages_finite_values_and_prints():
     reference = _head()
     options = HuOptions(wepl=False)

@@ -42,3 +42,23 @@ def test_a_folder_in_place_of_a_patients_file_is_refused(tmp_path, stem):
     with pytest.raises(InputError, match="is a folder, not a file") as raised:
         find_patients(str(tmp_path))
     assert f"{stem}.nii.gz" in str(raised.value)
+
+
+def test_the_translation_of_a_head_shows_its_progress():
+    # Minutes on a CPU, in silence: translate_mr did not ask for progress.
+    import numpy as np
+
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.synthrad_layout import translate_mr
+    from vaecyclegan.io.scan import Scan
+
+    asked = {}
+
+    class Recorder:
+        def translate_stacks(self, stacks, batch_size, pixel_mm=None, progress=False):
+            asked["progress"] = progress
+            return [np.zeros_like(stacks[0])], [None]
+
+    scan = Scan("mr.nii", "nifti", "mri", np.ones((2, 16, 16), np.float32), "signal", "mr")
+    translate_mr(scan, Recorder(), IntensityConfig())
+    assert asked == {"progress": True}

@@ -97,6 +97,17 @@ def test_a_soft_tissue_offset_gives_the_expected_numbers_per_tissue(tmp_path):
     assert not (out / "metrics_per_image.csv").exists()
 
 
+def test_each_case_of_a_folder_is_said_as_it_is_scored(tmp_path, caplog):
+    # A folder of heads is scored for minutes: it said nothing until its table.
+    _offset_cases(tmp_path)
+    with caplog.at_level("INFO", logger="vaecyclegan"):
+        assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                     "--out", tmp_path / "out", "--no-wepl") == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("case ")]
+    assert [line.split(",")[0] for line in lines] == ["case 1/2: case1", "case 2/2: case2"]
+    assert lines[0].endswith("voxels, 2 x 0.8 x 0.8 mm"), lines[0]
+
+
 def test_wepl_with_a_custom_curve_angles_and_a_target(tmp_path):
     _offset_cases(tmp_path)
     curve = tmp_path / "curve.csv"

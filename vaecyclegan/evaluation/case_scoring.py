@@ -258,6 +258,7 @@ def synthrad_section(results, options, mask):
         mask: where the masks came from, in words.
     """
     per_case = [r.metrics for r in results]
+    _say_where_wepl_was_left_out(results, options)
     return {
         "n": len(results),
         "settings": options.describe(mask),
@@ -265,6 +266,19 @@ def synthrad_section(results, options, mask):
         "std": aggregate(per_case, np.std),
         "cases": {r.name: {**r.metrics, **r.details} for r in results},
     }
+
+
+def _say_where_wepl_was_left_out(results, options):
+    """A warning naming the cases the automatic WEPL limit left out: the
+    table had only dropped its column, and a whole head never had it."""
+    if options.wepl is not None:
+        return
+    left_out = [r.name for r in results if "wepl_mean_abs_mm" not in r.metrics]
+    if left_out:
+        logger.warning("WEPL left out of %d case(s) above %s voxels (%s%s), as it takes minutes "
+                       "a head; --wepl computes it for every case", len(left_out),
+                       f"{options.wepl_max_voxels:,}", ", ".join(left_out[:3]),
+                       ", ..." if len(left_out) > 3 else "")
 
 
 # The printed table's columns: (key, header, format).

@@ -156,8 +156,9 @@ def _mha_world(image):
 def translate_mr(scan, translator, intensity, batch_size=8):
     """The synthetic CT of an MRI `Scan`, in HU: (slices, H, W) float32,
     rounded to whole HU as `infer.py` writes it."""
+    # Progress shown: a head's slices take minutes on a CPU.
     means, _ = translator.translate_stacks([scan.to_unit(intensity)], batch_size,
-                                           pixel_mm=[scan.pixel_mm])
+                                           pixel_mm=[scan.pixel_mm], progress=True)
     return means[0], np.round(unit_to_values(means[0], "hu", intensity))
 
 

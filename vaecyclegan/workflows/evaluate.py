@@ -273,8 +273,8 @@ def evaluate_given(settings):
         evaluation = DirectionEvaluation(settings.direction, [n for n, _, _ in pairs], [], [],
                                          [], None, {"n": len(pairs)}, [])
     options = hu_options(settings)
-    results = [_score_pair(settings, options, name, prediction, reference, len(pairs))
-               for name, prediction, reference in pairs]
+    results = [_score_pair(settings, options, name, prediction, reference, len(pairs), index)
+               for index, (name, prediction, reference) in enumerate(pairs)]
     _add_section(evaluation, results, options,
                  f"the masks of {settings.mask}" if settings.mask else None)
     return _finish(settings, evaluation, f"vaecyclegan {settings.direction} evaluation in HU")
@@ -313,9 +313,10 @@ def hu_options(settings):
         curve_file=settings.hu_to_rsp, prescription_gy=settings.prescription_gy)
 
 
-def _score_pair(settings, options, name, prediction_source, reference_source, count):
+def _score_pair(settings, options, name, prediction_source, reference_source, count, index=0):
     """Reads one case, checks its geometry, scores it and writes its mask."""
     reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
+    _log_case(index, count, name, reference)
     prediction = in_reference_order(
         read_hu(prediction_source, name, "prediction", settings.spacing_2d,
                 _grey_window(settings)), reference)
@@ -327,6 +328,16 @@ def _score_pair(settings, options, name, prediction_source, reference_source, co
         warn_if_no_air(image.path, image.values, f"the {role}")
     return score_hu_case(settings, options, name, prediction.values, reference, mask, target,
                          _dose_files(settings, name, count))
+
+
+def _log_case(index, count, name, reference):
+    """`case i/N: name, shape, spacing`: a folder of heads is scored for
+    minutes, case by case, and had said nothing until its table."""
+    if count > 1:
+        shape = "x".join(str(n) for n in reference.values.shape)
+        spacing = ("" if reference.spacing is None else
+                   ", " + " x ".join(f"{mm:.3g}" for mm in reference.spacing) + " mm")
+        logger.info(f"case {index + 1}/{count}: {printable(name)}, {shape} voxels{spacing}")
 
 
 def _grey_window(settings):
@@ -397,7 +408,7 @@ def evaluate_synthrad(settings):
     config = ModelConfig.load(settings.weights_dir)
     translator = _mri2ct_translator(settings.weights_dir, config)
     results = [_synthrad_patient(settings, options, patient, translator, config.intensity,
-                                 len(patients)) for patient in patients]
+                                 len(patients), index) for index, patient in enumerate(patients)]
     evaluation = DirectionEvaluation("mri2ct", [p.name for p in patients], [], [], [], None,
                                      {"n": len(results)}, [])
     if settings.mask:
@@ -418,7 +429,7 @@ def _mri2ct_translator(weights_dir, config):
     return load_translator(weights_dir, "mri2ct", config)
 
 
-def _synthrad_patient(settings, options, patient, translator, intensity, count):
+def _synthrad_patient(settings, options, patient, translator, intensity, count, index=0):
     from vaecyclegan.evaluation.synthrad_layout import (
         is_mha,
         read_volume,
@@ -427,6 +438,7 @@ def _synthrad_patient(settings, options, patient, translator, intensity, count):
     )
 
     ct_scan, ct = read_volume(patient.ct, "ct")
+    _log_case(index, count, patient.name, ct)
     mr_scan, mr = read_volume(patient.mr, "mri")
     check_same_grid(mr, ct, "the MRI ")
     mask = None
