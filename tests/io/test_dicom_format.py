@@ -600,3 +600,13 @@ def test_a_series_whose_geometry_names_no_axis_reads_as_stored(tmp_path, spacing
         warnings.simplefilter("error")
         scan = read_dicom_series(paths, "ct", "series")
     assert scan.values.shape == (2, 128, 128) and scan.world is None
+
+
+@pytest.mark.parametrize("size", [65535, 200])
+def test_pixel_data_shorter_than_the_header_says_is_a_cut_file_not_a_memory_problem(
+        tmp_path, size):
+    # Rows and Columns of 65535 over CT_small's 32 KB read "needs about
+    # 192 GiB ... more than the memory available": the wrong way to look.
+    path = _bad_dicom(tmp_path, Rows=size, Columns=size)
+    _refused(path, "ct", "pixel data holds 32,768 bytes",
+             f"{size}x{size} pixels of 16 bits need {size * size * 2:,}", "cut short")

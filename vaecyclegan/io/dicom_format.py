@@ -454,6 +454,7 @@ def _checked_slice(path, header, domain):
         raise InputError(path, f"Rows {rows}, Columns {columns}: a slice needs at least one "
                          "row and one column")
     check_min_size(path, (rows, columns))
+    _check_pixel_data_length(path, header, rows, columns)
     check_fits_in_memory(path, rows * columns, f"slice is {columns}x{rows}")
     ct = modality == "CT"
     rescale = _rescale(path, header, ct)
@@ -466,6 +467,26 @@ def _checked_slice(path, header, domain):
     position = _slice_position(path, header)
     _check_copyable(path, header)
     return _Slice(path, header, position, (rows, columns), ct, rescale, invert)
+
+
+def _check_pixel_data_length(path, header, rows, columns):
+    """Refuses uncompressed pixel data shorter than the header's size:
+    a file cut short, or a header that is wrong. Checked before the memory
+    a slice needs, which a Rows x Columns of 65535 x 65535 over a few
+    bytes had been refused for ("needs 192 GiB"), sending the user the
+    wrong way. Compressed data's length says nothing of its size."""
+    if _compression(header) is not None:
+        return
+    bits = _integer(path, header, "BitsAllocated")
+    needed = (rows * columns * bits + 7) // 8
+    try:
+        held = len(header.PixelData)
+    except READ_ERRORS as error:
+        raise InputError(path, f"pixel data cannot be read ({_reason(error)})") from None
+    if held < needed:
+        raise InputError(path, f"its pixel data holds {held:,} bytes where the header's "
+                         f"{columns}x{rows} pixels of {bits} bits need {needed:,}: the file "
+                         "is cut short or its header is wrong")
 
 
 def _kind(header):
