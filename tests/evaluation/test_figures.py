@@ -1,7 +1,9 @@
 """The report's pictures: scales and labels a reader can compare across
 windows, methods and cases."""
 
+import matplotlib.colors
 import numpy as np
+import pytest
 
 import vaecyclegan.evaluation.figures as figures
 from vaecyclegan.evaluation.scoring import DirectionEvaluation
@@ -82,3 +84,50 @@ def test_the_synthrad_view_draws_sct_minus_ct_inside_the_mask(monkeypatch):
     assert drawn[0].axes[2].get_title() == "sCT - CT HU (+-300)"
     assert error.min() == -250.0 and error.max() == 0.0  # the bias keeps its sign
     assert np.ma.getmaskarray(error)[~mask].all() or np.isnan(error.filled(np.nan)[~mask]).all()
+
+
+def _synthrad_case(name="1BA001"):
+    from vaecyclegan.evaluation.case_scoring import CaseFigure, CaseResult
+
+    reference = np.tile(np.linspace(-1000.0, 1500.0, 32), (32, 1))
+    mask = np.zeros((32, 32), bool)
+    mask[4:28, 4:28] = True
+    prediction = np.where(reference > 200, reference - 250.0, reference)
+    prediction[:, 8] = 900.0  # soft tissue drawn as bone: magenta
+    return CaseResult(name, {}, {}, CaseFigure(0, reference, prediction, mask))
+
+
+def test_no_tissue_boundary_shares_a_colour_with_the_bone_overlay(monkeypatch):
+    # The 200 HU boundary was green, the colour of missed bone one panel on.
+    drawn = _drawn(monkeypatch)
+    figures.save_synthrad_figure("synthrad.png", [_synthrad_case()], (-200.0, 200.0), 200.0)
+    contours = [colour[:3] for artist in drawn[0].axes[2].collections
+                for colour in artist.get_edgecolor()]
+    assert len(contours) == 2  # both thresholds drawn
+    overlay = drawn[0].axes[3].images[0].get_array().reshape(-1, 3)
+    bone = {tuple(c) for c in overlay if np.ptp(c) > 0.2 or c.min() > 0.99}
+    assert len(bone) == 3  # green, magenta and white all drawn
+    for contour in contours:
+        distances = [np.linalg.norm(np.subtract(contour, colour)) for colour in bone]
+        assert min(distances) > 0.4, (contour, bone)
+
+
+def test_the_figures_draw_the_legends_the_report_writes(monkeypatch):
+    # One set of strings for the PNG titles and the page's captions.
+    drawn = _drawn(monkeypatch)
+    evaluation = _ct_evaluation((-160.0, 240.0))
+    figures.save_comparison_grid("grid.png", evaluation)
+    cases = [_synthrad_case(), _synthrad_case("1BA002")]
+    figures.save_synthrad_figure("synthrad.png", cases, (-200.0, 200.0), 200.0, rows=1)
+    texts = [figures.comparison_grid_text(evaluation),
+             figures.synthrad_figure_text(cases, (-200.0, 200.0), 200.0, rows=1)]
+    for figure, text in zip(drawn, texts):
+        assert text.legends and all(legend in figure._suptitle.get_text()
+                                    for legend in text.legends)
+        titles = [axis.get_title() for axis in figure.axes if axis.get_title()]
+        assert all(title in text.alt for title in titles)  # the alt names every column
+    assert texts[0].scope == "all 1 images" and texts[1].scope == "cases 1\u20131 of 2"
+    colour, name = figures.TISSUE_CONTOURS[1]
+    assert f"200 HU ({name})" in texts[1].legends[1]
+    assert [c.get_edgecolor()[0][:3] for c in drawn[1].axes[2].collections][1] == \
+        pytest.approx(matplotlib.colors.to_rgb(colour))

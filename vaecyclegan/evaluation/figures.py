@@ -3,8 +3,11 @@ overlap of reference and model), loss curves and the SynthRAD
 view of synthetic CTs in HU (per case: the error map with tissue
 boundaries, bone overlap in two colours, the WEPL difference map), with
 matplotlib's object-oriented API, so no display or global pyplot state is
-needed."""
+needed. `comparison_grid_text` and `synthrad_figure_text` say in words what
+a figure shows and its colour key (the `*_LEGEND` strings its title draws),
+for the report's alt texts and captions."""
 
+import collections
 import csv
 
 import matplotlib
@@ -21,25 +24,34 @@ from vaecyclegan.io.atomic_write import atomic_path
 ERROR_MAP_MAX = 64.0
 ERROR_COLORMAP = "RdBu_r"
 
+# The colour keys in words. The figures draw them in their titles and the
+# report writes them in its captions (a reader who cannot see the PNG, or
+# tell its colours apart, gets them there): one set of strings, so the two
+# cannot drift apart.
+ERROR_LEGEND = "signed error: red where the output is higher, blue where lower, white equal"
+BONE_LEGEND = "bone: green reference only, magenta output only, white both"
+MASK_LEGEND = "dotted white line: the mask's outline"
+RAW_LABEL, SMOOTH_LABEL = "raw", "moving average (0.9)"
+# The heat maps' colour maps (magma) run from black to pale yellow.
+HEAT_LEGEND = "dark low, bright high"
+STD_LEGEND = f"latent std: {HEAT_LEGEND}"
+LOSS_LEGEND = f"per loss: {RAW_LABEL} values faint, {SMOOTH_LABEL} bold"
+
 
 def _save(figure, path):
     with atomic_path(path) as tmp:
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
-def save_comparison_grid(path, evaluation, rows=6):
-    """One row per test image: input, output, reference, the signed error
-    (output - reference; red: output higher, blue: lower), the bone
-    overlap for CT outputs (`evaluation.bones`: reference only green,
-    predicted only magenta, both white; bone Dice below), and the latent
-    deviation when the evaluation sampled it.
+# A figure in words, for the report: `alt` what its rows and columns show,
+# `scope` which items it shows of how many (`shown_text`), `legends` its
+# colour keys.
+FigureText = collections.namedtuple("FigureText", ["alt", "scope", "legends"])
 
-    Args:
-        path: PNG to write.
-        evaluation: a `DirectionEvaluation`.
-        rows: images shown (the first ones, in file-name order).
-    """
-    count = min(rows, len(evaluation.names))
+
+def _grid_columns(evaluation):
+    """The grid's columns, (title, colour map, vmin, vmax) each, and the
+    factor from 8-bit error levels to the error column's unit."""
     tissue = evaluation.summary.get("tissue")
     # CT errors in HU on one scale whatever the window (64 grey levels were
     # 100 HU in a brain window and 753 HU in a wide one); MRI's in grey levels.
@@ -55,13 +67,68 @@ def save_comparison_grid(path, evaluation, rows=6):
     columns = [("input", "gray", 0, 255), (f"output{window}", "gray", 0, 255),
                (f"reference{window}", "gray", 0, 255),
                (error, ERROR_COLORMAP, -error_max, error_max)]
-    bones = evaluation.bones
-    if bones is not None:
+    if evaluation.bones is not None:
         columns.append(("bone overlap", None, None, None))
     if evaluation.stds is not None:
         vmax = evaluation.summary["uncertainty"]["std_map_max"]
         columns.append((f"latent std, grey levels (0-{vmax:.2g})", STD_COLORMAP, 0, vmax))
-    figure = Figure(figsize=(2.2 * len(columns), 2.2 * count + 0.4), layout="constrained")
+    return columns, to_error
+
+
+def _grid_legends(evaluation):
+    """The colour keys of the grid, in words."""
+    legends = [ERROR_LEGEND]
+    tissue = evaluation.summary.get("tissue")
+    if evaluation.bones is not None and tissue:
+        legends.append(f"{BONE_LEGEND} (above {tissue['bone_threshold_hu']:g} HU)")
+    if evaluation.stds is not None:
+        legends.append(STD_LEGEND)
+    return legends
+
+
+def shown_text(shown, total, noun):
+    """Which of `total` items (`noun`, plural) a figure shows: the first
+    `shown`, said so where that is not all of them."""
+    if shown >= total:
+        return f"all {total} {noun}"
+    return f"{noun} 1\u2013{shown} of {total}"
+
+
+def comparison_grid_text(evaluation, rows=6):
+    """What `save_comparison_grid` draws, in words, for the report.
+
+    Args:
+        evaluation: a `DirectionEvaluation`.
+        rows: the `rows` the grid was drawn with.
+
+    Returns:
+        A `FigureText`.
+    """
+    columns, _ = _grid_columns(evaluation)
+    count = min(rows, len(evaluation.names))
+    alt = (f"Comparison grid, {evaluation.direction}: one row per test image, in file-name "
+           f"order; columns: {', '.join(title for title, *_ in columns)}")
+    return FigureText(alt, shown_text(count, len(evaluation.names), "images"),
+                      _grid_legends(evaluation))
+
+
+def save_comparison_grid(path, evaluation, rows=6):
+    """One row per test image: input, output, reference, the signed error
+    (output - reference; red: output higher, blue: lower), the bone
+    overlap for CT outputs (`evaluation.bones`: reference only green,
+    predicted only magenta, both white; bone Dice below), and the latent
+    deviation when the evaluation sampled it. `comparison_grid_text` says
+    the same in words.
+
+    Args:
+        path: PNG to write.
+        evaluation: a `DirectionEvaluation`.
+        rows: images shown (the first ones, in file-name order).
+    """
+    count = min(rows, len(evaluation.names))
+    columns, to_error = _grid_columns(evaluation)
+    bones = evaluation.bones
+    figure = Figure(figsize=(2.2 * len(columns), 2.2 * count + 0.6), layout="constrained")
     axes = figure.subplots(count, len(columns), squeeze=False)
     for row in range(count):
         prediction, reference = evaluation.predictions[row], evaluation.references[row]
@@ -83,11 +150,8 @@ def save_comparison_grid(path, evaluation, rows=6):
             axes[row][4].set_xlabel(f"Dice {dice(*bones[row]):.3f}", fontsize=8)
     figure.colorbar(axes[count - 1][3].images[0], ax=axes[count - 1][3], orientation="horizontal",
                     extend="both", fraction=0.08, pad=0.04)
-    title = evaluation.direction
-    if bones is not None and tissue:
-        title += (f"; bone above {tissue['bone_threshold_hu']:g} HU: green reference only, "
-                  "magenta output only, white both")
-    figure.suptitle(title, fontsize=10)
+    figure.suptitle("\n".join([evaluation.direction, *_grid_legends(evaluation)]),
+                    fontsize=10)
     _save(figure, path)
 
 
@@ -122,8 +186,8 @@ def save_loss_curves(path, curves):
     figure = Figure(figsize=(4 * columns, 2.8 * panels), layout="constrained")
     axes = figure.subplots(panels, columns, squeeze=False).ravel()
     for index, (axis, (label, (steps, values))) in enumerate(zip(axes, curves.items())):
-        axis.plot(steps, values, alpha=0.25, linewidth=0.8, label="raw")
-        axis.plot(steps, _smooth(values), linewidth=1.6, label="moving average (0.9)")
+        axis.plot(steps, values, alpha=0.25, linewidth=0.8, label=RAW_LABEL)
+        axis.plot(steps, _smooth(values), linewidth=1.6, label=SMOOTH_LABEL)
         axis.set_title(label, fontsize=10)
         axis.set_xlabel("step", fontsize=8)
         axis.grid(alpha=0.3)
@@ -144,10 +208,13 @@ def save_loss_curves(path, curves):
 # SynthRAD figure: CT grey window (HU) and the |error| and WEPL scales.
 CT_DISPLAY_HU = (-1000.0, 1500.0)
 HU_ERROR_MAX = 300.0
-# Boundaries at the low and high tissue thresholds: black and green, apart
-# from the signed error map's reds, blues and white.
-_TISSUE_COLOURS = ("#000000", "#00b050")
+# Boundaries at the low and high tissue thresholds, (colour, its name): black
+# and orange, apart from the signed error map's reds, blues and white, and
+# from the bone overlay's green (the high one was green, which there means
+# missed bone).
+TISSUE_CONTOURS = (("#000000", "black"), ("#e69f00", "orange"))
 _OUTSIDE = "#303030"  # outside the mask, in the error and WEPL maps
+OUTSIDE_LEGEND = "dark grey: outside the mask"
 
 
 def _colour_map(name):
@@ -174,7 +241,7 @@ def _paint_bone(grey, ref_bone, pred_bone):
 
 def _tissue_contours(axis, reference, thresholds, mask=None):
     # Dashed and thin: the error under them stays readable.
-    for level, colour in zip(thresholds, _TISSUE_COLOURS):
+    for level, (colour, _) in zip(thresholds, TISSUE_CONTOURS):
         if reference.min() < level < reference.max():
             axis.contour(reference, levels=[level], colors=[colour], linewidths=0.5,
                          linestyles="dashed")
@@ -224,22 +291,9 @@ def _number(value, spec=".0f"):
     return format(value, spec)
 
 
-def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
-    """One row per case (the first `rows`): reference CT with the tissue
-    boundaries and the mask's outline, synthetic CT, sCT - CT in HU inside
-    the mask (red: sCT higher, blue: lower) with the tissue boundaries (MAE
-    per tissue below), bone overlap
-    (reference only green, predicted only magenta, both white; Dice and HD95
-    below), and the WEPL difference map (mm) when computed for a case shown.
-
-    Args:
-        path: PNG to write.
-        cases: `case_scoring.CaseResult`s.
-        thresholds: (low, high) tissue thresholds in HU.
-        bone_threshold: HU above which a voxel is bone.
-        rows: the most cases shown, one row each (the first ones).
-    """
-    shown = cases[:rows]
+def _synthrad_titles(shown, bone_threshold):
+    """The SynthRAD figure's column titles for the cases `shown` (a WEPL
+    column where one of them has a WEPL map), and the WEPL scale's top."""
     low, high = CT_DISPLAY_HU
     # One WEPL scale for every row (each row's own 99th percentile made rows
     # incomparable): the 99th percentile of the cases shown.
@@ -253,7 +307,59 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
               f"bone above {bone_threshold:g} HU", f"max |dWEPL| mm (0-{wepl_top:.3g})")
     if all(case.figure.wepl is None for case in shown):
         titles = titles[:4]
-    figure = Figure(figsize=(2.5 * len(titles), 2.7 * len(shown) + 0.6), layout="constrained")
+    return titles, wepl_top
+
+
+def contour_legend(thresholds):
+    """The tissue boundaries' key: which dashed line is which threshold."""
+    (_, low_name), (_, high_name) = TISSUE_CONTOURS
+    return (f"dashed lines: tissue boundaries at {thresholds[0]:g} HU ({low_name}) and "
+            f"{thresholds[1]:g} HU ({high_name})")
+
+
+def _synthrad_legends(thresholds, wepl):
+    legends = [f"{ERROR_LEGEND} (output: the synthetic CT); {OUTSIDE_LEGEND}",
+               contour_legend(thresholds), MASK_LEGEND, BONE_LEGEND]
+    if wepl:
+        legends.append(f"|dWEPL|: {HEAT_LEGEND}")
+    return legends
+
+
+def synthrad_figure_text(cases, thresholds, bone_threshold, rows=12):
+    """What `save_synthrad_figure` draws, in words, for the report.
+
+    Args:
+        cases, thresholds, bone_threshold, rows: as `save_synthrad_figure`
+            was given them.
+
+    Returns:
+        A `FigureText`; `alt` starts in lower case, after the direction.
+    """
+    shown = cases[:rows]
+    titles, _ = _synthrad_titles(shown, bone_threshold)
+    alt = f"one row per case, in the table's order; columns: {', '.join(titles)}"
+    return FigureText(alt, shown_text(len(shown), len(cases), "cases"),
+                      _synthrad_legends(thresholds, len(titles) > 4))
+
+
+def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
+    """One row per case (the first `rows`): reference CT with the mask's
+    outline, synthetic CT, sCT - CT in HU inside the mask (red: sCT higher,
+    blue: lower) with the tissue boundaries (MAE per tissue below), bone
+    overlap (reference only green, predicted only magenta, both white; Dice
+    and HD95 below), and the WEPL difference map (mm) when computed for a
+    case shown. `synthrad_figure_text` says the same in words.
+
+    Args:
+        path: PNG to write.
+        cases: `case_scoring.CaseResult`s.
+        thresholds: (low, high) tissue thresholds in HU.
+        bone_threshold: HU above which a voxel is bone.
+        rows: the most cases shown, one row each (the first ones).
+    """
+    shown = cases[:rows]
+    titles, wepl_top = _synthrad_titles(shown, bone_threshold)
+    figure = Figure(figsize=(2.5 * len(titles), 2.7 * len(shown) + 0.9), layout="constrained")
     axes = figure.subplots(len(shown), len(titles), squeeze=False)
     for row, case in enumerate(shown):
         drawn = _synthrad_row(axes[row], case, thresholds, bone_threshold, wepl_top)
@@ -268,8 +374,6 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         figure.colorbar(drawn[2], ax=axes[row][2], fraction=0.046, pad=0.02, extend="both")
         if len(drawn) > 3:
             figure.colorbar(drawn[3], ax=axes[row][4], fraction=0.046, pad=0.02, extend="max")
-    figure.suptitle("SynthRAD view: tissue boundaries (dashed) at "
-                    f"{thresholds[0]:g} (black) and {thresholds[1]:g} HU (green); dotted: the "
-                    "mask; bone: green reference only, magenta synthetic only, white both",
-                    fontsize=10)
+    legends = _synthrad_legends(thresholds, len(titles) > 4)
+    figure.suptitle("\n".join(["SynthRAD view", *legends]), fontsize=10)
     _save(figure, path)

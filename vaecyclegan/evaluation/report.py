@@ -5,7 +5,13 @@ also `metrics_per_case.csv`, the figure `synthrad_<direction>.png` (per
 case: error map with tissue boundaries, bone overlap, WEPL difference) and
 a table with the SynthRAD 2023 and 2025 columns on the page. Directions
 that make CT get a second 8-bit table: MAE per tissue in HU and bone Dice
-(`scoring`), beside a bone-overlap column in their comparison grid."""
+(`scoring`), beside a bone-overlap column in their comparison grid.
+
+The page reads without its pictures: each is a `<figure>` whose alt text
+names its rows and columns and whose caption says how many of the cases
+it shows and its colour key in words (from `figures`, which draws the same
+words in the PNG); each table has a caption, header cells with `scope` and
+column names that are unique within it."""
 
 import csv
 import datetime
@@ -17,10 +23,14 @@ import os
 
 from vaecyclegan.evaluation.case_scoring import CASE_KEYS
 from vaecyclegan.evaluation.figures import (
+    LOSS_LEGEND,
+    FigureText,
+    comparison_grid_text,
     read_loss_csv,
     save_comparison_grid,
     save_loss_curves,
     save_synthrad_figure,
+    synthrad_figure_text,
 )
 from vaecyclegan.evaluation.scoring import METHODS
 from vaecyclegan.evaluation.tissue import BONE_SATURATION_HU, WINDOW_MARGIN, WINDOWED_KEYS
@@ -77,22 +87,25 @@ def _csv_value(value):
 
 
 # The SynthRAD table's column groups: (group, [(key, header, decimals), ...]).
+# Each header names its group too ("PSNR 2023 dB", not "PSNR dB" twice): a
+# screen reader reads a cell with its column's header, not the group row's.
 SYNTHRAD_COLUMNS = (
     ("2023 &amp; 2025", [("mae", "MAE HU", 1), ("me", "ME HU", 1)]),
-    ("SynthRAD 2023", [("psnr_2023", "PSNR dB", 2), ("ssim_2023", "SSIM", 3)]),
-    ("SynthRAD 2025", [("psnr_2025", "PSNR dB", 2), ("ms_ssim_2025", "MS-SSIM", 3)]),
-    ("MAE per tissue, HU", [("mae_air", "air", 1), ("mae_soft", "soft", 1),
-                            ("mae_bone", "bone", 1)]),
+    ("SynthRAD 2023", [("psnr_2023", "PSNR 2023 dB", 2), ("ssim_2023", "SSIM 2023", 3)]),
+    ("SynthRAD 2025", [("psnr_2025", "PSNR 2025 dB", 2),
+                       ("ms_ssim_2025", "MS-SSIM 2025", 3)]),
+    ("MAE per tissue, HU", [("mae_air", "MAE air", 1), ("mae_soft", "MAE soft", 1),
+                            ("mae_bone", "MAE bone", 1)]),
     # Signed: a bone drawn too dark in every case shows here, not in the MAE.
-    ("ME per tissue, HU", [("me_air", "air", 1), ("me_soft", "soft", 1),
-                           ("me_bone", "bone", 1)]),
-    ("bone", [("dice_bone", "Dice", 3), ("hd95_bone_mm", "HD95 mm", 2)]),
-    ("WEPL", [("wepl_mean_abs_mm", "mean |&Delta;| mm", 2),
-              ("wepl_p95_abs_mm", "p95 |&Delta;| mm", 2),
-              ("wepl_mean_abs_pct", "mean |&Delta;| %", 2)]),
-    ("dose", [("gamma_pass_2pct_2mm", "&gamma; 2%/2mm %", 1),
-              ("gamma_pass_1pct_1mm", "&gamma; 1%/1mm %", 1),
-              ("dose_mae_relative", "MAE / Rx", 4)]),
+    ("ME per tissue, HU", [("me_air", "ME air", 1), ("me_soft", "ME soft", 1),
+                           ("me_bone", "ME bone", 1)]),
+    ("bone", [("dice_bone", "bone Dice", 3), ("hd95_bone_mm", "bone HD95 mm", 2)]),
+    ("WEPL", [("wepl_mean_abs_mm", "WEPL mean |&Delta;| mm", 2),
+              ("wepl_p95_abs_mm", "WEPL p95 |&Delta;| mm", 2),
+              ("wepl_mean_abs_pct", "WEPL mean |&Delta;| %", 2)]),
+    ("dose", [("gamma_pass_2pct_2mm", "dose &gamma; 2%/2mm %", 1),
+              ("gamma_pass_1pct_1mm", "dose &gamma; 1%/1mm %", 1),
+              ("dose_mae_relative", "dose MAE / Rx", 4)]),
 )
 
 
@@ -102,24 +115,60 @@ def _number_cell(value, decimals):
     return f"{value:.{decimals}f}"
 
 
-def _synthrad_table(section):
-    """The cases and their mean &plusmn; std, grouped by challenge."""
+def _synthrad_table(section, caption):
+    """The cases and their mean &plusmn; std, grouped by challenge, under
+    `caption` (HTML)."""
     groups = [(g, [c for c in cols if c[0] in section["mean"]]) for g, cols in SYNTHRAD_COLUMNS]
     groups = [(g, cols) for g, cols in groups if cols]
-    top = "".join(f'<th colspan="{len(cols)}">{g}</th>' for g, cols in groups)
-    second = "".join(f"<th>{title}</th>" for _, cols in groups for _, title, _ in cols)
+    # <colgroup>s give the group row's scope="colgroup" its columns.
+    colgroups = '<colgroup span="1"></colgroup>' + "".join(
+        f'<colgroup span="{len(cols)}"></colgroup>' for _, cols in groups)
+    top = "".join(f'<th scope="colgroup" colspan="{len(cols)}">{g}</th>' for g, cols in groups)
+    second = "".join(f'<th scope="col">{title}</th>'
+                     for _, cols in groups for _, title, _ in cols)
     rows = []
     for name, values in section["cases"].items():
         cells = "".join(f"<td>{_number_cell(values.get(k), d)}</td>"
                         for _, cols in groups for k, _, d in cols)
-        rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
+        rows.append(f'<tr><th scope="row">{html.escape(name)}</th>{cells}</tr>')
     cells = "".join(
         f"<td>{_number_cell(section['mean'].get(k), d)} &plusmn; "
         f"{_number_cell(section['std'].get(k), d)}</td>"
         for _, cols in groups for k, _, d in cols)
-    rows.append(f'<tr class="model"><th>mean &plusmn; std (n = {section["n"]})</th>{cells}</tr>')
-    return (f'<table><tr><th rowspan="2">case</th>{top}</tr><tr>{second}</tr>'
+    rows.append(f'<tr class="model"><th scope="row">mean &plusmn; std (n = {section["n"]})'
+                f"</th>{cells}</tr>")
+    return (f"<table><caption>{caption}</caption>{colgroups}"
+            f'<tr><th scope="col" rowspan="2">case</th>{top}</tr><tr>{second}</tr>'
             + "".join(rows) + "</table>")
+
+
+def _planar_label(section):
+    """Where every case is a 2-D image, how its numbers were made: means of
+    per-slice scores over pixels of the size scored with (`score_slices`
+    takes 1 mm), which are not a volume's SynthRAD scores (HD95 and WEPL in
+    mm of that pixel); "" otherwise."""
+    cases = list(section["cases"].values())
+    if not cases or any(len(c.get("shape", ())) != 2 for c in cases):
+        return ""
+    spacings = {tuple(c.get("spacing_mm") or ()) for c in cases}
+    if len(spacings) != 1 or len(next(iter(spacings))) != 2:
+        pixels = "pixel sizes differing between images"
+    else:
+        row, column = next(iter(spacings))
+        pixels = (f"{row:g} mm pixels" if row == column
+                  else f"pixels of {row:g} x {column:g} mm")
+    return f"per-slice mean over {len(cases)} 2-D image(s), {pixels}"
+
+
+def _figure_html(name, text, title):
+    """`<figure>`: the image `name` with `text` (a `FigureText`) as its alt
+    text and, in its caption, `title`, what it shows and its colour key, so
+    a reader who cannot see the picture or tell its colours apart gets them."""
+    legends = "; ".join(text.legends)
+    key = f" Colour key: {html.escape(legends)}." if legends else ""
+    return (f'<figure><img src="{html.escape(name)}" alt="{html.escape(text.alt)}">'
+            f"<figcaption>{html.escape(title)}. Shown: {html.escape(text.scope)}.{key}"
+            f"</figcaption></figure>")
 
 
 def _synthrad_html(evaluation, images):
@@ -128,19 +177,24 @@ def _synthrad_html(evaluation, images):
         return ""
     settings = section["settings"]
     figure = images.pop(f"synthrad {evaluation.direction}", None)
-    picture = (f'<img src="{html.escape(figure)}" alt="SynthRAD view '
-               f'{evaluation.direction}">' if figure else "")
+    picture = "" if figure is None else _figure_html(
+        *figure, f"SynthRAD view, {evaluation.direction}; every case is in the table above "
+                 "and in metrics_per_case.csv")
     wepl = settings["wepl"]
     wepl_text = "not computed" if wepl == "off" else (
         f"angles {', '.join(f'{a:g}' for a in wepl['angles_deg'])} degrees, HU to RSP "
         f"{html.escape(str(wepl['hu_to_rsp']))}, on {html.escape(wepl['when'])}")
-    return (f"<h3>SynthRAD metrics in HU ({section['n']} case(s))</h3>"
+    planar = _planar_label(section)
+    scope = f", {planar}" if planar else f" ({section['n']} case(s))"
+    caption = (f"SynthRAD metrics in HU, {evaluation.direction}{scope}: one row per "
+               f"{'image' if planar else 'case'}, then the mean &plusmn; standard deviation")
+    return (f"<h3>SynthRAD metrics in HU{scope}</h3>"
             f"<p>Scored inside: {html.escape(str(settings['mask']))}. Tissues split on the "
             f"reference at {settings['tissue_thresholds_hu'][0]:g} and "
             f"{settings['tissue_thresholds_hu'][1]:g} HU; bone above "
             f"{settings['bone_threshold_hu']:g} HU; HD95 {settings['hd95_convention']}. "
             f"WEPL: {wepl_text}. Definitions and sources: README, \"Metrics\".</p>"
-            f"{_synthrad_table(section)}{picture}")
+            f"{_synthrad_table(section, caption)}{picture}")
 
 
 def _cell(mean, std):
@@ -151,24 +205,25 @@ def _cell(mean, std):
     return f"{mean:.3f} &plusmn; {std:.3f}"
 
 
-def _html_table(summary, columns=None):
+def _html_table(summary, caption, columns=None):
     """Methods against `columns` ((key, header) pairs; default: the
-    `TABLE_KEYS` outside the tissue table) that the model has."""
+    `TABLE_KEYS` outside the tissue table) that the model has, under
+    `caption` (HTML)."""
     if columns is None:
         columns = [(k, k) for k in TABLE_KEYS if k not in WINDOWED_KEYS]
     keys = [k for k, _ in columns if k in summary["model"]]
-    head = "".join(f"<th>{title}</th>" for k, title in columns if k in keys)
+    head = "".join(f'<th scope="col">{title}</th>' for k, title in columns if k in keys)
     body = []
     for method in METHODS:
         means, stds = summary[method], summary["std"][method]
         cells = "".join(f"<td>{_cell(means.get(k), stds.get(k))}</td>" for k in keys)
         css = ' class="model"' if method == "model" else ""
-        body.append(f"<tr{css}><th>{method.replace('_', ' ')}</th>{cells}</tr>")
-    return (f"<table><tr><th>method (n = {summary['n']})</th>{head}</tr>"
-            + "".join(body) + "</table>")
+        body.append(f'<tr{css}><th scope="row">{method.replace("_", " ")}</th>{cells}</tr>')
+    return (f'<table><caption>{caption}</caption><tr><th scope="col">method '
+            f'(n = {summary["n"]})</th>{head}</tr>' + "".join(body) + "</table>")
 
 
-def _tissue_html(summary):
+def _tissue_html(summary, direction):
     """The per-tissue table and how its classes were split, or ""."""
     tissue = summary.get("tissue")
     if not tissue or "model" not in summary:
@@ -188,7 +243,10 @@ def _tissue_html(summary):
             f"saturated band); bone Dice "
             f"of bone above {tissue['bone_threshold_hu']:g} HU on the reference and the "
             f"image{references}. An image without a class is left out of that class's "
-            f"mean; n/a: no image had it.</p>{_html_table(summary, TISSUE_COLUMNS)}")
+            f"mean; n/a: no image had it.</p>"
+            + _html_table(summary, f"MAE per tissue in HU and bone Dice, {direction}: mean "
+                          "&plusmn; standard deviation over test images, per method",
+                          TISSUE_COLUMNS))
 
 
 def _uncertainty_paragraph(summary):
@@ -218,6 +276,19 @@ def _intro(evaluations):
     return " ".join(parts)
 
 
+def _direction_html(evaluation, images):
+    """A direction's section: its tables, grid and SynthRAD part; takes its
+    pictures out of `images`."""
+    direction, summary = evaluation.direction, evaluation.summary
+    grid = images.pop(f"grid {direction}", None)
+    picture = "" if grid is None else _figure_html(*grid, f"Comparison grid, {direction}")
+    table = "" if "model" not in summary else _html_table(
+        summary, f"Scores on the 8-bit scale, {direction}: mean &plusmn; standard deviation "
+                 "over test images, per method")
+    return (f"<h2>{direction}</h2>{table}{_tissue_html(summary, direction)}"
+            f"{_uncertainty_paragraph(summary)}{picture}{_synthrad_html(evaluation, images)}")
+
+
 def write_index_html(path, title, evaluations, images, links, note=""):
     """A page with each direction's table and grid, then the other images.
 
@@ -226,25 +297,18 @@ def write_index_html(path, title, evaluations, images, links, note=""):
         title: the page's title and heading.
         evaluations: `DirectionEvaluation`s, a section each: its table
             (where it has 8-bit scores), its tissue, uncertainty and
-            SynthRAD parts, and its `images["grid <direction>"]`.
-        images: `{caption: file name in the same folder}` shown after the
-            directions (loss curves).
+            SynthRAD parts, and its `images["grid <direction>"]` and
+            `images["synthrad <direction>"]`.
+        images: `{heading: (file name in the same folder, figures.FigureText)}`;
+            those no direction took are shown after the directions (loss
+            curves).
         links: `{label: file name}` listed at the bottom.
         note: a sentence shown under the title (which weights were scored).
     """
-    sections = []
-    for evaluation in evaluations:
-        grid = images.pop(f"grid {evaluation.direction}", None)
-        picture = (f'<img src="{html.escape(grid)}" alt="comparison grid '
-                   f'{evaluation.direction}">' if grid else "")
-        table = _html_table(evaluation.summary) if "model" in evaluation.summary else ""
-        sections.append(f"<h2>{evaluation.direction}</h2>{table}"
-                        f"{_tissue_html(evaluation.summary)}"
-                        f"{_uncertainty_paragraph(evaluation.summary)}{picture}"
-                        f"{_synthrad_html(evaluation, images)}")
-    for caption, name in images.items():
-        sections.append(f'<h2>{html.escape(caption)}</h2><img src="{html.escape(name)}" '
-                        f'alt="{html.escape(caption)}">')
+    sections = [_direction_html(evaluation, images) for evaluation in evaluations]
+    for heading, (name, text) in images.items():
+        sections.append(f"<h2>{html.escape(heading)}</h2>"
+                        + _figure_html(name, text, heading.capitalize()))
     link_items = "".join(f'<li><a href="{html.escape(n)}">{html.escape(label)}</a></li>'
                          for label, n in links.items())
     page = f"""<!DOCTYPE html>
@@ -255,6 +319,7 @@ table {{ border-collapse: collapse; margin: 1em 0; }}
 th, td {{ border: 1px solid #ccc; padding: 4px 10px; text-align: right; }}
 tr.model {{ font-weight: bold; background: #eef5ff; }}
 img {{ max-width: 100%; }}
+caption, figcaption {{ text-align: left; margin: 0.3em 0; }}
 </style></head><body>
 <h1>{html.escape(title)}</h1>
 <p>Generated {datetime.datetime.now().isoformat(timespec="seconds")}. {html.escape(note)}
@@ -306,7 +371,8 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
         name = f"grid_{evaluation.direction}.png"
         written[f"grid_{evaluation.direction}"] = target(name)
         save_comparison_grid(written[f"grid_{evaluation.direction}"], evaluation, grid_rows)
-        images[f"grid {evaluation.direction}"] = name
+        images[f"grid {evaluation.direction}"] = (
+            name, comparison_grid_text(evaluation, grid_rows))
     curves = {}
     for label, path in loss_csvs:
         if os.path.isfile(path):
@@ -314,7 +380,9 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
     if curves:
         written["loss_curves"] = target("loss_curves.png")
         save_loss_curves(written["loss_curves"], curves)
-        images["loss curves"] = "loss_curves.png"
+        images["loss curves"] = ("loss_curves.png", FigureText(
+            f"Training loss curves, one panel per loss: {', '.join(curves)}",
+            f"all {len(curves)} losses", [LOSS_LEGEND]))
     written["html"] = target("index.html")
     write_index_html(written["html"], title, evaluations, images, links, note)
     return written
@@ -322,7 +390,7 @@ def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthra
 
 def _synthrad_files(target, evaluations, written, links, rows):
     """`metrics_per_case.csv` and one figure per direction with SynthRAD
-    cases; returns `{"synthrad <direction>": figure name}`."""
+    cases; returns `{"synthrad <direction>": (figure name, its FigureText)}`."""
     images = {}
     with_cases = [e for e in evaluations if e.synthrad]
     if not with_cases:
@@ -334,10 +402,12 @@ def _synthrad_files(target, evaluations, written, links, rows):
         settings = evaluation.summary["synthrad"]["settings"]
         name = f"synthrad_{evaluation.direction}.png"
         written[f"synthrad_{evaluation.direction}"] = target(name)
-        save_synthrad_figure(written[f"synthrad_{evaluation.direction}"], evaluation.synthrad,
-                             settings["tissue_thresholds_hu"], settings["bone_threshold_hu"],
-                             rows)
-        images[f"synthrad {evaluation.direction}"] = name
+        drawn = (evaluation.synthrad, settings["tissue_thresholds_hu"],
+                 settings["bone_threshold_hu"], rows)
+        save_synthrad_figure(written[f"synthrad_{evaluation.direction}"], *drawn)
+        text = synthrad_figure_text(*drawn)
+        images[f"synthrad {evaluation.direction}"] = (name, text._replace(
+            alt=f"SynthRAD view, {evaluation.direction}: {text.alt}"))
         for case in evaluation.synthrad:
             for key, label in (("mask_file", "mask"), ("sct_file", "synthetic CT")):
                 if key in case.details:
