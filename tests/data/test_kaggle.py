@@ -134,6 +134,25 @@ def _http_error(status):
     return requests.exceptions.HTTPError(f"{status} Client Error", response=response)
 
 
+def test_an_error_that_prints_a_whole_response_is_cut_to_its_first_line(tmp_path):
+    # kaggle 1.6's ApiException prints the response's headers and body:
+    # kilobytes in the one error line.
+    class ApiException(Exception):
+        def __str__(self):
+            return "(502)\nReason: Bad Gateway\nHTTP response headers: " + "x" * 5000
+
+    def fails(*args, **kwargs):
+        raise ApiException()
+
+    api = StandInKaggleApi(_dataset_zip(tmp_path))
+    api.dataset_download_files = fails
+    with pytest.raises(InputError) as caught:
+        kaggle_dataset.download_kaggle_dataset(str(tmp_path / "data"),
+                                               client_factory=lambda: api)
+    message = str(caught.value)
+    assert "(ApiException: (502))" in message and len(message) < 400, message
+
+
 @pytest.mark.parametrize("failure, data_root_at_fault, message", [
     # HTTPError is an OSError: 401/403/404 read "cannot reach kaggle.com".
     (_http_error(401), False, r"refused the download \(HTTP 401\).*accept the dataset's terms.*"

@@ -321,3 +321,14 @@ def test_a_pixel_spacing_that_spans_more_than_a_body_is_refused(tmp_path, spacin
         return
     with pytest.raises(InputError, match="more than any body .5,000 mm.; check its pixel spacing"):
         read_scan(source, "mri")
+
+
+def test_the_spacing_refusal_names_pixels_across_by_down_as_the_slice_size_reads():
+    # It read "40x60 slices of 100 x 0.5 mm": the size across by down, the
+    # pixels down by across.
+    from vaecyclegan.io.scan import Scan
+
+    scan = Scan("a.nii", "nifti", "ct", np.zeros((1, 60, 40), np.float32), "hu", "a",
+                spacing=(1.0, 100.0, 0.5))
+    assert scan.spacing_refusal().startswith(
+        "its 40x60 slices of 0.5 x 100 mm pixels would span 6,000 mm")

@@ -203,7 +203,8 @@ def test_long_translations_show_their_progress(monkeypatch, caplog):
     with caplog.at_level("INFO", logger="vaecyclegan"):
         translator.translate_stacks(stacks, batch_size=2, samples=2, progress=True)
     lines = [r.getMessage() for r in caplog.records if "translating" in r.getMessage()]
-    assert lines[0].startswith("translating: 2/16 slices") and len(lines) == 7
+    # Each stack fills passes of its own: 2, 2, 1 and 2, 1 slices, per draw.
+    assert lines[0].startswith("translating: 2/16 slices") and len(lines) == 9
     caplog.clear()
     with caplog.at_level("INFO", logger="vaecyclegan"):
         translator.translate_stacks(stacks, batch_size=2, samples=2)  # not asked for
@@ -300,24 +301,30 @@ def test_overlapping_tiles_blend_linearly_across_the_overlap(monkeypatch):
 
 
 @pytest.mark.parametrize("samples, most", [(1, 1.5), (4, 4.5)])
-def test_a_volume_is_translated_in_a_few_copies_of_its_memory(monkeypatch, samples, most):
+@pytest.mark.parametrize("volumes", [1, 3])
+def test_a_volume_is_translated_in_a_few_copies_of_its_memory(monkeypatch, samples, most,
+                                                             volumes):
     # Padded, repeated to three channels and translated as a whole stack,
     # a 200-slice volume had held twelve copies of itself (fifteen with
     # samples, every draw kept): 2.5 GB a 512x512x200 head.
     import tracemalloc
 
     monkeypatch.setattr("vaecyclegan.translation.translator.run_network", _Draws())
-    stack = np.random.default_rng(0).uniform(-1, 1, (200, 64, 64)).astype(np.float32)
+    # Three volumes of one size had also been concatenated into one copy.
+    stacks = [np.random.default_rng(i).uniform(-1, 1, (200, 64, 64)).astype(np.float32)
+              for i in range(volumes)]
     translator = Translator(None, 8, 3, tile=0)
     tracemalloc.start()
     try:
         start = tracemalloc.get_traced_memory()[0]
-        [mean], _ = translator.translate_stacks([stack], batch_size=8, samples=samples)
+        means, _ = translator.translate_stacks(stacks, batch_size=8, samples=samples)
         peak = tracemalloc.get_traced_memory()[1] - start
     finally:
         tracemalloc.stop()
-    assert mean.shape == stack.shape
-    assert peak <= most * stack.nbytes, peak / stack.nbytes
+    assert [mean.shape for mean in means] == [stack.shape for stack in stacks]
+    # The results themselves, one volume's worth each, plus the working copies.
+    results = (volumes - 1) * stacks[0].nbytes * (1 if samples == 1 else 2)
+    assert peak <= results + most * stacks[0].nbytes, (peak - results) / stacks[0].nbytes
 
 
 def test_a_generator_of_stacks_is_translated_as_a_list_is(monkeypatch):

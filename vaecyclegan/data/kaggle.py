@@ -221,6 +221,14 @@ def _cut_short(error):
             or (isinstance(error, ValueError) and "does not match expected size" in str(error)))
 
 
+def _brief(error):
+    """The first line of an error, at most 200 characters: kaggle 1.6's
+    `ApiException` prints the response's headers and body."""
+    lines = str(error).strip().splitlines()
+    text = lines[0] if lines else type(error).__name__
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
 def _download_problem(error, data_root):
     """`InputError` saying what a failed download means and what to do."""
     status = _http_status(error)
@@ -232,14 +240,14 @@ def _download_problem(error, data_root):
         return InputError(KAGGLE_DATASET, f"Kaggle does not find the dataset (HTTP 404) at "
                           f"{DATASET_URL}; {BY_HAND}")
     if status is not None:
-        return InputError(KAGGLE_DATASET, f"Kaggle answered HTTP {status} ({error}); try again "
-                          f"later, {BY_HAND}")
+        return InputError(KAGGLE_DATASET, f"Kaggle answered HTTP {status} ({_brief(error)}); "
+                          f"try again later, {BY_HAND}")
     network = _network_problem(error)
     if network:
         return InputError(KAGGLE_DATASET, network)
     if _cut_short(error):
-        return InputError(KAGGLE_DATASET, f"the download was cut short ({error}); run the "
-                          f"command again, {BY_HAND}")
+        return InputError(KAGGLE_DATASET, f"the download was cut short ({_brief(error)}); run "
+                          f"the command again, {BY_HAND}")
     reason = getattr(error, "strerror", None) or error
     if getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
         return InputError(data_root, f"no space left for the download ({reason}); free some "
@@ -247,8 +255,8 @@ def _download_problem(error, data_root):
     if getattr(error, "errno", None) in (errno.EACCES, errno.EPERM, errno.EROFS):
         return InputError(data_root, f"the download cannot be written here ({reason}); choose "
                           f"another --out/--data-root, {BY_HAND}")
-    return InputError(KAGGLE_DATASET, f"the download failed ({type(error).__name__}: {error}); "
-                      f"{BY_HAND}")
+    return InputError(KAGGLE_DATASET, f"the download failed ({type(error).__name__}: "
+                      f"{_brief(error)}); {BY_HAND}")
 
 
 def _download_zip(client, folder):

@@ -24,6 +24,7 @@ import math
 
 import numpy as np
 
+from vaecyclegan.errors import printable
 from vaecyclegan.evaluation.body_mask import BODY_THRESHOLD_HU, body_mask
 from vaecyclegan.evaluation.synthrad import METRIC_KEYS, synthrad_metrics
 from vaecyclegan.evaluation.tissue import BONE_THRESHOLD_HU, TISSUE_THRESHOLDS_HU
@@ -273,7 +274,7 @@ def _say_where_wepl_was_left_out(results, options):
     table had only dropped its column, and a whole head never had it."""
     if options.wepl is not None:
         return
-    left_out = [r.name for r in results if "wepl_mean_abs_mm" not in r.metrics]
+    left_out = [printable(r.name) for r in results if "wepl_mean_abs_mm" not in r.metrics]
     if left_out:
         logger.warning("WEPL left out of %d case(s) above %s voxels (%s%s), as it takes minutes "
                        "a head; --wepl computes it for every case", len(left_out),

@@ -209,9 +209,11 @@ class Scan:
         if extent <= MAX_FIELD_MM:
             return None
         rows, columns = self.values.shape[1:]
-        return (f"its {columns}x{rows} slices of {' x '.join(f'{mm:.3g}' for mm in self.pixel_mm)}"
-                f" mm pixels would span {extent:,.0f} mm, more than any body "
-                f"({MAX_FIELD_MM:,.0f} mm); check its pixel spacing")
+        # Across by down, as the slices' size reads.
+        across, down = self.pixel_mm[1], self.pixel_mm[0]
+        return (f"its {columns}x{rows} slices of {across:.3g} x {down:.3g} mm pixels would span "
+                f"{extent:,.0f} mm, more than any body ({MAX_FIELD_MM:,.0f} mm); check its "
+                "pixel spacing")
 
 
 class ScanFormat:

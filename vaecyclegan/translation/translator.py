@@ -188,13 +188,13 @@ class Translator:
 
     def translate_stacks(self, stacks, batch_size=8, samples=1, pixel_mm=None, progress=False):
         """Translates stacks of slices in [-1, 1] at the training pixel scale;
-        slices of one size share forward passes across stacks.
+        single slices of one size (2-D images) share forward passes.
 
         Args:
             stacks: arrays (slices, H, W) in [-1, 1], any sizes: a list, or
                 any iterable (each is resampled to the training scale as
-                it comes, so a generator of them holds only the resampled
-                copies at once).
+                it comes and let go once translated, so a generator of
+                them never holds them all at full size).
             batch_size: slices per forward pass (fewer for large ones: a
                 pass holds at most `PASS_PIXELS` pixels, or `tile` ** 2
                 where that is more).
@@ -213,6 +213,8 @@ class Translator:
         """
         shapes, factors, shrunk = [], [], []
         for index, stack in enumerate(stacks):
+            if pixel_mm and index >= len(pixel_mm):
+                raise ValueError(f"pixel_mm has {len(pixel_mm)} entries, fewer than the stacks")
             factor = self.factor_for(pixel_mm[index] if pixel_mm else None)
             shapes.append(stack.shape[1:])
             factors.append(factor)
@@ -264,17 +266,26 @@ class Translator:
         return resample_planes(np.stack(planes), shape)
 
     def _translate_as_given(self, stacks, batch_size, samples):
+        """Translates `stacks` (a list, emptied as it goes: each stack is
+        let go once translated): single slices of one size share forward
+        passes; a stack of several slices fills its own, so that no
+        concatenated copy of a folder of volumes is ever held."""
         groups = {}
         for index, stack in enumerate(stacks):
-            groups.setdefault(stack.shape[1:], []).append(index)
+            key = stack.shape[1:] if len(stack) == 1 else ("stack", index)
+            groups.setdefault(key, []).append(index)
+        counts = [len(stack) for stack in stacks]
         means, stds = [None] * len(stacks), [None] * len(stacks)
         for indices in groups.values():
             batch = (stacks[indices[0]] if len(indices) == 1
                      else np.concatenate([stacks[i] for i in indices]))
+            for i in indices:
+                stacks[i] = None
             mean, std = self._draws(batch, batch_size, samples)
+            del batch
             start = 0
             for i in indices:
-                count = len(stacks[i])
+                count = counts[i]
                 means[i] = mean[start:start + count]
                 stds[i] = None if std is None else std[start:start + count]
                 start += count

@@ -331,9 +331,10 @@ def _score_pair(settings, options, name, prediction_source, reference_source, co
 
 
 def _log_case(index, count, name, reference):
-    """`case i/N: name, shape, spacing`: a folder of heads is scored for
-    minutes, case by case, and had said nothing until its table."""
-    if count > 1:
+    """`case i/N: name, shape, spacing` for a volume: a folder of heads is
+    scored for minutes, case by case, and had said nothing until its
+    table (2-D cases, scored in a blink, stay unsaid: hundreds of lines)."""
+    if count > 1 and reference.values.ndim == 3:
         shape = "x".join(str(n) for n in reference.values.shape)
         spacing = ("" if reference.spacing is None else
                    ", " + " x ".join(f"{mm:.3g}" for mm in reference.spacing) + " mm")

@@ -282,7 +282,8 @@ def _check_results_fit(scans, settings):
     result is held until all are written (nothing is published before),
     so a folder of many volumes needs memory for all of them at once."""
     voxels = sum(scan.values.size for scan in scans)
-    # The result (float32), its return to the input's grid, and the
+    # The result (float32), the inputs' [-1, 1] copies not yet translated
+    # (at the training scale; full size where that is their own) and the
     # deviation map where latent samples are drawn.
     per_voxel = 8 + (4 if settings.samples > 1 else 0)
     check_fits_in_memory(settings.input, voxels, f"the results of {len(scans)} input(s), held "
@@ -315,8 +316,9 @@ def _translate(scans, translator, upscaler, settings, intensity, domain_out):
     if translator is None:
         means, stds = [None] * len(scans), [None] * len(scans)
     else:
-        # A generator: each scan's [-1, 1] copy lives only until the
-        # translator has resampled it to the training scale.
+        # A generator: each scan's [-1, 1] copy is resampled to the training
+        # scale as it comes (kept as it is at its own scale) and let go once
+        # translated, so the inputs are not held twice at full size.
         means, stds = translator.translate_stacks(
             (scan.to_unit(intensity) for scan in scans), settings.batch_size, settings.samples,
             [scan.pixel_mm for scan in scans], progress=True)
