@@ -313,7 +313,7 @@ def hu_options(settings):
         curve_file=settings.hu_to_rsp, prescription_gy=settings.prescription_gy)
 
 
-def _score_pair(settings, options, name, prediction_source, reference_source, count, index=0):
+def _score_pair(settings, options, name, prediction_source, reference_source, count, index):
     """Reads one case, checks its geometry, scores it and writes its mask."""
     reference = read_hu(reference_source, name, "reference", settings.spacing_2d)
     _log_case(index, count, name, reference)
@@ -430,7 +430,7 @@ def _mri2ct_translator(weights_dir, config):
     return load_translator(weights_dir, "mri2ct", config)
 
 
-def _synthrad_patient(settings, options, patient, translator, intensity, count, index=0):
+def _synthrad_patient(settings, options, patient, translator, intensity, count, index):
     from vaecyclegan.evaluation.synthrad_layout import (
         is_mha,
         read_volume,
