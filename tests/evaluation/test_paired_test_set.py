@@ -55,3 +55,42 @@ def test_paired_test_images_and_no_test_folders_are_no_warning(tmp_path, caplog)
         folders.ct_test = folders.mri_test = None
         assert check_test_pairs(folders) == 0
     assert not [r for r in caplog.records if r.levelno >= 30]
+
+
+class _InvertingTranslator:
+    """Stands in for a `Translator`: the negative of each [-1, 1] slice,
+    recording how many stacks each call was given."""
+
+    def __init__(self):
+        self.calls = []
+
+    def translate_stacks(self, stacks, batch_size, samples, pixel_mm):
+        stacks = list(stacks)
+        self.calls.append(len(stacks))
+        return [-s for s in stacks], [None] * len(stacks)
+
+
+def test_the_test_set_is_translated_and_scored_a_part_at_a_time(tmp_path, monkeypatch):
+    # Every test pair was read and translated at once, and held while
+    # scored: a set of thousands of slices did not fit in memory.
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.paired_test_set import evaluate_direction, paired_files
+    from vaecyclegan.io.image_format import write_png
+
+    rng = np.random.default_rng(0)
+    for index in range(5):
+        for sub in ("mri", "ct"):
+            (tmp_path / sub).mkdir(exist_ok=True)
+            write_png(str(tmp_path / sub / f"{index}.png"),
+                      rng.integers(0, 256, (16, 16), dtype=np.uint8))
+    pairs = paired_files(str(tmp_path / "mri"), str(tmp_path / "ct"))
+
+    def rows(at_once):
+        monkeypatch.setattr("vaecyclegan.evaluation.paired_test_set.TRANSLATED_AT_ONCE", at_once)
+        translator = _InvertingTranslator()
+        evaluation = evaluate_direction(translator, "mri2ct", pairs, None, IntensityConfig())
+        return translator.calls, evaluation.rows
+
+    (in_parts, scored_in_parts), (whole, scored_whole) = rows(2), rows(64)
+    assert in_parts == [2, 2, 1] and whole == [5]
+    assert scored_in_parts == scored_whole and len(scored_whole) == 5

@@ -8,13 +8,15 @@ import html.parser
 import numpy as np
 import pytest
 
+from vaecyclegan.config import IntensityConfig
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import (
     DEFAULT_CT_WINDOW_HU,
-    add_synthrad,
-    evaluate_predictions,
+    ScanPair,
+    evaluate_scans,
     pooled_pixels,
 )
+from vaecyclegan.io.image_format import image_scan
 
 CASES = 5
 # The colours each figure draws, by what its alt text starts with: its
@@ -82,18 +84,21 @@ def _hu_slices(count):
 
 def _ct_evaluation(count=CASES):
     """An mri2ct evaluation with 8-bit scores, tissue, bone overlap and
-    SynthRAD metrics of 2-D slices (1 mm pixels, `score_slices`)."""
+    SynthRAD metrics of 2-D slices (1 mm pixels, `score_slices`), scored as
+    `infer.py --reference` scores: 8-bit windowed references with their
+    HU copies."""
     low, high = DEFAULT_CT_WINDOW_HU
+    intensity = IntensityConfig(ct_window_hu=DEFAULT_CT_WINDOW_HU)
     references_hu = _hu_slices(count)
     references = [np.round((r - low) / (high - low) * 255).astype(np.uint8)
                   for r in references_hu]
-    predictions = [np.clip(r.astype(int) + 6, 0, 255).astype(np.uint8) for r in references]
-    inputs = [np.roll(r, 3, axis=1) for r in references]
-    evaluation = evaluate_predictions("mri2ct", [f"{i}.png" for i in range(count)], inputs,
-                                      predictions, references, pooled_pixels(references),
-                                      ct_window=DEFAULT_CT_WINDOW_HU)
-    add_synthrad(evaluation, references_hu, DEFAULT_CT_WINDOW_HU)
-    return evaluation
+    pairs = []
+    for index, (reference, hu) in enumerate(zip(references, references_hu)):
+        prediction = np.clip(reference.astype(int) + 6, 0, 255).astype(np.float32)
+        pairs.append(ScanPair(f"{index}.png", image_scan(np.roll(reference, 3, axis=1), "a", "mri"),
+                              prediction[None] / 127.5 - 1.0, None,
+                              image_scan(reference, "a", "ct"), hu))
+    return evaluate_scans("mri2ct", pairs, count, pooled_pixels(references), intensity)
 
 
 @pytest.fixture(scope="module")

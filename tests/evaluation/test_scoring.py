@@ -341,7 +341,7 @@ def test_scans_are_scored_as_written_with_deviations_in_grey_levels():
     # A deviation left in [-1, 1] units (127.5 times too small) and 8-bit
     # results scored unrounded both passed: correlations ignore scale.
     from vaecyclegan.config import IntensityConfig
-    from vaecyclegan.evaluation.scoring import evaluate_scans
+    from vaecyclegan.evaluation.scoring import ScanPair, evaluate_scans
     from vaecyclegan.io.image_format import image_scan
 
     rng = np.random.default_rng(3)
@@ -351,9 +351,74 @@ def test_scans_are_scored_as_written_with_deviations_in_grey_levels():
                   for n in "ab"]
     means = [rng.uniform(-1, 1, (1, 16, 16)).astype(np.float32) for _ in "ab"]
     stds = [rng.uniform(0, 0.2, (1, 16, 16)).astype(np.float32) for _ in "ab"]
-    result = evaluate_scans("mri2ct", ["a.png", "b.png"], inputs, means, stds, references, None,
-                            IntensityConfig(), samples=3, synthrad=False)
+    pairs = [ScanPair(*row) for row in zip(["a.png", "b.png"], inputs, means, stds, references)]
+    result = evaluate_scans("mri2ct", pairs, 2, None, IntensityConfig(), samples=3,
+                            synthrad=False)
     for written, mean in zip(result.predictions, means):
         np.testing.assert_array_equal(written, np.round((mean[0] + 1.0) * 127.5))
     assert result.summary["uncertainty"]["mean_std"] == pytest.approx(
         np.mean([s.mean() for s in stds]) * 127.5, rel=1e-5)
+
+
+def test_the_scorer_keeps_only_the_images_its_grid_draws_and_scores_them_all():
+    from vaecyclegan.evaluation.figures import GRID_ROWS
+    from vaecyclegan.evaluation.scoring import DirectionScorer
+
+    count = GRID_ROWS + 3
+    references = _images(4, count)
+    scorer = DirectionScorer("mri2ct", count, pooled_pixels(references), (-160.0, 240.0))
+    for index, reference in enumerate(references):
+        scorer.add(f"{index}.png", _inputs(index, 1)[0], np.clip(reference + 0.0 + index, 0, 255),
+                   reference)
+    result = scorer.result()
+    assert result.summary["n"] == len(result.names) == count and len(result.rows) == 3 * count
+    assert len(result.predictions) == len(result.inputs) == len(result.bones) == GRID_ROWS
+    # The last image, not kept, is scored: its MAE is the offset added.
+    last = [r for r in result.rows if r["method"] == "model"][-1]
+    assert last["file"] == f"{count - 1}.png" and last["mae"] == pytest.approx(
+        np.mean(np.abs(np.clip(references[-1] + (count - 1.0), 0, 255) - references[-1])))
+
+
+def test_the_uncertainty_is_every_pixel_where_it_fits_and_an_even_sample_past_it(monkeypatch):
+    from vaecyclegan.evaluation.scoring import DirectionScorer
+    from vaecyclegan.evaluation.uncertainty import std_error_correlation
+
+    rng = np.random.default_rng(5)
+    references = _images(6, 4, (32, 32))
+    predictions = [np.clip(r + rng.normal(0, 20, r.shape), 0, 255) for r in references]
+    errors = [np.abs(p - r) for p, r in zip(predictions, references)]
+    stds = [e * 0.5 + rng.uniform(0, 10, e.shape) for e in errors]
+
+    def correlation():
+        scorer = DirectionScorer("ct2mri", 4, None, samples=3)
+        for index, row in enumerate(zip(references, predictions, references, [None] * 4, stds)):
+            scorer.add(f"{index}.png", *row)
+        return scorer.result().summary["uncertainty"]
+
+    exact = std_error_correlation(stds, errors)
+    assert correlation() == {"samples": 3, **exact}
+    monkeypatch.setattr("vaecyclegan.evaluation.scoring.UNCERTAINTY_PIXELS", 4 * 256)
+    sampled = correlation()
+    assert sampled != {"samples": 3, **exact}
+    for key in ("pearson", "spearman", "mean_std", "mean_abs_error"):
+        assert sampled[key] == pytest.approx(exact[key], rel=0.05), key
+
+
+def test_2d_synthrad_cases_past_the_figure_are_scored_without_their_pictures():
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.figures import SYNTHRAD_ROWS
+    from vaecyclegan.evaluation.scoring import ScanPair, evaluate_scans
+    from vaecyclegan.io.image_format import image_scan
+
+    reference_hu = np.full((24, 24), -1000.0)
+    reference_hu[4:20, 4:20] = 40.0
+    reference_hu[8:16, 8:16] = 700.0
+    stored = (reference_hu + 1024).astype(np.uint16)
+    mean = ((stored.astype(np.float32) / 65535.0) * 2.0 - 1.0)[None]
+    count = SYNTHRAD_ROWS + 2
+    pairs = (ScanPair(f"{n}.png", image_scan(stored, "a.png", "mri"), mean, None,
+                      image_scan(stored, "a.png", "ct")) for n in range(count))
+    result = evaluate_scans("mri2ct", pairs, count, None, IntensityConfig())
+    assert result.summary["synthrad"]["n"] == len(result.synthrad) == count
+    assert [case.figure is not None for case in result.synthrad] == \
+        [True] * SYNTHRAD_ROWS + [False] * 2

@@ -695,3 +695,63 @@ def test_a_ct_without_air_is_said_to_look_like_hu_plus_1024_or_mri(tmp_path, cap
     err = capsys.readouterr().err
     assert "only 0.0 % of the prediction's voxels are air" in err
     assert "HU + 1024 read as HU" in err and "the reference's" not in err
+
+
+def _peak_bytes_of_scoring(folder, count, size=64):
+    """Peak memory (`tracemalloc`) of the 8-bit evaluation of `count`
+    random image triples, without writing its report."""
+    import tracemalloc
+
+    from vaecyclegan.workflows.evaluate import _folder_evaluation
+
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        for kind in ("pred", "ref", "in"):
+            write_image(folder / kind / f"{index:04d}.png",
+                        rng.integers(0, 256, (size, size), dtype=np.uint8))
+    tracemalloc.start()
+    try:
+        evaluation = _folder_evaluation(str(folder / "pred"), str(folder / "ref"),
+                                        str(folder / "in"), "mri2ct", (40.0, 400.0))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert evaluation.summary["n"] == count
+    return peak
+
+
+def test_a_2d_set_is_scored_image_by_image_holding_only_what_its_figures_draw(
+        tmp_path, monkeypatch):
+    # Every pair was held with its baselines while scoring, about 77 bytes
+    # a pixel (4,000 exported 512-px slices: 80 GB); four times the images
+    # took four times the memory. The baseline's histogram pool (up to 64
+    # images) is made one size for both.
+    monkeypatch.setattr("vaecyclegan.evaluation.scoring.HISTOGRAM_POOL_SIZE", 8)
+    few = _peak_bytes_of_scoring(tmp_path / "few", 16)
+    many = _peak_bytes_of_scoring(tmp_path / "many", 64)
+    one_copy_of_the_set = 64 * 64 * 64 * 8
+    assert many < 1.5 * few and many < 2 * one_copy_of_the_set, (few, many)
+
+
+def test_cases_past_the_figure_let_their_slices_go_and_are_all_scored(tmp_path, monkeypatch):
+    # Every case kept its figure's slices (reference, prediction, mask in
+    # float64) until the report: a folder of 4,000 2-D cases held them all.
+    import vaecyclegan.workflows.evaluate as evaluate
+
+    kept, original = [], evaluate._add_section
+
+    def add_section(evaluation, results, *rest):
+        kept.extend(case.figure is not None for case in results)
+        return original(evaluation, results, *rest)
+
+    monkeypatch.setattr(evaluate, "SYNTHRAD_ROWS", 2)
+    monkeypatch.setattr(evaluate, "_add_section", add_section)
+    reference = _head(depth=1)[0]
+    for name in ("a", "b", "c"):
+        write_image(tmp_path / "ref" / f"{name}.png", (reference + 1024).astype(np.uint16))
+        write_image(tmp_path / "pred" / f"{name}.png", (reference + 1034).astype(np.uint16))
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out") == 0
+    assert kept == [True, True, False]
+    assert set(_metrics(tmp_path / "out")["synthrad"]["cases"]) == {"a", "b", "c"}
+    assert (tmp_path / "out" / "synthrad_mri2ct.png").is_file()

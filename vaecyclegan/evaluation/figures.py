@@ -43,6 +43,11 @@ def _save(figure, path):
         figure.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
 
 
+# Rows drawn of a report's comparison grid (its first images) and of its
+# SynthRAD figure (its first cases): the evaluations keep those images only.
+GRID_ROWS = 6
+SYNTHRAD_ROWS = 12
+
 # A figure in words, for the report: `alt` what its rows and columns show,
 # `scope` which items it shows of how many (`shown_text`), `legends` its
 # colour keys.
@@ -94,7 +99,7 @@ def shown_text(shown, total, noun):
     return f"{noun} 1\u2013{shown} of {total}"
 
 
-def comparison_grid_text(evaluation, rows=6):
+def comparison_grid_text(evaluation, rows=GRID_ROWS):
     """What `save_comparison_grid` draws, in words, for the report.
 
     Args:
@@ -105,14 +110,14 @@ def comparison_grid_text(evaluation, rows=6):
         A `FigureText`.
     """
     columns, _ = _grid_columns(evaluation)
-    count = min(rows, len(evaluation.names))
+    count = min(rows, len(evaluation.predictions))
     alt = (f"Comparison grid, {evaluation.direction}: one row per test image, in file-name "
            f"order; columns: {', '.join(title for title, *_ in columns)}")
     return FigureText(alt, shown_text(count, len(evaluation.names), "images"),
                       _grid_legends(evaluation))
 
 
-def save_comparison_grid(path, evaluation, rows=6):
+def save_comparison_grid(path, evaluation, rows=GRID_ROWS):
     """One row per test image: input, output, reference, the signed error
     (output - reference; red: output higher, blue: lower), the bone
     overlap for CT outputs (`evaluation.bones`: reference only green,
@@ -125,7 +130,7 @@ def save_comparison_grid(path, evaluation, rows=6):
         evaluation: a `DirectionEvaluation`.
         rows: images shown (the first ones, in file-name order).
     """
-    count = min(rows, len(evaluation.names))
+    count = min(rows, len(evaluation.predictions))
     columns, to_error = _grid_columns(evaluation)
     bones = evaluation.bones
     figure = Figure(figsize=(2.2 * len(columns), 2.2 * count + 0.6), layout="constrained")
@@ -325,7 +330,13 @@ def _synthrad_legends(thresholds, wepl):
     return legends
 
 
-def synthrad_figure_text(cases, thresholds, bone_threshold, rows=12):
+def _drawn(cases, rows):
+    """The first `rows` cases that kept their figure (an evaluation keeps
+    those of the first `SYNTHRAD_ROWS` only)."""
+    return [case for case in cases if case.figure is not None][:rows]
+
+
+def synthrad_figure_text(cases, thresholds, bone_threshold, rows=SYNTHRAD_ROWS):
     """What `save_synthrad_figure` draws, in words, for the report.
 
     Args:
@@ -335,14 +346,14 @@ def synthrad_figure_text(cases, thresholds, bone_threshold, rows=12):
     Returns:
         A `FigureText`; `alt` starts in lower case, after the direction.
     """
-    shown = cases[:rows]
+    shown = _drawn(cases, rows)
     titles, _ = _synthrad_titles(shown, bone_threshold)
     alt = f"one row per case, in the table's order; columns: {', '.join(titles)}"
     return FigureText(alt, shown_text(len(shown), len(cases), "cases"),
                       _synthrad_legends(thresholds, len(titles) > 4))
 
 
-def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
+def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=SYNTHRAD_ROWS):
     """One row per case (the first `rows`): reference CT with the mask's
     outline, synthetic CT, sCT - CT in HU inside the mask (red: sCT higher,
     blue: lower) with the tissue boundaries (MAE per tissue below), bone
@@ -357,7 +368,7 @@ def save_synthrad_figure(path, cases, thresholds, bone_threshold, rows=12):
         bone_threshold: HU above which a voxel is bone.
         rows: the most cases shown, one row each (the first ones).
     """
-    shown = cases[:rows]
+    shown = _drawn(cases, rows)
     titles, wepl_top = _synthrad_titles(shown, bone_threshold)
     figure = Figure(figsize=(2.5 * len(titles), 2.7 * len(shown) + 0.9), layout="constrained")
     axes = figure.subplots(len(shown), len(titles), squeeze=False)

@@ -3,7 +3,7 @@ reading inputs and references as `infer.py` reads them, the baselines'
 training-image pool, and in-memory or saved generators scored on them.
 Where the dataset has 16-bit HU references of its CT test slices (the
 phantom's `testA_hu`), mri2ct also gets SynthRAD's image metrics in HU
-(`scoring.add_synthrad`)."""
+(`scoring.evaluate_scans`)."""
 
 import logging
 import os
@@ -11,7 +11,12 @@ import os
 import numpy as np
 
 from vaecyclegan.errors import InputError
-from vaecyclegan.evaluation.scoring import HISTOGRAM_POOL_SIZE, evaluate_scans, pooled_pixels
+from vaecyclegan.evaluation.scoring import (
+    HISTOGRAM_POOL_SIZE,
+    ScanPair,
+    evaluate_scans,
+    pooled_pixels,
+)
 from vaecyclegan.io.formats import find_scan_sources, read_scan
 from vaecyclegan.io.image_format import list_images, read_grey, read_image_scan
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET
@@ -20,6 +25,10 @@ from vaecyclegan.networks import load_network
 from vaecyclegan.translation.translator import make_translator
 
 logger = logging.getLogger(__name__)
+
+# Test pairs read and translated together: the translator's batches fill,
+# and a set of thousands of slices is never held whole.
+TRANSLATED_AT_ONCE = 64
 
 
 def paired_files(input_folder, reference_folder):
@@ -151,7 +160,8 @@ def read_hu_unclipped(hu_path):
 
 def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_folder=None,
                        batch_size=8, samples=1, synthrad=True):
-    """Translates the inputs of `pairs` and scores them (`evaluate_predictions`).
+    """Translates the inputs of `pairs` and scores them (`evaluate_scans`),
+    `TRANSLATED_AT_ONCE` at a time: a test set is never held whole.
 
     Inputs and references are read as `infer.py` reads them (16-bit CT as
     HU, 16-bit MRI by percentiles) and scored on the 8-bit scale of [-1, 1].
@@ -163,8 +173,8 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
             metrics).
         pairs: `[(input_path, reference_path), ...]` of image files.
         target_pool: pooled target-domain pixels for the baselines
-            (`histogram_pool`; as `evaluate_predictions`), or None to
-            score the model alone.
+            (`histogram_pool`; as `evaluate_scans`), or None to score the
+            model alone.
         intensity: the `IntensityConfig` of the weights.
         hu_folder: folder of 16-bit HU references with the same file names,
             for directions that produce CT (a 16-bit CT reference is its own).
@@ -174,27 +184,27 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
         synthrad: add SynthRAD's HU metrics where HU references exist
             (the 16-bit ones of `hu_folder`, or 16-bit CT references).
     """
-    domain_in, domain_out = DIRECTION_DOMAINS[direction]
-    inputs = [read_image_scan(a, domain_in) for a, _ in pairs]
-    references = [read_image_scan(b, domain_out) for _, b in pairs]
-    for (a, b), scan, reference in zip(pairs, inputs, references):
-        _check_one_size(a, scan.values.shape[1:], b, reference.values.shape[1:])
-    means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
-                                              batch_size, samples, [s.pixel_mm for s in inputs])
-    names = [os.path.basename(a) for a, _ in pairs]
-    # Each HU reference is read once: as it is for SynthRAD's metrics, and
-    # clipped to the window for `mae_hu` (a windowed prediction cannot
-    # express HU outside it).
-    unclipped = [_hu_reference(hu_folder, b, reference)
-                 for (_, b), reference in zip(pairs, references)] if hu_folder else None
-    hu_references = None if unclipped is None else [
-        None if hu is None else np.clip(hu.astype(np.float64), *intensity.ct_window_hu)
-        for hu in unclipped]
-    if not synthrad:
-        unclipped = None
-    return evaluate_scans(direction, names, inputs, means, stds, references, target_pool,
-                          intensity, hu_references, samples, synthrad_references=unclipped,
+    scored = _translated_pairs(translator, direction, pairs, intensity, hu_folder, batch_size,
+                               samples)
+    return evaluate_scans(direction, scored, len(pairs), target_pool, intensity, samples,
                           synthrad=synthrad)
+
+
+def _translated_pairs(translator, direction, pairs, intensity, hu_folder, batch_size, samples):
+    """`ScanPair`s of `pairs`, read and translated `TRANSLATED_AT_ONCE` at a time."""
+    domain_in, domain_out = DIRECTION_DOMAINS[direction]
+    for start in range(0, len(pairs), TRANSLATED_AT_ONCE):
+        chunk = pairs[start:start + TRANSLATED_AT_ONCE]
+        inputs = [read_image_scan(a, domain_in) for a, _ in chunk]
+        references = [read_image_scan(b, domain_out) for _, b in chunk]
+        for (a, b), scan, reference in zip(chunk, inputs, references):
+            _check_one_size(a, scan.values.shape[1:], b, reference.values.shape[1:])
+        means, stds = translator.translate_stacks([s.to_unit(intensity) for s in inputs],
+                                                  batch_size, samples,
+                                                  [s.pixel_mm for s in inputs])
+        for (a, b), scan, mean, std, reference in zip(chunk, inputs, means, stds, references):
+            yield ScanPair(os.path.basename(a), scan, mean, std, reference,
+                           _hu_reference(hu_folder, b, reference))
 
 
 def evaluate_generators(generators, folders, config, batch_size=8, samples=1,

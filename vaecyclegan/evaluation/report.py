@@ -23,7 +23,9 @@ import os
 
 from vaecyclegan.evaluation.case_scoring import CASE_KEYS
 from vaecyclegan.evaluation.figures import (
+    GRID_ROWS,
     LOSS_LEGEND,
+    SYNTHRAD_ROWS,
     FigureText,
     comparison_grid_text,
     read_loss_csv,
@@ -331,8 +333,8 @@ caption, figcaption {{ text-align: left; margin: 0.3em 0; }}
     atomic_write_text(path, page)
 
 
-def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=6, synthrad_rows=12,
-                 target=None, note=""):
+def write_report(out_dir, evaluations, title, loss_csvs=(), grid_rows=GRID_ROWS,
+                 synthrad_rows=SYNTHRAD_ROWS, target=None, note=""):
     """Writes every report file into `out_dir`.
 
     Args:

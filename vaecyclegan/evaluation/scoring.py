@@ -36,6 +36,7 @@ from vaecyclegan.evaluation.case_scoring import (
     score_slices,
     synthrad_section,
 )
+from vaecyclegan.evaluation.figures import GRID_ROWS, SYNTHRAD_ROWS
 from vaecyclegan.evaluation.metrics import image_metrics, mean_metrics, std_metrics
 from vaecyclegan.evaluation.tissue import windowed_scores, windowed_thresholds
 from vaecyclegan.evaluation.uncertainty import std_error_correlation
@@ -47,13 +48,17 @@ METHODS = ("model", "identity", "histogram_matching")
 HISTOGRAM_POOL_SIZE = 64
 # The CT window of 8-bit images scored without weights (`IntensityConfig`'s default).
 DEFAULT_CT_WINDOW_HU = (-1000.0, 2000.0)
+# Deviation and error pixels sampled (evenly over the images) for their
+# correlation: 33 MB, enough for its third decimal.
+UNCERTAINTY_PIXELS = 2**21
 
 
 @dataclasses.dataclass
 class DirectionEvaluation:
     """One direction's evaluation: the summary for `metrics.json`, per-image
-    rows for the CSV, and the images the pictures are drawn from (all on the
-    8-bit scale, 0..255)."""
+    rows for the CSV, and the images the comparison grid is drawn from (its
+    first `GRID_ROWS` images: inputs, predictions, references and deviation
+    maps on the 8-bit scale, 0..255, and bone maps; `names` has them all)."""
 
     direction: str
     names: list
@@ -63,17 +68,17 @@ class DirectionEvaluation:
     stds: list  # per-pixel deviation maps, or None without sampling
     summary: dict
     rows: list
+    # SynthRAD's `CaseResult`s: every case, those past the figure's without it.
     synthrad: list = None
-    # Directions that make CT: per image, (reference bone, model's bone)
-    # boolean maps, thresholded as `bone_dice` is.
+    # Directions that make CT: per image shown, (reference bone, model's
+    # bone) boolean maps, thresholded as `bone_dice` is.
     bones: list = None
 
 
 def pooled_pixels(images):
     """The pixels of up to `HISTOGRAM_POOL_SIZE` images (spread over the
     list) on the 8-bit scale, as one row: a histogram-matching reference."""
-    step = max(1, len(images) // HISTOGRAM_POOL_SIZE)
-    chosen = images[::step][:HISTOGRAM_POOL_SIZE]
+    chosen = [images[i] for i in pooled_indices(len(images))]
     return np.concatenate([_to_8bit_scale(p).ravel() for p in chosen])[None, :]
 
 
@@ -106,170 +111,278 @@ def _scale_to_hu(reference, window):
                              *window).astype(np.float64)
 
 
-class _TissueScorer:
-    """`tissue.windowed_scores` of each method's images against references
-    in HU (module docstring)."""
+class DirectionScorer:
+    """Scores one direction image by image (`add`), and both baselines
+    beside the model, into a `DirectionEvaluation` (`result`).
 
-    def __init__(self, raw_references, references, hu_references, window):
-        given = window is not None
-        self.window = tuple(float(v) for v in (window if given else DEFAULT_CT_WINDOW_HU))
-        self.maps = [_scale_to_hu(r, self.window) for r in raw_references]
-        hu_references = hu_references or [None] * len(references)
-        self.references_hu = [
-            to_hu(r) if hu is None else np.clip(np.asarray(hu, np.float64), *self.window)
-            for to_hu, r, hu in zip(self.maps, references, hu_references)]
-        thresholds = windowed_thresholds(self.window)
-        self.bone = thresholds[1]
-        self.settings = {
-            "window_hu": list(self.window),
-            "window": "given" if given else "default: no CT window known",
-            "thresholds_hu": list(thresholds),
-            "bone_threshold_hu": self.bone,
-            "hu_references": sum(hu is not None for hu in hu_references),
-        }
-
-    def score(self, per_image, predictions):
-        """Adds the tissue keys to each image's metrics; returns the bone maps."""
-        bones = []
-        for metrics, prediction, to_hu, reference in zip(per_image, predictions, self.maps,
-                                                         self.references_hu):
-            predicted = to_hu(prediction)
-            metrics.update(windowed_scores(predicted, reference, self.window))
-            bones.append((reference > self.bone, predicted > self.bone))
-        return bones
-
-
-def evaluate_predictions(direction, names, inputs, predictions, references, target_pool,
-                         hu_references=None, ct_window=None, stds=None, samples=None):
-    """Scores given predictions, and both baselines, against references.
+    Nothing is held for all images but their metrics: of the images
+    themselves it keeps the first `shown` (the report's comparison grid)
+    and, where latent samples were drawn, an even sample of at most
+    `UNCERTAINTY_PIXELS` deviations and errors over all images for their
+    correlation (every pixel where the set has fewer). Holding every pair
+    with its baselines had taken about 77 bytes a pixel: 80 GB for a test
+    set of 4,000 exported 512-px slices.
 
     Directions that make CT also get the per-tissue MAE and bone Dice
     (module docstring).
 
     Args:
-        direction: `mri2ct` or `ct2mri` (a label for the reports).
-        names: file names, one per image.
-        inputs, predictions, references: lists of 2-D 8/16-bit arrays (full
-            scale linear) or float arrays already on the 8-bit scale.
+        direction: `mri2ct`, `ct2mri` or `none` (a label for the reports).
+        count: how many images will be added (the uncertainty sample is
+            spread over them).
         target_pool: pooled target-domain pixels on the 8-bit scale, for the
             histogram-matching baseline (`pooled_pixels`); None scores the
             model alone (baselines do not change while a model trains).
-        hu_references: per image, the reference in HU clipped to the window
-            (`paired_test_set.evaluate_direction` reads them), or None, for `mae_hu`.
         ct_window: the CT window of the images; None: not known, so
             `DEFAULT_CT_WINDOW_HU` is taken, and the report says so.
+        samples: the latent draws behind the deviation maps, if sampled.
+        shown: how many images (the first) the report draws.
+
+    Example:
+        >>> scorer = DirectionScorer("ct2mri", count=1, target_pool=None)
+        >>> image = np.full((16, 16), 100.0)
+        >>> scorer.add("a.png", image, image + 5.0, image)
+        >>> scorer.result().summary["model"]["mae"]
+        5.0
+    """
+
+    def __init__(self, direction, count, target_pool, ct_window=None, samples=None,
+                 shown=GRID_ROWS):
+        self.direction, self.target_pool, self.samples = direction, target_pool, samples
+        self.ct_window, self.shown = ct_window, shown
+        self.methods = ["model"] + (["identity", "histogram_matching"]
+                                    if target_pool is not None else [])
+        self.per_image = {method: [] for method in self.methods}
+        self.names, self.kept, self.bones, self.hu_count = [], [], [], 0
+        self.makes_ct = DIRECTION_DOMAINS.get(direction, ("", ""))[1] == "ct"
+        self.window = tuple(float(v) for v in (ct_window or DEFAULT_CT_WINDOW_HU))
+        # Pixels of each image in the uncertainty sample.
+        self.sample_size = max(1, -(-UNCERTAINTY_PIXELS // max(count, 1)))
+        self.std_sample, self.error_sample, self.sampled = [], [], False
+
+    def add(self, name, input_image, prediction, reference, hu_reference=None, std=None):
+        """Scores one image and its baselines.
+
+        Args:
+            name: the file name (the reports' row).
+            input_image, prediction, reference: 2-D 8/16-bit arrays (full
+                scale linear) or float arrays already on the 8-bit scale.
+            hu_reference: the reference in HU clipped to the window, or
+                None, for `mae_hu` (and the tissue scores in place of the
+                reference's 8-bit levels).
+            std: the model's deviation map (8-bit scale), if sampled.
+        """
+        raw_reference = reference
+        input_image, reference = _to_8bit_scale(input_image), _to_8bit_scale(reference)
+        candidates = {"model": _to_8bit_scale(prediction)}
+        if self.target_pool is not None:
+            candidates["identity"] = input_image
+            candidates["histogram_matching"] = _histogram_matched(input_image, self.target_pool)
+        to_hu, reference_hu = self._tissue_reference(raw_reference, reference, hu_reference)
+        for method, image in candidates.items():
+            metrics = image_metrics(image, reference)
+            metrics["mae_hu"] = _mae_hu(image, hu_reference, self.window)
+            if self.makes_ct:
+                predicted = to_hu(image)
+                metrics.update(windowed_scores(predicted, reference_hu, self.window))
+                if method == "model" and len(self.names) < self.shown:
+                    bone = windowed_thresholds(self.window)[1]
+                    self.bones.append((reference_hu > bone, predicted > bone))
+            self.per_image[method].append(metrics)
+        self.hu_count += hu_reference is not None
+        if len(self.names) < self.shown:
+            self.kept.append((input_image, candidates["model"], reference, std))
+        if std is not None:
+            self._sample(std, np.abs(candidates["model"] - reference))
+        self.names.append(name)
+
+    def _tissue_reference(self, raw_reference, reference, hu_reference):
+        """The map from the 8-bit scale to HU for this image, and its
+        reference in HU (the HU one where given, clipped to the window)."""
+        if not self.makes_ct:
+            return None, None
+        to_hu = _scale_to_hu(raw_reference, self.window)
+        if hu_reference is None:
+            return to_hu, to_hu(reference)
+        return to_hu, np.clip(np.asarray(hu_reference, np.float64), *self.window)
+
+    def _sample(self, std, error):
+        """Adds an even sample of one image's pixels to the uncertainty sample."""
+        self.sampled = True
+        std, error = np.ravel(std), np.ravel(error)
+        if std.size > self.sample_size:
+            chosen = np.linspace(0, std.size - 1, self.sample_size).round().astype(np.int64)
+            std, error = std[chosen], error[chosen]
+        self.std_sample.append(np.asarray(std, np.float64))
+        self.error_sample.append(np.asarray(error, np.float64))
+
+    def result(self):
+        """The `DirectionEvaluation` of every image added."""
+        if not self.hu_count:  # no image had an HU reference: no mae_hu at all
+            for per_image in self.per_image.values():
+                for metrics in per_image:
+                    del metrics["mae_hu"]
+        summary, rows, deviations = {"n": len(self.names)}, [], {}
+        for method, per_image in self.per_image.items():
+            summary[method] = mean_metrics(per_image) if per_image else {}
+            deviations[method] = std_metrics(per_image) if per_image else {}
+            rows += [{"direction": self.direction, "file": name, "method": method, **metrics}
+                     for name, metrics in zip(self.names, per_image)]
+        summary["std"] = deviations
+        if self.makes_ct:
+            summary["tissue"] = self._tissue_settings()
+        if self.sampled:
+            summary["uncertainty"] = {"samples": self.samples, **std_error_correlation(
+                self.std_sample, self.error_sample)}
+        inputs, predictions, references, stds = (list(column) for column in
+                                                 zip(*self.kept)) if self.kept else ([],) * 4
+        return DirectionEvaluation(
+            self.direction, list(self.names), inputs, predictions, references,
+            stds if self.sampled else None, summary, rows,
+            bones=self.bones if self.makes_ct else None)
+
+    def _tissue_settings(self):
+        thresholds = windowed_thresholds(self.window)
+        return {
+            "window_hu": list(self.window),
+            "window": "given" if self.ct_window is not None else "default: no CT window known",
+            "thresholds_hu": list(thresholds),
+            "bone_threshold_hu": thresholds[1],
+            "hu_references": self.hu_count,
+        }
+
+
+def evaluate_predictions(direction, names, inputs, predictions, references, target_pool,
+                         hu_references=None, ct_window=None, stds=None, samples=None):
+    """Scores given predictions, and both baselines, against references
+    (`DirectionScorer` over lists).
+
+    Args:
+        direction, target_pool, ct_window, samples: as `DirectionScorer`'s.
+        names: file names, one per image.
+        inputs, predictions, references: lists of 2-D 8/16-bit arrays (full
+            scale linear) or float arrays already on the 8-bit scale.
+        hu_references: per image, the reference in HU clipped to the window
+            (`paired_test_set.evaluate_direction` reads them), or None, for `mae_hu`.
         stds: per image, the model's deviation map (8-bit scale), if sampled.
-        samples: the latent draws behind `stds`, for the report.
 
     Returns:
         A `DirectionEvaluation`.
     """
-    raw_references = references
-    inputs = [_to_8bit_scale(p) for p in inputs]
-    references = [_to_8bit_scale(p) for p in references]
-    tissue = None
-    if DIRECTION_DOMAINS.get(direction, ("", ""))[1] == "ct":
-        tissue = _TissueScorer(raw_references, references, hu_references, ct_window)
-    candidates = {"model": [_to_8bit_scale(p) for p in predictions]}
-    if target_pool is not None:
-        candidates["identity"] = inputs
-        candidates["histogram_matching"] = [_histogram_matched(p, target_pool) for p in inputs]
-    summary, rows = {"n": len(names)}, []
-    deviations, bones = {}, None
-    for method in candidates:
-        per_image = [image_metrics(p, r) for p, r in zip(candidates[method], references)]
-        if hu_references:
-            for metrics, prediction, hu in zip(per_image, candidates[method], hu_references):
-                metrics["mae_hu"] = _mae_hu(prediction, hu, ct_window or DEFAULT_CT_WINDOW_HU)
-        if tissue is not None:
-            method_bones = tissue.score(per_image, candidates[method])
-            if method == "model":
-                bones = method_bones
-        summary[method] = mean_metrics(per_image)
-        deviations[method] = std_metrics(per_image)
-        rows += [{"direction": direction, "file": name, "method": method, **metrics}
-                 for name, metrics in zip(names, per_image)]
-    summary["std"] = deviations
-    if tissue is not None:
-        summary["tissue"] = tissue.settings
-    if stds is not None:
-        errors = [np.abs(p - r) for p, r in zip(candidates["model"], references)]
-        summary["uncertainty"] = {"samples": samples, **std_error_correlation(stds, errors)}
-    return DirectionEvaluation(direction, list(names), inputs, candidates["model"], references,
-                               stds, summary, rows, bones=bones)
+    scorer = DirectionScorer(direction, len(names), target_pool, ct_window, samples)
+    hu_references = hu_references or [None] * len(names)
+    stds = stds or [None] * len(names)
+    for row in zip(names, inputs, predictions, references, hu_references, stds):
+        scorer.add(*row)
+    return scorer.result()
 
 
-def evaluate_scans(direction, names, inputs, means, stds, references, target_pool, intensity,
-                   hu_references=None, samples=1, *, synthrad_references=None, synthrad=True,
-                   window_given=True):
-    """Scores translated one-slice scans against reference scans.
+@dataclasses.dataclass
+class ScanPair:
+    """One translated one-slice scan with its reference, for `evaluate_scans`.
+
+    `mean` and `std` are the translation and its deviation in [-1, 1]
+    (`Translator.translate_stacks`; `std` None without sampling). `hu`
+    is the reference in HU, unclipped: a separate 16-bit HU copy of a
+    windowed reference, or by default the reference itself where it is
+    in HU (16-bit CT).
+    """
+
+    name: str
+    input: object
+    mean: np.ndarray
+    std: np.ndarray
+    reference: object
+    hu: np.ndarray = None
+
+    def reference_hu(self):
+        """The reference in HU, unclipped, or None when none is known."""
+        if self.hu is not None:
+            return self.hu
+        return self.reference.values[0] if self.reference.units == "hu" else None
+
+
+def evaluate_scans(direction, pairs, count, target_pool, intensity, samples=1, *,
+                   synthrad=True, window_given=True):
+    """Scores translated one-slice scans against reference scans, one pair
+    at a time (`DirectionScorer`).
 
     Args:
         direction: "mri2ct" or "ct2mri" (CT-making directions get the CT
             metrics and, with `synthrad`, SynthRAD's), or "none" for
             upscaling alone; a label for the reports.
-        names: file names, one per scan (the reports' rows).
-        inputs, references: image `Scan`s.
-        means, stds: the translations and deviations from
-            `Translator.translate_stacks`.
-        target_pool: as in `evaluate_predictions`; "references" pools the
-            references themselves (when no training data is known).
+        pairs: `ScanPair`s, any iterable (a generator reads and translates
+            each as it is scored).
+        count: how many pairs there are.
+        target_pool: as in `DirectionScorer` (`scan_pool` pools scans).
         intensity: the `IntensityConfig` that maps the scans to [-1, 1]
             (its CT window also maps the 8-bit scale to HU).
-        hu_references: HU references; default: the references that are in
-            HU (16-bit CT), clipped to the window.
-        samples: the latent draws behind `stds`, for the report.
-        synthrad_references: per image, the reference in HU, unclipped, or
-            None; default: the references that are in HU.
+        samples: the latent draws behind the deviations, for the report.
         synthrad: add the `"synthrad"` section where a synthetic CT has an
-            HU reference (`add_synthrad`).
+            HU reference (SynthRAD's image metrics of each slice, 1 mm
+            pixels, body mask of the reference).
         window_given: whether `intensity`'s CT window is known to be the
             images' (a model's, or one the user named); else the report
             says that the default was taken.
     """
     window = intensity.ct_window_hu
-    if hu_references is None:
-        hu_references = [np.clip(r.values[0], *window) if r.units == "hu" else None
-                         for r in references]
-    targets = [unit_to_8bit_scale(r.to_unit(intensity)[0], _grey_levels(r)) for r in references]
-    if isinstance(target_pool, str) and target_pool == "references":
-        target_pool = pooled_pixels(targets)
-    # 8-bit results are scored as written: rounded to their grey levels.
-    predictions = [unit_to_8bit_scale(m[0], s.source == np.uint8) for m, s in zip(means, inputs)]
-    evaluation = evaluate_predictions(
-        direction, names,
-        [unit_to_8bit_scale(s.to_unit(intensity)[0], _grey_levels(s)) for s in inputs],
-        predictions, targets, target_pool,
-        hu_references if any(h is not None for h in hu_references) else None,
-        window if window_given else None,
-        None if stds[0] is None else [s[0] * 127.5 for s in stds], samples)
+    scorer = DirectionScorer(direction, count, target_pool, window if window_given else None,
+                             samples)
     # Upscaling alone (`direction` "none") makes no known domain.
-    if synthrad and DIRECTION_DOMAINS.get(direction, (None, None))[1] == "ct":
-        if synthrad_references is None:
-            synthrad_references = [r.values[0] if r.units == "hu" else None for r in references]
-        add_synthrad(evaluation, synthrad_references, window)
+    slices = _SlicesInHu(window) if synthrad and scorer.makes_ct else None
+    for pair in pairs:
+        hu = pair.reference_hu()
+        # 8-bit results are scored as written: rounded to their grey levels.
+        prediction = unit_to_8bit_scale(pair.mean[0], pair.input.source == np.uint8)
+        scorer.add(pair.name, unit_to_8bit_scale(pair.input.to_unit(intensity)[0],
+                                                 _grey_levels(pair.input)),
+                   prediction,
+                   unit_to_8bit_scale(pair.reference.to_unit(intensity)[0],
+                                      _grey_levels(pair.reference)),
+                   None if hu is None else np.clip(np.asarray(hu, np.float64), *window),
+                   None if pair.std is None else pair.std[0] * 127.5)
+        if slices is not None and hu is not None:
+            slices.add(pair.name, prediction, hu)
+    evaluation = scorer.result()
+    if slices is not None:
+        slices.add_section(evaluation)
     return evaluation
 
 
-def add_synthrad(evaluation, references_hu, window):
-    """Scores the model's synthetic CTs (as written: the 8-bit scale back
-    through the window) against HU references with SynthRAD's image
-    metrics, and adds them as `summary["synthrad"]` and `synthrad`.
+class _SlicesInHu:
+    """SynthRAD's image metrics of each synthetic CT slice (as written: the
+    8-bit scale back through the window) against its HU reference, for
+    the summary's `"synthrad"` section; the figures of the first
+    `SYNTHRAD_ROWS` slices are kept, the report's."""
 
-    Args:
-        evaluation: a `DirectionEvaluation` of a direction that makes CT.
-        references_hu: per image, the reference in HU (unclipped) or None.
-        window: the CT window of the weights.
-    """
-    if not any(r is not None for r in references_hu):
-        return
-    predictions_hu = [unit_to_hu(p / 127.5 - 1.0, window) for p in evaluation.predictions]
-    options = HuOptions(wepl=False)
-    results = score_slices(evaluation.names, predictions_hu, references_hu, options)
-    if results:
-        evaluation.summary["synthrad"] = synthrad_section(
-            results, options, options.body_mask_description() + "; 1 mm pixels")
-        evaluation.synthrad = results
+    def __init__(self, window):
+        self.window, self.options, self.results = window, HuOptions(wepl=False), []
+
+    def add(self, name, prediction_8bit, reference_hu):
+        predicted_hu = unit_to_hu(prediction_8bit / 127.5 - 1.0, self.window)
+        for result in score_slices([name], [predicted_hu], [reference_hu], self.options):
+            if len(self.results) >= SYNTHRAD_ROWS:
+                result.figure = None
+            self.results.append(result)
+
+    def add_section(self, evaluation):
+        if self.results:
+            evaluation.summary["synthrad"] = synthrad_section(
+                self.results, self.options, self.options.body_mask_description() + "; 1 mm pixels")
+            evaluation.synthrad = self.results
+
+
+def pooled_indices(count):
+    """Which of `count` images `pooled_pixels` pools: up to
+    `HISTOGRAM_POOL_SIZE`, spread over them."""
+    return list(range(0, count, max(1, count // HISTOGRAM_POOL_SIZE)))[:HISTOGRAM_POOL_SIZE]
+
+
+def scan_pool(scans, intensity):
+    """`pooled_pixels` of image `Scan`s (the chosen ones: `pooled_indices`),
+    on the 8-bit scale they are scored on."""
+    return pooled_pixels([unit_to_8bit_scale(s.to_unit(intensity)[0], _grey_levels(s))
+                          for s in scans])
 
 
 def _grey_levels(scan):

@@ -38,13 +38,17 @@ from vaecyclegan.evaluation.cases import (
     say_unpartnered,
     write_mask,
 )
+from vaecyclegan.evaluation.figures import SYNTHRAD_ROWS
 from vaecyclegan.evaluation.paired_test_set import evaluate_weights, paired_files
 from vaecyclegan.evaluation.report import write_report
 from vaecyclegan.evaluation.scoring import (
     DEFAULT_CT_WINDOW_HU,
     DirectionEvaluation,
+    ScanPair,
     evaluate_scans,
     format_table,
+    pooled_indices,
+    scan_pool,
 )
 from vaecyclegan.io.image_format import (
     NoImageFiles,
@@ -209,28 +213,38 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
     if missing:
         raise InputError(missing[0], f"no input of this file name (without extension) in "
                          f"{inputs_dir}")
-    names = [os.path.basename(p) for p, _ in pairs]
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
-    predictions = [read_result_scan(p, domain_out) for p, _ in pairs]
-    references = [read_image_scan(r, domain_out) for _, r in pairs]
-    input_scans = [read_image_scan(inputs[p], domain_in) for p, _ in pairs]
-    for (prediction, _), a, b, c in zip(pairs, predictions, references, input_scans):
-        a, b, c = (scan.values.shape[1:] for scan in (a, b, c))
-        if not a == b == c:
-            raise InputError(prediction, f"prediction {a}, reference {b} and input {c} differ "
-                             "in size; resample the predictions to the references' size first")
     intensity = IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
-    if window is None and domain_out == "ct" and any(s.units == "grey" for s in predictions) \
-            and any(s.units == "hu" for s in references):
-        logger.warning("the 8-bit predictions are read through the default CT window of %g to "
-                       "%g HU against HU references; give --ct-window LEVEL,WIDTH if they "
-                       "were written in another (a brain window: 40,400)",
-                       *intensity.ct_window_hu)
+    pool = scan_pool([read_image_scan(pairs[i][1], domain_out)
+                      for i in pooled_indices(len(pairs))], intensity)
+    scored = _read_triples(pairs, inputs, domain_in, domain_out, intensity, window)
     # The SynthRAD section, in HU, is `evaluate_given`'s.
-    return evaluate_scans(direction, names, input_scans,
-                          [scan.to_unit(intensity) for scan in predictions],
-                          [None] * len(pairs), references, "references", intensity,
-                          synthrad=False, window_given=window is not None)
+    return evaluate_scans(direction, scored, len(pairs), pool, intensity, synthrad=False,
+                          window_given=window is not None)
+
+
+def _read_triples(pairs, inputs, domain_in, domain_out, intensity, window):
+    """`ScanPair`s of the prediction, reference and input files, read one
+    triple at a time: thousands of slices are never held at once."""
+    warned = False
+    for prediction_path, reference_path in pairs:
+        prediction = read_result_scan(prediction_path, domain_out)
+        reference = read_image_scan(reference_path, domain_out)
+        scan = read_image_scan(inputs[prediction_path], domain_in)
+        a, b, c = (s.values.shape[1:] for s in (prediction, reference, scan))
+        if not a == b == c:
+            raise InputError(prediction_path, f"prediction {a}, reference {b} and input {c} "
+                             "differ in size; resample the predictions to the references' "
+                             "size first")
+        if (window is None and domain_out == "ct" and not warned and prediction.units == "grey"
+                and reference.units == "hu"):
+            warned = True
+            logger.warning("the 8-bit predictions are read through the default CT window of "
+                           "%g to %g HU against HU references; give --ct-window LEVEL,WIDTH if "
+                           "they were written in another (a brain window: 40,400)",
+                           *intensity.ct_window_hu)
+        yield ScanPair(os.path.basename(prediction_path), scan, prediction.to_unit(intensity),
+                       None, reference)
 
 
 def _check_images_for_inputs(settings):
@@ -273,11 +287,21 @@ def evaluate_given(settings):
         evaluation = DirectionEvaluation(settings.direction, [n for n, _, _ in pairs], [], [],
                                          [], None, {"n": len(pairs)}, [])
     options = hu_options(settings)
-    results = [_score_pair(settings, options, name, prediction, reference, len(pairs), index)
+    results = [_figure_if_drawn(_score_pair(settings, options, name, prediction, reference,
+                                            len(pairs), index), index)
                for index, (name, prediction, reference) in enumerate(pairs)]
     _add_section(evaluation, results, options,
                  f"the masks of {settings.mask}" if settings.mask else None)
     return _finish(settings, evaluation, f"vaecyclegan {settings.direction} evaluation in HU")
+
+
+def _figure_if_drawn(result, index):
+    """A case's `CaseResult`, without its figure's slices past the first
+    `SYNTHRAD_ROWS` cases, which the report draws: a folder of thousands
+    of 2-D cases had held them all."""
+    if index >= SYNTHRAD_ROWS:
+        result.figure = None
+    return result
 
 
 def _hu_references(settings):
@@ -408,8 +432,9 @@ def evaluate_synthrad(settings):
     options = hu_options(settings)
     config = ModelConfig.load(settings.weights_dir)
     translator = _mri2ct_translator(settings.weights_dir, config)
-    results = [_synthrad_patient(settings, options, patient, translator, config.intensity,
-                                 len(patients), index) for index, patient in enumerate(patients)]
+    results = [_figure_if_drawn(_synthrad_patient(settings, options, patient, translator,
+                                                  config.intensity, len(patients), index), index)
+               for index, patient in enumerate(patients)]
     evaluation = DirectionEvaluation("mri2ct", [p.name for p in patients], [], [], [], None,
                                      {"n": len(results)}, [])
     if settings.mask:

@@ -21,7 +21,13 @@ from vaecyclegan.config import ModelConfig
 from vaecyclegan.errors import InputError, printable
 from vaecyclegan.evaluation.paired_test_set import file_stem
 from vaecyclegan.evaluation.report import write_report
-from vaecyclegan.evaluation.scoring import evaluate_scans, format_table
+from vaecyclegan.evaluation.scoring import (
+    ScanPair,
+    evaluate_scans,
+    format_table,
+    pooled_indices,
+    scan_pool,
+)
 from vaecyclegan.evaluation.uncertainty import STD_COLORMAP, std_map_scale
 from vaecyclegan.io.atomic_write import atomic_write_text
 from vaecyclegan.io.formats import (
@@ -429,10 +435,10 @@ def _evaluate(settings, pairs, scans, means, references, stds, intensity):
         deviations = [None if d is None else np.stack([
             cv2.resize(p, None, fx=settings.upscale, fy=settings.upscale,
                        interpolation=cv2.INTER_NEAREST) for p in d]) for d in deviations]
-    return evaluate_scans(
-        settings.direction, [scans[i].output_name for i in indices], inputs,
-        [means[i] for i in indices], deviations,
-        references,
-        # No training data is known here: the baseline is matched to the
-        # references' own histogram, which can only flatter it.
-        "references", intensity, samples=settings.samples)
+    scored = [ScanPair(scans[i].output_name, scan, means[i], deviation, reference)
+              for i, scan, deviation, reference in zip(indices, inputs, deviations, references)]
+    # No training data is known here: the baseline is matched to the
+    # references' own histogram, which can only flatter it.
+    pool = scan_pool([references[i] for i in pooled_indices(len(references))], intensity)
+    return evaluate_scans(settings.direction, scored, len(scored), pool, intensity,
+                          samples=settings.samples)
