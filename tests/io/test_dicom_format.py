@@ -610,3 +610,33 @@ def test_pixel_data_shorter_than_the_header_says_is_a_cut_file_not_a_memory_prob
     path = _bad_dicom(tmp_path, Rows=size, Columns=size)
     _refused(path, "ct", "pixel data holds 32,768 bytes",
              f"{size}x{size} pixels of 16 bits need {size * size * 2:,}", "cut short")
+
+
+def test_a_deflated_dicom_that_inflates_past_the_memory_is_refused_before_inflating(
+        tmp_path, monkeypatch):
+    # pydicom inflates a deflated data set whole before reading it: 64 MB
+    # of zeros behind CT_small's data set, deflated to 64 kB, took 64 MB
+    # here, and a bomb of tens of gigabytes all the memory there was.
+    import struct
+    import zlib
+
+    with open(_deflated_ct_small(tmp_path), "rb") as f:
+        pydicom.filereader.read_preamble(f, False)
+        pydicom.filereader._read_file_meta_info(f)
+        data_set = zlib.decompress(f.read(), -zlib.MAX_WBITS)
+    # A private element after the pixel data: (7FE1,1010), OB, 64 MB of zeros.
+    padding = struct.pack("<HH2sHI", 0x7FE1, 0x1010, b"OB", 0, 64 << 20) + bytes(64 << 20)
+    deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
+    path = _deflated_ct_small(tmp_path, body=deflater.compress(data_set + padding)
+                              + deflater.flush())
+    assert os.path.getsize(path) < 1 << 20
+    monkeypatch.setattr("vaecyclegan.io.dicom_format.available_memory_bytes", lambda: 32 << 20)
+    inflated, decompress = [], zlib.decompress
+    monkeypatch.setattr(zlib, "decompress", lambda *a: inflated.append(a) or decompress(*a))
+    _refused(path, "ct", "inflates to more than 0.0156 GiB, half the 0.0312 GiB",
+             "decompression bomb")
+    assert not inflated  # refused before pydicom inflated it
+    monkeypatch.setattr("vaecyclegan.io.dicom_format.available_memory_bytes", lambda: 1 << 30)
+    assert read_dicom_series([path], "ct", "ok").values.shape == (1, 128, 128)  # control
+    assert inflated  # pydicom inflated it, once it fitted
+

@@ -58,14 +58,24 @@ from pydicom.errors import BytesLengthException, InvalidDicomError
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut
 from pydicom.sequence import Sequence
-from pydicom.uid import PYDICOM_IMPLEMENTATION_UID, UID, ExplicitVRLittleEndian, generate_uid
+from pydicom.uid import (
+    PYDICOM_IMPLEMENTATION_UID,
+    UID,
+    DeflatedExplicitVRLittleEndian,
+    ExplicitVRLittleEndian,
+    generate_uid,
+)
 
 import vaecyclegan
 from vaecyclegan.errors import InputError, printable
 from vaecyclegan.io.atomic_write import atomic_path
 from vaecyclegan.io.image_format import MIN_SIDE, check_min_size, write_std_heat_maps
 from vaecyclegan.io.intensity import MR_SIGNAL_MAX, unit_to_values
-from vaecyclegan.io.memory_budget import NotEnoughMemory, check_fits_in_memory
+from vaecyclegan.io.memory_budget import (
+    NotEnoughMemory,
+    available_memory_bytes,
+    check_fits_in_memory,
+)
 from vaecyclegan.io.scan import SLICE_ORIENTATION, Scan, ScanFormat
 
 logger = logging.getLogger(__name__)
@@ -121,6 +131,8 @@ OTHER_FORMATS = ((b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"II*\x00", "T
 READ_ERRORS = (InvalidDicomError, BytesLengthException, OSError, EOFError, ValueError, TypeError,
                AttributeError, LookupError, ArithmeticError, struct.error, zlib.error,
                MemoryError, RuntimeError, Warning)
+# Bytes inflated at a time while a deflated data set's size is counted.
+INFLATE_PIECE = 1 << 20
 DECODER_HINT = ("pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg, or python-gdcm, "
                 "adds decoders pydicom can use")
 
@@ -181,6 +193,7 @@ def read_header(path, pixels=False):
             raise InputError(path, "not a regular file")
         if os.path.getsize(path) == 0:
             raise InputError(path, "empty file (0 bytes)")
+        _check_inflated_size(path)
         with _quiet():
             # force: files written without the 128-byte preamble are common.
             header = pydicom.dcmread(path, stop_before_pixels=not pixels, force=True)
@@ -193,6 +206,40 @@ def read_header(path, pixels=False):
         # PNG named .dcm was "DICOM without pixel data").
         raise InputError(path, f"not a DICOM file ({_other_format(path)})")
     return header
+
+
+def _check_inflated_size(path):
+    """Refuses a deflated DICOM whose data set inflates past half the memory
+    available, found by inflating it piece by piece and counting: pydicom
+    inflates it whole before reading a single element, so a file of a few
+    megabytes that inflates to tens of gigabytes (a decompression bomb)
+    took all the memory there was. A file that is not deflated, or whose
+    bytes pydicom will refuse anyway, passes untouched."""
+    with open(path, "rb") as f, _quiet():
+        try:
+            pydicom.filereader.read_preamble(f, True)
+            # The file meta is never deflated; the data set after it is.
+            meta = pydicom.filereader._read_file_meta_info(f)
+            deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        except READ_ERRORS:
+            return
+        available = available_memory_bytes()
+        if not deflated or available is None:
+            return
+        limit, inflated = available // 2, 0
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        try:
+            while (pending := f.read(INFLATE_PIECE)) and inflated <= limit:
+                while pending and inflated <= limit:
+                    inflated += len(inflater.decompress(pending, INFLATE_PIECE))
+                    pending = inflater.unconsumed_tail
+        except zlib.error:
+            return  # not a deflate stream: dcmread's message says so
+    if inflated > limit:
+        raise NotEnoughMemory(path, f"its deflated data set inflates to more than "
+                              f"{limit / 2**30:,.3g} GiB, half the {available / 2**30:,.3g} "
+                              "GiB of memory available (no image slice is that large: "
+                              "a decompression bomb?)", inflated, available)
 
 
 def _other_format(path):
