@@ -317,6 +317,28 @@ def test_a_header_declaring_more_voxels_than_the_file_holds_is_named_damaged(tmp
     assert read_nifti(str(tmp_path / "whole.nii"), "ct").values.shape == (3, 16, 16)
 
 
+def test_a_gzipped_header_declaring_more_voxels_than_it_inflates_to_is_named_damaged(
+        tmp_path, monkeypatch):
+    # The same in a .nii.gz was still "needs about 15 GiB ... more than the
+    # memory available": gzip does not say how much it inflates to.
+    import gzip
+
+    noise = np.random.default_rng(0).integers(-1000, 1000, (16, 16, 3), dtype=np.int16)
+    data = bytearray(nib.Nifti1Image(noise, AFFINE).to_bytes())
+    struct.pack_into("<3h", data, 42, 2000, 2000, 2000)
+    (tmp_path / "big.nii.gz").write_bytes(gzip.compress(bytes(data)))
+    _refused(tmp_path / "big.nii.gz", "header declares 2000x2000x2000 int16 voxels",
+             "inflates to 1,888 bytes: truncated, or a damaged header")
+    (tmp_path / "cut.nii.gz").write_bytes(gzip.compress(bytes(data))[:1000])
+    _refused(tmp_path / "cut.nii.gz", "compressed data is corrupt or cut short")
+    # Control: a volume that does inflate to its header's size, too large for
+    # the memory, is refused for the memory.
+    monkeypatch.setattr("vaecyclegan.io.memory_budget.available_memory_bytes", lambda: 1000)
+    (tmp_path / "whole.nii.gz").write_bytes(gzip.compress(_header_bytes(
+        np.ones((16, 16, 3), np.int16))))
+    _refused(tmp_path / "whole.nii.gz", "more than the", "memory available")
+
+
 def test_nan_voxels_of_an_mri_are_background_and_of_a_ct_refused(tmp_path, caplog):
     # Float MRIs of SPM and FSL pipelines hold NaN outside the field of
     # view: refused, they had to be filled by hand first.
