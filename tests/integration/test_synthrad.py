@@ -52,6 +52,7 @@ def test_synthrad_folder_end_to_end(trained_smoke, tmp_path):
     for name, case in section["cases"].items():
         assert set(METRIC_KEYS) <= set(case) and "wepl_mean_abs_mm" in case  # small: WEPL on
         assert case["shape"] == [8, 32, 32] and case["spacing_mm"] == pytest.approx([2.5, 1, 1])
+        assert case["spacing_from"] == "the file"
         assert case["mask_file"] == f"mask_{name}.nii.gz" and (out / case["mask_file"]).is_file()
         # The synthetic CT written is the one scored: rescoring it gives the same numbers.
         sct = nib.load(str(out / case["sct_file"]))

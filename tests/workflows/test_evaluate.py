@@ -137,6 +137,7 @@ def test_ct_small_against_itself(tmp_path):
     assert case["mae"] == 0.0 and case["me"] == 0.0 and case["dice_bone"] == 1.0
     assert case["hd95_bone_mm"] == 0.0 and case["ssim_2023"] == pytest.approx(1.0)
     assert case["shape"] == [128, 128] and case["spacing_mm"] == pytest.approx([0.661468] * 2)
+    assert case["spacing_from"] == "the file"
     assert case["wepl_mean_abs_mm"] == 0.0  # a 2-D case: WEPL in its plane
     assert (out / "mask_CT_small.png").is_file()
 
@@ -170,11 +171,25 @@ def test_16bit_pngs_without_inputs_and_a_pixel_spacing(tmp_path):
                  "--out", out, "--spacing", "0.2") == 0
     case = _metrics(out)["synthrad"]["cases"]["a"]
     assert case["mae"] == pytest.approx(10.0) and case["spacing_mm"] == [0.2, 0.2]
+    assert case["spacing_from"] == "--spacing"
     assert (out / "mask_a.png").is_file()
     # 8 mm across: no voxel is 10 mm of water deep, so WEPL's statistics are
     # undefined, and written as null (the file is strict JSON).
     assert case["wepl"]["pooled"]["n"] == 0 and case["wepl_mean_abs_mm"] is None
     assert case["wepl"]["per_angle"][0]["mean_abs_mm"] is None
+
+
+def test_a_2d_case_records_that_its_1mm_pixels_were_assumed(tmp_path):
+    # Its spacing_mm read [1.0, 1.0] whether a user gave it or not: the mm,
+    # HD95 and WEPL of a 2-D case scale with a pixel size no PNG holds.
+    reference = np.clip(_head(1, 40)[0] + 1024, 0, None).astype(np.uint16)
+    write_image(tmp_path / "ref" / "a.png", reference)
+    write_image(tmp_path / "pred" / "a.png", reference + 10)
+    assert _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--out", tmp_path / "out", "--no-wepl") == 0
+    case = _metrics(tmp_path / "out")["synthrad"]["cases"]["a"]
+    assert case["spacing_mm"] == [1.0, 1.0]
+    assert case["spacing_from"] == "assumed: 1 mm, image files hold no pixel spacing"
 
 
 def test_8bit_images_with_inputs_score_as_before(tmp_path):

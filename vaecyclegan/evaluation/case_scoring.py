@@ -97,6 +97,14 @@ class HuOptions:
                 f"per slice, largest component{dilation}")
 
 
+# Where a case's `spacing_mm` came from (its `details["spacing_from"]`):
+# mm, distances and WEPL of a 2-D image file scale with a pixel size the
+# file does not hold.
+SPACING_FROM_FILE = "the file"
+SPACING_GIVEN = "--spacing"
+SPACING_ASSUMED = "assumed: 1 mm, image files hold no pixel spacing"
+
+
 @dataclasses.dataclass
 class CaseFigure:
     """What a case's report figure shows: one slice (the middle of the
@@ -232,9 +240,12 @@ def score_slices(names, predictions_hu, references_hu, options=None):
         if reference is None:
             continue
         try:
-            results.append(score_case(name, prediction, reference, (1.0, 1.0), options))
+            result = score_case(name, prediction, reference, (1.0, 1.0), options)
         except ValueError as error:
             logger.warning(f"{name}: left out of the SynthRAD metrics: {error}")
+            continue
+        result.details["spacing_from"] = SPACING_ASSUMED
+        results.append(result)
     return results
 
 

@@ -22,6 +22,9 @@ from vaecyclegan.config import IntensityConfig, ModelConfig
 from vaecyclegan.data.dataset_layout import resolve_dataset
 from vaecyclegan.errors import InputError, printable
 from vaecyclegan.evaluation.case_scoring import (
+    SPACING_ASSUMED,
+    SPACING_FROM_FILE,
+    SPACING_GIVEN,
     HuOptions,
     case_mask,
     score_case,
@@ -390,7 +393,16 @@ def score_hu_case(settings, options, name, prediction, reference, mask, target=N
     except ValueError as error:
         raise InputError(reference.path, str(error)) from None
     result.details["mask_file"] = write_mask(settings.out, reference, mask)
+    result.details["spacing_from"] = _spacing_from(settings, reference)
     return result
+
+
+def _spacing_from(settings, reference):
+    """Where the reference's mm per pixel came from: its file, `--spacing`
+    (image files hold none), or the 1 mm assumed without it."""
+    if reference.scan is None or reference.scan.spacing is not None:
+        return SPACING_FROM_FILE
+    return SPACING_GIVEN if settings.spacing_2d else SPACING_ASSUMED
 
 
 def _given_mask(option_value, name, reference, count, option):
