@@ -94,3 +94,28 @@ def test_the_test_set_is_translated_and_scored_a_part_at_a_time(tmp_path, monkey
     (in_parts, scored_in_parts), (whole, scored_whole) = rows(2), rows(64)
     assert in_parts == [2, 2, 1] and whole == [5]
     assert scored_in_parts == scored_whole and len(scored_whole) == 5
+
+
+def test_a_16bit_ct_reference_without_its_hu_copy_is_its_own(tmp_path):
+    # With a folder of HU copies, a 16-bit CT reference missing from it was
+    # scored without HU (no mae_hu, no SynthRAD metrics), though it is HU.
+    from vaecyclegan.config import IntensityConfig
+    from vaecyclegan.evaluation.paired_test_set import evaluate_direction, paired_files
+    from vaecyclegan.io.image_format import write_png
+
+    hu = np.full((24, 24), -1000.0)
+    hu[4:20, 4:20] = 40.0
+    hu[8:16, 8:16] = 700.0
+    stored = (hu + 1024).astype(np.uint16)
+    for sub in ("mri", "ct", "ct_hu"):
+        (tmp_path / sub).mkdir()
+    for name in ("s0.png", "s1.png"):
+        write_png(str(tmp_path / "mri" / name), stored)
+        write_png(str(tmp_path / "ct" / name), stored)
+    write_png(str(tmp_path / "ct_hu" / "s0.png"), stored)  # s1 has no copy
+    pairs = paired_files(str(tmp_path / "mri"), str(tmp_path / "ct"))
+    evaluation = evaluate_direction(_InvertingTranslator(), "mri2ct", pairs, None,
+                                    IntensityConfig(), hu_folder=str(tmp_path / "ct_hu"))
+    assert evaluation.summary["tissue"]["hu_references"] == 2
+    assert all(np.isfinite(row["mae_hu"]) for row in evaluation.rows)
+    assert set(evaluation.summary["synthrad"]["cases"]) == {"s0.png", "s1.png"}

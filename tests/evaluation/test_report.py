@@ -98,7 +98,7 @@ def _ct_evaluation(count=CASES):
         pairs.append(ScanPair(f"{index}.png", image_scan(np.roll(reference, 3, axis=1), "a", "mri"),
                               prediction[None] / 127.5 - 1.0, None,
                               image_scan(reference, "a", "ct"), hu))
-    return evaluate_scans("mri2ct", pairs, count, pooled_pixels(references), intensity)
+    return evaluate_scans("mri2ct", pairs, pooled_pixels(references), intensity)
 
 
 @pytest.fixture(scope="module")

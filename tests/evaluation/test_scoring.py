@@ -352,7 +352,7 @@ def test_scans_are_scored_as_written_with_deviations_in_grey_levels():
     means = [rng.uniform(-1, 1, (1, 16, 16)).astype(np.float32) for _ in "ab"]
     stds = [rng.uniform(0, 0.2, (1, 16, 16)).astype(np.float32) for _ in "ab"]
     pairs = [ScanPair(*row) for row in zip(["a.png", "b.png"], inputs, means, stds, references)]
-    result = evaluate_scans("mri2ct", pairs, 2, None, IntensityConfig(), samples=3,
+    result = evaluate_scans("mri2ct", pairs, None, IntensityConfig(), samples=3,
                             synthrad=False)
     for written, mean in zip(result.predictions, means):
         np.testing.assert_array_equal(written, np.round((mean[0] + 1.0) * 127.5))
@@ -366,7 +366,7 @@ def test_the_scorer_keeps_only_the_images_its_grid_draws_and_scores_them_all():
 
     count = GRID_ROWS + 3
     references = _images(4, count)
-    scorer = DirectionScorer("mri2ct", count, pooled_pixels(references), (-160.0, 240.0))
+    scorer = DirectionScorer("mri2ct", pooled_pixels(references), (-160.0, 240.0))
     for index, reference in enumerate(references):
         scorer.add(f"{index}.png", _inputs(index, 1)[0], np.clip(reference + 0.0 + index, 0, 255),
                    reference)
@@ -387,10 +387,12 @@ def test_the_uncertainty_is_every_pixel_where_it_fits_and_an_even_sample_past_it
     references = _images(6, 4, (32, 32))
     predictions = [np.clip(r + rng.normal(0, 20, r.shape), 0, 255) for r in references]
     errors = [np.abs(p - r) for p, r in zip(predictions, references)]
-    stds = [e * 0.5 + rng.uniform(0, 10, e.shape) for e in errors]
+    # float32, as a translator's deviations are: the sample keeps them so,
+    # and its saturation then equals infer.py's scale.json to the digit.
+    stds = [(e * 0.5 + rng.uniform(0, 10, e.shape)).astype(np.float32) for e in errors]
 
     def correlation():
-        scorer = DirectionScorer("ct2mri", 4, None, samples=3)
+        scorer = DirectionScorer("ct2mri", None, samples=3)
         for index, row in enumerate(zip(references, predictions, references, [None] * 4, stds)):
             scorer.add(f"{index}.png", *row)
         return scorer.result().summary["uncertainty"]
@@ -418,7 +420,7 @@ def test_2d_synthrad_cases_past_the_figure_are_scored_without_their_pictures():
     count = SYNTHRAD_ROWS + 2
     pairs = (ScanPair(f"{n}.png", image_scan(stored, "a.png", "mri"), mean, None,
                       image_scan(stored, "a.png", "ct")) for n in range(count))
-    result = evaluate_scans("mri2ct", pairs, count, None, IntensityConfig())
+    result = evaluate_scans("mri2ct", pairs, None, IntensityConfig())
     assert result.summary["synthrad"]["n"] == len(result.synthrad) == count
     assert [case.figure is not None for case in result.synthrad] == \
         [True] * SYNTHRAD_ROWS + [False] * 2

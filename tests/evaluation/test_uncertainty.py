@@ -73,3 +73,25 @@ def test_an_error_constant_up_to_float_noise_counts_as_constant():
     assert math.isnan(std_error_correlation([std], [noisy])["pearson"])
     # Control: an error that varies is correlated.
     assert std_error_correlation([std], [std * 2 + noisy])["pearson"] > 0.99
+
+
+@pytest.mark.parametrize("limit", [10_000, 1_000, 100, 7, 1])
+def test_the_pixel_sample_is_every_pixel_that_fits_then_every_kth_of_all(limit):
+    # A quota per image cut a large image short beside small ones even
+    # where the whole set fitted.
+    from vaecyclegan.evaluation.uncertainty import EvenPixelSample
+
+    rng = np.random.default_rng(1)
+    images = [rng.uniform(0, 1, shape).astype(np.float32)
+              for shape in ((40, 40), (3, 5), (1, 1), (30, 20), (8, 8))]
+    every = np.concatenate([i.ravel() for i in images])
+    stride = 1
+    while -(-every.size // stride) > limit:
+        stride *= 2
+    sample = EvenPixelSample(limit)
+    for image in images:
+        sample.add(image, image * 2)
+    kept, doubled = sample.maps()
+    np.testing.assert_array_equal(kept, every[::stride])
+    np.testing.assert_array_equal(doubled, every[::stride] * 2)
+    assert kept.dtype == np.float32 and kept.size <= limit

@@ -770,3 +770,20 @@ def test_cases_past_the_figure_let_their_slices_go_and_are_all_scored(tmp_path, 
     assert kept == [True, True, False]
     assert set(_metrics(tmp_path / "out")["synthrad"]["cases"]) == {"a", "b", "c"}
     assert (tmp_path / "out" / "synthrad_mri2ct.png").is_file()
+
+
+def test_a_refused_8bit_evaluation_says_one_line_and_nothing_before_it(tmp_path, capsys):
+    # Read triple by triple, the default-window warning of the first came
+    # before the refusal of the second: two lines for a refused run.
+    rng = np.random.default_rng(0)
+    grey = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    write_image(tmp_path / "pred" / "a0.png", grey)
+    write_image(tmp_path / "ref" / "a0.png", (grey.astype(np.uint16) + 1000))
+    write_image(tmp_path / "in" / "a0.png", grey)
+    for folder in ("pred", "ref"):
+        write_image(tmp_path / folder / "a1.png", grey)
+    write_image(tmp_path / "in" / "a1.png", np.zeros((34, 32), np.uint8))
+    code = _eval("--predictions", tmp_path / "pred", "--references", tmp_path / "ref",
+                 "--inputs", tmp_path / "in", "--out", tmp_path / "out")
+    assert_one_line_error(capsys, code, "a1.png", "differ in size")
+    assert not (tmp_path / "out").exists()

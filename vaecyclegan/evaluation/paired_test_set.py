@@ -186,7 +186,7 @@ def evaluate_direction(translator, direction, pairs, target_pool, intensity, hu_
     """
     scored = _translated_pairs(translator, direction, pairs, intensity, hu_folder, batch_size,
                                samples)
-    return evaluate_scans(direction, scored, len(pairs), target_pool, intensity, samples,
+    return evaluate_scans(direction, scored, target_pool, intensity, samples,
                           synthrad=synthrad)
 
 

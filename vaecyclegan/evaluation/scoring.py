@@ -39,7 +39,7 @@ from vaecyclegan.evaluation.case_scoring import (
 from vaecyclegan.evaluation.figures import GRID_ROWS, SYNTHRAD_ROWS
 from vaecyclegan.evaluation.metrics import image_metrics, mean_metrics, std_metrics
 from vaecyclegan.evaluation.tissue import windowed_scores, windowed_thresholds
-from vaecyclegan.evaluation.uncertainty import std_error_correlation
+from vaecyclegan.evaluation.uncertainty import EvenPixelSample, std_error_correlation
 from vaecyclegan.io.intensity import PNG16_HU_OFFSET, unit_to_hu
 from vaecyclegan.names import DIRECTION_DOMAINS, REPORTED_METRICS
 
@@ -48,8 +48,8 @@ METHODS = ("model", "identity", "histogram_matching")
 HISTOGRAM_POOL_SIZE = 64
 # The CT window of 8-bit images scored without weights (`IntensityConfig`'s default).
 DEFAULT_CT_WINDOW_HU = (-1000.0, 2000.0)
-# Deviation and error pixels sampled (evenly over the images) for their
-# correlation: 33 MB, enough for its third decimal.
+# The most deviation and error pixels kept for their correlation (about
+# 25 MB); a set of more is sampled evenly (`EvenPixelSample`).
 UNCERTAINTY_PIXELS = 2**21
 
 
@@ -117,9 +117,9 @@ class DirectionScorer:
 
     Nothing is held for all images but their metrics: of the images
     themselves it keeps the first `shown` (the report's comparison grid)
-    and, where latent samples were drawn, an even sample of at most
-    `UNCERTAINTY_PIXELS` deviations and errors over all images for their
-    correlation (every pixel where the set has fewer). Holding every pair
+    and, where latent samples were drawn, the deviations and errors for
+    their correlation: every pixel up to `UNCERTAINTY_PIXELS`, past that
+    every k-th of all (`EvenPixelSample`). Holding every pair
     with its baselines had taken about 77 bytes a pixel: 80 GB for a test
     set of 4,000 exported 512-px slices.
 
@@ -128,8 +128,6 @@ class DirectionScorer:
 
     Args:
         direction: `mri2ct`, `ct2mri` or `none` (a label for the reports).
-        count: how many images will be added (the uncertainty sample is
-            spread over them).
         target_pool: pooled target-domain pixels on the 8-bit scale, for the
             histogram-matching baseline (`pooled_pixels`); None scores the
             model alone (baselines do not change while a model trains).
@@ -139,15 +137,14 @@ class DirectionScorer:
         shown: how many images (the first) the report draws.
 
     Example:
-        >>> scorer = DirectionScorer("ct2mri", count=1, target_pool=None)
+        >>> scorer = DirectionScorer("ct2mri", target_pool=None)
         >>> image = np.full((16, 16), 100.0)
         >>> scorer.add("a.png", image, image + 5.0, image)
         >>> scorer.result().summary["model"]["mae"]
         5.0
     """
 
-    def __init__(self, direction, count, target_pool, ct_window=None, samples=None,
-                 shown=GRID_ROWS):
+    def __init__(self, direction, target_pool, ct_window=None, samples=None, shown=GRID_ROWS):
         self.direction, self.target_pool, self.samples = direction, target_pool, samples
         self.ct_window, self.shown = ct_window, shown
         self.methods = ["model"] + (["identity", "histogram_matching"]
@@ -156,9 +153,8 @@ class DirectionScorer:
         self.names, self.kept, self.bones, self.hu_count = [], [], [], 0
         self.makes_ct = DIRECTION_DOMAINS.get(direction, ("", ""))[1] == "ct"
         self.window = tuple(float(v) for v in (ct_window or DEFAULT_CT_WINDOW_HU))
-        # Pixels of each image in the uncertainty sample.
-        self.sample_size = max(1, -(-UNCERTAINTY_PIXELS // max(count, 1)))
-        self.std_sample, self.error_sample, self.sampled = [], [], False
+        self.uncertainty = EvenPixelSample(UNCERTAINTY_PIXELS)
+        self.sampled = False
 
     def add(self, name, input_image, prediction, reference, hu_reference=None, std=None):
         """Scores one image and its baselines.
@@ -193,7 +189,8 @@ class DirectionScorer:
         if len(self.names) < self.shown:
             self.kept.append((input_image, candidates["model"], reference, std))
         if std is not None:
-            self._sample(std, np.abs(candidates["model"] - reference))
+            self.sampled = True
+            self.uncertainty.add(std, np.abs(candidates["model"] - reference))
         self.names.append(name)
 
     def _tissue_reference(self, raw_reference, reference, hu_reference):
@@ -205,16 +202,6 @@ class DirectionScorer:
         if hu_reference is None:
             return to_hu, to_hu(reference)
         return to_hu, np.clip(np.asarray(hu_reference, np.float64), *self.window)
-
-    def _sample(self, std, error):
-        """Adds an even sample of one image's pixels to the uncertainty sample."""
-        self.sampled = True
-        std, error = np.ravel(std), np.ravel(error)
-        if std.size > self.sample_size:
-            chosen = np.linspace(0, std.size - 1, self.sample_size).round().astype(np.int64)
-            std, error = std[chosen], error[chosen]
-        self.std_sample.append(np.asarray(std, np.float64))
-        self.error_sample.append(np.asarray(error, np.float64))
 
     def result(self):
         """The `DirectionEvaluation` of every image added."""
@@ -232,8 +219,9 @@ class DirectionScorer:
         if self.makes_ct:
             summary["tissue"] = self._tissue_settings()
         if self.sampled:
-            summary["uncertainty"] = {"samples": self.samples, **std_error_correlation(
-                self.std_sample, self.error_sample)}
+            stds, errors = self.uncertainty.maps()
+            summary["uncertainty"] = {"samples": self.samples,
+                                      **std_error_correlation([stds], [errors])}
         inputs, predictions, references, stds = (list(column) for column in
                                                  zip(*self.kept)) if self.kept else ([],) * 4
         return DirectionEvaluation(
@@ -269,9 +257,9 @@ def evaluate_predictions(direction, names, inputs, predictions, references, targ
     Returns:
         A `DirectionEvaluation`.
     """
-    scorer = DirectionScorer(direction, len(names), target_pool, ct_window, samples)
-    hu_references = hu_references or [None] * len(names)
-    stds = stds or [None] * len(names)
+    scorer = DirectionScorer(direction, target_pool, ct_window, samples)
+    hu_references = [None] * len(names) if hu_references is None else hu_references
+    stds = [None] * len(names) if stds is None else stds
     for row in zip(names, inputs, predictions, references, hu_references, stds):
         scorer.add(*row)
     return scorer.result()
@@ -302,7 +290,7 @@ class ScanPair:
         return self.reference.values[0] if self.reference.units == "hu" else None
 
 
-def evaluate_scans(direction, pairs, count, target_pool, intensity, samples=1, *,
+def evaluate_scans(direction, pairs, target_pool, intensity, samples=1, *,
                    synthrad=True, window_given=True):
     """Scores translated one-slice scans against reference scans, one pair
     at a time (`DirectionScorer`).
@@ -313,7 +301,6 @@ def evaluate_scans(direction, pairs, count, target_pool, intensity, samples=1, *
             upscaling alone; a label for the reports.
         pairs: `ScanPair`s, any iterable (a generator reads and translates
             each as it is scored).
-        count: how many pairs there are.
         target_pool: as in `DirectionScorer` (`scan_pool` pools scans).
         intensity: the `IntensityConfig` that maps the scans to [-1, 1]
             (its CT window also maps the 8-bit scale to HU).
@@ -326,8 +313,7 @@ def evaluate_scans(direction, pairs, count, target_pool, intensity, samples=1, *
             says that the default was taken.
     """
     window = intensity.ct_window_hu
-    scorer = DirectionScorer(direction, count, target_pool, window if window_given else None,
-                             samples)
+    scorer = DirectionScorer(direction, target_pool, window if window_given else None, samples)
     # Upscaling alone (`direction` "none") makes no known domain.
     slices = _SlicesInHu(window) if synthrad and scorer.makes_ct else None
     for pair in pairs:

@@ -52,3 +52,56 @@ def std_error_correlation(stds, errors):
         "mean_abs_error": float(error.mean()),
         "std_map_max": std_map_scale(stds),
     }
+
+
+class EvenPixelSample:
+    """Pixels of paired maps (deviation and error), added image by image:
+    every one while they number at most `limit`, past it every k-th of all
+    of them in the order added (k doubling as needed), so the sample is
+    exact for a set that fits and even over every image of one that does
+    not. What is kept is copied: the images themselves are let go.
+
+    Args:
+        limit: the most pixels kept.
+
+    Example:
+        >>> sample = EvenPixelSample(limit=4)
+        >>> sample.add(np.arange(3.0), np.arange(3.0))
+        >>> sample.add(np.arange(3.0, 6.0), np.arange(3.0, 6.0))
+        >>> sample.maps()[0]
+        array([0., 2., 4.])
+    """
+
+    def __init__(self, limit):
+        self.limit, self.stride, self.seen, self.kept = limit, 1, 0, 0
+        # [index of the first kept pixel among all added, [kept pixels of each map]]
+        self.chunks = []
+
+    def add(self, *maps):
+        """Adds one image's maps (one shape), pixel i of each a pair."""
+        flat = [np.ravel(m) for m in maps]
+        start = (-self.seen) % self.stride
+        kept = [np.array(f[start::self.stride]) for f in flat]
+        if kept[0].size:
+            self.chunks.append([self.seen + start, kept])
+            self.kept += kept[0].size
+        self.seen += flat[0].size
+        while self.kept > self.limit:
+            self._thin()
+
+    def _thin(self):
+        """Keeps every second pixel of the sample: those at a multiple of
+        the doubled stride among all added."""
+        stride, self.kept = 2 * self.stride, 0
+        for chunk in self.chunks:
+            start = 0 if chunk[0] % stride == 0 else 1
+            chunk[0] += start * self.stride
+            chunk[1] = [np.array(m[start::2]) for m in chunk[1]]
+            self.kept += chunk[1][0].size
+        self.chunks = [chunk for chunk in self.chunks if chunk[1][0].size]
+        self.stride = stride
+
+    def maps(self):
+        """The kept pixels of each map, in the order added."""
+        count = len(self.chunks[0][1]) if self.chunks else 0
+        return [np.concatenate([chunk[1][i] for chunk in self.chunks]) for i in range(count)]

@@ -107,12 +107,7 @@ def read_nifti(path, domain, axis="axial"):
         _check_data_type(path, dtype, header)
         _check_scaling(path, slope, inter)
         _check_file_holds_voxels(path, stored, shape, dtype)
-        try:
-            check_fits_in_memory(path, math.prod(volume_shape),
-                                 "volume is " + "x".join(str(n) for n in volume_shape))
-        except NotEnoughMemory:
-            _check_gzip_holds_voxels(path, stored, shape, dtype)
-            raise
+        _check_fits_in_memory(path, stored, shape, dtype, volume_shape)
         try:
             data = np.asarray(image.dataobj, dtype=np.float32).reshape(volume_shape)
             affine = np.array(image.affine, dtype=np.float64)
@@ -253,6 +248,17 @@ def _check_file_holds_voxels(path, stored, shape, dtype):
         raise InputError(path, f"its header declares {'x'.join(str(n) for n in shape)} "
                          f"{dtype} voxels ({needed:,} bytes with the header), but the file "
                          f"holds {size:,} bytes: truncated, or a damaged header")
+
+
+def _check_fits_in_memory(path, stored, shape, dtype, volume_shape):
+    """Refuses a volume too large for memory, unless it is a .nii.gz that
+    does not hold its header's voxels: then it is named damaged."""
+    try:
+        check_fits_in_memory(path, math.prod(volume_shape),
+                             "volume is " + "x".join(str(n) for n in volume_shape))
+    except NotEnoughMemory:
+        _check_gzip_holds_voxels(path, stored, shape, dtype)
+        raise
 
 
 def _check_gzip_holds_voxels(path, stored, shape, dtype):

@@ -217,37 +217,45 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
         raise InputError(missing[0], f"no input of this file name (without extension) in "
                          f"{inputs_dir}")
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
+    units = _check_triples(pairs, inputs, domain_in, domain_out)
     intensity = IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
+    if window is None and domain_out == "ct" and "grey" in units[0] and "hu" in units[1]:
+        logger.warning("the 8-bit predictions are read through the default CT window of %g to "
+                       "%g HU against HU references; give --ct-window LEVEL,WIDTH if they "
+                       "were written in another (a brain window: 40,400)",
+                       *intensity.ct_window_hu)
     pool = scan_pool([read_image_scan(pairs[i][1], domain_out)
                       for i in pooled_indices(len(pairs))], intensity)
-    scored = _read_triples(pairs, inputs, domain_in, domain_out, intensity, window)
+    scored = (ScanPair(os.path.basename(prediction), read_image_scan(inputs[prediction], domain_in),
+                       read_result_scan(prediction, domain_out).to_unit(intensity), None,
+                       read_image_scan(reference, domain_out))
+              for prediction, reference in pairs)
     # The SynthRAD section, in HU, is `evaluate_given`'s.
-    return evaluate_scans(direction, scored, len(pairs), pool, intensity, synthrad=False,
+    return evaluate_scans(direction, scored, pool, intensity, synthrad=False,
                           window_given=window is not None)
 
 
-def _read_triples(pairs, inputs, domain_in, domain_out, intensity, window):
-    """`ScanPair`s of the prediction, reference and input files, read one
-    triple at a time: thousands of slices are never held at once."""
-    warned = False
-    for prediction_path, reference_path in pairs:
-        prediction = read_result_scan(prediction_path, domain_out)
-        reference = read_image_scan(reference_path, domain_out)
-        scan = read_image_scan(inputs[prediction_path], domain_in)
-        a, b, c = (s.values.shape[1:] for s in (prediction, reference, scan))
+def _check_triples(pairs, inputs, domain_in, domain_out):
+    """Reads every prediction, then every reference and input, and checks
+    each triple's sizes, before a line is said or a score made (refusals
+    first: a refused run says one line). Only their sizes and units are
+    kept; the images are read again one triple at a time to be scored.
+    Returns the units of the predictions and of the references (sets)."""
+    shapes, units = [], []
+    for paths, read, domain in (([p for p, _ in pairs], read_result_scan, domain_out),
+                                ([r for _, r in pairs], read_image_scan, domain_out),
+                                ([inputs[p] for p, _ in pairs], read_image_scan, domain_in)):
+        shapes.append([])
+        units.append(set())
+        for path in paths:
+            scan = read(path, domain)
+            shapes[-1].append(scan.values.shape[1:])
+            units[-1].add(scan.units)
+    for (prediction, _), a, b, c in zip(pairs, *shapes):
         if not a == b == c:
-            raise InputError(prediction_path, f"prediction {a}, reference {b} and input {c} "
-                             "differ in size; resample the predictions to the references' "
-                             "size first")
-        if (window is None and domain_out == "ct" and not warned and prediction.units == "grey"
-                and reference.units == "hu"):
-            warned = True
-            logger.warning("the 8-bit predictions are read through the default CT window of "
-                           "%g to %g HU against HU references; give --ct-window LEVEL,WIDTH if "
-                           "they were written in another (a brain window: 40,400)",
-                           *intensity.ct_window_hu)
-        yield ScanPair(os.path.basename(prediction_path), scan, prediction.to_unit(intensity),
-                       None, reference)
+            raise InputError(prediction, f"prediction {a}, reference {b} and input {c} differ "
+                             "in size; resample the predictions to the references' size first")
+    return units
 
 
 def _check_images_for_inputs(settings):

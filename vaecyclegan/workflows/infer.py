@@ -440,5 +440,5 @@ def _evaluate(settings, pairs, scans, means, references, stds, intensity):
     # No training data is known here: the baseline is matched to the
     # references' own histogram, which can only flatter it.
     pool = scan_pool([references[i] for i in pooled_indices(len(references))], intensity)
-    return evaluate_scans(settings.direction, scored, len(scored), pool, intensity,
+    return evaluate_scans(settings.direction, scored, pool, intensity,
                           samples=settings.samples)
