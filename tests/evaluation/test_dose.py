@@ -1,4 +1,5 @@
 import math
+import warnings
 
 import nibabel
 import numpy as np
@@ -171,6 +172,25 @@ def test_a_missing_or_unreadable_file_is_refused(tmp_path):
     junk.write_bytes(b"not dicom at all")
     with pytest.raises(InputError, match="junk.dcm"):
         read_dose(junk)
+
+
+def test_a_deflated_rtdose_that_does_not_inflate_is_one_line(tmp_path):
+    # zlib's error had escaped from pydicom's reading as a traceback.
+    dataset = pydicom.dcmread(_rtdose(tmp_path))
+    dataset.file_meta.TransferSyntaxUID = pydicom.uid.DeflatedExplicitVRLittleEndian
+    path = tmp_path / "deflated.dcm"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pydicom's test file holds an invalid UID
+        dataset.save_as(path, enforce_file_format=True)
+    dose, _ = read_dose(path)  # control: deflated is read
+    assert dose.shape == (15, 10, 10)
+    with open(path, "rb") as f:
+        pydicom.filereader.read_preamble(f, False)
+        pydicom.filereader._read_file_meta_info(f)
+        meta = f.tell()
+    path.write_bytes(path.read_bytes()[:meta] + b"\xff" * 200)
+    with pytest.raises(InputError, match="not a readable DICOM file"):
+        read_dose(path)
 
 
 def _nifti_of_the_rtdose(tmp_path, dose, z, y, x):

@@ -425,4 +425,4 @@ def test_2d_synthrad_cases_past_the_figure_are_scored_without_their_pictures():
     assert [case.figure is not None for case in result.synthrad] == \
         [True] * SYNTHRAD_ROWS + [False] * 2
     assert {case.details["spacing_from"] for case in result.synthrad} == {
-        "assumed: 1 mm, image files hold no pixel spacing"}
+        "assumed: 1 mm, the file holds no pixel spacing"}

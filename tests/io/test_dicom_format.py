@@ -8,6 +8,7 @@ import os
 import pathlib
 import random
 import signal
+import struct
 import warnings
 
 import numpy as np
@@ -612,11 +613,10 @@ def test_pixel_data_shorter_than_the_header_says_is_a_cut_file_not_a_memory_prob
              f"{size}x{size} pixels of 16 bits need {size * size * 2:,}", "cut short")
 
 
-def test_a_deflated_dicom_that_inflates_past_the_memory_is_refused_before_inflating(
-        tmp_path, monkeypatch):
-    # pydicom inflates a deflated data set whole before reading it: 64 MB
-    # of zeros behind CT_small's data set, deflated to 64 kB, took 64 MB
-    # here, and a bomb of tens of gigabytes all the memory there was.
+def _deflated_bomb(tmp_path, name, before=b"", after=b""):
+    """CT_small deflated with 64 MB of zeros after its pixel data (a
+    private OB element, (7FE1,1010)): under 1 MB on disk. `before` goes
+    between the file meta and the deflated stream, `after` after it."""
     import struct
     import zlib
 
@@ -624,19 +624,56 @@ def test_a_deflated_dicom_that_inflates_past_the_memory_is_refused_before_inflat
         pydicom.filereader.read_preamble(f, False)
         pydicom.filereader._read_file_meta_info(f)
         data_set = zlib.decompress(f.read(), -zlib.MAX_WBITS)
-    # A private element after the pixel data: (7FE1,1010), OB, 64 MB of zeros.
     padding = struct.pack("<HH2sHI", 0x7FE1, 0x1010, b"OB", 0, 64 << 20) + bytes(64 << 20)
     deflater = zlib.compressobj(9, zlib.DEFLATED, -zlib.MAX_WBITS)
-    path = _deflated_ct_small(tmp_path, body=deflater.compress(data_set + padding)
-                              + deflater.flush())
-    assert os.path.getsize(path) < 1 << 20
+    path = _deflated_ct_small(tmp_path, body=before + deflater.compress(data_set + padding)
+                              + deflater.flush() + after)
+    os.replace(path, tmp_path / name)
+    assert os.path.getsize(tmp_path / name) < (1 << 20) + len(before) + len(after)
+    return str(tmp_path / name)
+
+
+@pytest.mark.parametrize("before, after", [
+    (b"", b""),
+    # A command set element (group 0000) ahead of the stream, which pydicom
+    # reads before it inflates: the count had started there, failed, and let
+    # the file through.
+    (struct.pack("<HHI", 0, 0, 4) + struct.pack("<I", 0), b""),
+    (b"", bytes(3 << 20)),  # bytes after the stream, which pydicom ignores
+])
+def test_a_deflated_dicom_that_inflates_past_the_memory_is_refused_before_inflating(
+        tmp_path, monkeypatch, before, after):
+    # pydicom inflates a deflated data set whole before reading it: 64 MB
+    # of zeros behind CT_small's data set, deflated to 64 kB, took 64 MB
+    # here, and a bomb of tens of gigabytes all the memory there was.
+    import zlib
+
+    path = _deflated_bomb(tmp_path, "bomb.dcm", before, after)
     monkeypatch.setattr("vaecyclegan.io.dicom_format.available_memory_bytes", lambda: 32 << 20)
     inflated, decompress = [], zlib.decompress
     monkeypatch.setattr(zlib, "decompress", lambda *a: inflated.append(a) or decompress(*a))
-    _refused(path, "ct", "inflates to more than 0.0156 GiB, half the 0.0312 GiB",
+    _refused(path, "ct", "inflates to more than 0.00391 GiB, an eighth of the 0.0312 GiB",
              "decompression bomb")
     assert not inflated  # refused before pydicom inflated it
     monkeypatch.setattr("vaecyclegan.io.dicom_format.available_memory_bytes", lambda: 1 << 30)
     assert read_dicom_series([path], "ct", "ok").values.shape == (1, 128, 128)  # control
     assert inflated  # pydicom inflated it, once it fitted
+
+
+def test_a_deflated_bomb_among_training_slices_is_skipped_not_blamed_on_memory(
+        tmp_path, monkeypatch, caplog):
+    # Refused as a shortfall of memory, it stopped training ("train on
+    # fewer scans") once a slice was held, as if the slices held were the
+    # cause; it is a file to skip.
+    from vaecyclegan.data.domain_slices import load_domain_slices
+
+    folder = tmp_path / "ct"
+    folder.mkdir()
+    pydicom.dcmread(CT_SMALL).save_as(folder / "a.dcm")
+    _deflated_bomb(folder, "b.dcm")
+    monkeypatch.setattr("vaecyclegan.io.dicom_format.available_memory_bytes", lambda: 32 << 20)
+    with caplog.at_level("WARNING"):
+        loaded = load_domain_slices(str(folder), "ct", IntensityConfig(), 32)
+    assert len(loaded.slices) == 1 and "b.dcm" in caplog.text
+
 

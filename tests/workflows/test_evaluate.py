@@ -189,7 +189,7 @@ def test_a_2d_case_records_that_its_1mm_pixels_were_assumed(tmp_path):
                  "--out", tmp_path / "out", "--no-wepl") == 0
     case = _metrics(tmp_path / "out")["synthrad"]["cases"]["a"]
     assert case["spacing_mm"] == [1.0, 1.0]
-    assert case["spacing_from"] == "assumed: 1 mm, image files hold no pixel spacing"
+    assert case["spacing_from"] == "assumed: 1 mm, the file holds no pixel spacing"
 
 
 def test_8bit_images_with_inputs_score_as_before(tmp_path):

@@ -102,7 +102,7 @@ class HuOptions:
 # file does not hold.
 SPACING_FROM_FILE = "the file"
 SPACING_GIVEN = "--spacing"
-SPACING_ASSUMED = "assumed: 1 mm, image files hold no pixel spacing"
+SPACING_ASSUMED = "assumed: 1 mm, the file holds no pixel spacing"
 
 
 @dataclasses.dataclass

@@ -353,13 +353,12 @@ def _increasing(dose, axes):
 
 
 def _read_rtdose(path):
-    import pydicom
-    from pydicom.errors import InvalidDicomError
+    # The image reader's: its errors as one line (a deflated file's zlib
+    # error had escaped), and a deflated data set counted before pydicom
+    # inflates it whole (a bomb was inflated before it was refused).
+    from vaecyclegan.io.dicom_format import read_header
 
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, EOFError, ValueError, TypeError) as error:
-        raise InputError(path, f"not a readable DICOM file ({type(error).__name__})") from None
+    ds = read_header(path, pixels=True)
     modality = str(ds.get("Modality", ""))
     if modality != "RTDOSE":
         raise InputError(path, f"not an RT dose (Modality {modality or 'missing'})")

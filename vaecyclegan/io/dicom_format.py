@@ -209,37 +209,45 @@ def read_header(path, pixels=False):
 
 
 def _check_inflated_size(path):
-    """Refuses a deflated DICOM whose data set inflates past half the memory
-    available, found by inflating it piece by piece and counting: pydicom
-    inflates it whole before reading a single element, so a file of a few
-    megabytes that inflates to tens of gigabytes (a decompression bomb)
-    took all the memory there was. A file that is not deflated, or whose
-    bytes pydicom will refuse anyway, passes untouched."""
+    """Refuses a deflated DICOM whose data set inflates past an eighth of
+    the memory available, found by inflating it piece by piece and
+    counting: pydicom inflates it whole before reading a single element
+    (at twice the inflated size), so a file of a few megabytes that
+    inflates to tens of gigabytes (a decompression bomb) took all the
+    memory there was. No slice that could be translated comes near: its
+    pixels, at most 4 bytes each, would need 12 times as much again
+    (`memory_budget.BYTES_PER_PIXEL`). A file that is not deflated, or whose bytes
+    pydicom will refuse anyway, passes untouched."""
     with open(path, "rb") as f, _quiet():
         try:
             pydicom.filereader.read_preamble(f, True)
-            # The file meta is never deflated; the data set after it is.
+            # pydicom inflates what follows the file meta and any command
+            # set elements, which are never deflated.
             meta = pydicom.filereader._read_file_meta_info(f)
+            pydicom.filereader._read_command_set_elements(f)
             deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
         except READ_ERRORS:
             return
         available = available_memory_bytes()
         if not deflated or available is None:
             return
-        limit, inflated = available // 2, 0
+        limit, inflated = available // 8, 0
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         try:
-            while (pending := f.read(INFLATE_PIECE)) and inflated <= limit:
-                while pending and inflated <= limit:
+            # Bytes after the stream's end are ignored (pydicom does too).
+            while not inflater.eof and inflated <= limit and (pending := f.read(INFLATE_PIECE)):
+                while pending and inflated <= limit and not inflater.eof:
                     inflated += len(inflater.decompress(pending, INFLATE_PIECE))
                     pending = inflater.unconsumed_tail
         except zlib.error:
             return  # not a deflate stream: dcmread's message says so
     if inflated > limit:
-        raise NotEnoughMemory(path, f"its deflated data set inflates to more than "
-                              f"{limit / 2**30:,.3g} GiB, half the {available / 2**30:,.3g} "
-                              "GiB of memory available (no image slice is that large: "
-                              "a decompression bomb?)", inflated, available)
+        # A damaged or hostile file, not a shortfall of memory: training
+        # skips it as unreadable.
+        raise InputError(path, f"its deflated data set inflates to more than "
+                         f"{limit / 2**30:,.3g} GiB, an eighth of the "
+                         f"{available / 2**30:,.3g} GiB of memory available, more than any "
+                         "image slice that could be translated: a decompression bomb?")
 
 
 def _other_format(path):

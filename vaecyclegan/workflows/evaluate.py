@@ -407,7 +407,8 @@ def score_hu_case(settings, options, name, prediction, reference, mask, target=N
 
 def _spacing_from(settings, reference):
     """Where the reference's mm per pixel came from: its file, `--spacing`
-    (image files hold none), or the 1 mm assumed without it."""
+    (for a file that holds none: an image file, a DICOM without
+    PixelSpacing), or the 1 mm assumed without it."""
     if reference.scan is None or reference.scan.spacing is not None:
         return SPACING_FROM_FILE
     return SPACING_GIVEN if settings.spacing_2d else SPACING_ASSUMED
