@@ -328,12 +328,18 @@ def test_a_gzipped_header_declaring_more_voxels_than_it_inflates_to_is_named_dam
     struct.pack_into("<3h", data, 42, 2000, 2000, 2000)
     (tmp_path / "big.nii.gz").write_bytes(gzip.compress(bytes(data)))
     _refused(tmp_path / "big.nii.gz", "header declares 2000x2000x2000 int16 voxels",
+             "compressed bytes cannot inflate to more than", "truncated, or a damaged header")
+    # Within what deflate could make of the file's bytes, too large for the
+    # memory: inflated and counted.
+    monkeypatch.setattr("vaecyclegan.io.memory_budget.available_memory_bytes", lambda: 1000)
+    struct.pack_into("<3h", data, 42, 16, 16, 30)
+    (tmp_path / "more.nii.gz").write_bytes(gzip.compress(bytes(data)))
+    _refused(tmp_path / "more.nii.gz", "header declares 16x16x30 int16 voxels",
              "inflates to 1,888 bytes: truncated, or a damaged header")
     (tmp_path / "cut.nii.gz").write_bytes(gzip.compress(bytes(data))[:1000])
     _refused(tmp_path / "cut.nii.gz", "compressed data is corrupt or cut short")
     # Control: a volume that does inflate to its header's size, too large for
     # the memory, is refused for the memory.
-    monkeypatch.setattr("vaecyclegan.io.memory_budget.available_memory_bytes", lambda: 1000)
     (tmp_path / "whole.nii.gz").write_bytes(gzip.compress(_header_bytes(
         np.ones((16, 16, 3), np.int16))))
     _refused(tmp_path / "whole.nii.gz", "more than the", "memory available")

@@ -53,6 +53,8 @@ INPUT_ONLY_FIELDS = ("aux_file", "dim_info", "slice_code", "slice_start", "slice
                      "slice_duration", "toffset", "glmax", "glmin")
 # Bytes inflated at a time when a gzip file is checked to its end.
 _GZIP_CHUNK = 1 << 22
+# The most deflate can inflate a byte to (a 258-byte match in under two bits).
+DEFLATE_MAX_RATIO = 1032
 
 
 @dataclasses.dataclass
@@ -264,13 +266,20 @@ def _check_fits_in_memory(path, stored, shape, dtype, volume_shape):
 def _check_gzip_holds_voxels(path, stored, shape, dtype):
     """`_check_file_holds_voxels` for a .nii.gz whose header's voxels would
     not fit in memory: gzip does not say its inflated size up front, so it
-    is inflated and counted, piece by piece, up to the size needed; a
+    is inflated and counted, piece by piece, up to the size needed (unless
+    the size needed is more than deflate can make of the file's bytes); a
     damaged dimension in a 44 kB file was said to need more memory than
     the machine has, as a real volume that large is."""
     if not path.lower().endswith(".gz"):
         return
+    needed = int(float(stored["vox_offset"])) + math.prod(shape) * dtype.itemsize
+    size = os.path.getsize(path)
+    if needed > size * DEFLATE_MAX_RATIO:  # no need to inflate to know
+        raise InputError(path, f"its header declares {'x'.join(str(n) for n in shape)} "
+                         f"{dtype} voxels ({needed:,} bytes with the header), but its "
+                         f"{size:,} compressed bytes cannot inflate to more than "
+                         f"{size * DEFLATE_MAX_RATIO:,}: truncated, or a damaged header")
     try:
-        needed = int(float(stored["vox_offset"])) + math.prod(shape) * dtype.itemsize
         inflated = 0
         with gzip.open(path, "rb") as file:
             while inflated < needed and (piece := file.read(_GZIP_CHUNK)):
