@@ -217,15 +217,14 @@ def _folder_evaluation(predictions_dir, references_dir, inputs_dir, direction, w
         raise InputError(missing[0], f"no input of this file name (without extension) in "
                          f"{inputs_dir}")
     domain_in, domain_out = DIRECTION_DOMAINS[direction]
-    units = _check_triples(pairs, inputs, domain_in, domain_out)
+    units, pooled = _check_triples(pairs, inputs, domain_in, domain_out)
     intensity = IntensityConfig() if window is None else IntensityConfig(ct_window_hu=window)
     if window is None and domain_out == "ct" and "grey" in units[0] and "hu" in units[1]:
         logger.warning("the 8-bit predictions are read through the default CT window of %g to "
                        "%g HU against HU references; give --ct-window LEVEL,WIDTH if they "
                        "were written in another (a brain window: 40,400)",
                        *intensity.ct_window_hu)
-    pool = scan_pool([read_image_scan(pairs[i][1], domain_out)
-                      for i in pooled_indices(len(pairs))], intensity)
+    pool = scan_pool(pooled, intensity)
     scored = (ScanPair(os.path.basename(prediction), read_image_scan(inputs[prediction], domain_in),
                        read_result_scan(prediction, domain_out).to_unit(intensity), None,
                        read_image_scan(reference, domain_out))
@@ -239,23 +238,29 @@ def _check_triples(pairs, inputs, domain_in, domain_out):
     """Reads every prediction, then every reference and input, and checks
     each triple's sizes, before a line is said or a score made (refusals
     first: a refused run says one line). Only their sizes and units are
-    kept; the images are read again one triple at a time to be scored.
-    Returns the units of the predictions and of the references (sets)."""
-    shapes, units = [], []
-    for paths, read, domain in (([p for p, _ in pairs], read_result_scan, domain_out),
-                                ([r for _, r in pairs], read_image_scan, domain_out),
-                                ([inputs[p] for p, _ in pairs], read_image_scan, domain_in)):
+    kept, and the references the baseline's histogram pools
+    (`pooled_indices`); the images are read again one triple at a time to
+    be scored. Returns the units of the predictions and of the references
+    (sets), and the pooled reference scans."""
+    shapes, units, pooled = [], [], []
+    chosen = set(pooled_indices(len(pairs)))
+    for role, paths, read, domain in (
+            ("prediction", [p for p, _ in pairs], read_result_scan, domain_out),
+            ("reference", [r for _, r in pairs], read_image_scan, domain_out),
+            ("input", [inputs[p] for p, _ in pairs], read_image_scan, domain_in)):
         shapes.append([])
         units.append(set())
-        for path in paths:
+        for index, path in enumerate(paths):
             scan = read(path, domain)
             shapes[-1].append(scan.values.shape[1:])
             units[-1].add(scan.units)
+            if role == "reference" and index in chosen:
+                pooled.append(scan)
     for (prediction, _), a, b, c in zip(pairs, *shapes):
         if not a == b == c:
             raise InputError(prediction, f"prediction {a}, reference {b} and input {c} differ "
                              "in size; resample the predictions to the references' size first")
-    return units
+    return units, pooled
 
 
 def _check_images_for_inputs(settings):
