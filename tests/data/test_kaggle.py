@@ -269,14 +269,32 @@ def test_a_folder_of_the_users_own_files_is_not_replaced(tmp_path, entry):
     assert os.listdir(tmp_path / "data") == ["ct-to-mri-cgan"]
 
 
-@pytest.mark.parametrize("before", ["empty", "installed, then partly deleted", "a dataset"])
+def test_a_dataset_of_the_users_own_scans_is_not_replaced(tmp_path):
+    # A Kaggle-layout folder without the marker was replaced as "a dataset
+    # already": the user's own scans and notes in it were deleted.
+    served = _dataset_zip(tmp_path)
+    target = tmp_path / "data" / kaggle_dataset.FOLDER_NAME
+    for name in ("trainA", "trainB"):
+        (target / "Dataset" / "images" / name).mkdir(parents=True)
+        (target / "Dataset" / "images" / name / "my_scan.png").write_bytes(
+            _slice(np.random.default_rng(1), ct=True))
+    (target / "NOTES.txt").write_text("which scanner")
+    before = sorted(str(path.relative_to(target)) for path in target.rglob("*"))
+    with pytest.raises(InputError, match="holds a dataset that vaecyclegan-data did not install"):
+        kaggle_dataset.download_kaggle_dataset(str(tmp_path / "data"), zip_path=str(served))
+    assert sorted(str(path.relative_to(target)) for path in target.rglob("*")) == before
+    assert (target / "NOTES.txt").read_text() == "which scanner"
+
+
+@pytest.mark.parametrize("before", ["empty", "installed, then partly deleted",
+                                    "a dataset's folders, no file"])
 def test_a_folder_installing_may_replace_is_replaced(tmp_path, before):
     served = _dataset_zip(tmp_path)
     data = tmp_path / "data"
     target = data / kaggle_dataset.FOLDER_NAME
     if before == "empty":
         target.mkdir(parents=True)
-    elif before == "a dataset":
+    elif before == "a dataset's folders, no file":
         for name in ("trainA", "trainB"):
             (target / "Dataset" / "images" / name).mkdir(parents=True)
     else:
@@ -577,3 +595,49 @@ def test_a_zip_whose_utf8_flagged_name_is_not_utf8_is_one_line(tmp_path, capsys)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not a readable zip" in err[0], err
     assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("method", [zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA])
+def test_a_damaged_entry_is_one_line_whatever_its_compression(tmp_path, capsys, method):
+    # A damaged LZMA entry escaped as an LZMAError traceback.
+    path = tmp_path / "damaged.zip"
+    with zipfile.ZipFile(_dataset_zip(tmp_path)) as source, \
+            zipfile.ZipFile(path, "w", compression=method) as archive:
+        for entry in source.infolist():
+            archive.writestr(entry.filename, source.read(entry))
+        archive.writestr("Dataset/images/trainA/big.png", bytes(range(256)) * 400)
+    data = bytearray(path.read_bytes())
+    header = data.rfind(b"PK\x03\x04")
+    name_length, extra_length = struct.unpack("<HH", data[header + 26:header + 30])
+    start = header + 30 + name_length + extra_length
+    for offset in range(start + 12, start + 60):
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+    code = run_cli(data_main, ["download", "--out", str(tmp_path / "d"), "--zip", str(path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
+    assert "big.png" in err[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_finite_but_huge_unzipped_limit_is_no_limit(tmp_path, capsys):
+    # 1e300 GB passed the option's check, then overflowed into a traceback.
+    assert kaggle_dataset.ZipLimits(max_unzipped_gb=1e300).max_unzipped_bytes == 2**63
+    code = run_cli(data_main, ["download", "--out", str(tmp_path / "d"), "--zip",
+                               str(_dataset_zip(tmp_path)), "--max-unzipped-gb", "1e300"])
+    assert code == 0, capsys.readouterr().err
+    assert os.path.isfile(tmp_path / "d" / "ct-to-mri-cgan" / kaggle_dataset.MARKER)
+
+
+def test_an_undecodable_folder_name_is_printed_escaped(tmp_path, monkeypatch):
+    # A strict UTF-8 stdout raised UnicodeEncodeError on "Installed <folder>"
+    # after the dataset was installed.
+    out = os.path.join(str(tmp_path), os.fsdecode(b"d\xe9"))
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    code = run_cli(data_main, ["download", "--out", out, "--zip", str(_dataset_zip(tmp_path))])
+    stdout.flush()
+    printed = stdout.buffer.getvalue().decode()
+    monkeypatch.undo()
+    assert code == 0
+    assert "Installed " in printed and "d\\xe9" in printed

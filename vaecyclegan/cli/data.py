@@ -14,6 +14,7 @@ from vaecyclegan.cli.common import (
     print_options,
     program_name,
     run_cli,
+    terminal_text,
 )
 from vaecyclegan.data.kaggle import (
     DEFAULT_MAX_ENTRIES,
@@ -89,8 +90,9 @@ def main(argv=None):
 
         limits = ZipLimits(options.max_unzipped_gb, options.max_ratio, options.max_entries)
         folder = download_kaggle_dataset(options.out, zip_path=options.zip, limits=limits)
-        print(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
-              f"Train on it with: {_train_command()} --data {folder}")
+        # terminal_text: a folder name of undecodable bytes cannot be printed as it is.
+        print(terminal_text(f"Installed {folder}:\n{dataset_summary(resolve_dataset(folder))}\n"
+                            f"Train on it with: {_train_command()} --data {folder}"))
         return
     if options.size < 16 or options.train < 1 or options.test < 0:
         parser.error("--size must be at least 16, --train at least 1, --test at least 0")
@@ -110,8 +112,8 @@ def main(argv=None):
 
     images = _render(options.out, lambda folder: write_phantom_dataset(
         folder, IntensityConfig(), options.size, options.train, options.test, options.seed))
-    print(f"Wrote {options.train} + {options.train} training and {options.test} paired "
-          f"test images into {images}")
+    print(terminal_text(f"Wrote {options.train} + {options.train} training and "
+                        f"{options.test} paired test images into {images}"))
 
 
 def _check_fits_on_disk(out, size, train, test):
@@ -164,9 +166,9 @@ def _realistic(parser, options):
     images = _render(options.out, lambda folder: write_realistic_dataset(
         folder, window, options.size, options.train, options.test, options.seed,
         options.style))
-    print(f"Wrote {options.train} + {options.train} realistic training and {options.test} "
-          f"paired test images (style {options.style}, CT window {window[0]:g}..{window[1]:g} "
-          f"HU) into {images}")
+    print(terminal_text(f"Wrote {options.train} + {options.train} realistic training and "
+                        f"{options.test} paired test images (style {options.style}, CT window "
+                        f"{window[0]:g}..{window[1]:g} HU) into {images}"))
 
 
 def _train_command():

@@ -21,6 +21,7 @@ import dataclasses
 import errno
 import io
 import logging
+import lzma
 import os
 import shutil
 import stat
@@ -91,7 +92,9 @@ class ZipLimits:
 
     @property
     def max_unzipped_bytes(self):
-        return int(self.max_unzipped_gb * 1e9)
+        # `--max-unzipped-gb 1e300` is finite, its bytes are not: past 2^63
+        # bytes the limit is beyond any disk anyway.
+        return int(min(self.max_unzipped_gb * 1e9, 2.0**63))
 
 
 def _size(count):
@@ -330,7 +333,7 @@ def _extract(zip_path, staging, limits):
                                         "directory lists less", "--max-unzipped-gb",
                                         "stopped and removed what was extracted")
                         out.write(chunk)
-    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError,
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, NotImplementedError,
             RuntimeError) as error:  # corrupt data, an unknown method, encryption
         raise InputError(zip_path, f"cannot extract entry {name!r} ({error})") from None
     except OSError as error:
@@ -375,24 +378,35 @@ def _temporary_folder(data_root, prefix):
 
 def _check_replaceable(target):
     """Raises `InputError` unless installing may replace the folder
-    `target`: absent, empty, holding `MARKER` (an earlier install), or a
-    dataset already (`resolve_dataset`). A folder of the user's own files
-    (a zip downloaded by hand, notes) is refused, not deleted."""
+    `target`: absent, holding no file (empty, or empty folders only), or
+    holding `MARKER` (an earlier install). A folder of the user's own files
+    (a zip downloaded by hand, notes, scans of their own in the Kaggle
+    layout) is refused, not deleted."""
     if not os.path.isdir(target):
         return
     try:
-        if not os.listdir(target) or os.path.isfile(os.path.join(target, MARKER)):
+        if os.path.isfile(os.path.join(target, MARKER)) or not _holds_a_file(target):
             return
     except OSError as error:
         raise InputError(target, f"cannot be read ({error.strerror or error})") from None
     try:
         resolve_dataset(target)
-        return
+        what = "holds a dataset that vaecyclegan-data did not install (scans of your own?)"
     except InputError:
-        pass
-    raise InputError(target, "holds files that vaecyclegan-data did not install, and installing "
-                     "replaces this folder: move its files elsewhere or choose another "
-                     "--out/--data-root")
+        what = "holds files that vaecyclegan-data did not install"
+    raise InputError(target, f"{what}, and installing replaces this folder: move its files "
+                     "elsewhere or choose another --out/--data-root")
+
+
+def _holds_a_file(folder):
+    """Whether anything but folders lies in `folder`, at any depth."""
+    def fail(error):
+        raise error
+
+    for _, _, files in os.walk(folder, onerror=fail):
+        if files:
+            return True
+    return False
 
 
 def _mark_installed(staging, target):
@@ -419,8 +433,8 @@ def install_zip(zip_path, data_root, limits=None):
     Raises:
         InputError: unsafe entries, an archive over the limits, not a zip,
             not the expected layout, or a folder of other files where the
-            dataset goes (it is replaced only if empty, a dataset, or
-            holding `MARKER`).
+            dataset goes (it is replaced only if it holds no file or holds
+            `MARKER`).
     """
     limits = limits or ZipLimits()
     target = os.path.join(data_root, FOLDER_NAME)
