@@ -482,6 +482,24 @@ def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(tmp_path, monk
     (lambda s: s.update({"conv_first.weight": torch.full_like(s["conv_first.weight"],
                                                                float("nan"))}),
      "conv_first.weight holds NaN or infinite values"),
+    # Tracebacks from numpy() (meta, sparse), a complex tensor converted
+    # with its imaginary part dropped and a warning, an int block index,
+    # Keras' filters=0, and a 30,000-filter network built (out of memory)
+    # before the other tensors' shapes were looked at.
+    (lambda s: s.update({"conv_first.bias": torch.empty(8, device="meta")}),
+     "entry 'conv_first.bias' is not a dense floating-point tensor (meta)"),
+    (lambda s: s.update({"conv_first.bias": s["conv_first.bias"].to_sparse()}),
+     "entry 'conv_first.bias' is not a dense floating-point tensor (sparse_coo)"),
+    (lambda s: s.update({"conv_first.weight": s["conv_first.weight"].to(torch.complex64)}),
+     "entry 'conv_first.weight' is not a dense floating-point tensor (complex64)"),
+    (lambda s: s.update({"conv_first.bias": s["conv_first.bias"].to(torch.int64)}),
+     "entry 'conv_first.bias' is not a dense floating-point tensor (int64)"),
+    (lambda s: s.update({"RRDB_trunk.x.RDB1.conv1.weight": torch.zeros(4, 8, 3, 3)}),
+     "unexpected key 'RRDB_trunk.x.RDB1.conv1.weight' for ESRGAN's current naming"),
+    (lambda s: s.update({"conv_first.weight": torch.zeros(0, 3, 3, 3)}),
+     "conv_first.weight has a dimension of size 0"),
+    (lambda s: s.update({"conv_first.weight": torch.zeros(30000, 3, 3, 3)}),
+     "where an RRDB-Net of 30000 features, 1 blocks and growth 4"),
 ])
 def test_malformed_tensors_are_refused(tmp_path, change, message):
     state = TorchRRDBNet(nf=8, nb=1, gc=4).state_dict()
@@ -491,3 +509,14 @@ def test_malformed_tensors_are_refused(tmp_path, change, message):
     with pytest.raises(InputError, match=re.escape(message)):
         convert_esrgan(str(pth), str(tmp_path / "out.h5"))
     assert not (tmp_path / "out.h5").exists()
+
+
+@pytest.mark.parametrize("scale, channels", [(4, 3), (2, 1)])
+def test_the_parameters_counted_from_the_config_are_the_networks(scale, channels):
+    # The converter refuses a file whose tensors hold another count before
+    # it builds the network, so the count must be the built network's.
+    from vaecyclegan.config import RRDBNetConfig
+    from vaecyclegan.upscaler.esrgan_conversion import rrdbnet_parameters
+
+    config = RRDBNetConfig(scale=scale, num_feat=12, num_block=2, num_grow_ch=6)
+    assert rrdbnet_parameters(config, channels) == build_rrdbnet(config, channels).count_params()

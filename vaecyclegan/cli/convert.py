@@ -2,7 +2,13 @@
 
 import sys
 
-from vaecyclegan.cli.common import OptionParser, print_options, quiet_tensorflow, run_cli
+from vaecyclegan.cli.common import (
+    OptionParser,
+    print_options,
+    quiet_tensorflow,
+    run_cli,
+    terminal_text,
+)
 
 
 def build_parser():
@@ -28,8 +34,10 @@ def main(argv=None):
 
     model, config = convert_esrgan(options.input, options.output)
     r = config.rrdbnet
-    print(f"Wrote {options.output}: RRDB-Net x{r.scale}, {r.num_block} blocks, {r.num_feat} "
-          f"features, growth {r.num_grow_ch}, {model.count_params():,} parameters", flush=True)
+    # terminal_text: a file name of undecodable bytes cannot be printed as it is.
+    print(terminal_text(f"Wrote {options.output}: RRDB-Net x{r.scale}, {r.num_block} blocks, "
+                        f"{r.num_feat} features, growth {r.num_grow_ch}, "
+                        f"{model.count_params():,} parameters"), flush=True)
     difference = config.training["upscaler_run"]["max_difference_from_pytorch"]
     print(f"Checked: on a random 32-px image its output equals the file's own PyTorch forward "
           f"pass to {difference:.2g} (largest difference; refused above "

@@ -37,6 +37,8 @@ _OLD_TOP = {"model.0": "conv_first", "model.3": "upconv1", "model.6": "upconv2",
             "model.8": "HRconv", "model.10": "conv_last"}
 _BASICSR_TOP = {"conv_body": "trunk_conv", "conv_up1": "upconv1", "conv_up2": "upconv2",
                 "conv_hr": "HRconv"}
+_CURRENT_NAME = re.compile(r"(conv_first|trunk_conv|upconv1|upconv2|HRconv|conv_last"
+                           r"|RRDB_trunk\.\d+\.RDB[123]\.conv[1-5])\.(weight|bias)$")
 
 
 def load_state_dict(path):
@@ -75,6 +77,13 @@ def load_state_dict(path):
             # Dropped, it left a file of other things looking empty.
             raise InputError(path, f"entry {key!r} is not a tensor ({type(value).__name__}): "
                              "not a state_dict of weights")
+        # Sparse, meta (no data), quantized and complex tensors raised
+        # tracebacks or lost their imaginary part; integers are no weights.
+        if (value.layout != torch.strided or value.is_meta or not value.is_floating_point()):
+            kind = ("meta" if value.is_meta else str(value.layout).replace("torch.", "")
+                    if value.layout != torch.strided else str(value.dtype).replace("torch.", ""))
+            raise InputError(path, f"entry {key!r} is not a dense floating-point tensor "
+                             f"({kind}): not an RRDB-Net's weights")
         arrays[key] = value.detach().cpu().float().numpy()
     return arrays
 
@@ -102,6 +111,8 @@ def _checked_tensors(state_dict, path):
         if value.ndim != dimensions:
             raise InputError(path, f"{key} has {value.ndim} dimensions; a convolution's "
                              f"{parameter} has {dimensions}")
+        if 0 in value.shape:  # a layer of no filters cannot be built
+            raise InputError(path, f"{key} has a dimension of size 0 (shape {value.shape})")
         if not np.isfinite(value).all():
             raise InputError(path, f"{key} holds NaN or infinite values")
     return state_dict
@@ -146,6 +157,9 @@ def to_esrgan_names(state_dict, path="weights"):
             renamed[f"{name}.{suffix}"] = value
         return renamed
     if "trunk_conv.weight" in keys:
+        for key in keys:
+            if not _CURRENT_NAME.match(key):
+                raise InputError(path, f"unexpected key {key!r} for ESRGAN's current naming")
         return dict(state_dict)
     sample = sorted(keys)[:3]
     raise InputError(path, f"not an RRDB-Net state_dict (keys start {sample}); expected ESRGAN "
@@ -171,7 +185,32 @@ def infer_rrdbnet_config(esrgan_state_dict, path="weights"):
                          "output channels: only x4 and x2 RRDB-Nets are supported")
     config = RRDBNetConfig(scale=scale, num_feat=first.shape[0], num_block=len(blocks),
                            num_grow_ch=grow.shape[0])
+    # Checked before the network is built: three small tensors could ask
+    # for a network of any size (conv_first of 30,000 filters: terabytes).
+    held = sum(value.size for value in esrgan_state_dict.values())
+    expected = rrdbnet_parameters(config, channels)
+    if held != expected:
+        raise InputError(path, f"its tensors hold {held:,} values where an RRDB-Net of "
+                         f"{config.num_feat} features, {config.num_block} blocks and growth "
+                         f"{config.num_grow_ch} (read off conv_first, RRDB_trunk.0 and "
+                         f"conv_last) has {expected:,}: not one RRDB-Net")
     return config, channels
+
+
+def rrdbnet_parameters(config, channels):
+    """The parameters of `build_rrdbnet(config, channels)`, counted from
+    the config alone (3x3 convolutions with biases throughout)."""
+    def conv(inputs, outputs):
+        return 9 * inputs * outputs + outputs
+
+    f, g = config.num_feat, config.num_grow_ch
+    dense_block = (conv(f, g) + conv(f + g, g) + conv(f + 2 * g, g) + conv(f + 3 * g, g)
+                   + conv(f + 4 * g, f))
+    first_inputs = channels * (1 if config.scale == 4 else 4)  # x2: pixel-unshuffled input
+    # conv_first, the blocks of three dense blocks, trunk_conv, upconv1,
+    # upconv2, HRconv, conv_last.
+    return (conv(first_inputs, f) + config.num_block * 3 * dense_block + 4 * conv(f, f)
+            + conv(f, channels))
 
 
 def keras_weights(model, esrgan_state_dict, path="weights"):
