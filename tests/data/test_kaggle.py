@@ -280,7 +280,7 @@ def test_a_dataset_of_the_users_own_scans_is_not_replaced(tmp_path):
             _slice(np.random.default_rng(1), ct=True))
     (target / "NOTES.txt").write_text("which scanner")
     before = sorted(str(path.relative_to(target)) for path in target.rglob("*"))
-    with pytest.raises(InputError, match="holds a dataset that vaecyclegan-data did not install"):
+    with pytest.raises(InputError, match="holds a dataset without the install marker"):
         kaggle_dataset.download_kaggle_dataset(str(tmp_path / "data"), zip_path=str(served))
     assert sorted(str(path.relative_to(target)) for path in target.rglob("*")) == before
     assert (target / "NOTES.txt").read_text() == "which scanner"
@@ -616,7 +616,8 @@ def test_a_damaged_entry_is_one_line_whatever_its_compression(tmp_path, capsys, 
     code = run_cli(data_main, ["download", "--out", str(tmp_path / "d"), "--zip", str(path)])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: "), err
-    assert "big.png" in err[0]
+    # A damaged bzip2 stream read as a disk problem: "cannot extract ... into <staging>".
+    assert "cannot extract entry 'Dataset/images/trainA/big.png' (" in err[0], err
     assert not (tmp_path / "d").exists()
 
 
@@ -641,3 +642,31 @@ def test_an_undecodable_folder_name_is_printed_escaped(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert code == 0
     assert "Installed " in printed and "d\\xe9" in printed
+
+
+def test_a_link_to_a_folder_in_the_dataset_folder_is_not_replaced(tmp_path):
+    # Judged "no file", the link was deleted without a word.
+    scans = tmp_path / "my_scans"
+    scans.mkdir()
+    (scans / "scan.png").write_bytes(b"x")
+    target = tmp_path / "data" / kaggle_dataset.FOLDER_NAME
+    target.mkdir(parents=True)
+    (target / "Dataset").symlink_to(scans)
+    with pytest.raises(InputError, match="holds files that vaecyclegan-data did not install"):
+        kaggle_dataset.install_zip(str(_dataset_zip(tmp_path)), str(tmp_path / "data"))
+    assert os.path.islink(target / "Dataset")
+
+
+def test_an_unreadable_folder_inside_is_named(tmp_path, monkeypatch):
+    target = tmp_path / "data" / kaggle_dataset.FOLDER_NAME
+    (target / "sub").mkdir(parents=True)
+    real_walk = os.walk
+
+    def walk(top, onerror=None, **options):
+        onerror(PermissionError(errno.EACCES, "Permission denied", str(target / "sub")))
+        yield from real_walk(top, onerror=onerror, **options)
+
+    monkeypatch.setattr(kaggle_dataset.os, "walk", walk)
+    with pytest.raises(InputError, match="cannot be read") as error:
+        kaggle_dataset.install_zip(str(_dataset_zip(tmp_path)), str(tmp_path / "data"))
+    assert error.value.path == str(target / "sub")

@@ -499,7 +499,16 @@ def test_an_os_error_while_writing_is_one_line_and_leaves_nothing(tmp_path, monk
     (lambda s: s.update({"conv_first.weight": torch.zeros(0, 3, 3, 3)}),
      "conv_first.weight has a dimension of size 0"),
     (lambda s: s.update({"conv_first.weight": torch.zeros(30000, 3, 3, 3)}),
-     "where an RRDB-Net of 30000 features, 1 blocks and growth 4"),
+     "conv_first.bias has shape (8,), where an RRDB-Net of 30000 features, growth 4 and 3 "
+     "channels has (30000,)"),
+    (lambda s: s.update({"conv_first.weight": torch.zeros(1).expand(30000, 3, 3, 3)}),
+     "entry 'conv_first.weight' shows more values than it holds"),
+    (lambda s: s.pop("HRconv.bias"), "missing HRconv.bias"),
+    (lambda s: s.update({"upconv1.weight": torch.zeros(8, 8, 5, 5)}),
+     "upconv1.weight has shape (8, 8, 5, 5), where an RRDB-Net of 8 features, growth 4 and 3 "
+     "channels has (8, 8, 3, 3)"),
+    (lambda s: s.update({"RRDB_trunk.0.RDB3.conv6.weight": torch.zeros(8, 8, 3, 3)}),
+     "unexpected key 'RRDB_trunk.0.RDB3.conv6.weight'"),
 ])
 def test_malformed_tensors_are_refused(tmp_path, change, message):
     state = TorchRRDBNet(nf=8, nb=1, gc=4).state_dict()
@@ -520,3 +529,14 @@ def test_the_parameters_counted_from_the_config_are_the_networks(scale, channels
 
     config = RRDBNetConfig(scale=scale, num_feat=12, num_block=2, num_grow_ch=6)
     assert rrdbnet_parameters(config, channels) == build_rrdbnet(config, channels).count_params()
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_files_convert(tmp_path, dtype):
+    # The tensor checks refuse integer and complex tensors, not these.
+    network = TorchRRDBNet(nf=8, nb=1, gc=4)
+    torch.save({key: value.to(dtype) for key, value in network.state_dict().items()},
+               tmp_path / "half.pth")
+    model, config = convert_esrgan(str(tmp_path / "half.pth"), str(tmp_path / "out.h5"))
+    assert config.rrdbnet.num_feat == 8 and model.count_params() == sum(
+        value.numel() for value in network.state_dict().values())

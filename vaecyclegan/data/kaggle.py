@@ -320,7 +320,7 @@ def _extract(zip_path, staging, limits):
                 os.makedirs(os.path.dirname(target), exist_ok=True)
                 entry_bytes = 0
                 with archive.open(entry) as source, open(target, "wb") as out:
-                    while chunk := source.read(_CHUNK):
+                    while chunk := _read_entry(source, zip_path, name):
                         entry_bytes += len(chunk)
                         written += len(chunk)
                         if entry_bytes > entry.file_size:
@@ -339,6 +339,15 @@ def _extract(zip_path, staging, limits):
     except OSError as error:
         raise InputError(zip_path, f"cannot extract entry {name!r} into {staging} "
                          f"({error.strerror or error})") from None
+
+
+def _read_entry(source, zip_path, name):
+    """The next chunk of an entry; a damaged bzip2 stream raises OSError,
+    which is the archive's fault, not the disk's."""
+    try:
+        return source.read(_CHUNK)
+    except OSError as error:
+        raise InputError(zip_path, f"cannot extract entry {name!r} ({error})") from None
 
 
 def dataset_summary(folders):
@@ -387,11 +396,13 @@ def _check_replaceable(target):
     try:
         if os.path.isfile(os.path.join(target, MARKER)) or not _holds_a_file(target):
             return
-    except OSError as error:
-        raise InputError(target, f"cannot be read ({error.strerror or error})") from None
+    except OSError as error:  # the target, or a folder in it
+        raise InputError(error.filename or target,
+                         f"cannot be read ({error.strerror or error})") from None
     try:
         resolve_dataset(target)
-        what = "holds a dataset that vaecyclegan-data did not install (scans of your own?)"
+        what = ("holds a dataset without the install marker (scans of your own, or an install "
+                "from before the marker)")
     except InputError:
         what = "holds files that vaecyclegan-data did not install"
     raise InputError(target, f"{what}, and installing replaces this folder: move its files "
@@ -399,12 +410,13 @@ def _check_replaceable(target):
 
 
 def _holds_a_file(folder):
-    """Whether anything but folders lies in `folder`, at any depth."""
+    """Whether anything but folders lies in `folder`, at any depth; a link
+    to a folder counts (replacing would delete the link without a word)."""
     def fail(error):
         raise error
 
-    for _, _, files in os.walk(folder, onerror=fail):
-        if files:
+    for root, folders, files in os.walk(folder, onerror=fail):
+        if files or any(os.path.islink(os.path.join(root, name)) for name in folders):
             return True
     return False
 

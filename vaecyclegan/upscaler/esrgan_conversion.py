@@ -84,6 +84,11 @@ def load_state_dict(path):
                     if value.layout != torch.strided else str(value.dtype).replace("torch.", ""))
             raise InputError(path, f"entry {key!r} is not a dense floating-point tensor "
                              f"({kind}): not an RRDB-Net's weights")
+        # A stride-0 view (torch.zeros(1).expand(4000, 64, 3, 3)) is saved as
+        # its one value: a file of a few bytes could pose as any network.
+        if value.untyped_storage().nbytes() < value.numel() * value.element_size():
+            raise InputError(path, f"entry {key!r} shows more values than it holds (a view "
+                             "that repeats them): not an RRDB-Net's weights")
         arrays[key] = value.detach().cpu().float().numpy()
     return arrays
 
@@ -187,30 +192,52 @@ def infer_rrdbnet_config(esrgan_state_dict, path="weights"):
                            num_grow_ch=grow.shape[0])
     # Checked before the network is built: three small tensors could ask
     # for a network of any size (conv_first of 30,000 filters: terabytes).
-    held = sum(value.size for value in esrgan_state_dict.values())
-    expected = rrdbnet_parameters(config, channels)
-    if held != expected:
-        raise InputError(path, f"its tensors hold {held:,} values where an RRDB-Net of "
-                         f"{config.num_feat} features, {config.num_block} blocks and growth "
-                         f"{config.num_grow_ch} (read off conv_first, RRDB_trunk.0 and "
-                         f"conv_last) has {expected:,}: not one RRDB-Net")
+    _check_shapes(esrgan_state_dict, config, channels, path)
     return config, channels
 
 
-def rrdbnet_parameters(config, channels):
-    """The parameters of `build_rrdbnet(config, channels)`, counted from
-    the config alone (3x3 convolutions with biases throughout)."""
-    def conv(inputs, outputs):
-        return 9 * inputs * outputs + outputs
-
+def rrdbnet_shapes(config, channels):
+    """`{ESRGAN key: PyTorch shape}` of every tensor of
+    `build_rrdbnet(config, channels)`, from the config alone (3x3
+    convolutions with biases throughout; kernels as (out, in, 3, 3))."""
     f, g = config.num_feat, config.num_grow_ch
-    dense_block = (conv(f, g) + conv(f + g, g) + conv(f + 2 * g, g) + conv(f + 3 * g, g)
-                   + conv(f + 4 * g, f))
     first_inputs = channels * (1 if config.scale == 4 else 4)  # x2: pixel-unshuffled input
-    # conv_first, the blocks of three dense blocks, trunk_conv, upconv1,
-    # upconv2, HRconv, conv_last.
-    return (conv(first_inputs, f) + config.num_block * 3 * dense_block + 4 * conv(f, f)
-            + conv(f, channels))
+    convolutions = {"conv_first": (first_inputs, f)}
+    for block in range(config.num_block):
+        for dense in (1, 2, 3):
+            for index in range(1, 6):
+                inputs = f + (index - 1) * g
+                outputs = g if index < 5 else f
+                convolutions[f"RRDB_trunk.{block}.RDB{dense}.conv{index}"] = (inputs, outputs)
+    for name in ("trunk_conv", "upconv1", "upconv2", "HRconv"):
+        convolutions[name] = (f, f)
+    convolutions["conv_last"] = (f, channels)
+    shapes = {}
+    for name, (inputs, outputs) in convolutions.items():
+        shapes[f"{name}.weight"] = (outputs, inputs, 3, 3)
+        shapes[f"{name}.bias"] = (outputs,)
+    return shapes
+
+
+def rrdbnet_parameters(config, channels):
+    """The parameters of `build_rrdbnet(config, channels)`."""
+    return sum(int(np.prod(shape)) for shape in rrdbnet_shapes(config, channels).values())
+
+
+def _check_shapes(esrgan_state_dict, config, channels, path):
+    """Refuses a missing, misshapen or extra tensor against the RRDB-Net
+    that the shapes read off describe, before that network is built."""
+    expected = rrdbnet_shapes(config, channels)
+    for key, shape in expected.items():
+        if key not in esrgan_state_dict:
+            raise InputError(path, f"missing {key}")
+        if tuple(esrgan_state_dict[key].shape) != shape:
+            raise InputError(path, f"{key} has shape {tuple(esrgan_state_dict[key].shape)}, "
+                             f"where an RRDB-Net of {config.num_feat} features, growth "
+                             f"{config.num_grow_ch} and {channels} channels has {shape}")
+    extra = sorted(set(esrgan_state_dict) - set(expected))
+    if extra:
+        raise InputError(path, f"unused tensors, e.g. {extra[0]}: not this architecture")
 
 
 def keras_weights(model, esrgan_state_dict, path="weights"):
