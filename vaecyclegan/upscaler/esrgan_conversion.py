@@ -172,7 +172,8 @@ def to_esrgan_names(state_dict, path="weights"):
 
 
 def infer_rrdbnet_config(esrgan_state_dict, path="weights"):
-    """Reads `(RRDBNetConfig, channels)` from the tensor shapes."""
+    """Reads `(RRDBNetConfig, channels)` from the tensor shapes, and
+    refuses a state_dict that is not exactly that network's tensors."""
     try:
         first = esrgan_state_dict["conv_first.weight"]
         last = esrgan_state_dict["conv_last.weight"]
