@@ -521,14 +521,20 @@ def test_malformed_tensors_are_refused(tmp_path, change, message):
 
 
 @pytest.mark.parametrize("scale, channels", [(4, 3), (2, 1)])
-def test_the_parameters_counted_from_the_config_are_the_networks(scale, channels):
-    # The converter refuses a file whose tensors hold another count before
-    # it builds the network, so the count must be the built network's.
+def test_the_shapes_expected_from_the_config_are_the_networks(scale, channels):
+    # The converter refuses a file whose tensors differ from these before
+    # it builds the network, so they must be the built network's.
     from vaecyclegan.config import RRDBNetConfig
-    from vaecyclegan.upscaler.esrgan_conversion import rrdbnet_parameters
+    from vaecyclegan.upscaler.esrgan_conversion import rrdbnet_shapes
 
     config = RRDBNetConfig(scale=scale, num_feat=12, num_block=2, num_grow_ch=6)
-    assert rrdbnet_parameters(config, channels) == build_rrdbnet(config, channels).count_params()
+    built = {}
+    for variable in build_rrdbnet(config, channels).weights:
+        layer, weight = variable.path.rsplit("/", 1)
+        shape = tuple(variable.shape)  # Keras' (kh, kw, in, out) back to (out, in, kh, kw)
+        built[f"{layer}.{'weight' if weight == 'kernel' else 'bias'}"] = (
+            (shape[3], shape[2], shape[0], shape[1]) if weight == "kernel" else shape)
+    assert rrdbnet_shapes(config, channels) == built
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])

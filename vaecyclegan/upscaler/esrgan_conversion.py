@@ -220,11 +220,6 @@ def rrdbnet_shapes(config, channels):
     return shapes
 
 
-def rrdbnet_parameters(config, channels):
-    """The parameters of `build_rrdbnet(config, channels)`."""
-    return sum(int(np.prod(shape)) for shape in rrdbnet_shapes(config, channels).values())
-
-
 def _check_shapes(esrgan_state_dict, config, channels, path):
     """Refuses a missing, misshapen or extra tensor against the RRDB-Net
     that the shapes read off describe, before that network is built."""
